@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/* main.c - evd's command line */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "segment.h"
+#include "server.h"
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "Usage: evd [OPTIONS]\n"
+                "\n"
+                "Serve a namespace of named events shared by the processes of one user\n"
+                "(or, as root, of the whole system) to libevd and evctl.\n"
+                "\n"
+                "Options:\n"
+                "  -d, --runtime-dir DIR  serve the namespace in DIR (default: $EVD_RUNTIME_DIR,\n"
+                "                         else /run/evd for root, else $XDG_RUNTIME_DIR/evd)\n"
+                "      --system           serve the system instance (/run/evd)\n"
+                "      --user             serve the user instance even as root\n"
+                "  -c, --capacity N       objects the namespace holds when it is created\n"
+                "                         (default %u, at most %u)\n"
+                "  -v, --verbose          log debugging detail\n"
+                "  -h, --help             show this help\n"
+                "      --version          show the version\n"
+                "\n"
+                "evd runs in the foreground and logs to stderr.  It tells a service manager\n"
+                "when it is ready (sd_notify), accepts a socket-activated listening socket,\n"
+                "and keeps every object across restarts.  See evd(8).\n",
+                SEG_CAPACITY_DEFAULT, SEG_CAPACITY_MAX);
+}
+
+int main(int argc, char **argv) {
+        enum { OPT_VERSION = 256, OPT_SYSTEM, OPT_USER };
+        static const struct option opts[] = {
+                { "runtime-dir", required_argument, NULL, 'd' },
+                { "capacity", required_argument, NULL, 'c' },
+                { "system", no_argument, NULL, OPT_SYSTEM },
+                { "user", no_argument, NULL, OPT_USER },
+                { "verbose", no_argument, NULL, 'v' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, OPT_VERSION },
+                {},
+        };
+        struct server_config cfg = { .capacity = SEG_CAPACITY_DEFAULT };
+        int c;
+        while ((c = getopt_long(argc, argv, "d:c:vh", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'd': cfg.runtime_dir = optarg; break;
+                case 'c': {
+                        char *end;
+                        errno = 0;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (errno || *end || !*optarg || optarg[0] == '-' || v == 0 ||
+                            v > SEG_CAPACITY_MAX) {
+                                fprintf(stderr, "evd: invalid capacity '%s': give a number from 1 to %u\n",
+                                        optarg, SEG_CAPACITY_MAX);
+                                return 2;
+                        }
+                        cfg.capacity = (uint32_t)v;
+                        break;
+                }
+                case OPT_SYSTEM: cfg.system = true; break;
+                case OPT_USER: cfg.user = true; break;
+                case 'v': cfg.verbose = true; break;
+                case 'h': usage(stdout); return 0;
+                case OPT_VERSION: printf("evd %s\n", EVD_VERSION); return 0;
+                default:
+                        fprintf(stderr, "evd: try 'evd --help'\n");
+                        return 2;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "evd: unexpected argument '%s'; try 'evd --help'\n", argv[optind]);
+                return 2;
+        }
+        if (cfg.system && cfg.user) {
+                fprintf(stderr, "evd: --system and --user exclude each other\n");
+                return 2;
+        }
+        struct server s;
+        int r = server_init(&s, &cfg);
+        if (r < 0) {
+                server_deinit(&s);
+                return 1;
+        }
+        r = server_run(&s);
+        server_deinit(&s);
+        log_info("stopped");
+        return r;
+}

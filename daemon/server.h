@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* server.h - the daemon: owner of a namespace's segment, name table and socket */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "paths.h"
+#include "segment.h"
+
+struct conn;
+
+struct server_config {
+        const char *runtime_dir; /* NULL: the default for this user */
+        bool system, user;
+        uint32_t capacity;
+        bool verbose;
+};
+
+struct server {
+        struct server_config cfg;
+        struct evd_paths paths;
+        struct seg seg;
+        sd_event *event;
+        sd_event_source *listen_source;
+        sd_event_source *tick_source;
+        int listen_fd;
+        bool socket_activated;
+        int lock_fd;
+        uint32_t *waiter_counts; /* per slot, refreshed by each list's first page */
+        unsigned connections;
+        struct conn *conns;
+        bool verbose;
+};
+
+/* Set up everything (runtime dir, lock, segment, socket).  Errors are
+ * logged; returns a negative code. */
+int server_init(struct server *s, const struct server_config *cfg);
+
+/* Run the loop until SIGTERM/SIGINT; returns the exit status. */
+int server_run(struct server *s);
+
+void server_deinit(struct server *s);
+
+/* Handle one decoded request and encode the answer into OUT (the protocol
+ * logic, apart from the socket, so that tests and the fuzzer can drive it).
+ * Returns the length of the answer or a negative code to drop the peer. */
+int server_handle(struct server *s, const uint8_t *in, size_t inlen, uint8_t *out,
+                  size_t outsize, uid_t peer_uid, pid_t peer_pid);

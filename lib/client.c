@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: MIT */
+/* client.c - contexts: finding the namespace, talking to (and starting) the
+ * daemon, and the calls that go through it */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "futex.h"
+#include "macro.h"
+
+extern char **environ;
+
+static int connect_socket(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return negative_errno();
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                int r = negative_errno();
+                safe_close(fd);
+                return r;
+        }
+        /* Never let a wedged daemon hang a client for good. */
+        struct timeval tv = { .tv_sec = 10 };
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        return fd;
+}
+
+static bool autostart_allowed(const evd_ctx *ctx) {
+        if (ctx->flags & EVD_OPEN_NO_AUTOSTART)
+                return false;
+        const char *e = getenv("EVD_NO_AUTOSTART");
+        return !(e && *e && strcmp(e, "0") != 0);
+}
+
+static const char *daemon_binary(void) {
+        const char *e = getenv("EVD_DAEMON");
+        return e && *e ? e : EVD_DAEMON_PATH;
+}
+
+/* Start "evd --runtime-dir DIR" detached from us, with NOTIFY_SOCKET
+ * pointed at a socket of ours, and wait for its READY=1 (or for another
+ * daemon that won the race to accept connections). */
+static int spawn_daemon(evd_ctx *ctx) {
+        int r = paths_make_dir(&ctx->paths, 0700);
+        if (r < 0)
+                return r;
+        const char *bin = daemon_binary();
+        if (access(bin, X_OK) < 0)
+                return -ECONNREFUSED;
+
+        _cleanup_close_ int ns = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (ns < 0)
+                return negative_errno();
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char abstract[64];
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        snprintf(abstract, sizeof(abstract), "evd-autostart-%d-%ld", (int)getpid(), now.tv_nsec);
+        memcpy(sa.sun_path + 1, abstract, strlen(abstract));
+        socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(abstract));
+        if (bind(ns, (struct sockaddr *)&sa, salen) < 0)
+                return negative_errno();
+        int one = 1;
+        setsockopt(ns, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+
+        /* Everything the child needs is prepared before fork(): after it,
+         * only async-signal-safe calls. */
+        char notify[96];
+        snprintf(notify, sizeof(notify), "NOTIFY_SOCKET=@%s", abstract);
+        size_t n = 0;
+        for (char **e = environ; *e; e++)
+                n++;
+        _cleanup_free_ char **envp = calloc(n + 2, sizeof(char *));
+        if (!envp)
+                return -ENOMEM;
+        size_t k = 0;
+        for (char **e = environ; *e; e++)
+                if (strncmp(*e, "NOTIFY_SOCKET=", 14) && strncmp(*e, "LISTEN_", 7) &&
+                    strncmp(*e, "WATCHDOG_", 9))
+                        envp[k++] = *e;
+        envp[k++] = notify;
+        envp[k] = NULL;
+        char *argv[] = { (char *)"evd", (char *)"--runtime-dir", ctx->paths.runtime_dir, NULL };
+        _cleanup_free_ char *logpath = NULL;
+        if (asprintf(&logpath, "%s/%s", ctx->paths.runtime_dir, EVD_LOG_FILE) < 0)
+                return -ENOMEM;
+
+        pid_t pid = fork();
+        if (pid < 0)
+                return negative_errno();
+        if (pid == 0) {
+                if (fork() != 0)
+                        _exit(0);
+                setsid();
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+                if (null >= 0) {
+                        dup2(null, 0);
+                        dup2(null, 1);
+                        dup2(log >= 0 ? log : null, 2);
+                }
+                sigset_t all;
+                sigemptyset(&all);
+                sigprocmask(SIG_SETMASK, &all, NULL);
+                execve(bin, argv, envp);
+                _exit(127);
+        }
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+
+        uint64_t deadline = now_monotonic_usec() + 5000000;
+        while (now_monotonic_usec() < deadline) {
+                struct pollfd p = { .fd = ns, .events = POLLIN };
+                if (poll(&p, 1, 50) > 0) {
+                        char msg[512];
+                        ssize_t len = recv(ns, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+                        if (len > 0) {
+                                msg[len] = '\0';
+                                if (strstr(msg, "READY=1"))
+                                        break;
+                        }
+                }
+                /* Another evd may have won the race; its socket is as good. */
+                int fd = connect_socket(ctx->paths.socket_path);
+                if (fd >= 0) {
+                        safe_close(fd);
+                        break;
+                }
+        }
+        return 0;
+}
+
+static int ensure_connected(evd_ctx *ctx) {
+        if (ctx->sock >= 0)
+                return 0;
+        int fd = connect_socket(ctx->paths.socket_path);
+        if (fd == -ENOENT || fd == -ECONNREFUSED) {
+                if (!autostart_allowed(ctx))
+                        return -ECONNREFUSED;
+                int r = spawn_daemon(ctx);
+                if (r < 0)
+                        return r == -EACCES ? r : -ECONNREFUSED;
+                fd = connect_socket(ctx->paths.socket_path);
+                if (fd == -ENOENT)
+                        fd = -ECONNREFUSED;
+        }
+        if (fd < 0)
+                return fd == -EACCES || fd == -EPERM ? -EACCES : fd;
+        ctx->sock = fd;
+        return 0;
+}
+
+static int request_once(evd_ctx *ctx, const struct proto_msg *req, struct proto_msg *rep,
+                        uint8_t *valbuf) {
+        int r = ensure_connected(ctx);
+        if (r < 0)
+                return r;
+        int len = proto_encode(req, ctx->buf, sizeof(ctx->buf));
+        if (len < 0)
+                return len;
+        if (send(ctx->sock, ctx->buf, (size_t)len, MSG_NOSIGNAL) < 0)
+                return negative_errno();
+        ssize_t n;
+        do
+                n = recv(ctx->sock, ctx->buf, sizeof(ctx->buf), MSG_TRUNC);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return errno == EAGAIN ? -ETIMEDOUT : negative_errno();
+        if (n == 0)
+                return -ECONNRESET;
+        if ((size_t)n > sizeof(ctx->buf))
+                return -EBADMSG;
+        r = proto_decode(ctx->buf, (size_t)n, rep);
+        if (r < 0)
+                return r;
+        if (PROTO_HAS(rep, TAG_VALUE) && valbuf) {
+                memcpy(valbuf, rep->value, rep->value_len);
+                rep->value = valbuf;
+        } else {
+                rep->value = NULL;
+                rep->value_len = 0;
+        }
+        return 0;
+}
+
+int client_request(evd_ctx *ctx, const struct proto_msg *req, struct proto_msg *rep,
+                   uint8_t *valbuf) {
+        pthread_mutex_lock(&ctx->lock);
+        int r = request_once(ctx, req, rep, valbuf);
+        if (r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN) {
+                /* The daemon restarted since we connected: once more. */
+                ctx->sock = safe_close(ctx->sock);
+                r = request_once(ctx, req, rep, valbuf);
+        }
+        if (r < 0 && r != -EACCES)
+                ctx->sock = safe_close(ctx->sock);
+        pthread_mutex_unlock(&ctx->lock);
+        return r;
+}
+
+static int ensure_segment(evd_ctx *ctx) {
+        if (ctx->seg.hdr)
+                return 0;
+        int r = seg_open(&ctx->seg, ctx->paths.shm_name, NULL, 0);
+        if (r == -ENOENT) {
+                /* No daemon ever made this namespace: one has to. */
+                struct proto_msg req = { .op = OP_PING }, rep;
+                r = client_request(ctx, &req, &rep, NULL);
+                if (r < 0)
+                        return r;
+                paths_refresh(&ctx->paths);
+                r = seg_open(&ctx->seg, ctx->paths.shm_name, NULL, 0);
+        }
+        return r == -EPERM ? -EACCES : r;
+}
+
+_public_ int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags) {
+        if (!ctxp || (flags & ~(EVD_OPEN_NO_AUTOSTART | EVD_OPEN_SYSTEM | EVD_OPEN_USER)))
+                return -EINVAL;
+        evd_ctx *ctx = calloc(1, sizeof(*ctx));
+        if (!ctx)
+                return -ENOMEM;
+        ctx->sock = -1;
+        ctx->seg = SEG_NULL;
+        ctx->flags = flags;
+        pthread_mutex_init(&ctx->lock, NULL);
+        const char *spin = getenv("EVD_SPIN_USEC");
+        ctx->spin_usec = spin && *spin ? strtoll(spin, NULL, 10) : 20;
+        if (ctx->spin_usec < 0 || ctx->spin_usec > 100000)
+                ctx->spin_usec = 20;
+        char why[256];
+        int r = paths_resolve(&ctx->paths, runtime_dir, flags & EVD_OPEN_SYSTEM,
+                              flags & EVD_OPEN_USER, why, sizeof(why));
+        if (r == 0)
+                r = ensure_segment(ctx);
+        if (r < 0) {
+                evd_close(ctx);
+                return r;
+        }
+        *ctxp = ctx;
+        return 0;
+}
+
+_public_ evd_ctx *evd_close(evd_ctx *ctx) {
+        if (!ctx)
+                return NULL;
+        seg_close(&ctx->seg);
+        safe_close(ctx->sock);
+        paths_free(&ctx->paths);
+        pthread_mutex_destroy(&ctx->lock);
+        free(ctx);
+        return NULL;
+}
+
+_public_ const char *evd_runtime_dir(const evd_ctx *ctx) {
+        return ctx->paths.runtime_dir;
+}
+
+_public_ void evd_set_wait_progress(evd_ctx *ctx, int64_t interval,
+                                    void (*cb)(void *, const char *, int64_t), void *userdata) {
+        ctx->progress_interval = cb ? interval : 0;
+        ctx->progress_cb = interval > 0 ? cb : NULL;
+        ctx->progress_userdata = userdata;
+}
+
+int client_create(evd_ctx *ctx, const char *name, uint32_t type, uint32_t kind, bool excl) {
+        struct proto_msg req = { .op = OP_CREATE }, rep;
+        proto_set_name(&req, name);
+        proto_set_u32(&req, TAG_TYPE, type);
+        proto_set_u32(&req, TAG_KIND, kind);
+        proto_set_u32(&req, TAG_FLAGS, excl ? PROTO_CREATE_EXCL : 0);
+        int r = client_request(ctx, &req, &rep, NULL);
+        return r < 0 ? r : rep.status;
+}
+
+_public_ int evd_delete(evd_ctx *ctx, const char *name) {
+        if (evd_name_check(name, NULL, 0) < 0)
+                return -EINVAL;
+        struct proto_msg req = { .op = OP_DELETE }, rep;
+        proto_set_name(&req, name);
+        int r = client_request(ctx, &req, &rep, NULL);
+        return r < 0 ? r : rep.status;
+}
+
+static int info_cmp(const void *a, const void *b) {
+        return strcmp(((const struct evd_info *)a)->name, ((const struct evd_info *)b)->name);
+}
+
+_public_ int evd_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np) {
+        struct evd_info *infos = NULL;
+        size_t n = 0, alloc = 0;
+        uint32_t cursor = 0;
+        uint8_t valbuf[EVD_VALUE_MAX];
+        for (;;) {
+                struct proto_msg req = { .op = OP_LIST }, rep;
+                proto_set_u32(&req, TAG_CURSOR, cursor);
+                int r = client_request(ctx, &req, &rep, valbuf);
+                if (r == 0 && rep.op == OP_REPLY)
+                        r = rep.status == -ENOENT ? 1 : rep.status < 0 ? rep.status : -EBADMSG;
+                if (r == 0 && (rep.op != OP_ITEM || !PROTO_HAS(&rep, TAG_NAME) ||
+                               rep.cursor <= cursor))
+                        r = -EBADMSG;
+                if (r < 0) {
+                        free(infos);
+                        return r;
+                }
+                if (r == 1)
+                        break;
+                if (n == alloc) {
+                        alloc = alloc ? alloc * 2 : 16;
+                        struct evd_info *m = realloc(infos, alloc * sizeof(*infos));
+                        if (!m) {
+                                free(infos);
+                                return -ENOMEM;
+                        }
+                        infos = m;
+                }
+                struct evd_info *i = &infos[n++];
+                memset(i, 0, sizeof(*i));
+                memcpy(i->name, rep.name, sizeof(i->name));
+                i->type = rep.type;
+                i->kind = rep.kind;
+                i->state = rep.state;
+                i->waiters = rep.waiters;
+                i->sets = rep.sets;
+                i->changed_usec = rep.changed;
+                i->value_len = rep.value_len;
+                if (rep.value_len)
+                        memcpy(i->value, rep.value, rep.value_len);
+                cursor = rep.cursor;
+        }
+        if (n)
+                qsort(infos, n, sizeof(*infos), info_cmp);
+        *infosp = infos;
+        *np = n;
+        return 0;
+}
+
+_public_ int evd_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout) {
+        struct seg_header *h = ctx->seg.hdr;
+        uint64_t deadline = timeout < 0 ? UINT64_MAX : now_monotonic_usec() + (uint64_t)timeout;
+        atomic_fetch_add(&h->watchers, 1);
+        int r = 0;
+        for (;;) {
+                uint32_t cur = atomic_load_explicit(&h->change_seq, memory_order_acquire);
+                if (cur != *seqp) {
+                        *seqp = cur;
+                        break;
+                }
+                uint64_t now = now_monotonic_usec();
+                if (now >= deadline) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
+                struct timespec ts, *tsp = NULL;
+                if (deadline != UINT64_MAX) {
+                        ts.tv_sec = (time_t)(deadline / 1000000);
+                        ts.tv_nsec = (long)(deadline % 1000000) * 1000;
+                        tsp = &ts;
+                }
+                (void)futex_wait_abs(&h->change_seq, cur, tsp);
+        }
+        atomic_fetch_sub(&h->watchers, 1);
+        return r;
+}

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/* evd.h - the public interface of libevd, named synchronisation objects shared
+ * by unrelated processes.
+ *
+ * Conventions
+ *   - Every function that can fail returns 0 (or a documented non-negative
+ *     value) on success and a negative errno-style code on failure; turn it
+ *     into text with evd_strerror().  Constructors hand the new object back
+ *     through an out-pointer whose name ends in "p".
+ *   - Handles are opaque.  evd_ctx is one connection to one namespace (one
+ *     shared segment); an evd_event is one open event in a context.  Two
+ *     contexts in one process are independent.
+ *   - Thread safety: every function may be called from several threads at
+ *     once, on the same or on different handles, except that a handle must
+ *     not be freed while another thread still uses it.
+ *   - fork(): a child inherits the mapping and may keep using every handle it
+ *     inherited; the shared state is the same object in parent and child.
+ *   - Durations are microseconds (int64_t) measured on CLOCK_MONOTONIC and
+ *     relative to the call; EVD_FOREVER waits without a limit and 0 does not
+ *     block.  Waits are restarted after signal handlers run, keeping the
+ *     original deadline.
+ *   - The library is silent: it never prints.
+ */
+#ifndef EVD_H
+#define EVD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EVD_FOREVER ((int64_t)-1)
+
+/* Longest object name, in bytes (names are 1..EVD_NAME_MAX bytes of
+ * [A-Za-z0-9._:@-], not starting with '.' or '-'). */
+#define EVD_NAME_MAX 64
+/* Largest value an event can carry, and largest failure message. */
+#define EVD_VALUE_MAX 4096
+
+typedef struct evd_ctx evd_ctx;
+typedef struct evd_event evd_event;
+
+/* ---- errors -------------------------------------------------------------
+ * Besides ordinary errno values, these are the codes with an evd meaning:
+ *   -EINVAL        bad argument (name, duration, flags)
+ *   -ENOENT        no object of that name (and creation was not asked for)
+ *   -EEXIST        an object of that name exists already
+ *   -ETIMEDOUT     the wait timed out, or a non-blocking call would block
+ *   -ECANCELED     the event was failed (evd_event_fail); the message is
+ *                  handed back where the call says so
+ *   -EALREADY      a --once event that is already set was set again
+ *   -EMEDIUMTYPE   the name belongs to an object of another type or kind
+ *   -EIDRM         the object was deleted while the handle was open
+ *   -ENOSPC        the namespace is full
+ *   -EMSGSIZE      a value or message longer than EVD_VALUE_MAX
+ *   -ECONNREFUSED  no daemon runs for that namespace (and none could be
+ *                  started)
+ *   -EACCES/-EPERM permission denied (segment or socket)
+ *   -EPROTO        the daemon spoke an unknown protocol version
+ *   -EBADMSG       the shared segment is corrupt or of another layout
+ *                  version
+ *   -ENOTRECOVERABLE an object's lock is stuck (a process stopped inside
+ *                  it, or the segment was scribbled on)
+ */
+const char *evd_strerror(int err);
+
+/* ---- parsing helpers (used by evctl; handy for bindings) ---------------- */
+
+/* 0 if NAME is a valid object name, else -EINVAL and, when WHY is not NULL,
+ * a short explanation such as "character '/' at offset 3 is not allowed". */
+int evd_name_check(const char *name, char *why, size_t whylen);
+
+/* Parse a duration: "250ms", "5s", "2m", "1h", "1.5s" or bare seconds
+ * ("10", "0.25").  "0" means do not block.  Stores microseconds in *usecp.
+ * Returns -EINVAL (with WHY filled in) for anything else, and -ERANGE when
+ * the value is larger than about 290 thousand years. */
+int evd_duration_parse(const char *s, int64_t *usecp, char *why, size_t whylen);
+
+/* ---- contexts ------------------------------------------------------------ */
+
+enum {
+        EVD_OPEN_NO_AUTOSTART = 1u << 0, /* never start a daemon */
+        EVD_OPEN_SYSTEM = 1u << 1,       /* the system instance (/run/evd) */
+        EVD_OPEN_USER = 1u << 2,         /* the user instance, even as root */
+};
+
+/* Open the namespace served from RUNTIME_DIR (NULL: $EVD_RUNTIME_DIR, else
+ * the system instance for root and the user instance, $XDG_RUNTIME_DIR/evd,
+ * for everyone else).  Maps the segment when it exists.  When no daemon runs
+ * and neither EVD_OPEN_NO_AUTOSTART nor $EVD_NO_AUTOSTART=1 says otherwise,
+ * starts one (the binary named by $EVD_DAEMON, else the installed evd) and
+ * waits until it is ready.  Returns 0 or a negative code; *ctxp is set only
+ * on success. */
+int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags);
+
+/* Close the context and every resource it owns.  Handles opened from it
+ * must have been freed first.  Returns NULL. */
+evd_ctx *evd_close(evd_ctx *ctx);
+
+/* The runtime directory this context uses (owned by the context). */
+const char *evd_runtime_dir(const evd_ctx *ctx);
+
+/* Call CB with USERDATA every INTERVAL microseconds while any wait made
+ * through this context blocks, with the time waited so far (for "still
+ * waiting" messages).  INTERVAL <= 0 or CB == NULL turns it off.  Set it
+ * before sharing the context between threads. */
+void evd_set_wait_progress(evd_ctx *ctx, int64_t interval,
+                           void (*cb)(void *userdata, const char *name, int64_t waited),
+                           void *userdata);
+
+/* ---- objects in general ----------------------------------------------------- */
+
+enum evd_type {
+        EVD_TYPE_EVENT = 1,
+};
+
+enum evd_event_kind {
+        EVD_EVENT_MANUAL = 0, /* threading.Event: stays set until cleared */
+        EVD_EVENT_ONCE = 1,   /* setting it again before a clear is an error */
+        EVD_EVENT_AUTO = 2,   /* each set releases exactly one waiter */
+};
+
+enum evd_event_state {
+        EVD_STATE_CLEAR = 0,
+        EVD_STATE_SET = 1,
+        EVD_STATE_FAILED = 2,
+};
+
+/* Delete the object NAME (through the daemon).  Processes waiting on it
+ * return -EIDRM.  -ENOENT when it does not exist. */
+int evd_delete(evd_ctx *ctx, const char *name);
+
+/* A snapshot of one object, as list and show report it. */
+struct evd_info {
+        char name[EVD_NAME_MAX + 1];
+        enum evd_type type;
+        enum evd_event_kind kind;
+        enum evd_event_state state;
+        uint32_t waiters;      /* live processes blocked on it now */
+        uint64_t sets;         /* how many times it was set or failed */
+        uint64_t changed_usec; /* CLOCK_REALTIME of the last change, in us */
+        size_t value_len;      /* the value when set, the message when failed */
+        char value[EVD_VALUE_MAX + 1]; /* always NUL-terminated */
+};
+
+/* Every object in the namespace, sorted by name, from the daemon.  *infosp
+ * is a malloc'ed array of *np entries; free() it. */
+int evd_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np);
+
+/* One object, read straight from the segment (works while the daemon is
+ * down).  -ENOENT if there is none. */
+int evd_show(evd_ctx *ctx, const char *name, struct evd_info *info);
+
+/* Wait until anything in the namespace changes (an object created, deleted,
+ * set, cleared or failed) after the change counter had the value *seqp, or
+ * until TIMEOUT passes.  Pass *seqp = 0 the first time: it returns at once
+ * with the current counter.  Updates *seqp.  Returns 0, or -ETIMEDOUT. */
+int evd_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout);
+
+/* ---- events ------------------------------------------------------------- */
+
+enum {
+        EVD_EVENT_CREATE = 1u << 0, /* create it (with KIND) if missing */
+        EVD_EVENT_EXCL = 1u << 1,   /* with CREATE: fail with -EEXIST if it exists */
+        EVD_EVENT_ANY_KIND = 1u << 2, /* accept an existing event of any kind */
+};
+
+/* Open the event NAME.  With EVD_EVENT_CREATE a missing event is created
+ * through the daemon with KIND.  An existing event of another kind gives
+ * -EMEDIUMTYPE unless EVD_EVENT_ANY_KIND is passed. */
+int evd_event_open(evd_ctx *ctx, const char *name, enum evd_event_kind kind,
+                   unsigned flags, evd_event **evp);
+
+/* Free the handle.  Returns NULL. */
+evd_event *evd_event_free(evd_event *ev);
+
+const char *evd_event_name(const evd_event *ev);
+enum evd_event_kind evd_event_kind(const evd_event *ev);
+
+/* Set the event, storing VALUE (LEN bytes, may be 0; VALUE may be NULL when
+ * LEN is 0) for the waiters.  Wakes every waiter (a manual or once event) or
+ * exactly one (an auto event).  -EALREADY for a once event already set,
+ * -EMSGSIZE for a value longer than EVD_VALUE_MAX. */
+int evd_event_set(evd_event *ev, const void *value, size_t len);
+
+/* Clear the event: the flag, the value and any failure are dropped. */
+int evd_event_clear(evd_event *ev);
+
+/* Fail the event with MESSAGE: current and later waiters get -ECANCELED
+ * and the message, until the event is cleared. */
+int evd_event_fail(evd_event *ev, const char *message);
+
+/* 1 if set, 0 if clear or failed, negative on error. */
+int evd_event_is_set(evd_event *ev);
+
+/* Wait until the event is set or failed, or TIMEOUT passes.  A waiter that
+ * was blocked when a set happened returns success even when a clear follows
+ * at once.  An auto event is consumed (cleared) by the waiter it releases.
+ * On success (0) the value is copied into BUF (at most BUFSIZE bytes, then
+ * NUL-terminated when room remains) and its full length stored in *LENP.
+ * On -ECANCELED the failure message is handed back the same way.
+ * BUF and LENP may be NULL.  Other returns: -ETIMEDOUT, -EIDRM. */
+int evd_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize, size_t *lenp);
+
+/* Wait until any of the N events is set or failed.  Stores the index of the
+ * one that fired in *indexp and returns what evd_event_wait would have for
+ * it (0, -ECANCELED; BUF/LENP get its value or message).  Needs Linux 5.16
+ * (futex_waitv); -ENOSYS on older kernels. */
+int evd_event_wait_any(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
+                       void *buf, size_t bufsize, size_t *lenp);
+
+/* Wait until every one of the N events has been set.  Defined for manual
+ * and once events only: -EMEDIUMTYPE if any is an auto event.  If one is
+ * failed, returns -ECANCELED with its index in *indexp (may be NULL). */
+int evd_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
+                       void *buf, size_t bufsize, size_t *lenp);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

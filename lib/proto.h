@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/* proto.h - the wire protocol between libevd and evd.
+ *
+ * One request or reply is one SOCK_SEQPACKET message: a fixed header and a
+ * sequence of tag-length-value fields.  proto_encode() is the only encoder
+ * and proto_decode() the only decoder; the decoder checks every length and
+ * ignores tags it does not know, so either side may add fields. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evd.h"
+
+#define PROTO_MAGIC 0x45564450u /* "EVDP" */
+#define PROTO_VERSION 1u
+#define PROTO_MSG_MAX (EVD_VALUE_MAX + 512)
+
+enum proto_op {
+        OP_PING = 1,   /* -> REPLY with PID */
+        OP_CREATE = 2, /* NAME TYPE KIND FLAGS -> REPLY with INDEX GEN */
+        OP_DELETE = 3, /* NAME -> REPLY */
+        OP_LIST = 4,   /* CURSOR -> ITEM (with CURSOR of the next) or REPLY -ENOENT at the end */
+        OP_REPLY = 100,
+        OP_ITEM = 101,
+};
+
+enum proto_tag {
+        TAG_NAME = 1,
+        TAG_TYPE = 2,
+        TAG_KIND = 3,
+        TAG_FLAGS = 4,
+        TAG_INDEX = 5,
+        TAG_GEN = 6,
+        TAG_CURSOR = 7,
+        TAG_STATE = 8,
+        TAG_WAITERS = 9,
+        TAG_SETS = 10,
+        TAG_CHANGED = 11,
+        TAG_VALUE = 12,
+        TAG_PID = 13,
+};
+
+enum {
+        PROTO_CREATE_EXCL = 1u << 0,
+};
+
+/* A decoded (or to be encoded) message.  `has` is a bit mask of (1 << tag). */
+struct proto_msg {
+        uint16_t op;
+        int32_t status;
+        uint32_t has;
+        char name[EVD_NAME_MAX + 1];
+        uint32_t type, kind, flags, index, gen, cursor, state, waiters, pid;
+        uint64_t sets, changed;
+        const uint8_t *value; /* points into the buffer decoded from */
+        uint32_t value_len;
+};
+
+#define PROTO_HAS(m, tag) (((m)->has >> (tag)) & 1u)
+
+/* Encode M into BUF; returns the length or -EMSGSIZE. */
+int proto_encode(const struct proto_msg *m, uint8_t *buf, size_t size);
+
+/* Decode BUF; -EBADMSG for anything malformed, -EPROTO for another version. */
+int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *m);
+
+/* Helpers to fill the fields of a message to encode. */
+void proto_set_u32(struct proto_msg *m, enum proto_tag tag, uint32_t v);
+void proto_set_u64(struct proto_msg *m, enum proto_tag tag, uint64_t v);
+void proto_set_name(struct proto_msg *m, const char *name);
+void proto_set_value(struct proto_msg *m, const void *v, uint32_t len);

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/* segment.h - the layout of the shared segment and the operations on it that
+ * both the daemon and the library use.
+ *
+ * The segment is one POSIX shared-memory object per namespace:
+ *
+ *   struct seg_header            (magic, version, capacity, change counter,
+ *                                 table lock, waiter registry)
+ *   struct seg_obj[capacity]     (one slot per object, open addressing by
+ *                                 name hash)
+ *
+ * Only the daemon writes the name table (slot state, name, type, kind); it
+ * does so under the robust table lock and publishes every change with a
+ * seqlock-style generation (odd while being written), so clients look names
+ * up without taking any lock.  Object state (an event's flag, value, counters)
+ * is written by clients under the object's robust mutex; waiters sleep on the
+ * object's futex word `seq`, which every change bumps.
+ *
+ * Everything read from the segment is treated as untrusted: any process that
+ * can map it can scribble on it.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "evd.h"
+
+#define SEG_MAGIC 0x31445645u /* "EVD1" */
+#define SEG_VERSION 1u
+#define SEG_WAITER_SLOTS 1024u
+#define SEG_CAPACITY_DEFAULT 4096u
+#define SEG_CAPACITY_MAX (1u << 20)
+
+enum seg_slot_state {
+        SLOT_FREE = 0, /* never used: ends a probe sequence */
+        SLOT_LIVE = 1,
+        SLOT_DEAD = 2, /* deleted: a tombstone, probing goes on past it */
+};
+
+enum seg_payload_kind {
+        PAYLOAD_VALUE = 0,
+        PAYLOAD_FAILURE = 1,
+};
+
+/* One process blocked in a wait, so that list can count waiters and the
+ * daemon can forget the ones that died. */
+struct seg_waiter {
+        _Atomic uint32_t tid;      /* 0: free; claimed by CAS */
+        _Atomic uint32_t obj_plus1; /* 0 while being filled in or released */
+        uint32_t pid;
+        uint32_t reserved;
+        uint64_t start_time; /* /proc/PID/stat field 22, guards against pid reuse */
+};
+
+struct seg_header {
+        uint32_t magic;
+        uint32_t version;
+        uint32_t capacity;
+        uint32_t obj_size;
+        uint32_t header_size;
+        uint32_t waiter_slots;
+        uint64_t size;
+        uint64_t created_usec;
+        _Atomic uint32_t change_seq; /* futex word: bumped on every change */
+        _Atomic uint32_t watchers;   /* processes blocked on change_seq (a hint) */
+        _Atomic uint32_t count;      /* live objects */
+        _Atomic uint32_t daemon_pid;
+        pthread_mutex_t table_lock; /* robust, process-shared; daemon only */
+        uint8_t reserved[128];
+        struct seg_waiter waiters[SEG_WAITER_SLOTS];
+} __attribute__((aligned(64)));
+
+struct seg_event {
+        uint32_t state;        /* enum evd_event_state */
+        uint32_t payload_kind; /* enum seg_payload_kind */
+        uint32_t payload_len;
+        uint32_t reserved;
+        uint64_t sets;        /* sets and fails so far: the wait generation */
+        uint64_t payload_gen; /* value of `sets` the payload belongs to */
+        uint8_t payload[EVD_VALUE_MAX];
+};
+
+struct seg_obj {
+        _Atomic uint32_t state; /* enum seg_slot_state */
+        _Atomic uint32_t gen;   /* odd while the daemon rewrites the slot */
+        uint32_t type;          /* enum evd_type */
+        uint32_t kind;          /* enum evd_event_kind */
+        uint32_t hash;
+        uint32_t lock_ready;    /* the mutex below was initialised */
+        char name[EVD_NAME_MAX + 8];
+        pthread_mutex_t lock;   /* robust, process-shared; guards all below */
+        _Atomic uint32_t seq;   /* futex word waiters sleep on */
+        uint32_t reserved;
+        uint64_t changed_usec;  /* CLOCK_REALTIME of the last change */
+        union {
+                struct seg_event event;
+                uint8_t space[EVD_VALUE_MAX + 256];
+        } u;
+} __attribute__((aligned(64)));
+
+/* A mapped segment. */
+struct seg {
+        struct seg_header *hdr;
+        struct seg_obj *objs;
+        size_t size;
+        uint32_t capacity;
+        int fd;
+};
+#define SEG_NULL ((struct seg){ .fd = -1 })
+
+/* The POSIX shm name for a runtime directory ("/evd-UID-HASH"). */
+void seg_shm_name(char *buf, size_t len, uid_t uid, const char *runtime_dir);
+
+size_t seg_size_for(uint32_t capacity);
+
+/* Create a new segment (O_EXCL) with CAPACITY slots and MODE, or adopt the
+ * existing one when ADOPT is true and it exists.  *adoptedp tells which
+ * happened.  Daemon only. */
+int seg_create_or_adopt(struct seg *s, const char *shm_name, uint32_t capacity, mode_t mode,
+                        bool *adoptedp, char *why, size_t whylen);
+
+/* Map an existing segment for a client; -ENOENT when there is none,
+ * -EBADMSG when it is not a valid segment of this version. */
+int seg_open(struct seg *s, const char *shm_name, char *why, size_t whylen);
+
+/* Check the header of a mapping; fills WHY with a one-line reason. */
+int seg_validate_header(const struct seg_header *h, size_t file_size, char *why, size_t whylen);
+
+void seg_close(struct seg *s);
+
+uint32_t seg_hash(const char *name, size_t len);
+
+/* Find NAME; stores the slot index and its (even) generation.  Lock-free. */
+int seg_lookup(const struct seg *s, const char *name, uint32_t *indexp, uint32_t *genp);
+
+/* Table writes (daemon only; they take the table lock themselves). */
+int seg_table_create(struct seg *s, const char *name, uint32_t type, uint32_t kind,
+                     uint32_t *indexp, uint32_t *genp);
+int seg_table_delete(struct seg *s, const char *name);
+
+/* Lock one object (robust; a dead holder's leftovers are repaired).  Gives
+ * up with -ENOTRECOVERABLE after TIMEOUT_MS so that a stopped process or a
+ * scribbled lock word cannot hang the caller for good. */
+int seg_obj_lock(struct seg_obj *o, int timeout_ms);
+void seg_obj_unlock(struct seg_obj *o);
+
+/* Bump the object's futex word and the namespace change counter, waking
+ * whoever waits on them. */
+void seg_obj_changed(struct seg *s, struct seg_obj *o, bool wake);
+void seg_notify_change(struct seg *s);
+
+/* The waiter registry. */
+int seg_waiter_register(struct seg *s, uint32_t obj_index);
+void seg_waiter_unregister(struct seg *s, int slot);
+/* Forget dead waiters and count live ones per object into COUNTS
+ * (capacity entries; may be NULL).  Daemon. */
+void seg_waiters_reap(struct seg *s, uint32_t *counts);
+
+/* Live waiters on one object (checks each against /proc; no reaping). */
+uint32_t seg_waiters_count(const struct seg *s, uint32_t index);
+
+/* Copy one live object (slot IDX, generation GEN) into INFO, under its
+ * lock; every field read from the segment is checked.  INFO->waiters is
+ * left 0.  -ENOENT when the slot no longer holds that object. */
+int seg_obj_snapshot(struct seg *s, uint32_t idx, uint32_t gen, struct evd_info *info,
+                     int lock_timeout_ms);
+
+/* The start time of PID from /proc (0 when it is gone). */
+uint64_t proc_start_time(pid_t pid);
+
+uint64_t now_realtime_usec(void);
+uint64_t now_monotonic_usec(void);

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* strerror.c - the text of every error code libevd returns */
+#include <errno.h>
+#include <string.h>
+
+#include "evd.h"
+#include "macro.h"
+
+_public_ const char *evd_strerror(int err) {
+        switch (err < 0 ? -err : err) {
+        case 0: return "success";
+        case ENOENT: return "no such object";
+        case EEXIST: return "already exists";
+        case ETIMEDOUT: return "timed out";
+        case ECANCELED: return "the event was failed";
+        case EALREADY: return "already set (a --once event must be cleared first)";
+        case EMEDIUMTYPE: return "exists with another type or kind";
+        case EIDRM: return "was deleted";
+        case ENOSPC: return "the namespace is full";
+        case EMSGSIZE: return "value too long (at most 4096 bytes)";
+        case ECONNREFUSED: return "no daemon is running and none could be started";
+        case EACCES:
+        case EPERM: return "permission denied";
+        case EPROTO: return "the daemon speaks another protocol version";
+        case EBADMSG: return "the shared segment is corrupt or of another layout version";
+        case ENOTRECOVERABLE: return "the object's lock is stuck (a holder stopped, or the segment was scribbled on)";
+        case ENXIO: return "no runtime directory (set XDG_RUNTIME_DIR or EVD_RUNTIME_DIR)";
+        case ENOSYS: return "this kernel lacks futex_waitv (Linux 5.16 or later is needed)";
+        default: return strerror(err < 0 ? -err : err);
+        }
+}
