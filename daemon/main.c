@@ -24,6 +24,8 @@ static void usage(FILE *f) {
                 "      --user             serve the user instance even as root\n"
                 "  -c, --capacity N       objects the namespace holds when it is created\n"
                 "                         (default %u, at most %u)\n"
+                "      --ephemeral        remove the segment (every object) when stopping\n"
+                "                         cleanly; for tests and benchmarks\n"
                 "  -v, --verbose          log debugging detail\n"
                 "  -h, --help             show this help\n"
                 "      --version          show the version\n"
@@ -35,13 +37,14 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-        enum { OPT_VERSION = 256, OPT_SYSTEM, OPT_USER };
+        enum { OPT_VERSION = 256, OPT_SYSTEM, OPT_USER, OPT_EPHEMERAL };
         static const struct option opts[] = {
                 { "runtime-dir", required_argument, NULL, 'd' },
                 { "capacity", required_argument, NULL, 'c' },
                 { "system", no_argument, NULL, OPT_SYSTEM },
                 { "user", no_argument, NULL, OPT_USER },
                 { "verbose", no_argument, NULL, 'v' },
+                { "ephemeral", no_argument, NULL, OPT_EPHEMERAL },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, OPT_VERSION },
                 {},
@@ -67,6 +70,7 @@ int main(int argc, char **argv) {
                 case OPT_SYSTEM: cfg.system = true; break;
                 case OPT_USER: cfg.user = true; break;
                 case 'v': cfg.verbose = true; break;
+                case OPT_EPHEMERAL: cfg.ephemeral = true; break;
                 case 'h': usage(stdout); return 0;
                 case OPT_VERSION: printf("evd %s\n", EVD_VERSION); return 0;
                 default:

@@ -47,6 +47,8 @@ static void reply_status(struct proto_msg *rep, int status) {
         rep->status = status;
 }
 
+static void check_segment(struct server *s);
+
 static void handle_create(struct server *s, const struct proto_msg *req, struct proto_msg *rep,
                           pid_t pid) {
         if (!PROTO_HAS(req, TAG_NAME) || evd_name_check(req->name, NULL, 0) < 0 ||
@@ -130,6 +132,8 @@ int server_handle(struct server *s, const uint8_t *in, size_t inlen, uint8_t *ou
         }
         switch (req.op) {
         case OP_PING:
+                /* Clients ping when they find no segment: check at once. */
+                check_segment(s);
                 reply_status(&rep, 0);
                 proto_set_u32(&rep, TAG_PID, (uint32_t)getpid());
                 break;
@@ -239,28 +243,27 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 
 /* ---- housekeeping --------------------------------------------------------- */
 
+/* Somebody removed the segment's name from /dev/shm (logind's RemoveIPC=yes
+ * does it to a user's shared memory at logout).  Put every object back
+ * under the name, and move the clients over. */
+static void check_segment(struct server *s) {
+        struct stat st;
+        if (fstat(s->seg.fd, &st) < 0 || st.st_nlink > 0)
+                return;
+        log_warning("segment %s was removed from /dev/shm (logind's RemoveIPC=yes?); restoring it",
+                    s->paths.shm_name);
+        int r = seg_restore(&s->seg, s->paths.shm_name, s->paths.system ? 0660 : 0600);
+        if (r < 0)
+                log_error("cannot restore segment %s: %s", s->paths.shm_name, strerror(-r));
+        else
+                log_notice("segment %s restored with %u object(s)", s->paths.shm_name,
+                           atomic_load(&s->seg.hdr->count));
+}
+
 static int on_tick(sd_event_source *src, uint64_t usec, void *userdata) {
         struct server *s = userdata;
+        check_segment(s);
         seg_waiters_reap(&s->seg, NULL);
-        struct stat st;
-        if (fstat(s->seg.fd, &st) == 0 && st.st_nlink == 0) {
-                /* Somebody removed the segment's name (logind's RemoveIPC=yes
-                 * at logout does this to a user's shared memory).  Clients
-                 * that open it anew would find nothing; say so loudly and
-                 * restore it from our mapping. */
-                log_warning("segment %s was removed from /dev/shm (RemoveIPC=yes?); restoring it",
-                            s->paths.shm_name);
-                int fd = shm_open(s->paths.shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-                                  s->paths.system ? 0660 : 0600);
-                if (fd >= 0) {
-                        if (ftruncate(fd, (off_t)s->seg.size) == 0 &&
-                            write(fd, s->seg.hdr, s->seg.size) == (ssize_t)s->seg.size)
-                                log_notice("segment %s restored; long-running waiters must reopen "
-                                           "it",
-                                           s->paths.shm_name);
-                        safe_close(fd);
-                }
-        }
         sd_event_source_set_time(src, usec + TICK_USEC);
         return 0;
 }
@@ -490,6 +493,12 @@ void server_deinit(struct server *s) {
         s->listen_fd = safe_close(s->listen_fd);
         if (s->seg.hdr)
                 atomic_store(&s->seg.hdr->daemon_pid, 0);
+        if (s->cfg.ephemeral && s->lock_fd >= 0 && s->seg.hdr) {
+                shm_unlink(s->paths.shm_name);
+                _cleanup_free_ char *lockpath = NULL;
+                if (asprintf(&lockpath, "%s/%s", s->paths.runtime_dir, EVD_LOCK_FILE) >= 0)
+                        unlink(lockpath);
+        }
         seg_close(&s->seg);
         free(s->waiter_counts);
         s->waiter_counts = NULL;

@@ -16,6 +16,7 @@ struct server_config {
         bool system, user;
         uint32_t capacity;
         bool verbose;
+        bool ephemeral; /* remove the segment and files on a clean stop */
 };
 
 struct server {

@@ -214,20 +214,62 @@ int client_request(evd_ctx *ctx, const struct proto_msg *req, struct proto_msg *
         return r;
 }
 
-static int ensure_segment(evd_ctx *ctx) {
-        if (ctx->seg.hdr)
-                return 0;
-        int r = seg_open(&ctx->seg, ctx->paths.shm_name, NULL, 0);
+/* Map the segment, asking the daemon (and so starting it) when there is
+ * none yet. */
+static int map_segment(evd_ctx *ctx, struct ctx_seg **csp) {
+        struct ctx_seg *cs = calloc(1, sizeof(*cs));
+        if (!cs)
+                return -ENOMEM;
+        cs->seg = SEG_NULL;
+        int r = seg_open(&cs->seg, ctx->paths.shm_name, NULL, 0);
         if (r == -ENOENT) {
-                /* No daemon ever made this namespace: one has to. */
+                /* No daemon made this namespace yet, or logind removed its
+                 * segment and the daemon has not noticed: either way, ask. */
                 struct proto_msg req = { .op = OP_PING }, rep;
                 r = client_request(ctx, &req, &rep, NULL);
-                if (r < 0)
-                        return r;
-                paths_refresh(&ctx->paths);
-                r = seg_open(&ctx->seg, ctx->paths.shm_name, NULL, 0);
+                if (r == 0) {
+                        paths_refresh(&ctx->paths);
+                        r = seg_open(&cs->seg, ctx->paths.shm_name, NULL, 0);
+                }
         }
-        return r == -EPERM ? -EACCES : r;
+        if (r < 0) {
+                free(cs);
+                return r == -EPERM ? -EACCES : r;
+        }
+        *csp = cs;
+        return 0;
+}
+
+int client_remap(evd_ctx *ctx, struct seg *stale) {
+        int r = 0;
+        pthread_mutex_lock(&ctx->lock);
+        struct ctx_seg *cur = atomic_load(&ctx->cur);
+        if (&cur->seg == stale) {
+                struct ctx_seg *n;
+                pthread_mutex_unlock(&ctx->lock);
+                r = map_segment(ctx, &n);
+                pthread_mutex_lock(&ctx->lock);
+                if (r == 0) {
+                        cur = atomic_load(&ctx->cur);
+                        if (&cur->seg == stale) {
+                                cur->next = ctx->retired;
+                                ctx->retired = cur;
+                                atomic_store(&ctx->cur, n);
+                        } else {
+                                seg_close(&n->seg);
+                                free(n);
+                        }
+                }
+        }
+        pthread_mutex_unlock(&ctx->lock);
+        return r;
+}
+
+struct seg *client_seg(evd_ctx *ctx) {
+        struct seg *s = &atomic_load(&ctx->cur)->seg;
+        if (_unlikely_(atomic_load(&s->hdr->retired)) && client_remap(ctx, s) == 0)
+                s = &atomic_load(&ctx->cur)->seg;
+        return s;
 }
 
 _public_ int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags) {
@@ -237,7 +279,6 @@ _public_ int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags) {
         if (!ctx)
                 return -ENOMEM;
         ctx->sock = -1;
-        ctx->seg = SEG_NULL;
         ctx->flags = flags;
         pthread_mutex_init(&ctx->lock, NULL);
         const char *spin = getenv("EVD_SPIN_USEC");
@@ -247,8 +288,11 @@ _public_ int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags) {
         char why[256];
         int r = paths_resolve(&ctx->paths, runtime_dir, flags & EVD_OPEN_SYSTEM,
                               flags & EVD_OPEN_USER, why, sizeof(why));
+        struct ctx_seg *cs = NULL;
         if (r == 0)
-                r = ensure_segment(ctx);
+                r = map_segment(ctx, &cs);
+        if (r == 0)
+                atomic_store(&ctx->cur, cs);
         if (r < 0) {
                 evd_close(ctx);
                 return r;
@@ -260,7 +304,17 @@ _public_ int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags) {
 _public_ evd_ctx *evd_close(evd_ctx *ctx) {
         if (!ctx)
                 return NULL;
-        seg_close(&ctx->seg);
+        struct ctx_seg *cs = atomic_load(&ctx->cur);
+        if (cs) {
+                cs->next = ctx->retired;
+                ctx->retired = cs;
+        }
+        while (ctx->retired) {
+                cs = ctx->retired;
+                ctx->retired = cs->next;
+                seg_close(&cs->seg);
+                free(cs);
+        }
         safe_close(ctx->sock);
         paths_free(&ctx->paths);
         pthread_mutex_destroy(&ctx->lock);
@@ -353,7 +407,7 @@ _public_ int evd_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np) {
 }
 
 _public_ int evd_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout) {
-        struct seg_header *h = ctx->seg.hdr;
+        struct seg_header *h = client_seg(ctx)->hdr;
         uint64_t deadline = timeout < 0 ? UINT64_MAX : now_monotonic_usec() + (uint64_t)timeout;
         atomic_fetch_add(&h->watchers, 1);
         int r = 0;

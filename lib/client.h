@@ -13,10 +13,19 @@
  * stuck; critical sections are a few hundred instructions. */
 #define CLIENT_LOCK_TIMEOUT_MS 2000
 
+/* A mapping of the namespace's segment.  A retired mapping (see
+ * seg_restore) stays mapped until the context closes, since another thread
+ * may still be reading it. */
+struct ctx_seg {
+        struct seg seg;
+        struct ctx_seg *next;
+};
+
 struct evd_ctx {
         struct evd_paths paths;
         unsigned flags;
-        struct seg seg;
+        struct ctx_seg *_Atomic cur;
+        struct ctx_seg *retired; /* guarded by lock */
         pthread_mutex_t lock; /* guards sock and the request buffer */
         int sock;
         uint8_t buf[PROTO_MSG_MAX];
@@ -31,6 +40,14 @@ struct evd_ctx {
  * caller (VALBUF, at least EVD_VALUE_MAX bytes) when present. */
 int client_request(evd_ctx *ctx, const struct proto_msg *req, struct proto_msg *rep,
                    uint8_t *valbuf);
+
+/* The current mapping of the segment, moving to the new one first when the
+ * daemon retired the one we had.  Never NULL for an open context. */
+struct seg *client_seg(evd_ctx *ctx);
+
+/* Move from the retired mapping STALE to the segment now under the
+ * namespace's name. */
+int client_remap(evd_ctx *ctx, struct seg *stale);
 
 /* Create NAME through the daemon. */
 int client_create(evd_ctx *ctx, const char *name, uint32_t type, uint32_t kind, bool excl);

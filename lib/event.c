@@ -19,35 +19,50 @@ struct evd_event {
         char name[EVD_NAME_MAX + 1];
 };
 
-static struct seg_obj *ev_obj(const evd_event *ev) {
-        return &ev->ctx->seg.objs[ev->index];
+/* A locked event: the mapping it was locked in and its slot there. */
+struct locked {
+        struct seg *seg;
+        struct seg_obj *obj;
+        struct seg_event *e;
+};
+
+/* Lock the event's slot and make sure it is still the event we opened, in
+ * the namespace's current segment (moving to a new one when the daemon
+ * retired ours). */
+static int ev_lock(const evd_event *ev, struct locked *l) {
+        for (;;) {
+                struct seg *s = client_seg(ev->ctx);
+                struct seg_obj *o = &s->objs[ev->index];
+                int r = seg_obj_lock(o, CLIENT_LOCK_TIMEOUT_MS);
+                if (r < 0)
+                        return r;
+                if (_unlikely_(atomic_load(&s->hdr->retired))) {
+                        seg_obj_unlock(o);
+                        r = client_remap(ev->ctx, s);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (atomic_load(&o->gen) != ev->gen || atomic_load(&o->state) != SLOT_LIVE ||
+                    o->type != EVD_TYPE_EVENT) {
+                        seg_obj_unlock(o);
+                        return -EIDRM;
+                }
+                *l = (struct locked){ .seg = s, .obj = o, .e = &o->u.event };
+                return 0;
+        }
 }
 
-/* Lock the event's slot and make sure it is still the event we opened. */
-static int ev_lock(const evd_event *ev, struct seg_event **ep) {
-        struct seg_obj *o = ev_obj(ev);
-        int r = seg_obj_lock(o, CLIENT_LOCK_TIMEOUT_MS);
-        if (r < 0)
-                return r;
-        if (atomic_load(&o->gen) != ev->gen || atomic_load(&o->state) != SLOT_LIVE ||
-            o->type != EVD_TYPE_EVENT) {
-                seg_obj_unlock(o);
-                return -EIDRM;
-        }
-        *ep = &o->u.event;
-        return 0;
+static void ev_unlock(struct locked *l) {
+        seg_obj_unlock(l->obj);
 }
 
 /* Publish a change made under the lock: bump the futex word after unlocking
  * so that woken waiters do not run into the held lock. */
-static void ev_unlock_changed(const evd_event *ev, bool wake) {
-        struct seg_obj *o = ev_obj(ev);
-        o->changed_usec = now_realtime_usec();
-        seg_obj_unlock(o);
-        atomic_fetch_add_explicit(&o->seq, 1, memory_order_release);
-        if (wake)
-                futex_wake_all(&o->seq);
-        seg_notify_change(&ev->ctx->seg);
+static void ev_unlock_changed(struct locked *l, bool wake) {
+        l->obj->changed_usec = now_realtime_usec();
+        seg_obj_unlock(l->obj);
+        seg_obj_changed(l->seg, l->obj, wake);
 }
 
 static int check_kind(uint32_t have, enum evd_event_kind want, unsigned flags) {
@@ -64,7 +79,7 @@ _public_ int evd_event_open(evd_ctx *ctx, const char *name, enum evd_event_kind 
             (flags & ~(EVD_EVENT_CREATE | EVD_EVENT_EXCL | EVD_EVENT_ANY_KIND)))
                 return -EINVAL;
         uint32_t idx, gen;
-        int r = seg_lookup(&ctx->seg, name, &idx, &gen);
+        int r = seg_lookup(client_seg(ctx), name, &idx, &gen);
         if (r == 0 && (flags & EVD_EVENT_CREATE) && (flags & EVD_EVENT_EXCL))
                 return -EEXIST;
         if (r == -ENOENT && (flags & EVD_EVENT_CREATE)) {
@@ -73,11 +88,11 @@ _public_ int evd_event_open(evd_ctx *ctx, const char *name, enum evd_event_kind 
                         r = 0; /* somebody else created it first: fine */
                 if (r < 0 && r != -EMEDIUMTYPE)
                         return r;
-                r = seg_lookup(&ctx->seg, name, &idx, &gen);
+                r = seg_lookup(client_seg(ctx), name, &idx, &gen);
         }
         if (r < 0)
                 return r;
-        struct seg_obj *o = &ctx->seg.objs[idx];
+        struct seg_obj *o = &client_seg(ctx)->objs[idx];
         if (o->type != EVD_TYPE_EVENT)
                 return -EMEDIUMTYPE;
         uint32_t have = o->kind;
@@ -114,12 +129,13 @@ static int store(evd_event *ev, enum evd_event_state state, const void *data, si
                 return -EMSGSIZE;
         if (len && !data)
                 return -EINVAL;
-        struct seg_event *e;
-        int r = ev_lock(ev, &e);
+        struct locked l;
+        int r = ev_lock(ev, &l);
         if (r < 0)
                 return r;
+        struct seg_event *e = l.e;
         if (ev->kind == EVD_EVENT_ONCE && e->state != EVD_STATE_CLEAR) {
-                seg_obj_unlock(ev_obj(ev));
+                ev_unlock(&l);
                 return -EALREADY;
         }
         /* Payload first, then the generation that makes it valid: a writer
@@ -131,7 +147,7 @@ static int store(evd_event *ev, enum evd_event_state state, const void *data, si
         e->payload_gen = e->sets + 1;
         e->sets++;
         e->state = state;
-        ev_unlock_changed(ev, true);
+        ev_unlock_changed(&l, true);
         return 0;
 }
 
@@ -144,24 +160,24 @@ _public_ int evd_event_fail(evd_event *ev, const char *message) {
 }
 
 _public_ int evd_event_clear(evd_event *ev) {
-        struct seg_event *e;
-        int r = ev_lock(ev, &e);
+        struct locked l;
+        int r = ev_lock(ev, &l);
         if (r < 0)
                 return r;
         /* The payload bytes stay for waiters that were released by the set
          * being cleared now; the state no longer shows them. */
-        e->state = EVD_STATE_CLEAR;
-        ev_unlock_changed(ev, false);
+        l.e->state = EVD_STATE_CLEAR;
+        ev_unlock_changed(&l, false);
         return 0;
 }
 
 _public_ int evd_event_is_set(evd_event *ev) {
-        struct seg_event *e;
-        int r = ev_lock(ev, &e);
+        struct locked l;
+        int r = ev_lock(ev, &l);
         if (r < 0)
                 return r;
-        r = e->state == EVD_STATE_SET;
-        seg_obj_unlock(ev_obj(ev));
+        r = l.e->state == EVD_STATE_SET;
+        ev_unlock(&l);
         return r;
 }
 
@@ -201,6 +217,7 @@ struct waiter {
         evd_ctx *ctx;
         const char *name;
         uint64_t start, deadline, next_progress;
+        struct seg *reg_seg; /* where reg_slot is registered */
         int reg_slot;
         bool spun;
 };
@@ -214,8 +231,18 @@ static void waiter_init(struct waiter *w, evd_ctx *ctx, const char *name, int64_
 }
 
 static void waiter_done(struct waiter *w) {
-        seg_waiter_unregister(&w->ctx->seg, w->reg_slot);
+        if (w->reg_seg)
+                seg_waiter_unregister(w->reg_seg, w->reg_slot);
         w->reg_slot = -1;
+        w->reg_seg = NULL;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+#endif
 }
 
 static bool words_changed(struct evd_futex_waitv *v, unsigned n) {
@@ -226,9 +253,15 @@ static bool words_changed(struct evd_futex_waitv *v, unsigned n) {
         return false;
 }
 
-/* Sleep until one of the N words differs from its expected value, or the
- * deadline passes.  Returns 0 to re-check, -ETIMEDOUT, or -ENOSYS. */
-static int waiter_sleep(struct waiter *w, struct evd_futex_waitv *v, unsigned n,
+static _Atomic uint32_t *sleepers_of(uint64_t seq_addr) {
+        struct seg_obj *o = (struct seg_obj *)(uintptr_t)(seq_addr - offsetof(struct seg_obj, seq));
+        return &o->sleepers;
+}
+
+/* Sleep until one of the N words (in the mapping S) differs from its
+ * expected value, or the deadline passes.  Returns 0 to re-check,
+ * -ETIMEDOUT, or -ENOSYS. */
+static int waiter_sleep(struct waiter *w, struct seg *s, struct evd_futex_waitv *v, unsigned n,
                         uint32_t obj_index) {
         uint64_t now = now_monotonic_usec();
         if (now >= w->deadline)
@@ -242,12 +275,15 @@ static int waiter_sleep(struct waiter *w, struct evd_futex_waitv *v, unsigned n,
                         for (int i = 0; i < 64; i++) {
                                 if (words_changed(v, n))
                                         return 0;
-                                __builtin_ia32_pause();
+                                cpu_relax();
                         }
                 } while (now_monotonic_usec() < until);
         }
-        if (w->reg_slot < 0)
-                w->reg_slot = seg_waiter_register(&w->ctx->seg, obj_index);
+        if (w->reg_seg != s) {
+                waiter_done(w);
+                w->reg_slot = seg_waiter_register(s, obj_index);
+                w->reg_seg = s;
+        }
         if (now >= w->next_progress) {
                 w->ctx->progress_cb(w->ctx->progress_userdata, w->name, (int64_t)(now - w->start));
                 while (w->next_progress <= now)
@@ -260,12 +296,16 @@ static int waiter_sleep(struct waiter *w, struct evd_futex_waitv *v, unsigned n,
                 ts.tv_nsec = (long)(until % 1000000) * 1000;
                 tsp = &ts;
         }
+        for (unsigned i = 0; i < n; i++)
+                atomic_fetch_add(sleepers_of(v[i].uaddr), 1);
         int r;
         if (n == 1)
                 r = futex_wait_abs((_Atomic uint32_t *)(uintptr_t)v[0].uaddr, (uint32_t)v[0].val,
                                    tsp);
         else
                 r = futex_waitv_abs(v, n, tsp);
+        for (unsigned i = 0; i < n; i++)
+                atomic_fetch_sub(sleepers_of(v[i].uaddr), 1);
         if (r == -ENOSYS)
                 return -ENOSYS;
         /* Woken, changed, interrupted or a slice ended: the caller re-checks
@@ -280,37 +320,40 @@ static void fill_waitv(struct evd_futex_waitv *v, struct seg_obj *o) {
         v->reserved = 0;
 }
 
+/* Under the lock: the event fired; hand its payload out, consume an auto
+ * event, unlock.  Returns 0 or -ECANCELED. */
+static int take(const evd_event *ev, struct locked *l, int fired_r, void *buf, size_t bufsize,
+                size_t *lenp) {
+        copy_out(l->e, buf, bufsize, lenp);
+        if (ev->kind == EVD_EVENT_AUTO && fired_r == 1)
+                ev_unlock_changed(l, false);
+        else
+                ev_unlock(l);
+        return fired_r == 1 ? 0 : fired_r;
+}
+
 _public_ int evd_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize,
                             size_t *lenp) {
         struct waiter w;
         waiter_init(&w, ev->ctx, ev->name, timeout);
         uint64_t start = 0;
-        bool first = true;
         int r;
-        for (;;) {
-                struct seg_event *e;
-                r = ev_lock(ev, &e);
+        for (bool first = true;; first = false) {
+                struct locked l;
+                r = ev_lock(ev, &l);
                 if (r < 0)
                         break;
-                if (first) {
-                        start = e->sets;
-                        first = false;
-                }
-                r = fired(ev, e, start, true);
+                if (first)
+                        start = l.e->sets;
+                r = fired(ev, l.e, start, true);
                 if (r != 0) {
-                        copy_out(e, buf, bufsize, lenp);
-                        bool consumed = ev->kind == EVD_EVENT_AUTO && r == 1;
-                        if (consumed)
-                                ev_unlock_changed(ev, false);
-                        else
-                                seg_obj_unlock(ev_obj(ev));
-                        r = r == 1 ? 0 : r;
+                        r = take(ev, &l, r, buf, bufsize, lenp);
                         break;
                 }
                 struct evd_futex_waitv v;
-                fill_waitv(&v, ev_obj(ev));
-                seg_obj_unlock(ev_obj(ev));
-                r = waiter_sleep(&w, &v, 1, ev->index);
+                fill_waitv(&v, l.obj);
+                ev_unlock(&l);
+                r = waiter_sleep(&w, l.seg, &v, 1, ev->index);
                 if (r < 0)
                         break;
         }
@@ -327,58 +370,13 @@ static int check_many(evd_event **evs, size_t n) {
         return 0;
 }
 
-_public_ int evd_event_wait_any(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
-                                void *buf, size_t bufsize, size_t *lenp) {
+/* The shared loop of wait_any (ALL false) and wait_all (ALL true). */
+static int wait_many(evd_event **evs, size_t n, bool all, int64_t timeout, size_t *indexp,
+                     void *buf, size_t bufsize, size_t *lenp) {
         int r = check_many(evs, n);
         if (r < 0)
                 return r;
-        _cleanup_free_ uint64_t *start = calloc(n, sizeof(uint64_t));
-        _cleanup_free_ struct evd_futex_waitv *v = calloc(n, sizeof(*v));
-        if (!start || !v)
-                return -ENOMEM;
-        struct waiter w;
-        waiter_init(&w, evs[0]->ctx, evs[0]->name, timeout);
-        for (bool first = true;; first = false) {
-                for (size_t i = 0; i < n; i++) {
-                        struct seg_event *e;
-                        r = ev_lock(evs[i], &e);
-                        if (r < 0) {
-                                if (indexp)
-                                        *indexp = i;
-                                goto out;
-                        }
-                        if (first)
-                                start[i] = e->sets;
-                        r = fired(evs[i], e, start[i], true);
-                        if (r != 0) {
-                                copy_out(e, buf, bufsize, lenp);
-                                if (evs[i]->kind == EVD_EVENT_AUTO && r == 1)
-                                        ev_unlock_changed(evs[i], false);
-                                else
-                                        seg_obj_unlock(ev_obj(evs[i]));
-                                if (indexp)
-                                        *indexp = i;
-                                r = r == 1 ? 0 : r;
-                                goto out;
-                        }
-                        fill_waitv(&v[i], ev_obj(evs[i]));
-                        seg_obj_unlock(ev_obj(evs[i]));
-                }
-                r = waiter_sleep(&w, v, (unsigned)n, evs[0]->index);
-                if (r < 0)
-                        goto out;
-        }
-out:
-        waiter_done(&w);
-        return r;
-}
-
-_public_ int evd_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
-                                void *buf, size_t bufsize, size_t *lenp) {
-        int r = check_many(evs, n);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; all && i < n; i++)
                 if (evs[i]->kind == EVD_EVENT_AUTO) {
                         if (indexp)
                                 *indexp = i;
@@ -394,39 +392,51 @@ _public_ int evd_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size
         for (bool first = true;; first = false) {
                 unsigned pending = 0;
                 uint32_t some_index = 0;
+                struct seg *s = NULL;
                 for (size_t i = 0; i < n; i++) {
-                        struct seg_event *e;
-                        r = ev_lock(evs[i], &e);
+                        struct locked l;
+                        r = ev_lock(evs[i], &l);
                         if (r < 0) {
                                 if (indexp)
                                         *indexp = i;
                                 goto out;
                         }
                         if (first)
-                                start[i] = e->sets;
-                        r = done[i] ? 1 : fired(evs[i], e, start[i], false);
-                        if (r < 0) {
-                                copy_out(e, buf, bufsize, lenp);
-                                seg_obj_unlock(ev_obj(evs[i]));
+                                start[i] = l.e->sets;
+                        r = done[i] ? 1 : fired(evs[i], l.e, start[i], !all);
+                        if (r < 0 || (r == 1 && !all)) {
+                                /* wait_any: the first to fire; wait_all: a
+                                 * failure ends the wait. */
                                 if (indexp)
                                         *indexp = i;
+                                r = take(evs[i], &l, r, buf, bufsize, lenp);
                                 goto out;
                         }
+                        if (s && s != l.seg) {
+                                /* The segment was replaced midway through the
+                                 * round: start the round again in the new one. */
+                                ev_unlock(&l);
+                                s = NULL;
+                                pending = 0;
+                                i = (size_t)-1;
+                                continue;
+                        }
+                        s = l.seg;
                         if (r == 1)
                                 done[i] = true;
                         else {
-                                fill_waitv(&v[pending++], ev_obj(evs[i]));
+                                fill_waitv(&v[pending++], l.obj);
                                 some_index = evs[i]->index;
                         }
-                        seg_obj_unlock(ev_obj(evs[i]));
+                        ev_unlock(&l);
                 }
-                if (pending == 0) {
+                if (all && pending == 0 && s) {
                         if (lenp)
                                 *lenp = 0;
                         r = 0;
                         goto out;
                 }
-                r = waiter_sleep(&w, v, pending, some_index);
+                r = waiter_sleep(&w, s, v, pending, some_index);
                 if (r < 0)
                         goto out;
         }
@@ -435,18 +445,29 @@ out:
         return r;
 }
 
+_public_ int evd_event_wait_any(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
+                                void *buf, size_t bufsize, size_t *lenp) {
+        return wait_many(evs, n, false, timeout, indexp, buf, bufsize, lenp);
+}
+
+_public_ int evd_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
+                                void *buf, size_t bufsize, size_t *lenp) {
+        return wait_many(evs, n, true, timeout, indexp, buf, bufsize, lenp);
+}
+
 /* ---- show ----------------------------------------------------------------- */
 
 _public_ int evd_show(evd_ctx *ctx, const char *name, struct evd_info *info) {
         if (!ctx || !info || evd_name_check(name, NULL, 0) < 0)
                 return -EINVAL;
         uint32_t idx, gen;
-        int r = seg_lookup(&ctx->seg, name, &idx, &gen);
+        struct seg *s = client_seg(ctx);
+        int r = seg_lookup(s, name, &idx, &gen);
         if (r < 0)
                 return r;
-        r = seg_obj_snapshot(&ctx->seg, idx, gen, info, CLIENT_LOCK_TIMEOUT_MS);
+        r = seg_obj_snapshot(s, idx, gen, info, CLIENT_LOCK_TIMEOUT_MS);
         if (r < 0)
                 return r;
-        info->waiters = seg_waiters_count(&ctx->seg, idx);
+        info->waiters = seg_waiters_count(s, idx);
         return 0;
 }

@@ -202,6 +202,59 @@ void seg_close(struct seg *s) {
         s->fd = safe_close(s->fd);
 }
 
+int seg_restore(struct seg *s, const char *shm_name, mode_t mode) {
+        struct seg_header *old = s->hdr;
+        atomic_store(&old->retired, 1);
+        /* Every client operation checks `retired` under the object's lock:
+         * taking each lock once lets the operations in flight finish, and
+         * no later one writes to the old copy. */
+        for (uint32_t i = 0; i < s->capacity; i++) {
+                struct seg_obj *o = &s->objs[i];
+                if (atomic_load(&o->state) == SLOT_LIVE && o->lock_ready == 1 &&
+                    seg_obj_lock(o, 100) == 0)
+                        seg_obj_unlock(o);
+        }
+        mode_t um = umask(0);
+        int fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        umask(um);
+        if (fd < 0)
+                return negative_errno();
+        struct seg n = SEG_NULL;
+        int r = ftruncate(fd, (off_t)s->size) < 0 ? negative_errno() : seg_map(&n, fd, s->size);
+        if (r < 0) {
+                shm_unlink(shm_name);
+                safe_close(fd);
+                return r;
+        }
+        n.capacity = s->capacity;
+        memcpy(n.hdr, old, s->size);
+        /* Locks and counters are per mapping: make them afresh. */
+        atomic_store(&n.hdr->retired, 0);
+        atomic_store(&n.hdr->watchers, 0);
+        memset(n.hdr->waiters, 0, sizeof(n.hdr->waiters));
+        init_robust_mutex(&n.hdr->table_lock);
+        for (uint32_t i = 0; i < n.capacity; i++) {
+                struct seg_obj *o = &n.objs[i];
+                atomic_store(&o->sleepers, 0);
+                if (o->lock_ready == 1)
+                        init_robust_mutex(&o->lock);
+        }
+        /* Wake every sleeper on the old copy: each finds it retired and
+         * moves over. */
+        for (uint32_t i = 0; i < s->capacity; i++) {
+                struct seg_obj *o = &s->objs[i];
+                if (atomic_load(&o->state) == SLOT_LIVE) {
+                        atomic_fetch_add(&o->seq, 1);
+                        futex_wake_all(&o->seq);
+                }
+        }
+        atomic_fetch_add(&old->change_seq, 1);
+        futex_wake_all(&old->change_seq);
+        seg_close(s);
+        *s = n;
+        return 0;
+}
+
 /* ---- lookup ---------------------------------------------------------------- */
 
 static bool slot_name_is(const struct seg_obj *o, const char *name, size_t len) {
@@ -295,15 +348,17 @@ void seg_obj_unlock(struct seg_obj *o) {
 }
 
 void seg_notify_change(struct seg *s) {
-        atomic_fetch_add_explicit(&s->hdr->change_seq, 1, memory_order_release);
-        if (atomic_load_explicit(&s->hdr->watchers, memory_order_acquire))
+        atomic_fetch_add(&s->hdr->change_seq, 1);
+        if (atomic_load(&s->hdr->watchers))
                 futex_wake_all(&s->hdr->change_seq);
 }
 
 void seg_obj_changed(struct seg *s, struct seg_obj *o, bool wake) {
-        o->changed_usec = now_realtime_usec();
-        atomic_fetch_add_explicit(&o->seq, 1, memory_order_release);
-        if (wake)
+        /* Sequentially consistent, as the sleeper's increment of `sleepers`
+         * before its FUTEX_WAIT: either we see the sleeper, or its
+         * FUTEX_WAIT sees the new seq and does not sleep. */
+        atomic_fetch_add(&o->seq, 1);
+        if (wake && atomic_load(&o->sleepers) > 0)
                 futex_wake_all(&o->seq);
         seg_notify_change(s);
 }
@@ -424,9 +479,9 @@ int seg_table_delete(struct seg *s, const char *name) {
         bool locked = seg_obj_lock(o, 200) == 0;
         atomic_store(&o->state, SLOT_DEAD);
         atomic_store_explicit(&o->gen, (g | 1u) + 1, memory_order_release);
-        atomic_fetch_add(&o->seq, 1);
         if (locked)
                 seg_obj_unlock(o);
+        atomic_fetch_add(&o->seq, 1);
         futex_wake_all(&o->seq);
         if (atomic_load(&s->hdr->count) > 0)
                 atomic_fetch_sub(&s->hdr->count, 1);

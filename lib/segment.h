@@ -70,8 +70,13 @@ struct seg_header {
         _Atomic uint32_t watchers;   /* processes blocked on change_seq (a hint) */
         _Atomic uint32_t count;      /* live objects */
         _Atomic uint32_t daemon_pid;
+        /* Set when the daemon found this segment's name removed (logind's
+         * RemoveIPC=yes) and moved every object into a new segment of the
+         * same name: whoever still maps this one must map that one. */
+        _Atomic uint32_t retired;
+        uint32_t reserved0;
         pthread_mutex_t table_lock; /* robust, process-shared; daemon only */
-        uint8_t reserved[128];
+        uint8_t reserved[120];
         struct seg_waiter waiters[SEG_WAITER_SLOTS];
 } __attribute__((aligned(64)));
 
@@ -95,7 +100,9 @@ struct seg_obj {
         char name[EVD_NAME_MAX + 8];
         pthread_mutex_t lock;   /* robust, process-shared; guards all below */
         _Atomic uint32_t seq;   /* futex word waiters sleep on */
-        uint32_t reserved;
+        _Atomic uint32_t sleepers; /* processes in FUTEX_WAIT on seq: a hint
+                                    * that only errs high (a killed sleeper
+                                    * stays counted, costing a spare wake) */
         uint64_t changed_usec;  /* CLOCK_REALTIME of the last change */
         union {
                 struct seg_event event;
@@ -133,6 +140,12 @@ int seg_validate_header(const struct seg_header *h, size_t file_size, char *why,
 
 void seg_close(struct seg *s);
 
+/* Daemon: the segment's name was removed from /dev/shm.  Retire the mapping
+ * in S (no client operation is in flight once this returns), create a new
+ * segment under SHM_NAME holding a copy of every object, wake everybody who
+ * sleeps on the old one, and make S the new mapping. */
+int seg_restore(struct seg *s, const char *shm_name, mode_t mode);
+
 uint32_t seg_hash(const char *name, size_t len);
 
 /* Find NAME; stores the slot index and its (even) generation.  Lock-free. */
@@ -150,7 +163,7 @@ int seg_obj_lock(struct seg_obj *o, int timeout_ms);
 void seg_obj_unlock(struct seg_obj *o);
 
 /* Bump the object's futex word and the namespace change counter, waking
- * whoever waits on them. */
+ * whoever waits on them.  Call it after unlocking the object. */
 void seg_obj_changed(struct seg *s, struct seg_obj *o, bool wake);
 void seg_notify_change(struct seg *s);
 

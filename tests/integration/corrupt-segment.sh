@@ -142,6 +142,30 @@ export EVD_NO_AUTOSTART=1
 probe_all
 report "run 1 (objects area)"
 
+check "run 1a: random bytes over the slots of live objects (found by their names)"
+"$PY" - "$EVD_SEGMENT" <<'EOF2' || fail "could not scribble over the objects"
+import os, re, sys
+seg = sys.argv[1]
+data = open(seg, "rb").read()
+fd = os.open(seg, os.O_WRONLY)
+hit = 0
+for i in (2, 3, 4, 6, 7, 8, 11, 12, 13, 15, 16, 17, 18, 20):
+    m = re.search(rb"(?<![0-9A-Za-z._:@-])e%d\x00" % i, data)
+    if not m:
+        continue
+    # from a little before the name (slot state, generation, lock) into
+    # the payload after it
+    off = max(0, m.start() - 256)
+    os.pwrite(fd, os.urandom(1024), off)
+    hit += 1
+os.close(fd)
+print("scribbled over %d object slots" % hit)
+if hit == 0:
+    sys.exit("no object name found in the segment")
+EOF2
+probe_all
+report "run 1a (live object slots)"
+
 check "run 1b: random bytes over everything after the first 4 KiB"
 size=$(stat -c %s "$EVD_SEGMENT")
 scribble "$EVD_SEGMENT" 4096 $((size - 4096))

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# install.sh - `meson install` into a fresh prefix gives a usable daemon, tool,
+# library, header and pkg-config file: a program built with
+# `pkg-config --cflags --libs libevd` talks to a daemon that the installed
+# evctl started by itself from the installed path.  Also checks the soname and
+# that libevd exports exactly the symbols of its version script.
+set -euo pipefail
+
+: "${SOURCE_ROOT:?meson passes SOURCE_ROOT}"
+tmp=$(mktemp -d /tmp/evd-it-install.XXXXXX)
+prefix=$tmp/prefix
+rt=$tmp/rt
+cleanup() {
+        if [[ -f $rt/evd.pid ]]; then
+                kill "$(cat "$rt/evd.pid")" 2>/dev/null || true
+                sleep 0.2
+        fi
+        if [[ -f $rt/evd.log ]]; then
+                grep -oE '/evd-[0-9]+-[0-9a-f]{16}' "$rt/evd.log" | sort -u | while read -r seg; do
+                        rm -f "/dev/shm$seg"
+                done
+        fi
+        rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+        echo "install: FAIL: $*" >&2
+        exit 1
+}
+
+echo "install: configuring a separate build with prefix $prefix"
+meson setup "$tmp/build" "$SOURCE_ROOT" --prefix="$prefix" -Dtests=false >"$tmp/setup.log" 2>&1 ||
+        { cat "$tmp/setup.log"; fail "meson setup"; }
+ninja -C "$tmp/build" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; fail "build"; }
+meson install -C "$tmp/build" --quiet >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "install"; }
+
+for f in bin/evd bin/evctl include/evd.h; do
+        [[ -e $prefix/$f ]] || fail "$f was not installed"
+done
+pc=$(find "$prefix" -name libevd.pc | head -n1)
+[[ -n $pc ]] || fail "libevd.pc was not installed"
+lib=$(find "$prefix" -name 'libevd.so.1' | head -n1)
+[[ -n $lib ]] || fail "libevd.so.1 was not installed"
+libdir=$(dirname "$lib")
+if command -v scdoc >/dev/null; then
+        for m in man1/evctl.1 man8/evd.8 man3/libevd.3; do
+                [[ -e $prefix/share/man/$m ]] || fail "man page $m was not installed"
+        done
+fi
+
+echo "install: soname and exported symbols"
+readelf -d "$lib" | grep -q 'SONAME.*\[libevd\.so\.1\]' || fail "soname is not libevd.so.1"
+exported=$(nm -D --defined-only "$lib" | awk '$3 != "EVD_1" {sub(/@.*/, "", $3); print $3}' | sort)
+declared=$(sed -n 's/^[[:space:]]*\(evd_[a-z_]*\);$/\1/p' "$SOURCE_ROOT/lib/libevd.sym" | sort)
+[[ $exported == "$declared" ]] ||
+        fail "exported symbols differ from libevd.sym: $(diff <(echo "$exported") <(echo "$declared") | tr '\n' ' ')"
+nm -D --defined-only "$lib" | grep -q ' EVD_1$' || fail "symbols are not versioned EVD_1"
+
+echo "install: building a program with pkg-config"
+export PKG_CONFIG_PATH
+PKG_CONFIG_PATH=$(dirname "$pc")
+cat >"$tmp/prog.c" <<'C'
+#include <evd.h>
+#include <stdio.h>
+#include <string.h>
+int main(void) {
+        evd_ctx *ctx;
+        evd_event *ev;
+        char buf[64];
+        size_t len;
+        int r = evd_open(&ctx, NULL, EVD_OPEN_NO_AUTOSTART);
+        if (r < 0) { fprintf(stderr, "open: %s\n", evd_strerror(r)); return 1; }
+        r = evd_event_open(ctx, "installed", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &ev);
+        if (r < 0) { fprintf(stderr, "event: %s\n", evd_strerror(r)); return 1; }
+        r = evd_event_wait(ev, 5000000, buf, sizeof(buf), &len);
+        if (r < 0) { fprintf(stderr, "wait: %s\n", evd_strerror(r)); return 1; }
+        printf("%s\n", buf);
+        evd_event_free(ev);
+        evd_close(ctx);
+        return 0;
+}
+C
+# shellcheck disable=SC2046 # pkg-config's words are meant to split
+cc -Wall -Werror -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs libevd) ||
+        fail "a program does not build with pkg-config --cflags --libs libevd"
+
+echo "install: the installed evctl starts the installed evd by itself"
+export LD_LIBRARY_PATH=$libdir EVD_RUNTIME_DIR=$rt
+unset EVD_DAEMON EVD_NO_AUTOSTART
+timeout 20 "$prefix/bin/evctl" set installed --value from-the-prefix || fail "evctl set (autostart)"
+[[ -f $rt/evd.pid ]] || fail "no daemon was started"
+exe=$(readlink "/proc/$(cat "$rt/evd.pid")/exe")
+[[ $exe == "$prefix/bin/evd" ]] || fail "autostart ran $exe, not $prefix/bin/evd"
+out=$(timeout 20 "$tmp/prog") || fail "the pkg-config program failed"
+[[ $out == from-the-prefix ]] || fail "the program read '$out'"
+echo "install: ok"

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/* testhelp.h - helpers the C tests share: a real daemon (the daemon's own
+ * code, server_init + server_run) in a forked child on a private runtime
+ * directory, bounded child-process handling and small timing helpers.
+ *
+ * Every helper that waits is bounded.  Processes forked through these
+ * helpers die with the test process (PR_SET_PDEATHSIG), and a daemon whose
+ * test process died removes its segment and runtime directory itself, so
+ * that even a failed or timed-out test leaves nothing behind. */
+#pragma once
+
+#include <check.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "evd.h"
+
+#define TH_CAPACITY_DEFAULT 64u
+
+struct th_daemon {
+        pid_t pid;          /* 0 when not running */
+        uint32_t capacity;  /* 0: TH_CAPACITY_DEFAULT; set before the first start */
+        char dir[PATH_MAX]; /* the runtime directory ("" until the first start) */
+        char shm_name[64];  /* the segment's POSIX shm name */
+};
+
+/* Start a daemon.  The first call makes a fresh directory under /tmp;
+ * later calls (after stop or kill9) serve the same directory again, so a
+ * restarted daemon adopts the same segment.  Waits (at most 5 s) until
+ * DIR/evd.sock accepts connections.  Returns 0 or a negative code (the
+ * daemon's log is copied to stderr on failure). */
+int th_daemon_start(struct th_daemon *d);
+
+/* SIGTERM and wait (bounded, SIGKILL after 5 s).  Returns 0 when the
+ * daemon exited with status 0, -1 otherwise (its log is copied to stderr);
+ * 0 as well when none runs. */
+int th_daemon_stop(struct th_daemon *d);
+
+/* SIGKILL and reap: the daemon dies without any clean-up. */
+void th_daemon_kill9(struct th_daemon *d);
+
+/* Stop, remove the segment and the runtime directory.  Returns what
+ * th_daemon_stop returned. */
+int th_daemon_cleanup(struct th_daemon *d);
+
+/* A context on the daemon's namespace (EVD_OPEN_NO_AUTOSTART); fails the
+ * test when it cannot be opened. */
+evd_ctx *th_open(const struct th_daemon *d);
+
+/* Remove a directory tree (no error when it does not exist). */
+int th_rmtree(const char *dir);
+
+/* Make a fresh directory "/tmp/evd-test-XXXXXX" into BUF. */
+int th_mkdtemp(char *buf, size_t size);
+
+/* ---- child processes --------------------------------------------------- */
+
+/* Fork a child that runs FN(ARG) and _exit()s with its return value (0..255).
+ * The child gets an empty signal mask, default SIGTERM/SIGINT and dies with
+ * SIGKILL when the test process goes away.  Returns the pid (the test fails
+ * when fork fails). */
+pid_t th_fork(int (*fn)(void *arg), void *arg);
+
+/* Wait at most TIMEOUT_MS for PID.  Returns its exit code (0..255), 1000 +
+ * signal number when a signal killed it, or -1 when it did not end in time
+ * (it is then killed with SIGKILL and reaped). */
+int th_wait_child(pid_t pid, int timeout_ms);
+
+/* Whether PID has ended (reaping it, storing the th_wait_child style code in
+ * *codep); false when still running. */
+bool th_child_done(pid_t pid, int *codep);
+
+/* Kill with SIGKILL and reap. */
+void th_kill_child(pid_t pid);
+
+/* ---- time ----------------------------------------------------------------- */
+
+int64_t th_now_usec(void); /* CLOCK_MONOTONIC */
+void th_sleep_ms(int ms);
+
+/* Poll COND every millisecond for at most TIMEOUT_MS; true when it held. */
+#define TH_WAIT_FOR(cond, timeout_ms)                                           \
+        ({                                                                      \
+                int64_t _th_end = th_now_usec() + (int64_t)(timeout_ms) * 1000; \
+                bool _th_ok;                                                    \
+                while (!(_th_ok = (cond)) && th_now_usec() < _th_end)           \
+                        th_sleep_ms(1);                                         \
+                _th_ok;                                                         \
+        })
+
+/* Check idiom for a negative-errno return: prints both codes' names. */
+#define th_assert_r(expr, expected)                                                     \
+        do {                                                                            \
+                int _th_r = (expr), _th_e = (expected);                                 \
+                ck_assert_msg(_th_r == _th_e, "%s returned %d (%s), expected %d (%s)", \
+                              #expr, _th_r, evd_strerror(_th_r), _th_e,                \
+                              evd_strerror(_th_e));                                    \
+        } while (0)
+
+/* Run the suite; returns the process exit status. */
+int th_run_suite(Suite *s);
