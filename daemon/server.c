@@ -268,6 +268,11 @@ static int on_tick(sd_event_source *src, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static int on_hangup(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        log_info("ignoring SIGHUP: evd has no configuration to reload");
+        return 0;
+}
+
 static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
         (void)userdata;
         log_info("received %s, shutting down", strsignal((int)si->ssi_signo));
@@ -453,10 +458,12 @@ int server_init(struct server *s, const struct server_config *cfg) {
         sigemptyset(&ss);
         sigaddset(&ss, SIGTERM);
         sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
         sigprocmask(SIG_BLOCK, &ss, NULL);
         signal(SIGPIPE, SIG_IGN);
         if ((r = sd_event_add_signal(s->event, NULL, SIGTERM, on_signal, s)) < 0 ||
             (r = sd_event_add_signal(s->event, NULL, SIGINT, on_signal, s)) < 0 ||
+            (r = sd_event_add_signal(s->event, NULL, SIGHUP, on_hangup, s)) < 0 ||
             (r = sd_event_add_io(s->event, &s->listen_source, s->listen_fd, EPOLLIN, on_accept,
                                  s)) < 0 ||
             (r = sd_event_add_time_relative(s->event, &s->tick_source, CLOCK_MONOTONIC, TICK_USEC,

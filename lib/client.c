@@ -3,6 +3,7 @@
  * daemon, and the calls that go through it */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,9 +49,31 @@ static bool autostart_allowed(const evd_ctx *ctx) {
         return !(e && *e && strcmp(e, "0") != 0);
 }
 
-static const char *daemon_binary(void) {
+/* The evd to start: $EVD_DAEMON, else the installed one, else one beside
+ * the running program (or in its build tree's daemon/ folder), so that a
+ * freshly built evctl works before `meson install`. */
+static const char *daemon_binary(char *buf, size_t len) {
         const char *e = getenv("EVD_DAEMON");
-        return e && *e ? e : EVD_DAEMON_PATH;
+        if (e && *e)
+                return e;
+        if (access(EVD_DAEMON_PATH, X_OK) == 0)
+                return EVD_DAEMON_PATH;
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n > 0) {
+                exe[n] = '\0';
+                char *slash = strrchr(exe, '/');
+                if (slash) {
+                        *slash = '\0';
+                        snprintf(buf, len, "%s/evd", exe);
+                        if (access(buf, X_OK) == 0)
+                                return buf;
+                        snprintf(buf, len, "%s/../daemon/evd", exe);
+                        if (access(buf, X_OK) == 0)
+                                return buf;
+                }
+        }
+        return EVD_DAEMON_PATH;
 }
 
 /* Start "evd --runtime-dir DIR" detached from us, with NOTIFY_SOCKET
@@ -60,7 +83,8 @@ static int spawn_daemon(evd_ctx *ctx) {
         int r = paths_make_dir(&ctx->paths, 0700);
         if (r < 0)
                 return r;
-        const char *bin = daemon_binary();
+        char binbuf[PATH_MAX + 32];
+        const char *bin = daemon_binary(binbuf, sizeof(binbuf));
         if (access(bin, X_OK) < 0)
                 return -ECONNREFUSED;
 

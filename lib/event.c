@@ -10,6 +10,10 @@
 #include "macro.h"
 
 #define WAIT_MANY_MAX 128 /* futex_waitv's limit */
+/* A sleeper looks at the state at least this often even when nobody wakes
+ * it: a writer killed between its change and its wake-up costs waiters at
+ * most this much. */
+#define SLEEP_SLICE_USEC 1000000u
 
 struct evd_event {
         evd_ctx *ctx;
@@ -60,9 +64,7 @@ static void ev_unlock(struct locked *l) {
 /* Publish a change made under the lock: bump the futex word after unlocking
  * so that woken waiters do not run into the held lock. */
 static void ev_unlock_changed(struct locked *l, bool wake) {
-        l->obj->changed_usec = now_realtime_usec();
-        seg_obj_unlock(l->obj);
-        seg_obj_changed(l->seg, l->obj, wake);
+        seg_obj_unlock_changed(l->seg, l->obj, wake);
 }
 
 static int check_kind(uint32_t have, enum evd_event_kind want, unsigned flags) {
@@ -289,13 +291,11 @@ static int waiter_sleep(struct waiter *w, struct seg *s, struct evd_futex_waitv 
                 while (w->next_progress <= now)
                         w->next_progress += (uint64_t)w->ctx->progress_interval;
         }
-        uint64_t until = MIN(w->deadline, w->next_progress);
-        struct timespec ts, *tsp = NULL;
-        if (until != UINT64_MAX) {
-                ts.tv_sec = (time_t)(until / 1000000);
-                ts.tv_nsec = (long)(until % 1000000) * 1000;
-                tsp = &ts;
-        }
+        uint64_t until = MIN(MIN(w->deadline, w->next_progress), now + SLEEP_SLICE_USEC);
+        struct timespec ts = {
+                .tv_sec = (time_t)(until / 1000000),
+                .tv_nsec = (long)(until % 1000000) * 1000,
+        }, *tsp = &ts;
         for (unsigned i = 0; i < n; i++)
                 atomic_fetch_add(sleepers_of(v[i].uaddr), 1);
         int r;

@@ -303,7 +303,9 @@ int seg_lookup(const struct seg *s, const char *name, uint32_t *indexp, uint32_t
 static void repair_object(struct seg_obj *o) {
         /* The last holder died inside the critical section.  Writers store
          * the payload before they publish it through `sets`, so a payload
-         * that does not belong to the current generation is dropped. */
+         * that does not belong to the current generation is dropped.  The
+         * dead writer may not have woken anybody: wake everyone, so that they
+         * look at the state again. */
         if (o->type == EVD_TYPE_EVENT) {
                 struct seg_event *e = &o->u.event;
                 if (e->state > EVD_STATE_FAILED)
@@ -311,6 +313,8 @@ static void repair_object(struct seg_obj *o) {
                 if (e->payload_len > EVD_VALUE_MAX || e->payload_gen != e->sets)
                         e->payload_len = 0;
         }
+        atomic_fetch_add(&o->seq, 1);
+        futex_wake_all(&o->seq);
 }
 
 static int lock_robust(pthread_mutex_t *m, int timeout_ms, bool *repairp) {
@@ -353,11 +357,16 @@ void seg_notify_change(struct seg *s) {
                 futex_wake_all(&s->hdr->change_seq);
 }
 
-void seg_obj_changed(struct seg *s, struct seg_obj *o, bool wake) {
-        /* Sequentially consistent, as the sleeper's increment of `sleepers`
-         * before its FUTEX_WAIT: either we see the sleeper, or its
-         * FUTEX_WAIT sees the new seq and does not sleep. */
+void seg_obj_unlock_changed(struct seg *s, struct seg_obj *o, bool wake) {
+        /* The futex word moves while the lock is still held: a writer killed
+         * after this point has published its change, and one killed before
+         * it leaves the lock to a successor that repairs and wakes (see
+         * repair_object).  Sequentially consistent, as the sleeper's
+         * increment of `sleepers` before its FUTEX_WAIT: either we see the
+         * sleeper, or its FUTEX_WAIT sees the new seq and does not sleep. */
+        o->changed_usec = now_realtime_usec();
         atomic_fetch_add(&o->seq, 1);
+        seg_obj_unlock(o);
         if (wake && atomic_load(&o->sleepers) > 0)
                 futex_wake_all(&o->seq);
         seg_notify_change(s);

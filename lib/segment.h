@@ -162,9 +162,10 @@ int seg_table_delete(struct seg *s, const char *name);
 int seg_obj_lock(struct seg_obj *o, int timeout_ms);
 void seg_obj_unlock(struct seg_obj *o);
 
-/* Bump the object's futex word and the namespace change counter, waking
- * whoever waits on them.  Call it after unlocking the object. */
-void seg_obj_changed(struct seg *s, struct seg_obj *o, bool wake);
+/* Publish a change made under the object's lock: bump its futex word,
+ * unlock, then wake the sleepers (when WAKE) and bump the namespace's change
+ * counter. */
+void seg_obj_unlock_changed(struct seg *s, struct seg_obj *o, bool wake);
 void seg_notify_change(struct seg *s);
 
 /* The waiter registry. */

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/* test-parse.c - object names (evd_name_check) and durations
+ * (evd_duration_parse) */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testhelp.h"
+
+static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@-";
+
+static bool is_allowed(unsigned char c) {
+        return c != '\0' && strchr(allowed, c) != NULL;
+}
+
+/* ---- names ------------------------------------------------------------------ */
+
+START_TEST(name_every_allowed_char) {
+        char why[256];
+        /* Each allowed character after a valid first one... */
+        for (const char *c = allowed; *c; c++) {
+                char name[3] = { 'a', *c, '\0' };
+                why[0] = '\0';
+                ck_assert_msg(evd_name_check(name, why, sizeof(why)) == 0, "'%s' rejected: %s",
+                              name, why);
+        }
+        /* ...and every one except '.' and '-' in first place. */
+        for (const char *c = allowed; *c; c++) {
+                char name[3] = { *c, 'a', '\0' };
+                int r = evd_name_check(name, NULL, 0);
+                if (*c == '.' || *c == '-')
+                        ck_assert_int_eq(r, -EINVAL);
+                else
+                        ck_assert_msg(r == 0, "'%s' rejected", name);
+        }
+        /* All of them in one name (in two parts: the set is longer than
+         * a name may be). */
+        ck_assert_int_eq(evd_name_check("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", why,
+                                        sizeof(why)),
+                         0);
+        ck_assert_int_eq(evd_name_check("0123456789._:@-", why, sizeof(why)), 0);
+        ck_assert_int_eq(evd_name_check("redis-ready", NULL, 0), 0);
+        ck_assert_int_eq(evd_name_check("job@host:42.done_x", NULL, 0), 0);
+        ck_assert_int_eq(evd_name_check("a", NULL, 0), 0);
+        ck_assert_int_eq(evd_name_check("_", NULL, 0), 0);
+        ck_assert_int_eq(evd_name_check("@", NULL, 0), 0);
+        ck_assert_int_eq(evd_name_check(":", NULL, 0), 0);
+        ck_assert_int_eq(evd_name_check("9", NULL, 0), 0);
+}
+END_TEST
+
+START_TEST(name_every_byte) {
+        /* Every byte value in the second place: exactly the allowed set
+         * passes. */
+        for (int c = 1; c < 256; c++) {
+                char name[4] = { 'x', (char)c, 'y', '\0' };
+                char why[256] = "";
+                int r = evd_name_check(name, why, sizeof(why));
+                if (is_allowed((unsigned char)c))
+                        ck_assert_msg(r == 0, "byte 0x%02x rejected: %s", c, why);
+                else {
+                        ck_assert_msg(r == -EINVAL, "byte 0x%02x accepted", c);
+                        ck_assert_msg(strstr(why, "offset 1") != NULL,
+                                      "message for byte 0x%02x lacks the offset: %s", c, why);
+                }
+        }
+}
+END_TEST
+
+START_TEST(name_empty) {
+        char why[256] = "";
+        ck_assert_int_eq(evd_name_check("", why, sizeof(why)), -EINVAL);
+        ck_assert_msg(strstr(why, "empty") != NULL, "message: %s", why);
+        why[0] = '\0';
+        ck_assert_int_eq(evd_name_check(NULL, why, sizeof(why)), -EINVAL);
+        ck_assert_msg(why[0] != '\0', "no message for NULL");
+}
+END_TEST
+
+START_TEST(name_length) {
+        char name[200], why[256] = "";
+        memset(name, 'n', 64);
+        name[64] = '\0';
+        ck_assert_int_eq(evd_name_check(name, why, sizeof(why)), 0);
+        memset(name, 'n', 65);
+        name[65] = '\0';
+        ck_assert_int_eq(evd_name_check(name, why, sizeof(why)), -EINVAL);
+        ck_assert_msg(strstr(why, "65") && strstr(why, "64"), "message lacks the lengths: %s", why);
+        /* A much longer name reports its real length. */
+        memset(name, 'n', 150);
+        name[150] = '\0';
+        ck_assert_int_eq(evd_name_check(name, why, sizeof(why)), -EINVAL);
+        ck_assert_msg(strstr(why, "150") != NULL, "message lacks the length: %s", why);
+}
+END_TEST
+
+START_TEST(name_leading) {
+        char why[256] = "";
+        ck_assert_int_eq(evd_name_check(".hidden", why, sizeof(why)), -EINVAL);
+        ck_assert_msg(strstr(why, "'.'") != NULL, "message lacks the char: %s", why);
+        ck_assert_int_eq(evd_name_check("-opt", why, sizeof(why)), -EINVAL);
+        ck_assert_msg(strstr(why, "'-'") != NULL, "message lacks the char: %s", why);
+        ck_assert_int_eq(evd_name_check(".", NULL, 0), -EINVAL);
+        ck_assert_int_eq(evd_name_check("..", NULL, 0), -EINVAL);
+        ck_assert_int_eq(evd_name_check("-", NULL, 0), -EINVAL);
+        /* Inside a name they are fine. */
+        ck_assert_int_eq(evd_name_check("a.-b", NULL, 0), 0);
+}
+END_TEST
+
+START_TEST(name_forbidden_chars) {
+        char why[256] = "";
+        ck_assert_int_eq(evd_name_check("abc/def", why, sizeof(why)), -EINVAL);
+        ck_assert_msg(strstr(why, "'/'") && strstr(why, "offset 3"), "message: %s", why);
+        ck_assert_int_eq(evd_name_check("/abs", why, sizeof(why)), -EINVAL);
+        ck_assert_msg(strstr(why, "'/'") && strstr(why, "offset 0"), "message: %s", why);
+        ck_assert_int_eq(evd_name_check("../x", NULL, 0), -EINVAL);
+
+        ck_assert_int_eq(evd_name_check("two words", why, sizeof(why)), -EINVAL);
+        ck_assert_msg(strstr(why, "0x20") && strstr(why, "offset 3"), "message: %s", why);
+        ck_assert_int_eq(evd_name_check("tab\there", why, sizeof(why)), -EINVAL);
+        ck_assert_msg(strstr(why, "0x09") && strstr(why, "offset 3"), "message: %s", why);
+        ck_assert_int_eq(evd_name_check("nl\n", why, sizeof(why)), -EINVAL);
+        ck_assert_msg(strstr(why, "0x0a") && strstr(why, "offset 2"), "message: %s", why);
+
+        /* Non-ASCII (UTF-8 "é"): the first byte is reported. */
+        ck_assert_int_eq(evd_name_check("caf\xc3\xa9", why, sizeof(why)), -EINVAL);
+        ck_assert_msg(strstr(why, "0xc3") && strstr(why, "offset 3"), "message: %s", why);
+        ck_assert_int_eq(evd_name_check("\xff", why, sizeof(why)), -EINVAL);
+        ck_assert_msg(strstr(why, "0xff") && strstr(why, "offset 0"), "message: %s", why);
+
+        const char *bad = "!\"#$%&'()*+,;<=>?[\\]^`{|}~";
+        for (const char *c = bad; *c; c++) {
+                char name[4] = { 'a', 'b', *c, '\0' };
+                char want[8];
+                snprintf(want, sizeof(want), "'%c'", *c);
+                ck_assert_int_eq(evd_name_check(name, why, sizeof(why)), -EINVAL);
+                ck_assert_msg(strstr(why, want) && strstr(why, "offset 2"), "'%s': %s", name, why);
+        }
+}
+END_TEST
+
+START_TEST(name_why_optional_and_bounded) {
+        /* No buffer, a one-byte buffer and a short one: never overrun. */
+        ck_assert_int_eq(evd_name_check("a/b", NULL, 0), -EINVAL);
+        char tiny[1] = { 'Z' };
+        ck_assert_int_eq(evd_name_check("a/b", tiny, sizeof(tiny)), -EINVAL);
+        ck_assert_int_eq(tiny[0], '\0');
+        char small[8];
+        memset(small, 'Z', sizeof(small));
+        ck_assert_int_eq(evd_name_check("a/b", small, 5), -EINVAL);
+        ck_assert_int_eq(strlen(small), 4);
+        ck_assert_int_eq(small[5], 'Z');
+}
+END_TEST
+
+/* ---- durations ------------------------------------------------------------------ */
+
+static void dur_ok(const char *s, int64_t want) {
+        int64_t v = -42;
+        char why[256] = "";
+        int r = evd_duration_parse(s, &v, why, sizeof(why));
+        ck_assert_msg(r == 0, "'%s' rejected (%d): %s", s, r, why);
+        ck_assert_msg(v == want, "'%s' gave %lld us, expected %lld", s, (long long)v,
+                      (long long)want);
+}
+
+static void dur_bad(const char *s, int want_r, const char *want_in_why) {
+        int64_t v = -42;
+        char why[256] = "";
+        int r = evd_duration_parse(s, &v, why, sizeof(why));
+        ck_assert_msg(r == want_r, "'%s' gave %d, expected %d", s, r, want_r);
+        ck_assert_msg(v == -42, "'%s' stored a value on failure", s);
+        ck_assert_msg(why[0] != '\0', "'%s' gave no message", s);
+        if (want_in_why)
+                ck_assert_msg(strstr(why, want_in_why) != NULL, "'%s': message '%s' lacks '%s'", s,
+                              why, want_in_why);
+}
+
+START_TEST(duration_units) {
+        dur_ok("250ms", 250000);
+        dur_ok("5s", 5000000);
+        dur_ok("5sec", 5000000);
+        dur_ok("2m", 120000000);
+        dur_ok("2min", 120000000);
+        dur_ok("1h", 3600000000LL);
+        dur_ok("10", 10000000);
+        dur_ok("0.5", 500000);
+        dur_ok("0.25", 250000);
+        dur_ok(".5", 500000);
+        dur_ok("0", 0);
+        dur_ok("0s", 0);
+        dur_ok("0ms", 0);
+        dur_ok("1.5s", 1500000);
+        dur_ok("1.5m", 90000000);
+        dur_ok("0.001s", 1000);
+        dur_ok("100us", 100);
+        dur_ok("1us", 1);
+        dur_ok("007s", 7000000);
+        dur_ok("86400", 86400000000LL);
+        dur_ok("24h", 86400000000LL);
+        /* Large but within range (about 285 thousand years). */
+        dur_ok("2500000000h", 2500000000LL * 3600000000LL);
+}
+END_TEST
+
+START_TEST(duration_errors) {
+        dur_bad("", -EINVAL, "empty");
+        dur_bad("5x", -EINVAL, "'x'");
+        dur_bad("5 x", -EINVAL, NULL);
+        dur_bad("-1", -EINVAL, "-1");
+        dur_bad("-1s", -EINVAL, NULL);
+        dur_bad("+1s", -EINVAL, NULL);
+        dur_bad("s", -EINVAL, "'s'");
+        dur_bad("ms", -EINVAL, NULL);
+        dur_bad(".", -EINVAL, NULL);
+        dur_bad("1.2.3", -EINVAL, NULL);
+        dur_bad("5S", -EINVAL, NULL);
+        dur_bad("5 s", -EINVAL, NULL);
+        dur_bad("5ss", -EINVAL, NULL);
+        dur_bad("5d", -EINVAL, NULL);
+        dur_bad("1,5s", -EINVAL, NULL);
+        dur_bad("0x10", -EINVAL, NULL);
+        dur_bad("inf", -EINVAL, NULL);
+        dur_bad("nan", -EINVAL, NULL);
+        /* Exponents are not part of the grammar ("250ms", "5s", "1.5s",
+         * bare seconds): "1e9999h" is not a duration at all. */
+        dur_bad("1e9999h", -EINVAL, NULL);
+        dur_bad("1e3", -EINVAL, NULL);
+        int64_t v = 0;
+        ck_assert_int_eq(evd_duration_parse(NULL, &v, NULL, 0), -EINVAL);
+}
+END_TEST
+
+START_TEST(duration_range) {
+        /* Beyond about 290 thousand years: -ERANGE, not a wrapped value. */
+        dur_bad("2600000000h", -ERANGE, "too long");
+        dur_bad("9300000000000000000us", -ERANGE, NULL);
+        dur_bad("99999999999999999999999999h", -ERANGE, NULL);
+        char huge[420];
+        memset(huge, '9', 400); /* 1e400: infinite as a double */
+        strcpy(huge + 400, "h");
+        dur_bad(huge, -ERANGE, NULL);
+        huge[400] = '\0';
+        dur_bad(huge, -ERANGE, NULL);
+}
+END_TEST
+
+START_TEST(duration_whitespace) {
+        dur_bad(" 5s", -EINVAL, NULL);
+        dur_bad("5s ", -EINVAL, NULL);
+        dur_bad("\t5s", -EINVAL, NULL);
+        dur_bad("5s\n", -EINVAL, NULL);
+        dur_bad(" ", -EINVAL, NULL);
+        dur_bad("5 ", -EINVAL, NULL);
+}
+END_TEST
+
+START_TEST(duration_why_optional) {
+        int64_t v = 1;
+        ck_assert_int_eq(evd_duration_parse("nope", &v, NULL, 0), -EINVAL);
+        ck_assert_int_eq(v, 1);
+        ck_assert_int_eq(evd_duration_parse("3s", &v, NULL, 0), 0);
+        ck_assert_int_eq(v, 3000000);
+        char small[6];
+        memset(small, 'Z', sizeof(small));
+        ck_assert_int_eq(evd_duration_parse("5x", &v, small, 4), -EINVAL);
+        ck_assert_int_eq(strlen(small), 3);
+        ck_assert_int_eq(small[4], 'Z');
+}
+END_TEST
+
+static Suite *parse_suite(void) {
+        Suite *s = suite_create("parse");
+        TCase *tc = tcase_create("names");
+        tcase_add_test(tc, name_every_allowed_char);
+        tcase_add_test(tc, name_every_byte);
+        tcase_add_test(tc, name_empty);
+        tcase_add_test(tc, name_length);
+        tcase_add_test(tc, name_leading);
+        tcase_add_test(tc, name_forbidden_chars);
+        tcase_add_test(tc, name_why_optional_and_bounded);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("durations");
+        tcase_add_test(tc, duration_units);
+        tcase_add_test(tc, duration_errors);
+        tcase_add_test(tc, duration_range);
+        tcase_add_test(tc, duration_whitespace);
+        tcase_add_test(tc, duration_why_optional);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        return th_run_suite(parse_suite());
+}
