@@ -268,10 +268,15 @@ int seg_lookup(const struct seg *s, const char *name, uint32_t *indexp, uint32_t
                 return -EINVAL;
         uint32_t cap = s->capacity;
         uint32_t h = seg_hash(name, len);
+        /* A slot whose generation is odd is being rewritten by the daemon,
+         * which takes microseconds: wait for it, but within one budget for
+         * the whole lookup, so that a scribbled segment (every slot odd)
+         * costs one pass over the table and not a hang. */
+        int budget = 200;
         for (uint32_t i = 0; i < cap; i++) {
                 uint32_t idx = (h + i) % cap;
                 struct seg_obj *o = &s->objs[idx];
-                for (int tries = 0;; tries++) {
+                for (;;) {
                         uint32_t g1 = atomic_load_explicit(&o->gen, memory_order_acquire);
                         uint32_t st = atomic_load_explicit(&o->state, memory_order_acquire);
                         if (st == SLOT_FREE && !(g1 & 1))
@@ -287,11 +292,8 @@ int seg_lookup(const struct seg *s, const char *name, uint32_t *indexp, uint32_t
                                 }
                                 break;
                         }
-                        /* The daemon is rewriting this slot right now; it
-                         * takes microseconds.  A slot stuck odd (a daemon
-                         * killed mid-write) is skipped after a while. */
-                        if (tries > 10000)
-                                break;
+                        if (budget-- <= 0)
+                                break; /* treat the slot as not ours */
                         sched_yield();
                 }
         }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "macro.h"
 #include "proto.h"
 #include "testhelp.h"
 
@@ -250,8 +251,9 @@ START_TEST(decode_field_beyond_buffer) {
         struct proto_msg d;
         /* A field claiming more bytes than remain (header length consistent
          * with the buffer). */
-        size_t fl = raw_field(f, TAG_NAME, 10, "abc");
-        fl = 4 + 3;
+        raw_field(f, TAG_NAME, 10, NULL);
+        memcpy(f + 4, "abc", 3);
+        size_t fl = 4 + 3;
         size_t len = raw_msg(buf, OP_CREATE, f, fl);
         th_assert_r(proto_decode(buf, len, &d), -EBADMSG);
         /* Maximal length. */
@@ -387,7 +389,7 @@ END_TEST
 
 START_TEST(decode_clears_output) {
         /* A failed decode leaves no stale fields behind. */
-        uint8_t buf[64];
+        uint8_t buf[64] = { 0 };
         struct proto_msg d;
         memset(&d, 0x5a, sizeof(d));
         th_assert_r(proto_decode(buf, 3, &d), -EBADMSG);

@@ -1,0 +1,951 @@
+/* SPDX-License-Identifier: MIT */
+/* test-segment.c - the shared segment: creation and adoption, header
+ * validation, the name table, the waiter registry and the robust object
+ * locks (dead holders, scribbled lock words) */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "segment.h"
+#include "testhelp.h"
+
+/* Segment names are derived from the runner's pid, so that the runner's
+ * (unchecked) teardown can remove them even when a test died half-way. */
+static pid_t runner_pid;
+static char shm_main[64], shm_aux[64];
+static struct seg S = SEG_NULL;
+
+static void names_init(void) {
+        snprintf(shm_main, sizeof(shm_main), "/evd-test-seg-%d", (int)runner_pid);
+        snprintf(shm_aux, sizeof(shm_aux), "/evd-test-seg-%d-aux", (int)runner_pid);
+}
+
+static void runner_teardown(void) {
+        names_init();
+        shm_unlink(shm_main);
+        shm_unlink(shm_aux);
+}
+
+static void setup(void) {
+        names_init();
+        shm_unlink(shm_main);
+        shm_unlink(shm_aux);
+        S = SEG_NULL;
+}
+
+static void teardown(void) {
+        seg_close(&S);
+        shm_unlink(shm_main);
+        shm_unlink(shm_aux);
+}
+
+/* A fresh segment of CAPACITY slots in S. */
+static void make_seg(uint32_t capacity) {
+        bool adopted = true;
+        char why[256] = "";
+        int r = seg_create_or_adopt(&S, shm_main, capacity, 0600, &adopted, why, sizeof(why));
+        ck_assert_msg(r == 0, "seg_create_or_adopt: %s (%s)", evd_strerror(r), why);
+        ck_assert(!adopted);
+}
+
+static struct seg_obj *make_event(const char *name, uint32_t kind, uint32_t *idxp) {
+        uint32_t idx, gen;
+        th_assert_r(seg_table_create(&S, name, EVD_TYPE_EVENT, kind, &idx, &gen), 0);
+        if (idxp)
+                *idxp = idx;
+        return &S.objs[idx];
+}
+
+/* ---- creation, adoption, validation ------------------------------------------ */
+
+START_TEST(create_then_adopt) {
+        make_seg(8);
+        struct seg_header *h = S.hdr;
+        ck_assert_uint_eq(h->magic, SEG_MAGIC);
+        ck_assert_uint_eq(h->version, SEG_VERSION);
+        ck_assert_uint_eq(h->capacity, 8);
+        ck_assert_uint_eq(S.capacity, 8);
+        ck_assert_uint_eq(h->obj_size, sizeof(struct seg_obj));
+        ck_assert_uint_eq(h->header_size, sizeof(struct seg_header));
+        ck_assert_uint_eq(h->waiter_slots, SEG_WAITER_SLOTS);
+        ck_assert(h->size == seg_size_for(8));
+        ck_assert_uint_eq(S.size, seg_size_for(8));
+        ck_assert_uint_eq(seg_size_for(8), sizeof(struct seg_header) + 8 * sizeof(struct seg_obj));
+        ck_assert(h->created_usec > 0);
+        ck_assert_uint_eq(atomic_load(&h->count), 0);
+        struct stat st;
+        ck_assert_int_eq(fstat(S.fd, &st), 0);
+        ck_assert_uint_eq((size_t)st.st_size, seg_size_for(8));
+        ck_assert_uint_eq(st.st_mode & 07777, 0600);
+        char why[256] = "";
+        ck_assert_int_eq(seg_validate_header(h, S.size, why, sizeof(why)), 0);
+
+        /* A second daemon adopts it, whatever capacity it asks for. */
+        struct seg b = SEG_NULL;
+        bool adopted = false;
+        th_assert_r(seg_create_or_adopt(&b, shm_main, 32, 0600, &adopted, why, sizeof(why)), 0);
+        ck_assert(adopted);
+        ck_assert_uint_eq(b.capacity, 8);
+        ck_assert_uint_eq(b.size, S.size);
+        /* The same memory. */
+        uint32_t idx;
+        make_event("shared", EVD_EVENT_MANUAL, &idx);
+        uint32_t idx2, gen2;
+        th_assert_r(seg_lookup(&b, "shared", &idx2, &gen2), 0);
+        ck_assert_uint_eq(idx2, idx);
+        ck_assert_uint_eq(atomic_load(&b.hdr->count), 1);
+
+        /* A client maps it too. */
+        struct seg c = SEG_NULL;
+        th_assert_r(seg_open(&c, shm_main, why, sizeof(why)), 0);
+        ck_assert_uint_eq(c.capacity, 8);
+        th_assert_r(seg_lookup(&c, "shared", &idx2, &gen2), 0);
+        seg_close(&c);
+        seg_close(&b);
+        ck_assert_ptr_null(b.hdr);
+        ck_assert_int_eq(b.fd, -1);
+        seg_close(&b); /* twice is harmless */
+}
+END_TEST
+
+START_TEST(create_bad_capacity_and_mode) {
+        bool adopted;
+        char why[64];
+        th_assert_r(seg_create_or_adopt(&S, shm_main, 0, 0600, &adopted, why, sizeof(why)), -EINVAL);
+        th_assert_r(seg_create_or_adopt(&S, shm_main, SEG_CAPACITY_MAX + 1, 0600, &adopted, why,
+                                        sizeof(why)),
+                    -EINVAL);
+        ck_assert_int_eq(shm_unlink(shm_main), -1); /* nothing was made */
+        /* The mode is applied exactly, whatever the umask. */
+        mode_t old = umask(077);
+        th_assert_r(seg_create_or_adopt(&S, shm_main, 1, 0660, &adopted, why, sizeof(why)), 0);
+        umask(old);
+        struct stat st;
+        ck_assert_int_eq(fstat(S.fd, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0660);
+        ck_assert_uint_eq(S.capacity, 1);
+}
+END_TEST
+
+START_TEST(validate_header) {
+        make_seg(8);
+        struct seg_header *h = malloc(sizeof(*h));
+        ck_assert_ptr_nonnull(h);
+        char why[256];
+        size_t size = S.size;
+#define RESET() memcpy(h, S.hdr, sizeof(*h))
+#define EXPECT_BAD(fsize, text)                                                         \
+        do {                                                                            \
+                why[0] = '\0';                                                          \
+                th_assert_r(seg_validate_header(h, (fsize), why, sizeof(why)), -EBADMSG); \
+                ck_assert_msg(strstr(why, (text)) != NULL, "why '%s' lacks '%s'", why,   \
+                              (text));                                                  \
+        } while (0)
+
+        RESET();
+        ck_assert_int_eq(seg_validate_header(h, size, why, sizeof(why)), 0);
+        ck_assert_int_eq(seg_validate_header(h, size + 4096, why, sizeof(why)), 0);
+
+        EXPECT_BAD(sizeof(*h) - 1, "truncated");
+        EXPECT_BAD(0, "truncated");
+
+        h->magic = 0xdeadbeef;
+        EXPECT_BAD(size, "magic");
+        EXPECT_BAD(size, "0xdeadbeef");
+        RESET();
+        h->version = SEG_VERSION + 1;
+        EXPECT_BAD(size, "version 2");
+        RESET();
+        h->version = 0;
+        EXPECT_BAD(size, "version 0");
+        RESET();
+        h->capacity = 0;
+        EXPECT_BAD(size, "inconsistent");
+        RESET();
+        h->capacity = SEG_CAPACITY_MAX + 1;
+        EXPECT_BAD(size, "inconsistent");
+        RESET();
+        h->capacity = 9; /* the size no longer matches */
+        EXPECT_BAD(size, "inconsistent");
+        RESET();
+        h->obj_size += 64;
+        EXPECT_BAD(size, "inconsistent");
+        RESET();
+        h->header_size -= 64;
+        EXPECT_BAD(size, "inconsistent");
+        RESET();
+        h->waiter_slots = 1;
+        EXPECT_BAD(size, "inconsistent");
+        RESET();
+        h->size += 1;
+        EXPECT_BAD(size + 1, "inconsistent");
+        RESET();
+        h->size = UINT64_MAX;
+        EXPECT_BAD(size, "inconsistent");
+        RESET();
+        /* The file is shorter than the header says. */
+        EXPECT_BAD(size - 1, "inconsistent");
+        EXPECT_BAD(sizeof(*h), "inconsistent");
+        free(h);
+#undef RESET
+#undef EXPECT_BAD
+}
+END_TEST
+
+static int make_raw_shm(const char *name, size_t size, int fill) {
+        int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ck_assert_msg(fd >= 0, "shm_open %s: %s", name, strerror(errno));
+        ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+        if (fill >= 0 && size) {
+                void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                ck_assert(p != MAP_FAILED);
+                memset(p, fill, size);
+                munmap(p, size);
+        }
+        return fd;
+}
+
+START_TEST(open_truncated_and_corrupt) {
+        char why[256];
+        struct seg c = SEG_NULL;
+        th_assert_r(seg_open(&c, shm_aux, why, sizeof(why)), -ENOENT);
+
+        /* Shorter than a header. */
+        int fd = make_raw_shm(shm_aux, 100, -1);
+        why[0] = '\0';
+        th_assert_r(seg_open(&c, shm_aux, why, sizeof(why)), -EBADMSG);
+        ck_assert_msg(strstr(why, "truncated"), "why: %s", why);
+        th_assert_r(seg_open(&c, shm_aux, NULL, 0), -EBADMSG); /* WHY is optional */
+        ck_assert_int_eq(ftruncate(fd, 0), 0);
+        th_assert_r(seg_open(&c, shm_aux, why, sizeof(why)), -EBADMSG);
+        /* Header-sized zeros: no magic. */
+        ck_assert_int_eq(ftruncate(fd, sizeof(struct seg_header)), 0);
+        why[0] = '\0';
+        th_assert_r(seg_open(&c, shm_aux, why, sizeof(why)), -EBADMSG);
+        ck_assert_msg(strstr(why, "magic"), "why: %s", why);
+        /* A daemon must not adopt it either. */
+        bool adopted;
+        struct seg d = SEG_NULL;
+        why[0] = '\0';
+        th_assert_r(seg_create_or_adopt(&d, shm_aux, 8, 0600, &adopted, why, sizeof(why)), -EBADMSG);
+        ck_assert_msg(why[0], "no reason given");
+        close(fd);
+        shm_unlink(shm_aux);
+
+        /* A valid segment whose file was cut short afterwards. */
+        make_seg(8);
+        ck_assert_int_eq(ftruncate(S.fd, (off_t)(S.size / 2)), 0);
+        why[0] = '\0';
+        th_assert_r(seg_open(&c, shm_main, why, sizeof(why)), -EBADMSG);
+        ck_assert_msg(strstr(why, "inconsistent"), "why: %s", why);
+        ck_assert_ptr_null(c.hdr);
+        ck_assert_int_eq(c.fd, -1);
+        /* Restored: fine again. */
+        ck_assert_int_eq(ftruncate(S.fd, (off_t)S.size), 0);
+        th_assert_r(seg_open(&c, shm_main, why, sizeof(why)), 0);
+        seg_close(&c);
+}
+END_TEST
+
+START_TEST(shm_name_and_hash) {
+        char a[64], b[64], c[64];
+        seg_shm_name(a, sizeof(a), 1000, "/run/user/1000/evd");
+        seg_shm_name(b, sizeof(b), 1000, "/run/user/1000/evd");
+        seg_shm_name(c, sizeof(c), 1000, "/run/user/1000/evd2");
+        ck_assert_str_eq(a, b);
+        ck_assert_str_ne(a, c);
+        ck_assert_int_eq(strncmp(a, "/evd-1000-", 10), 0);
+        ck_assert_uint_eq(strlen(a), 10 + 16);
+        ck_assert_ptr_null(strchr(a + 1, '/'));
+        seg_shm_name(c, sizeof(c), 0, "/run/user/1000/evd");
+        ck_assert_str_ne(a, c);
+        ck_assert_uint_eq(seg_hash("abc", 3), seg_hash("abcdef", 3));
+        ck_assert_uint_ne(seg_hash("abc", 3), seg_hash("abd", 3));
+}
+END_TEST
+
+/* ---- the name table ------------------------------------------------------------ */
+
+/* Names whose home slot (hash % cap) is HOME, skipping those in AVOID. */
+static void colliding_names(uint32_t cap, uint32_t home, char names[][16], size_t n) {
+        size_t found = 0;
+        for (unsigned i = 0; found < n && i < 100000; i++) {
+                char name[16];
+                snprintf(name, sizeof(name), "c%u", i);
+                if (seg_hash(name, strlen(name)) % cap == home)
+                        strcpy(names[found++], name);
+        }
+        ck_assert_uint_eq(found, n);
+}
+
+START_TEST(table_collisions_tombstones) {
+        const uint32_t cap = 8;
+        make_seg(cap);
+        /* Three names with one home slot, five more to fill the table. */
+        char col[3][16], fill[5][16];
+        colliding_names(cap, 3, col, 3);
+        for (int i = 0; i < 5; i++)
+                snprintf(fill[i], sizeof(fill[i]), "fill-%d", i);
+
+        uint32_t idx[3], gen[3], fidx[5], fgen[5];
+        uint32_t seq0 = atomic_load(&S.hdr->change_seq);
+        for (int i = 0; i < 3; i++) {
+                th_assert_r(seg_table_create(&S, col[i], EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &idx[i],
+                                             &gen[i]),
+                            0);
+                ck_assert_uint_eq(gen[i] & 1, 0);
+        }
+        /* Linear probing from the shared home slot. */
+        ck_assert_uint_eq(idx[0], 3);
+        ck_assert_uint_eq(idx[1], 4);
+        ck_assert_uint_eq(idx[2], 5);
+        ck_assert_uint_gt(atomic_load(&S.hdr->change_seq), seq0);
+        for (int i = 0; i < 5; i++)
+                th_assert_r(seg_table_create(&S, fill[i], EVD_TYPE_EVENT, EVD_EVENT_AUTO, &fidx[i],
+                                             &fgen[i]),
+                            0);
+        ck_assert_uint_eq(atomic_load(&S.hdr->count), cap);
+
+        /* Full: no room, and lookups of absent names still end. */
+        uint32_t i1, g1;
+        th_assert_r(seg_table_create(&S, "one-more", EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &i1, &g1),
+                    -ENOSPC);
+        th_assert_r(seg_lookup(&S, "one-more", &i1, &g1), -ENOENT);
+        for (int i = 0; i < 3; i++) {
+                th_assert_r(seg_lookup(&S, col[i], &i1, &g1), 0);
+                ck_assert_uint_eq(i1, idx[i]);
+                ck_assert_uint_eq(g1, gen[i]);
+        }
+
+        /* Delete the middle of the chain: the tombstone keeps the last
+         * one reachable. */
+        th_assert_r(seg_table_delete(&S, col[1]), 0);
+        ck_assert_uint_eq(atomic_load(&S.hdr->count), cap - 1);
+        ck_assert_uint_eq(atomic_load(&S.objs[idx[1]].state), SLOT_DEAD);
+        th_assert_r(seg_lookup(&S, col[1], &i1, &g1), -ENOENT);
+        th_assert_r(seg_lookup(&S, col[2], &i1, &g1), 0);
+        ck_assert_uint_eq(i1, idx[2]);
+        th_assert_r(seg_lookup(&S, col[0], &i1, &g1), 0);
+        for (int i = 0; i < 5; i++) {
+                th_assert_r(seg_lookup(&S, fill[i], &i1, &g1), 0);
+                ck_assert_uint_eq(i1, fidx[i]);
+        }
+        th_assert_r(seg_table_delete(&S, col[1]), -ENOENT);
+
+        /* The only free place is the tombstone: a new name takes it. */
+        th_assert_r(seg_table_create(&S, "one-more", EVD_TYPE_EVENT, EVD_EVENT_ONCE, &i1, &g1), 0);
+        ck_assert_uint_eq(i1, idx[1]);
+        th_assert_r(seg_table_create(&S, "two-more", EVD_TYPE_EVENT, EVD_EVENT_ONCE, &i1, &g1),
+                    -ENOSPC);
+
+        /* Delete several, re-create one of them, look everything up. */
+        th_assert_r(seg_table_delete(&S, col[0]), 0);
+        th_assert_r(seg_table_delete(&S, fill[2]), 0);
+        th_assert_r(seg_table_delete(&S, fill[4]), 0);
+        ck_assert_uint_eq(atomic_load(&S.hdr->count), cap - 3);
+        th_assert_r(seg_table_create(&S, col[0], EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &i1, &g1), 0);
+        const char *live[] = { col[0], col[2], "one-more", fill[0], fill[1], fill[3] };
+        for (size_t i = 0; i < ELEMENTSOF(live); i++)
+                ck_assert_msg(seg_lookup(&S, live[i], &i1, &g1) == 0, "%s lost", live[i]);
+        const char *gone[] = { col[1], fill[2], fill[4], "two-more" };
+        for (size_t i = 0; i < ELEMENTSOF(gone); i++)
+                th_assert_r(seg_lookup(&S, gone[i], &i1, &g1), -ENOENT);
+        /* Two places left. */
+        th_assert_r(seg_table_create(&S, "x1", EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &i1, &g1), 0);
+        th_assert_r(seg_table_create(&S, "x2", EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &i1, &g1), 0);
+        th_assert_r(seg_table_create(&S, "x3", EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &i1, &g1), -ENOSPC);
+        ck_assert_uint_eq(atomic_load(&S.hdr->count), cap);
+}
+END_TEST
+
+START_TEST(table_exists_and_kinds) {
+        make_seg(8);
+        uint32_t idx, gen, i2, g2;
+        th_assert_r(seg_table_create(&S, "ev", EVD_TYPE_EVENT, EVD_EVENT_ONCE, &idx, &gen), 0);
+        th_assert_r(seg_table_create(&S, "ev", EVD_TYPE_EVENT, EVD_EVENT_ONCE, &i2, &g2), -EEXIST);
+        ck_assert_uint_eq(i2, idx);
+        ck_assert_uint_eq(g2, gen);
+        th_assert_r(seg_table_create(&S, "ev", EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &i2, &g2),
+                    -EMEDIUMTYPE);
+        th_assert_r(seg_table_create(&S, "ev", EVD_TYPE_EVENT, EVD_EVENT_AUTO, &i2, &g2),
+                    -EMEDIUMTYPE);
+        th_assert_r(seg_table_create(&S, "ev", 7, EVD_EVENT_ONCE, &i2, &g2), -EMEDIUMTYPE);
+        ck_assert_uint_eq(atomic_load(&S.hdr->count), 1);
+        struct seg_obj *o = &S.objs[idx];
+        ck_assert_str_eq(o->name, "ev");
+        ck_assert_uint_eq(o->type, EVD_TYPE_EVENT);
+        ck_assert_uint_eq(o->kind, EVD_EVENT_ONCE);
+        ck_assert_uint_eq(o->hash, seg_hash("ev", 2));
+        ck_assert_uint_eq(o->u.event.state, EVD_STATE_CLEAR);
+
+        /* Bad names never reach the table. */
+        th_assert_r(seg_table_create(&S, "", EVD_TYPE_EVENT, 0, &i2, &g2), -EINVAL);
+        th_assert_r(seg_table_create(&S, "a/b", EVD_TYPE_EVENT, 0, &i2, &g2), -EINVAL);
+        th_assert_r(seg_table_create(&S, ".x", EVD_TYPE_EVENT, 0, &i2, &g2), -EINVAL);
+        char longname[80];
+        memset(longname, 'l', 65);
+        longname[65] = '\0';
+        th_assert_r(seg_table_create(&S, longname, EVD_TYPE_EVENT, 0, &i2, &g2), -EINVAL);
+        th_assert_r(seg_lookup(&S, longname, &i2, &g2), -EINVAL);
+        th_assert_r(seg_lookup(&S, "", &i2, &g2), -EINVAL);
+        /* A 64-byte name is fine. */
+        longname[64] = '\0';
+        th_assert_r(seg_table_create(&S, longname, EVD_TYPE_EVENT, 0, &i2, &g2), 0);
+        th_assert_r(seg_lookup(&S, longname, &i2, &g2), 0);
+        /* A prefix of a stored name is another name. */
+        longname[63] = '\0';
+        th_assert_r(seg_lookup(&S, longname, &i2, &g2), -ENOENT);
+        th_assert_r(seg_table_delete(&S, "missing"), -ENOENT);
+}
+END_TEST
+
+START_TEST(table_generation) {
+        make_seg(8);
+        uint32_t idx, gen, i2, g2;
+        th_assert_r(seg_table_create(&S, "gen", EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &idx, &gen), 0);
+        th_assert_r(seg_lookup(&S, "gen", &i2, &g2), 0);
+        ck_assert_uint_eq(g2, gen);
+        struct evd_info info;
+        th_assert_r(seg_obj_snapshot(&S, idx, gen, &info, 100), 0);
+        ck_assert_str_eq(info.name, "gen");
+        uint32_t seq = atomic_load(&S.objs[idx].seq);
+        uint32_t cseq = atomic_load(&S.hdr->change_seq);
+
+        th_assert_r(seg_table_delete(&S, "gen"), 0);
+        uint32_t now = atomic_load(&S.objs[idx].gen);
+        ck_assert_uint_ne(now, gen);
+        ck_assert_uint_eq(now & 1, 0);
+        ck_assert_uint_ne(atomic_load(&S.objs[idx].seq), seq); /* waiters are woken */
+        ck_assert_uint_ne(atomic_load(&S.hdr->change_seq), cseq);
+        /* A stale (index, generation) pair no longer resolves. */
+        th_assert_r(seg_obj_snapshot(&S, idx, gen, &info, 100), -ENOENT);
+        th_assert_r(seg_obj_snapshot(&S, idx, now, &info, 100), -ENOENT);
+        th_assert_r(seg_obj_snapshot(&S, 8, now, &info, 100), -EINVAL);
+
+        /* The same name again, likely in the same slot: a new generation. */
+        th_assert_r(seg_table_create(&S, "gen", EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &i2, &g2), 0);
+        ck_assert_uint_eq(i2, idx);
+        ck_assert_uint_ne(g2, gen);
+        ck_assert_uint_eq(g2 & 1, 0);
+        th_assert_r(seg_obj_snapshot(&S, idx, gen, &info, 100), -ENOENT);
+        th_assert_r(seg_obj_snapshot(&S, idx, g2, &info, 100), 0);
+}
+END_TEST
+
+START_TEST(change_notification) {
+        make_seg(4);
+        uint32_t idx;
+        struct seg_obj *o = make_event("n", EVD_EVENT_MANUAL, &idx);
+        uint32_t seq = atomic_load(&o->seq), cseq = atomic_load(&S.hdr->change_seq);
+        uint64_t before = now_realtime_usec();
+        th_assert_r(seg_obj_lock(o, 500), 0);
+        seg_obj_unlock_changed(&S, o, true);
+        ck_assert_uint_eq(atomic_load(&o->seq), seq + 1);
+        ck_assert_uint_eq(atomic_load(&S.hdr->change_seq), cseq + 1);
+        ck_assert(o->changed_usec >= before);
+        /* Unlocked: we can take it again at once. */
+        th_assert_r(seg_obj_lock(o, 100), 0);
+        seg_obj_unlock_changed(&S, o, false);
+        ck_assert_uint_eq(atomic_load(&o->seq), seq + 2);
+        seg_notify_change(&S);
+        ck_assert_uint_eq(atomic_load(&S.hdr->change_seq), cseq + 3);
+}
+END_TEST
+
+/* ---- the waiter registry --------------------------------------------------------- */
+
+struct sync_pipe {
+        int to_parent[2];
+};
+
+static void sync_init(struct sync_pipe *p) {
+        ck_assert_int_eq(pipe2(p->to_parent, O_CLOEXEC), 0);
+}
+
+static void sync_close(struct sync_pipe *p) {
+        close(p->to_parent[0]);
+        close(p->to_parent[1]);
+}
+
+/* In the child: tell the parent we are ready, then sleep (bounded). */
+static _Noreturn void child_ready_and_sleep(struct sync_pipe *p) {
+        char c = 'r';
+        if (write(p->to_parent[1], &c, 1) != 1)
+                _exit(99);
+        th_sleep_ms(30000);
+        _exit(98);
+}
+
+static void parent_wait_ready(struct sync_pipe *p) {
+        struct pollfd pfd = { .fd = p->to_parent[0], .events = POLLIN };
+        ck_assert_msg(poll(&pfd, 1, 5000) == 1, "the child did not get ready within 5 s");
+        char c;
+        ck_assert_int_eq(read(p->to_parent[0], &c, 1), 1);
+        ck_assert_int_eq(c, 'r');
+}
+
+struct reg_arg {
+        struct sync_pipe sp;
+        uint32_t obj;
+};
+
+static int child_register(void *arg) {
+        struct reg_arg *a = arg;
+        if (seg_waiter_register(&S, a->obj) < 0)
+                return 97;
+        child_ready_and_sleep(&a->sp);
+}
+
+static uint32_t used_waiter_slots(void) {
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < SEG_WAITER_SLOTS; i++)
+                n += atomic_load(&S.hdr->waiters[i].tid) != 0;
+        return n;
+}
+
+START_TEST(waiters_self) {
+        make_seg(8);
+        uint32_t counts[8];
+        int slot = seg_waiter_register(&S, 3);
+        ck_assert_int_ge(slot, 0);
+        ck_assert_int_lt(slot, SEG_WAITER_SLOTS);
+        ck_assert_uint_eq(S.hdr->waiters[slot].pid, (uint32_t)getpid());
+        ck_assert_uint_eq(atomic_load(&S.hdr->waiters[slot].obj_plus1), 4);
+        int slot2 = seg_waiter_register(&S, 3);
+        ck_assert_int_ge(slot2, 0);
+        ck_assert_int_ne(slot2, slot);
+        ck_assert_uint_eq(seg_waiters_count(&S, 3), 2);
+        ck_assert_uint_eq(seg_waiters_count(&S, 4), 0);
+        seg_waiters_reap(&S, counts);
+        ck_assert_uint_eq(counts[3], 2);
+        ck_assert_uint_eq(counts[0] + counts[1] + counts[2] + counts[4] + counts[5] + counts[6] + counts[7], 0);
+        seg_waiter_unregister(&S, slot);
+        ck_assert_uint_eq(seg_waiters_count(&S, 3), 1);
+        seg_waiter_unregister(&S, slot2);
+        seg_waiter_unregister(&S, -1); /* harmless */
+        seg_waiter_unregister(&S, SEG_WAITER_SLOTS);
+        ck_assert_uint_eq(seg_waiters_count(&S, 3), 0);
+        seg_waiters_reap(&S, counts);
+        ck_assert_uint_eq(counts[3], 0);
+        ck_assert_uint_eq(used_waiter_slots(), 0);
+}
+END_TEST
+
+START_TEST(waiters_killed_child_reaped) {
+        make_seg(8);
+        uint32_t counts[8];
+        struct reg_arg a = { .obj = 5 };
+        sync_init(&a.sp);
+        pid_t pid = th_fork(child_register, &a);
+        parent_wait_ready(&a.sp);
+        ck_assert_uint_eq(seg_waiters_count(&S, 5), 1);
+        seg_waiters_reap(&S, counts);
+        ck_assert_uint_eq(counts[5], 1);
+        ck_assert_uint_eq(used_waiter_slots(), 1); /* alive: kept */
+
+        th_kill_child(pid);
+        ck_assert_uint_eq(seg_waiters_count(&S, 5), 0);
+        seg_waiters_reap(&S, counts);
+        ck_assert_uint_eq(counts[5], 0);
+        ck_assert_uint_eq(used_waiter_slots(), 0); /* dead: released */
+        sync_close(&a.sp);
+}
+END_TEST
+
+static bool is_zombie(pid_t pid) {
+        char path[64], buf[512];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        char *p = strrchr(buf, ')');
+        return p && p[1] == ' ' && p[2] == 'Z';
+}
+
+START_TEST(waiters_zombie_not_counted) {
+        make_seg(8);
+        struct reg_arg a = { .obj = 2 };
+        sync_init(&a.sp);
+        pid_t pid = th_fork(child_register, &a);
+        parent_wait_ready(&a.sp);
+        ck_assert_uint_eq(seg_waiters_count(&S, 2), 1);
+        kill(pid, SIGKILL);
+        ck_assert_msg(TH_WAIT_FOR(is_zombie(pid), 5000), "child did not become a zombie");
+        /* Not reaped yet: its /proc entry exists, but a zombie waits for
+         * nothing. */
+        ck_assert_uint_eq(seg_waiters_count(&S, 2), 0);
+        seg_waiters_reap(&S, NULL);
+        ck_assert_uint_eq(used_waiter_slots(), 0);
+        th_kill_child(pid);
+        sync_close(&a.sp);
+}
+END_TEST
+
+START_TEST(waiters_stale_and_garbage) {
+        make_seg(8);
+        uint32_t counts[8];
+        /* Live pid and start time, but an object index beyond the table:
+         * never counted out of bounds. */
+        int slot = seg_waiter_register(&S, 0);
+        ck_assert_int_ge(slot, 0);
+        atomic_store(&S.hdr->waiters[slot].obj_plus1, 0xfffffff0u);
+        uint32_t s1 = ((uint32_t)slot + 1) % SEG_WAITER_SLOTS;
+        uint32_t s2 = ((uint32_t)slot + 2) % SEG_WAITER_SLOTS;
+        uint32_t s3 = ((uint32_t)slot + 3) % SEG_WAITER_SLOTS;
+        /* Our own pid with another start time: a reused pid. */
+        struct seg_waiter *w = &S.hdr->waiters[s1];
+        w->pid = (uint32_t)getpid();
+        w->start_time = 1;
+        atomic_store(&w->obj_plus1, 2);
+        atomic_store(&w->tid, 17);
+        ck_assert_uint_eq(seg_waiters_count(&S, 1), 0);
+        /* Garbage pid values. */
+        struct seg_waiter *g = &S.hdr->waiters[s2];
+        g->pid = 0xffffffffu;
+        g->start_time = 12345;
+        atomic_store(&g->obj_plus1, 1);
+        atomic_store(&g->tid, 900);
+        struct seg_waiter *z = &S.hdr->waiters[s3];
+        z->pid = 0;
+        z->start_time = 0;
+        atomic_store(&z->obj_plus1, 1);
+        atomic_store(&z->tid, 901);
+        ck_assert_uint_eq(seg_waiters_count(&S, 0), 0);
+
+        seg_waiters_reap(&S, counts);
+        for (int i = 0; i < 8; i++)
+                ck_assert_uint_eq(counts[i], 0);
+        ck_assert_uint_eq(atomic_load(&w->tid), 0);
+        ck_assert_uint_eq(atomic_load(&g->tid), 0);
+        ck_assert_uint_eq(atomic_load(&z->tid), 0);
+        /* Our own, live entry stays. */
+        ck_assert_uint_ne(atomic_load(&S.hdr->waiters[slot].tid), 0);
+        seg_waiter_unregister(&S, slot);
+        ck_assert_uint_eq(used_waiter_slots(), 0);
+}
+END_TEST
+
+START_TEST(waiters_full) {
+        make_seg(8);
+        for (uint32_t i = 0; i < SEG_WAITER_SLOTS; i++)
+                atomic_store(&S.hdr->waiters[i].tid, 1);
+        th_assert_r(seg_waiter_register(&S, 1), -ENOSPC);
+        atomic_store(&S.hdr->waiters[77].tid, 0);
+        ck_assert_int_eq(seg_waiter_register(&S, 1), 77);
+}
+END_TEST
+
+/* ---- robust object locks ------------------------------------------------------------ */
+
+enum half_mode { HALF_WRITTEN, FULLY_WRITTEN, BAD_STATE };
+
+struct holder_arg {
+        struct sync_pipe sp;
+        struct seg_obj *o;
+        enum half_mode mode;
+};
+
+/* Take the object's lock, start (or finish) a set the way the library does,
+ * and wait to be killed while still holding the lock. */
+static int child_hold_lock(void *arg) {
+        struct holder_arg *a = arg;
+        if (seg_obj_lock(a->o, 1000) != 0)
+                return 97;
+        struct seg_event *e = &a->o->u.event;
+        static const char newval[] = "newer-value";
+        memcpy(e->payload, newval, sizeof(newval) - 1);
+        e->payload_len = sizeof(newval) - 1;
+        e->payload_kind = PAYLOAD_VALUE;
+        e->payload_gen = e->sets + 1;
+        if (a->mode != HALF_WRITTEN) {
+                e->sets++;
+                e->state = EVD_STATE_SET;
+        }
+        if (a->mode == BAD_STATE)
+                e->state = 77;
+        child_ready_and_sleep(&a->sp);
+}
+
+/* A consistent "old" value, as a finished set leaves it. */
+static void store_old_value(struct seg_obj *o) {
+        th_assert_r(seg_obj_lock(o, 1000), 0);
+        struct seg_event *e = &o->u.event;
+        memcpy(e->payload, "old", 3);
+        e->payload_len = 3;
+        e->payload_kind = PAYLOAD_VALUE;
+        e->payload_gen = 1;
+        e->sets = 1;
+        e->state = EVD_STATE_SET;
+        seg_obj_unlock(o);
+}
+
+static struct seg_obj *killed_holder(enum half_mode mode) {
+        make_seg(8);
+        struct seg_obj *o = make_event("robust", EVD_EVENT_MANUAL, NULL);
+        store_old_value(o);
+        uint32_t seq = atomic_load(&o->seq);
+        struct holder_arg a = { .o = o, .mode = mode };
+        sync_init(&a.sp);
+        pid_t pid = th_fork(child_hold_lock, &a);
+        parent_wait_ready(&a.sp);
+        th_kill_child(pid);
+        sync_close(&a.sp);
+        /* The dead holder's lock is taken over (EOWNERDEAD inside), with
+         * the data repaired. */
+        int64_t t0 = th_now_usec();
+        th_assert_r(seg_obj_lock(o, 2000), 0);
+        ck_assert_msg(th_now_usec() - t0 < 1000000, "taking over a dead holder's lock took %lld us",
+                      (long long)(th_now_usec() - t0));
+        /* The dead holder woke nobody: the repair does, so that sleepers
+         * look at the state again. */
+        ck_assert_uint_ne(atomic_load(&o->seq), seq);
+        return o;
+}
+
+START_TEST(lock_dead_holder_half_written) {
+        struct seg_obj *o = killed_holder(HALF_WRITTEN);
+        struct seg_event *e = &o->u.event;
+        /* payload_gen (2) != sets (1): the half-written payload is dropped. */
+        ck_assert_uint_eq(e->payload_len, 0);
+        ck_assert(e->sets == 1);
+        ck_assert_uint_le(e->state, EVD_STATE_FAILED);
+        seg_obj_unlock(o);
+        /* The lock is consistent again: plain lock/unlock cycles work. */
+        for (int i = 0; i < 3; i++) {
+                th_assert_r(seg_obj_lock(o, 500), 0);
+                seg_obj_unlock(o);
+        }
+        struct evd_info info;
+        uint32_t idx, gen;
+        th_assert_r(seg_lookup(&S, "robust", &idx, &gen), 0);
+        th_assert_r(seg_obj_snapshot(&S, idx, gen, &info, 500), 0);
+        ck_assert_uint_eq(info.value_len, 0);
+}
+END_TEST
+
+START_TEST(lock_dead_holder_fully_written) {
+        struct seg_obj *o = killed_holder(FULLY_WRITTEN);
+        struct seg_event *e = &o->u.event;
+        /* The set was complete: it stays. */
+        ck_assert(e->sets == 2);
+        ck_assert_uint_eq(e->state, EVD_STATE_SET);
+        ck_assert_uint_eq(e->payload_len, 11);
+        ck_assert_int_eq(memcmp(e->payload, "newer-value", 11), 0);
+        seg_obj_unlock(o);
+        th_assert_r(seg_obj_lock(o, 500), 0);
+        seg_obj_unlock(o);
+}
+END_TEST
+
+START_TEST(lock_dead_holder_bad_state) {
+        struct seg_obj *o = killed_holder(BAD_STATE);
+        ck_assert_uint_eq(o->u.event.state, EVD_STATE_CLEAR);
+        seg_obj_unlock(o);
+}
+END_TEST
+
+/* The result of a lock attempt made in a child (so that an abort or a
+ * hang is reported, not suffered). */
+struct lock_result {
+        int r;
+        int64_t elapsed_us;
+};
+
+struct locker_arg {
+        struct seg_obj *o;
+        int timeout_ms;
+        struct lock_result *res;
+};
+
+static int child_lock(void *arg) {
+        struct locker_arg *a = arg;
+        int64_t t0 = th_now_usec();
+        a->res->r = seg_obj_lock(a->o, a->timeout_ms);
+        a->res->elapsed_us = th_now_usec() - t0;
+        if (a->res->r == 0)
+                seg_obj_unlock(a->o);
+        return 0;
+}
+
+/* Returns th_wait_child's code; RES gets the lock's result. */
+static int lock_in_child(struct seg_obj *o, int timeout_ms, struct lock_result *res) {
+        struct lock_result *shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
+                                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        ck_assert(shared != MAP_FAILED);
+        shared->r = 1;
+        shared->elapsed_us = -1;
+        struct locker_arg a = { .o = o, .timeout_ms = timeout_ms, .res = shared };
+        pid_t pid = th_fork(child_lock, &a);
+        int code = th_wait_child(pid, timeout_ms + 5000);
+        *res = *shared;
+        munmap(shared, sizeof(*shared));
+        return code;
+}
+
+static void scribble_lock_word(struct seg_obj *o, uint32_t v) {
+        memcpy(&o->lock, &v, sizeof(v));
+}
+
+START_TEST(lock_scribbled_word) {
+        make_seg(8);
+        uint32_t idx;
+        struct seg_obj *o = make_event("scribbled", EVD_EVENT_MANUAL, &idx);
+        /* Looks locked by a thread that cannot exist. */
+        scribble_lock_word(o, 0x3fffffff);
+        struct lock_result res;
+        int code = lock_in_child(o, 300, &res);
+        ck_assert_msg(code == 0, "the locking child %s (code %d)",
+                      code < 0 ? "hung" : "crashed", code);
+        th_assert_r(res.r, -ENOTRECOVERABLE);
+        ck_assert_msg(res.elapsed_us >= 250000 && res.elapsed_us < 3000000,
+                      "gave up after %lld us (timeout 300 ms)", (long long)res.elapsed_us);
+        /* And in this process too. */
+        int64_t t0 = th_now_usec();
+        th_assert_r(seg_obj_lock(o, 200), -ENOTRECOVERABLE);
+        ck_assert_int_lt(th_now_usec() - t0, 3000000);
+
+        struct evd_info info;
+        uint32_t i2, gen;
+        th_assert_r(seg_lookup(&S, "scribbled", &i2, &gen), 0);
+        th_assert_r(seg_obj_snapshot(&S, idx, gen, &info, 100), -ENOTRECOVERABLE);
+
+        /* The daemon can still delete it, and a new object in that slot
+         * gets a working lock. */
+        th_assert_r(seg_table_delete(&S, "scribbled"), 0);
+        th_assert_r(seg_lookup(&S, "scribbled", &i2, &gen), -ENOENT);
+        th_assert_r(seg_table_create(&S, "scribbled", EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &i2, &gen), 0);
+        ck_assert_uint_eq(i2, idx);
+        th_assert_r(seg_obj_lock(o, 500), 0);
+        seg_obj_unlock(o);
+        th_assert_r(seg_obj_snapshot(&S, idx, gen, &info, 100), 0);
+}
+END_TEST
+
+START_TEST(lock_scribbled_other_patterns) {
+        make_seg(8);
+        struct seg_obj *o = make_event("scribbled", EVD_EVENT_MANUAL, NULL);
+        /* Owner-died bit with a dead tid: the lock is taken over. */
+        scribble_lock_word(o, 0x40000000u | 0x3ffffffe);
+        struct lock_result res;
+        int code = lock_in_child(o, 300, &res);
+        ck_assert_msg(code == 0, "the locking child ended with code %d", code);
+        ck_assert_msg(res.r == 0 || res.r == -ENOTRECOVERABLE, "got %d", res.r);
+        /* Waiters bit and a dead tid. */
+        scribble_lock_word(o, 0x80000000u | 0x3ffffffd);
+        code = lock_in_child(o, 300, &res);
+        ck_assert_msg(code == 0, "the locking child ended with code %d", code);
+        th_assert_r(res.r, -ENOTRECOVERABLE);
+}
+END_TEST
+
+/* A lock whose type word was scribbled on too: the segment is untrusted
+ * input, so the lock must fail cleanly rather than abort the caller (the
+ * daemon in particular). */
+START_TEST(lock_scribbled_kind) {
+        make_seg(8);
+        struct seg_obj *o = make_event("scribbled", EVD_EVENT_MANUAL, NULL);
+        /* Robust + priority-inheritance + shared, held by a tid that does
+         * not exist. */
+        o->lock.__data.__kind |= 32; /* PTHREAD_MUTEX_PRIO_INHERIT_NP */
+        scribble_lock_word(o, 0x3fffffff);
+        struct lock_result res;
+        int code = lock_in_child(o, 300, &res);
+        ck_assert_msg(code == 0,
+                      "seg_obj_lock on a lock with a scribbled type %s (code %d; 1006 = SIGABRT)",
+                      code < 0 ? "hung" : "killed the caller", code);
+        ck_assert_msg(res.r < 0, "locked a scribbled lock (%d)", res.r);
+}
+END_TEST
+
+START_TEST(lock_scribbled_random) {
+        make_seg(8);
+        struct seg_obj *o = make_event("scribbled", EVD_EVENT_MANUAL, NULL);
+        uint64_t x = 0x9e3779b97f4a7c15ull;
+        for (int round = 0; round < 48; round++) {
+                unsigned char *b = (unsigned char *)&o->lock;
+                for (size_t k = 0; k < sizeof(o->lock); k++) {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        b[k] = (unsigned char)x;
+                }
+                int kind = o->lock.__data.__kind;
+                struct lock_result res;
+                int code = lock_in_child(o, 50, &res);
+                ck_assert_msg(code == 0,
+                              "round %d (mutex kind 0x%x): seg_obj_lock %s (code %d; 1006 = SIGABRT)",
+                              round, (unsigned)kind, code < 0 ? "hung" : "killed the caller", code);
+        }
+}
+END_TEST
+
+static Suite *segment_suite(void) {
+        Suite *s = suite_create("segment");
+        TCase *tc = tcase_create("create");
+        tcase_add_unchecked_fixture(tc, NULL, runner_teardown);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, create_then_adopt);
+        tcase_add_test(tc, create_bad_capacity_and_mode);
+        tcase_add_test(tc, validate_header);
+        tcase_add_test(tc, open_truncated_and_corrupt);
+        tcase_add_test(tc, shm_name_and_hash);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("table");
+        tcase_add_unchecked_fixture(tc, NULL, runner_teardown);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, table_collisions_tombstones);
+        tcase_add_test(tc, table_exists_and_kinds);
+        tcase_add_test(tc, table_generation);
+        tcase_add_test(tc, change_notification);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("waiters");
+        tcase_add_unchecked_fixture(tc, NULL, runner_teardown);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, waiters_self);
+        tcase_add_test(tc, waiters_killed_child_reaped);
+        tcase_add_test(tc, waiters_zombie_not_counted);
+        tcase_add_test(tc, waiters_stale_and_garbage);
+        tcase_add_test(tc, waiters_full);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("robust-lock");
+        tcase_add_unchecked_fixture(tc, NULL, runner_teardown);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, lock_dead_holder_half_written);
+        tcase_add_test(tc, lock_dead_holder_fully_written);
+        tcase_add_test(tc, lock_dead_holder_bad_state);
+        tcase_add_test(tc, lock_scribbled_word);
+        tcase_add_test(tc, lock_scribbled_other_patterns);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("scribbled-lock-type");
+        tcase_add_unchecked_fixture(tc, NULL, runner_teardown);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, lock_scribbled_kind);
+        tcase_add_test(tc, lock_scribbled_random);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        runner_pid = getpid();
+        return th_run_suite(segment_suite());
+}
