@@ -286,13 +286,12 @@ static uint32_t interesting_u32(void) {
 }
 
 static void rnd_name(char *name) {
-        switch (below(4)) {
-        case 0:
-        case 1:
+        switch (below(16)) {
+        default:
                 /* A small pool, so that creates and deletes meet. */
                 snprintf(name, EVD_NAME_MAX + 1, "fz%u", below(48));
                 break;
-        case 2: {
+        case 0: {
                 static const char ok[] = "abcXYZ019._:@-";
                 size_t n = 1 + below(EVD_NAME_MAX + (below(8) == 0 ? 1 : 0));
                 for (size_t i = 0; i < n; i++)
@@ -300,7 +299,7 @@ static void rnd_name(char *name) {
                 name[n] = '\0';
                 break;
         }
-        default: {
+        case 1: {
                 size_t n = 1 + below(EVD_NAME_MAX);
                 for (size_t i = 0; i < n; i++)
                         name[i] = (char)(1 + below(255));
@@ -441,7 +440,7 @@ static size_t mutate(uint8_t *buf, size_t len, size_t size) {
                         if (len > HDR && len + 64 <= size) {
                                 size_t at = HDR + below((uint32_t)(len - HDR));
                                 size_t n = MIN((size_t)1 + below(64), len - at);
-                                memcpy(buf + len, buf + at, n);
+                                memmove(buf + len, buf + at, n);
                                 len += n;
                         }
                         break;
@@ -476,6 +475,30 @@ static size_t gen_input(uint8_t *buf, size_t size) {
                 size_t len = below(4) ? gen_valid(buf, size) : gen_fields(buf, size);
                 return mutate(buf, len, size);
         }
+        }
+}
+
+/* Delete every object through the server (names that only random inputs
+ * made would fill the table for good otherwise). */
+static void empty_table(void) {
+        static uint8_t in[PROTO_MSG_MAX], out[PROTO_MSG_MAX];
+        for (unsigned round = 0; round < 4 && atomic_load(&sv.seg.hdr->count) > 0; round++) {
+                uint32_t cursor = 0;
+                for (unsigned page = 0; page <= sv.seg.capacity; page++) {
+                        struct proto_msg req = { .op = OP_LIST }, rep;
+                        proto_set_u32(&req, TAG_CURSOR, cursor);
+                        int n = proto_encode(&req, in, sizeof(in));
+                        n = server_handle(&sv, in, (size_t)n, out, sizeof(out), getuid(), getpid());
+                        if (n <= 0 || proto_decode(out, (size_t)n, &rep) < 0 || rep.op != OP_ITEM)
+                                break;
+                        cursor = rep.cursor;
+                        struct proto_msg del = { .op = OP_DELETE };
+                        proto_set_name(&del, rep.name);
+                        n = proto_encode(&del, in, sizeof(in));
+                        n = server_handle(&sv, in, (size_t)n, out, sizeof(out), getuid(), getpid());
+                        if (n <= 0 || proto_decode(out, (size_t)n, &rep) < 0 || rep.status != 0)
+                                report_failure(in, 0, "deleting a listed object failed");
+                }
         }
 }
 
@@ -532,6 +555,8 @@ int main(int argc, char **argv) {
         for (i = 0; i < iterations; i++) {
                 size_t len = gen_input(buf, sizeof(buf));
                 fuzz_one(buf, len);
+                if (i % 4096 == 4095)
+                        empty_table();
                 if (failures > 100)
                         break;
         }

@@ -397,12 +397,12 @@ static int cmd_clear(struct opts *o) {
 }
 
 static int cmd_fail(struct opts *o) {
+        if (strlen(o->args[1]) > EVD_VALUE_MAX)
+                return die(EXIT_USAGE, "the message for %s is longer than %d bytes", o->args[0], EVD_VALUE_MAX);
         evd_event *ev;
         int r = open_event(o, o->args[0], true, &ev);
         if (r)
                 return r;
-        if (strlen(o->args[1]) > EVD_VALUE_MAX)
-                return die(EXIT_USAGE, "the message for %s is longer than %d bytes", o->args[0], EVD_VALUE_MAX);
         r = evd_event_fail(ev, o->args[1]);
         evd_event_free(ev);
         if (r == -EALREADY)
@@ -617,11 +617,12 @@ static void watch_line(uint64_t usec, const char *name, const char *what, const 
 }
 
 static void diff_snapshots(const struct snapshot *a, const struct snapshot *b) {
+        static const struct evd_info unborn = { .state = EVD_STATE_CLEAR };
         for (size_t k = 0; k < b->n; k++) {
                 const struct evd_info *now = &b->infos[k], *was = find_info(a, now->name);
                 if (!was) {
                         watch_line(now->changed_usec, now->name, "created", NULL);
-                        was = &(struct evd_info){ .state = EVD_STATE_CLEAR };
+                        was = &unborn;
                 }
                 if (now->sets != was->sets) {
                         if (now->state == EVD_STATE_CLEAR) {
