@@ -386,7 +386,17 @@ static void scan_segment(struct server *s) {
                         bad++;
                         continue;
                 }
+                if (o->lock_ready == 1 && !seg_mutex_sane(&o->lock)) {
+                        /* A live object whose lock word is garbage: nobody
+                         * can be holding it, so make it afresh. */
+                        log_warning("object %s had a corrupt lock; reset it", name);
+                        seg_mutex_reset(&o->lock);
+                }
                 live++;
+        }
+        if (!seg_mutex_sane(&s->seg.hdr->table_lock)) {
+                log_warning("the table lock was corrupt; reset it");
+                seg_mutex_reset(&s->seg.hdr->table_lock);
         }
         atomic_store(&s->seg.hdr->count, live);
         if (bad)

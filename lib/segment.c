@@ -137,6 +137,7 @@ int seg_create_or_adopt(struct seg *s, const char *shm_name, uint32_t capacity, 
         h->waiter_slots = SEG_WAITER_SLOTS;
         h->size = size;
         h->created_usec = now_realtime_usec();
+        h->change_seq = 1;
         r = init_robust_mutex(&h->table_lock);
         if (r < 0) {
                 seg_close(s);
@@ -319,7 +320,33 @@ static void repair_object(struct seg_obj *o) {
         futex_wake_all(&o->seq);
 }
 
+/* The kind word of a robust, process-shared mutex as glibc initialises it.
+ * A lock whose kind differs was scribbled on, and glibc aborts the caller
+ * on some such kinds (priority inheritance or protection bits) instead of
+ * returning an error: it is refused before glibc sees it. */
+static int robust_kind = -1;
+static pthread_once_t robust_kind_once = PTHREAD_ONCE_INIT;
+
+static void robust_kind_init(void) {
+        pthread_mutex_t m;
+        if (init_robust_mutex(&m) == 0) {
+                robust_kind = m.__data.__kind;
+                pthread_mutex_destroy(&m);
+        }
+}
+
+bool seg_mutex_sane(const pthread_mutex_t *m) {
+        pthread_once(&robust_kind_once, robust_kind_init);
+        return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) == robust_kind;
+}
+
+int seg_mutex_reset(pthread_mutex_t *m) {
+        return init_robust_mutex(m);
+}
+
 static int lock_robust(pthread_mutex_t *m, int timeout_ms, bool *repairp) {
+        if (!seg_mutex_sane(m))
+                return -ENOTRECOVERABLE;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += timeout_ms / 1000;
@@ -354,7 +381,9 @@ void seg_obj_unlock(struct seg_obj *o) {
 }
 
 void seg_notify_change(struct seg *s) {
-        atomic_fetch_add(&s->hdr->change_seq, 1);
+        /* 0 means "not looked yet" to evd_watch_wait: never take it. */
+        if (atomic_fetch_add(&s->hdr->change_seq, 1) == UINT32_MAX)
+                atomic_fetch_add(&s->hdr->change_seq, 1);
         if (atomic_load(&s->hdr->watchers))
                 futex_wake_all(&s->hdr->change_seq);
 }

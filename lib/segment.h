@@ -162,6 +162,12 @@ int seg_table_delete(struct seg *s, const char *name);
 int seg_obj_lock(struct seg_obj *o, int timeout_ms);
 void seg_obj_unlock(struct seg_obj *o);
 
+/* Whether a process-shared mutex in the segment still looks like one we
+ * made (a scribbled one is refused rather than handed to glibc), and
+ * re-making one (only where nobody can hold it legitimately). */
+bool seg_mutex_sane(const pthread_mutex_t *m);
+int seg_mutex_reset(pthread_mutex_t *m);
+
 /* Publish a change made under the object's lock: bump its futex word,
  * unlock, then wake the sleepers (when WAKE) and bump the namespace's change
  * counter. */

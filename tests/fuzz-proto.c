@@ -250,6 +250,7 @@ static int fuzz_one(const uint8_t *data, size_t len) {
         return failures != before;
 }
 
+#ifndef EVD_LIBFUZZER
 /* ---- generating inputs ----------------------------------------------------------- */
 
 static uint64_t rs;
@@ -501,6 +502,8 @@ static void empty_table(void) {
                 }
         }
 }
+
+#endif /* !EVD_LIBFUZZER */
 
 /* ---- drivers ------------------------------------------------------------------------- */
 

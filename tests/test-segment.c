@@ -272,6 +272,53 @@ START_TEST(shm_name_and_hash) {
 }
 END_TEST
 
+/* ---- child synchronisation ---------------------------------------------------- */
+
+struct sync_pipe {
+        int to_parent[2];
+};
+
+static void sync_init(struct sync_pipe *p) {
+        ck_assert_int_eq(pipe2(p->to_parent, O_CLOEXEC), 0);
+}
+
+static void sync_close(struct sync_pipe *p) {
+        close(p->to_parent[0]);
+        close(p->to_parent[1]);
+}
+
+/* In the child: tell the parent we are ready, then sleep (bounded). */
+static _Noreturn void child_ready_and_sleep(struct sync_pipe *p) {
+        char c = 'r';
+        if (write(p->to_parent[1], &c, 1) != 1)
+                _exit(99);
+        th_sleep_ms(30000);
+        _exit(98);
+}
+
+static void parent_wait_ready(struct sync_pipe *p) {
+        struct pollfd pfd = { .fd = p->to_parent[0], .events = POLLIN };
+        ck_assert_msg(poll(&pfd, 1, 5000) == 1, "the child did not get ready within 5 s");
+        char c;
+        ck_assert_int_eq(read(p->to_parent[0], &c, 1), 1);
+        ck_assert_int_eq(c, 'r');
+}
+
+struct table_holder_arg {
+        struct sync_pipe sp;
+        uint32_t idx;
+};
+
+static int child_hold_table_lock(void *arg) {
+        struct table_holder_arg *a = arg;
+        if (pthread_mutex_lock(&S.hdr->table_lock) != 0)
+                return 97;
+        /* Half-way through rewriting a slot, as seg_table_create does. */
+        atomic_store(&S.objs[a->idx].gen, atomic_load(&S.objs[a->idx].gen) | 1u);
+        memset(S.objs[a->idx].name, 'X', 8);
+        child_ready_and_sleep(&a->sp);
+}
+
 /* ---- the name table ------------------------------------------------------------ */
 
 /* Names whose home slot (hash % cap) is HOME, skipping those in AVOID. */
@@ -460,37 +507,69 @@ START_TEST(change_notification) {
 }
 END_TEST
 
+START_TEST(table_stuck_odd_slots) {
+        /* A slot whose generation stays odd (a daemon killed while it
+         * rewrote the slot, or scribbles) costs a lookup a bounded wait,
+         * never a hang, and lookups of other names go on. */
+        make_seg(64);
+        uint32_t idx, gen, i2, g2;
+        th_assert_r(seg_table_create(&S, "fine", EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &idx, &gen), 0);
+        for (uint32_t i = 0; i < S.capacity; i++)
+                if (i != idx)
+                        atomic_store(&S.objs[i].gen, 2 * i + 1);
+        int64_t t0 = th_now_usec();
+        th_assert_r(seg_lookup(&S, "fine", &i2, &g2), 0);
+        ck_assert_uint_eq(i2, idx);
+        th_assert_r(seg_lookup(&S, "absent", &i2, &g2), -ENOENT);
+        int64_t el = th_now_usec() - t0;
+        ck_assert_msg(el < 2000000, "lookups over a table of odd slots took %lld us", (long long)el);
+        /* Every slot odd, with random states. */
+        uint64_t x = 42;
+        for (uint32_t i = 0; i < S.capacity; i++) {
+                x = x * 6364136223846793005ull + 1442695040888963407ull;
+                atomic_store(&S.objs[i].state, (uint32_t)(x >> 33) % 4);
+                atomic_store(&S.objs[i].gen, (uint32_t)(x >> 20) | 1u);
+        }
+        t0 = th_now_usec();
+        for (int k = 0; k < 10; k++)
+                th_assert_r(seg_lookup(&S, "fine", &i2, &g2), -ENOENT);
+        el = th_now_usec() - t0;
+        ck_assert_msg(el < 3000000, "10 lookups over a scribbled table took %lld us", (long long)el);
+}
+END_TEST
+
+START_TEST(table_lock_dead_daemon) {
+        /* A daemon killed inside a table write: the next one takes the lock
+         * over and retires the half-written slot as a tombstone. */
+        make_seg(8);
+        uint32_t idx, gen, i2, g2;
+        th_assert_r(seg_table_create(&S, "kept", EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &idx, &gen), 0);
+        th_assert_r(seg_table_create(&S, "torn", EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &i2, &g2), 0);
+        struct table_holder_arg a = { .idx = i2 };
+        sync_init(&a.sp);
+        pid_t pid = th_fork(child_hold_table_lock, &a);
+        parent_wait_ready(&a.sp);
+        th_kill_child(pid);
+        sync_close(&a.sp);
+        uint32_t seq = atomic_load(&S.hdr->change_seq);
+        uint32_t i3, g3;
+        int64_t t0 = th_now_usec();
+        th_assert_r(seg_table_create(&S, "after", EVD_TYPE_EVENT, EVD_EVENT_AUTO, &i3, &g3), 0);
+        ck_assert_int_lt(th_now_usec() - t0, 1500000);
+        ck_assert_uint_ne(atomic_load(&S.hdr->change_seq), seq);
+        ck_assert_uint_eq(atomic_load(&S.objs[i2].gen) & 1, 0);
+        ck_assert_uint_ne(atomic_load(&S.objs[i2].state), SLOT_LIVE);
+        th_assert_r(seg_lookup(&S, "torn", &i3, &g3), -ENOENT);
+        th_assert_r(seg_lookup(&S, "kept", &i3, &g3), 0);
+        ck_assert_uint_eq(i3, idx);
+        th_assert_r(seg_lookup(&S, "after", &i3, &g3), 0);
+        /* The table lock works normally afterwards. */
+        th_assert_r(seg_table_delete(&S, "after"), 0);
+        th_assert_r(seg_table_create(&S, "torn", EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &i3, &g3), 0);
+}
+END_TEST
+
 /* ---- the waiter registry --------------------------------------------------------- */
-
-struct sync_pipe {
-        int to_parent[2];
-};
-
-static void sync_init(struct sync_pipe *p) {
-        ck_assert_int_eq(pipe2(p->to_parent, O_CLOEXEC), 0);
-}
-
-static void sync_close(struct sync_pipe *p) {
-        close(p->to_parent[0]);
-        close(p->to_parent[1]);
-}
-
-/* In the child: tell the parent we are ready, then sleep (bounded). */
-static _Noreturn void child_ready_and_sleep(struct sync_pipe *p) {
-        char c = 'r';
-        if (write(p->to_parent[1], &c, 1) != 1)
-                _exit(99);
-        th_sleep_ms(30000);
-        _exit(98);
-}
-
-static void parent_wait_ready(struct sync_pipe *p) {
-        struct pollfd pfd = { .fd = p->to_parent[0], .events = POLLIN };
-        ck_assert_msg(poll(&pfd, 1, 5000) == 1, "the child did not get ready within 5 s");
-        char c;
-        ck_assert_int_eq(read(p->to_parent[0], &c, 1), 1);
-        ck_assert_int_eq(c, 'r');
-}
 
 struct reg_arg {
         struct sync_pipe sp;
@@ -911,6 +990,8 @@ static Suite *segment_suite(void) {
         tcase_add_test(tc, table_exists_and_kinds);
         tcase_add_test(tc, table_generation);
         tcase_add_test(tc, change_notification);
+        tcase_add_test(tc, table_stuck_odd_slots);
+        tcase_add_test(tc, table_lock_dead_daemon);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("waiters");
