@@ -49,21 +49,49 @@ static void reply_status(struct proto_msg *rep, int status) {
 
 static void check_segment(struct server *s);
 
+static const char *type_name(uint32_t t) {
+        static const char *names[] = { "?", "event", "semaphore", "lock", "barrier", "condition" };
+        return t < ELEMENTSOF(names) ? names[t] : "?";
+}
+
 static void handle_create(struct server *s, const struct proto_msg *req, struct proto_msg *rep,
                           pid_t pid) {
+        struct seg_init init = {
+                .type = req->type,
+                .kind = req->kind,
+                .max = req->max,
+                .initial = req->initial,
+                .lock_index = req->index,
+                .lock_gen = req->gen,
+        };
         if (!PROTO_HAS(req, TAG_NAME) || evd_name_check(req->name, NULL, 0) < 0 ||
-            req->type != EVD_TYPE_EVENT || req->kind > EVD_EVENT_AUTO) {
+            !seg_init_valid(&init)) {
                 reply_status(rep, -EINVAL);
                 return;
         }
+        if (init.type == EVD_TYPE_CONDITION) {
+                /* A condition is bound to a lock that exists. */
+                const struct seg_obj *l = init.lock_index < s->seg.capacity
+                                                  ? &s->seg.objs[init.lock_index]
+                                                  : NULL;
+                if (!l || atomic_load(&l->state) != SLOT_LIVE || l->type != EVD_TYPE_LOCK ||
+                    atomic_load(&l->gen) != init.lock_gen) {
+                        reply_status(rep, -EINVAL);
+                        return;
+                }
+        }
         uint32_t idx = 0, gen = 0;
-        int r = seg_table_create(&s->seg, req->name, req->type, req->kind, &idx, &gen);
+        int r = seg_table_create_obj(&s->seg, req->name, &init, &idx, &gen);
         if (r == -EEXIST && !(req->flags & PROTO_CREATE_EXCL))
                 r = 0;
-        else if (r == 0)
-                log_info("created event %s (%s) for pid %d", req->name, kind_name(req->kind),
-                         (int)pid);
-        else if (r == -ENOSPC)
+        else if (r == 0) {
+                if (init.type == EVD_TYPE_EVENT)
+                        log_info("created event %s (%s) for pid %d", req->name,
+                                 kind_name(init.kind), (int)pid);
+                else
+                        log_info("created %s %s for pid %d", type_name(init.type), req->name,
+                                 (int)pid);
+        } else if (r == -ENOSPC)
                 log_warning("cannot create %s: the namespace is full (capacity %u)", req->name,
                             s->seg.capacity);
         reply_status(rep, r);
@@ -113,6 +141,13 @@ static void handle_list(struct server *s, const struct proto_msg *req, struct pr
                 proto_set_u64(rep, TAG_SETS, info->sets);
                 proto_set_u64(rep, TAG_CHANGED, info->changed_usec);
                 proto_set_value(rep, info->value, (uint32_t)info->value_len);
+                if (info->type != EVD_TYPE_EVENT) {
+                        proto_set_u32(rep, TAG_MAX, info->max);
+                        proto_set_u32(rep, TAG_COUNT, info->count);
+                        proto_set_u32(rep, TAG_BROKEN, info->broken);
+                        proto_set_u32(rep, TAG_NHOLDERS, info->nholders);
+                        proto_set_holders(rep, info->holders, MIN(info->nholders, EVD_INFO_HOLDERS));
+                }
                 proto_set_u32(rep, TAG_CURSOR, i + 1);
                 return;
         }
@@ -252,7 +287,13 @@ static void check_segment(struct server *s) {
                 return;
         log_warning("segment %s was removed from /dev/shm (logind's RemoveIPC=yes?); restoring it",
                     s->paths.shm_name);
+        /* The watcher's thread sleeps on the old segment: stop it first. */
+        bool watching = s->watch.running;
+        if (watching)
+                watch_stop(&s->watch);
         int r = seg_restore(&s->seg, s->paths.shm_name, s->paths.system ? 0660 : 0600);
+        if (watching && watch_start(&s->watch, s->event, &s->seg) < 0)
+                log_error("cannot watch holders any more: dead holders keep their holds");
         if (r < 0)
                 log_error("cannot restore segment %s: %s", s->paths.shm_name, strerror(-r));
         else
@@ -264,6 +305,8 @@ static int on_tick(sd_event_source *src, uint64_t usec, void *userdata) {
         struct server *s = userdata;
         check_segment(s);
         seg_waiters_reap(&s->seg, NULL);
+        if (s->watch.running)
+                watch_scan(&s->watch);
         sd_event_source_set_time(src, usec + TICK_USEC);
         return 0;
 }
@@ -376,8 +419,8 @@ static void scan_segment(struct server *s) {
                 char name[EVD_NAME_MAX + 1];
                 memcpy(name, o->name, EVD_NAME_MAX);
                 name[EVD_NAME_MAX] = '\0';
-                if (st != SLOT_LIVE || o->type != EVD_TYPE_EVENT || o->kind > EVD_EVENT_AUTO ||
-                    evd_name_check(name, NULL, 0) < 0 || (atomic_load(&o->gen) & 1) ||
+                if (st != SLOT_LIVE || !seg_obj_sane(o) || evd_name_check(name, NULL, 0) < 0 ||
+                    (atomic_load(&o->gen) & 1) ||
                     o->hash != seg_hash(name, strlen(name))) {
                         /* Quarantine: a tombstone is skipped by every lookup
                          * and reused by the next create. */
@@ -410,6 +453,7 @@ int server_init(struct server *s, const struct server_config *cfg) {
         s->cfg = *cfg;
         s->listen_fd = -1;
         s->lock_fd = -1;
+        s->watch.efd = -1;
         s->seg = SEG_NULL;
         log_verbose = cfg->verbose;
         int r = paths_resolve(&s->paths, cfg->runtime_dir, cfg->system, cfg->user, why,
@@ -482,6 +526,11 @@ int server_init(struct server *s, const struct server_config *cfg) {
                 return r;
         }
         sd_event_source_set_enabled(s->tick_source, SD_EVENT_ON);
+        r = watch_start(&s->watch, s->event, &s->seg);
+        if (r < 0) {
+                log_error("cannot watch holders: %s", strerror(-r));
+                return r;
+        }
         sd_event_set_watchdog(s->event, true);
         return 0;
 }
@@ -502,6 +551,8 @@ int server_run(struct server *s) {
 void server_deinit(struct server *s) {
         while (s->conns)
                 conn_free(s->conns);
+        if (s->event)
+                watch_stop(&s->watch);
         s->listen_source = sd_event_source_unref(s->listen_source);
         s->tick_source = sd_event_source_unref(s->tick_source);
         s->event = sd_event_unref(s->event);

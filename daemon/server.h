@@ -8,6 +8,7 @@
 
 #include "paths.h"
 #include "segment.h"
+#include "watch.h"
 
 struct conn;
 
@@ -30,6 +31,7 @@ struct server {
         bool socket_activated;
         int lock_fd;
         uint32_t *waiter_counts; /* per slot, refreshed by each list's first page */
+        struct watch watch;
         unsigned connections;
         struct conn *conns;
         bool verbose;

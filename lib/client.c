@@ -357,11 +357,17 @@ _public_ void evd_set_wait_progress(evd_ctx *ctx, int64_t interval,
         ctx->progress_userdata = userdata;
 }
 
-int client_create(evd_ctx *ctx, const char *name, uint32_t type, uint32_t kind, bool excl) {
+int client_create(evd_ctx *ctx, const char *name, const struct seg_init *init, bool excl) {
         struct proto_msg req = { .op = OP_CREATE }, rep;
         proto_set_name(&req, name);
-        proto_set_u32(&req, TAG_TYPE, type);
-        proto_set_u32(&req, TAG_KIND, kind);
+        proto_set_u32(&req, TAG_TYPE, init->type);
+        proto_set_u32(&req, TAG_KIND, init->kind);
+        proto_set_u32(&req, TAG_MAX, init->max);
+        proto_set_u32(&req, TAG_INITIAL, init->initial);
+        if (init->type == EVD_TYPE_CONDITION) {
+                proto_set_u32(&req, TAG_INDEX, init->lock_index);
+                proto_set_u32(&req, TAG_GEN, init->lock_gen);
+        }
         proto_set_u32(&req, TAG_FLAGS, excl ? PROTO_CREATE_EXCL : 0);
         int r = client_request(ctx, &req, &rep, NULL);
         return r < 0 ? r : rep.status;
@@ -421,6 +427,12 @@ _public_ int evd_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np) {
                 i->value_len = rep.value_len;
                 if (rep.value_len)
                         memcpy(i->value, rep.value, rep.value_len);
+                i->max = rep.max;
+                i->count = rep.count;
+                i->broken = rep.broken;
+                i->nholders = rep.nholders;
+                for (uint32_t k = 0; k < rep.holders_len && k < EVD_INFO_HOLDERS; k++)
+                        i->holders[k] = rep.holders[k];
                 cursor = rep.cursor;
         }
         if (n)

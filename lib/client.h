@@ -50,4 +50,4 @@ struct seg *client_seg(evd_ctx *ctx);
 int client_remap(evd_ctx *ctx, struct seg *stale);
 
 /* Create NAME through the daemon. */
-int client_create(evd_ctx *ctx, const char *name, uint32_t type, uint32_t kind, bool excl);
+int client_create(evd_ctx *ctx, const char *name, const struct seg_init *init, bool excl);

@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -114,7 +115,16 @@ void evd_set_wait_progress(evd_ctx *ctx, int64_t interval,
 
 enum evd_type {
         EVD_TYPE_EVENT = 1,
+        EVD_TYPE_SEMAPHORE = 2,
+        EVD_TYPE_LOCK = 3,
+        EVD_TYPE_BARRIER = 4,
+        EVD_TYPE_CONDITION = 5,
 };
+
+/* A lock acquired from an owner that died holding it (as Win32's
+ * WAIT_ABANDONED and POSIX's EOWNERDEAD): the caller owns the lock, but
+ * what it protects may be half-updated.  A positive return, not an error. */
+#define EVD_ABANDONED 1
 
 enum evd_event_kind {
         EVD_EVENT_MANUAL = 0, /* threading.Event: stays set until cleared */
@@ -132,17 +142,34 @@ enum evd_event_state {
  * return -EIDRM.  -ENOENT when it does not exist. */
 int evd_delete(evd_ctx *ctx, const char *name);
 
+/* One process holding a semaphore slot or a lock, or waiting at a
+ * barrier. */
+struct evd_holder {
+        uint32_t pid;
+        uint32_t count;      /* slots it holds */
+        uint64_t since_usec; /* CLOCK_REALTIME when it took them */
+};
+
+#define EVD_INFO_HOLDERS 32 /* holders a snapshot lists at most */
+
 /* A snapshot of one object, as list and show report it. */
 struct evd_info {
         char name[EVD_NAME_MAX + 1];
         enum evd_type type;
-        enum evd_event_kind kind;
-        enum evd_event_state state;
+        enum evd_event_kind kind;   /* events */
+        enum evd_event_state state; /* events */
         uint32_t waiters;      /* live processes blocked on it now */
-        uint64_t sets;         /* how many times it was set or failed */
+        uint64_t sets;         /* events: sets and fails; semaphores and
+                                * locks: acquires; barriers: trips */
         uint64_t changed_usec; /* CLOCK_REALTIME of the last change, in us */
         size_t value_len;      /* the value when set, the message when failed */
         char value[EVD_VALUE_MAX + 1]; /* always NUL-terminated */
+        uint32_t max;          /* semaphores: slots; locks: 1; barriers: parties */
+        uint32_t count;        /* semaphores and locks: free slots;
+                                * barriers: parties waiting now */
+        uint32_t broken;       /* barriers: broken until reset */
+        uint32_t nholders;     /* holders in all (holders[] lists the first) */
+        struct evd_holder holders[EVD_INFO_HOLDERS];
 };
 
 /* Every object in the namespace, sorted by name, from the daemon.  *infosp
@@ -216,6 +243,93 @@ int evd_event_wait_any(evd_event **evs, size_t n, int64_t timeout, size_t *index
  * failed, returns -ECANCELED with its index in *indexp (may be NULL). */
 int evd_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
                        void *buf, size_t bufsize, size_t *lenp);
+
+/* ---- semaphores and locks ----------------------------------------------- */
+
+typedef struct evd_sem evd_sem;
+
+enum {
+        EVD_SEM_CREATE = 1u << 0, /* create it (with MAX and INITIAL) if missing */
+        EVD_SEM_EXCL = 1u << 1,   /* with CREATE: -EEXIST if it exists */
+};
+
+/* Open the semaphore NAME.  With EVD_SEM_CREATE a missing one is created
+ * with MAX slots of which INITIAL are free (INITIAL <= MAX, MAX >= 1); an
+ * existing one with another MAX gives -EMEDIUMTYPE unless MAX is 0 (any). */
+int evd_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t initial, unsigned flags,
+                 evd_sem **semp);
+evd_sem *evd_sem_free(evd_sem *sem);
+
+/* Take one slot, waiting up to TIMEOUT.  The slot belongs to OWNER (0: the
+ * calling process) and, when COMPANION is not 0, to that process too: it is
+ * given back when neither is alive any more, within about 100 ms while evd
+ * runs (and when it starts again otherwise).  -ETIMEDOUT, -ENOSPC (the
+ * namespace's holder table is full), -EIDRM, -ESRCH (OWNER does not run). */
+int evd_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout);
+
+/* Give back one slot held by OWNER (0: the calling process).  -EOVERFLOW
+ * when OWNER holds none (a bounded semaphore never grows past its max). */
+int evd_sem_release(evd_sem *sem, pid_t owner);
+
+/* Free slots now (>= 0), or a negative code. */
+int evd_sem_value(evd_sem *sem);
+
+typedef struct evd_lock evd_lock;
+
+/* Open (with EVD_SEM_CREATE: create if missing) the lock NAME. */
+int evd_lock_open(evd_ctx *ctx, const char *name, unsigned flags, evd_lock **lockp);
+evd_lock *evd_lock_free(evd_lock *lock);
+
+/* Acquire the lock for OWNER/COMPANION as evd_sem_acquire does.  Returns 0,
+ * or EVD_ABANDONED when it was taken back from an owner that died holding
+ * it (the caller owns it now), or a negative code. */
+int evd_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeout);
+
+/* Release the lock held by OWNER (0: the calling process); -EOVERFLOW when
+ * OWNER does not hold it. */
+int evd_lock_release(evd_lock *lock, pid_t owner);
+
+/* ---- conditions ---------------------------------------------------------- */
+
+typedef struct evd_cond evd_cond;
+
+/* Open (with EVD_SEM_CREATE: create if missing) the condition NAME bound
+ * to LOCK; a condition bound to another lock gives -EMEDIUMTYPE. */
+int evd_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,
+                  evd_cond **condp);
+evd_cond *evd_cond_free(evd_cond *cond);
+
+/* With the lock held by the calling process: release it, wait until
+ * notified (or TIMEOUT passes), and acquire it again, whatever the outcome.
+ * Returns 0, -ETIMEDOUT, or EVD_ABANDONED from re-acquiring.  A process that
+ * is killed while waiting leaves nothing behind. */
+int evd_cond_wait(evd_cond *cond, int64_t timeout);
+
+/* Wake up to N waiters (evd_cond_notify_all: every one). */
+int evd_cond_notify(evd_cond *cond, uint32_t n);
+int evd_cond_notify_all(evd_cond *cond);
+
+/* ---- barriers ------------------------------------------------------------- */
+
+typedef struct evd_barrier evd_barrier;
+
+/* Open (with EVD_SEM_CREATE: create if missing) the barrier NAME for
+ * PARTIES processes; another party count gives -EMEDIUMTYPE (0: any). */
+int evd_barrier_open(evd_ctx *ctx, const char *name, uint32_t parties, unsigned flags,
+                     evd_barrier **barrierp);
+evd_barrier *evd_barrier_free(evd_barrier *barrier);
+
+/* Wait until PARTIES processes wait; returns this one's arrival index
+ * (0 .. parties-1), as threading.Barrier.wait does.  -ETIMEDOUT breaks the
+ * barrier for everyone; -EPIPE: the barrier is broken (a party timed out,
+ * was killed, or it was aborted or reset) until evd_barrier_reset(). */
+int evd_barrier_wait(evd_barrier *barrier, int64_t timeout);
+
+/* Break the barrier: waiting and later parties get -EPIPE until a reset. */
+int evd_barrier_abort(evd_barrier *barrier);
+
+/* Make the barrier usable again; parties waiting now get -EPIPE. */
+int evd_barrier_reset(evd_barrier *barrier);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,11 @@ static uint32_t *u32_field(struct proto_msg *m, enum proto_tag tag) {
         case TAG_STATE: return &m->state;
         case TAG_WAITERS: return &m->waiters;
         case TAG_PID: return &m->pid;
+        case TAG_MAX: return &m->max;
+        case TAG_INITIAL: return &m->initial;
+        case TAG_COUNT: return &m->count;
+        case TAG_BROKEN: return &m->broken;
+        case TAG_NHOLDERS: return &m->nholders;
         default: return NULL;
         }
 }
@@ -67,6 +72,15 @@ void proto_set_value(struct proto_msg *m, const void *v, uint32_t len) {
         m->has |= 1u << TAG_VALUE;
 }
 
+void proto_set_holders(struct proto_msg *m, const struct evd_holder *h, uint32_t n) {
+        n = n > EVD_INFO_HOLDERS ? EVD_INFO_HOLDERS : n;
+        memcpy(m->holders, h, n * sizeof(*h));
+        m->holders_len = n;
+        m->has |= 1u << TAG_HOLDERS;
+}
+
+#define HOLDER_WIRE 16 /* u32 pid, u32 count, u64 since */
+
 static int put(uint8_t *buf, size_t size, size_t *off, uint16_t tag, const void *data,
                size_t len) {
         if (len > UINT16_MAX || *off + 4 + len > size)
@@ -93,6 +107,15 @@ int proto_encode(const struct proto_msg *m, uint8_t *buf, size_t size) {
                         r = put(buf, size, &off, tag, m->name, strnlen(m->name, EVD_NAME_MAX));
                 else if (tag == TAG_VALUE)
                         r = put(buf, size, &off, tag, m->value, m->value_len);
+                else if (tag == TAG_HOLDERS) {
+                        uint8_t w[EVD_INFO_HOLDERS * HOLDER_WIRE];
+                        for (uint32_t i = 0; i < m->holders_len && i < EVD_INFO_HOLDERS; i++) {
+                                memcpy(w + i * HOLDER_WIRE, &m->holders[i].pid, 4);
+                                memcpy(w + i * HOLDER_WIRE + 4, &m->holders[i].count, 4);
+                                memcpy(w + i * HOLDER_WIRE + 8, &m->holders[i].since_usec, 8);
+                        }
+                        r = put(buf, size, &off, tag, w, (size_t)MIN(m->holders_len, EVD_INFO_HOLDERS) * HOLDER_WIRE);
+                }
                 else if (u32_field(mm, tag))
                         r = put(buf, size, &off, tag, u32_field(mm, tag), 4);
                 else if (u64_field(mm, tag))
@@ -151,6 +174,15 @@ int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *m) {
                                 return -EBADMSG;
                         m->value = data;
                         m->value_len = flen;
+                } else if (tag == TAG_HOLDERS) {
+                        if (flen % HOLDER_WIRE || flen / HOLDER_WIRE > EVD_INFO_HOLDERS)
+                                return -EBADMSG;
+                        m->holders_len = flen / HOLDER_WIRE;
+                        for (uint32_t i = 0; i < m->holders_len; i++) {
+                                memcpy(&m->holders[i].pid, data + i * HOLDER_WIRE, 4);
+                                memcpy(&m->holders[i].count, data + i * HOLDER_WIRE + 4, 4);
+                                memcpy(&m->holders[i].since_usec, data + i * HOLDER_WIRE + 8, 8);
+                        }
                 } else if (f32) {
                         if (flen != 4)
                                 return -EBADMSG;

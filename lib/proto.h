@@ -15,7 +15,7 @@
 
 #define PROTO_MAGIC 0x45564450u /* "EVDP" */
 #define PROTO_VERSION 1u
-#define PROTO_MSG_MAX (EVD_VALUE_MAX + 512)
+#define PROTO_MSG_MAX (EVD_VALUE_MAX + 1024)
 
 enum proto_op {
         OP_PING = 1,   /* -> REPLY with PID */
@@ -40,6 +40,12 @@ enum proto_tag {
         TAG_CHANGED = 11,
         TAG_VALUE = 12,
         TAG_PID = 13,
+        TAG_MAX = 14,      /* semaphores: slots; barriers: parties */
+        TAG_INITIAL = 15,  /* semaphores: free slots at creation */
+        TAG_COUNT = 16,    /* semaphores: free slots; barriers: arrived */
+        TAG_BROKEN = 17,
+        TAG_NHOLDERS = 18,
+        TAG_HOLDERS = 19,  /* up to EVD_INFO_HOLDERS of {u32 pid, u32 count, u64 since} */
 };
 
 enum {
@@ -53,9 +59,12 @@ struct proto_msg {
         uint32_t has;
         char name[EVD_NAME_MAX + 1];
         uint32_t type, kind, flags, index, gen, cursor, state, waiters, pid;
+        uint32_t max, initial, count, broken, nholders;
         uint64_t sets, changed;
         const uint8_t *value; /* points into the buffer decoded from */
         uint32_t value_len;
+        struct evd_holder holders[EVD_INFO_HOLDERS];
+        uint32_t holders_len;
 };
 
 #define PROTO_HAS(m, tag) (((m)->has >> (tag)) & 1u)
@@ -71,3 +80,4 @@ void proto_set_u32(struct proto_msg *m, enum proto_tag tag, uint32_t v);
 void proto_set_u64(struct proto_msg *m, enum proto_tag tag, uint64_t v);
 void proto_set_name(struct proto_msg *m, const char *name);
 void proto_set_value(struct proto_msg *m, const void *v, uint32_t len);
+void proto_set_holders(struct proto_msg *m, const struct evd_holder *h, uint32_t n);

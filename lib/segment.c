@@ -66,7 +66,8 @@ int seg_validate_header(const struct seg_header *h, size_t file_size, char *why,
         }
         if (h->capacity == 0 || h->capacity > SEG_CAPACITY_MAX ||
             h->obj_size != sizeof(struct seg_obj) || h->header_size != sizeof(struct seg_header) ||
-            h->waiter_slots != SEG_WAITER_SLOTS || h->size != seg_size_for(h->capacity) ||
+            h->waiter_slots != SEG_WAITER_SLOTS || h->holder_slots != SEG_HOLDER_SLOTS ||
+            h->size != seg_size_for(h->capacity) ||
             h->size > file_size) {
                 snprintf(why, whylen,
                          "segment header is inconsistent (capacity %u, object size %u, "
@@ -135,6 +136,7 @@ int seg_create_or_adopt(struct seg *s, const char *shm_name, uint32_t capacity, 
         h->obj_size = sizeof(struct seg_obj);
         h->header_size = sizeof(struct seg_header);
         h->waiter_slots = SEG_WAITER_SLOTS;
+        h->holder_slots = SEG_HOLDER_SLOTS;
         h->size = size;
         h->created_usec = now_realtime_usec();
         h->change_seq = 1;
@@ -315,6 +317,14 @@ static void repair_object(struct seg_obj *o) {
                         e->state = EVD_STATE_CLEAR;
                 if (e->payload_len > EVD_VALUE_MAX || e->payload_gen != e->sets)
                         e->payload_len = 0;
+        } else if (o->type == EVD_TYPE_SEMAPHORE || o->type == EVD_TYPE_LOCK) {
+                /* Counts move together with the holder table; a holder
+                 * killed between the two is settled by the reclaim. */
+                if (o->u.sem.value > o->u.sem.max)
+                        o->u.sem.value = o->u.sem.max;
+        } else if (o->type == EVD_TYPE_BARRIER) {
+                if (o->u.barrier.arrived >= o->u.barrier.parties)
+                        o->u.barrier.arrived = 0;
         }
         atomic_fetch_add(&o->seq, 1);
         futex_wake_all(&o->seq);
@@ -431,7 +441,48 @@ static void table_unlock(struct seg *s) {
 
 int seg_table_create(struct seg *s, const char *name, uint32_t type, uint32_t kind,
                      uint32_t *indexp, uint32_t *genp) {
+        struct seg_init init = { .type = type, .kind = kind };
+        return seg_table_create_obj(s, name, &init, indexp, genp);
+}
+
+bool seg_init_valid(const struct seg_init *i) {
+        switch (i->type) {
+        case EVD_TYPE_EVENT: return i->kind <= EVD_EVENT_AUTO;
+        case EVD_TYPE_SEMAPHORE: return i->max >= 1 && i->initial <= i->max;
+        case EVD_TYPE_LOCK: return true;
+        case EVD_TYPE_BARRIER: return i->max >= 1 && i->max <= SEG_HOLDER_SLOTS;
+        case EVD_TYPE_CONDITION: return true;
+        default: return false;
+        }
+}
+
+/* Under the object's lock: the state of a new object. */
+static void init_object(struct seg_obj *o, const struct seg_init *i) {
+        memset(&o->u, 0, sizeof(o->u));
+        switch (i->type) {
+        case EVD_TYPE_SEMAPHORE:
+                o->u.sem.max = i->max;
+                o->u.sem.value = i->initial;
+                break;
+        case EVD_TYPE_LOCK:
+                o->u.sem.max = 1;
+                o->u.sem.value = 1;
+                break;
+        case EVD_TYPE_BARRIER: o->u.barrier.parties = i->max; break;
+        case EVD_TYPE_CONDITION:
+                o->u.cond.lock_index = i->lock_index;
+                o->u.cond.lock_gen = i->lock_gen;
+                break;
+        default: break;
+        }
+}
+
+int seg_table_create_obj(struct seg *s, const char *name, const struct seg_init *init,
+                         uint32_t *indexp, uint32_t *genp) {
+        uint32_t type = init->type, kind = init->type == EVD_TYPE_EVENT ? init->kind : 0;
         size_t len = strnlen(name, EVD_NAME_MAX + 1);
+        if (!seg_init_valid(init))
+                return -EINVAL;
         if (evd_name_check(name, NULL, 0) < 0)
                 return -EINVAL;
         int r = table_lock(s);
@@ -487,7 +538,7 @@ int seg_table_create(struct seg *s, const char *name, uint32_t type, uint32_t ki
         o->hash = h;
         memset(o->name, 0, sizeof(o->name));
         memcpy(o->name, name, len);
-        memset(&o->u, 0, sizeof(o->u));
+        init_object(o, init);
         o->changed_usec = now_realtime_usec();
         atomic_fetch_add(&o->seq, 1);
         seg_obj_unlock(o);
@@ -569,7 +620,7 @@ static _Thread_local struct {
         uint64_t start;
 } self_cache;
 
-static uint64_t self_start_time(void) {
+uint64_t self_start_time(void) {
         pid_t pid = getpid();
         if (self_cache.pid != pid) {
                 self_cache.start = proc_start_time(pid);
@@ -654,7 +705,7 @@ int seg_obj_snapshot(struct seg *s, uint32_t idx, uint32_t gen, struct evd_info 
         r = 0;
         if (atomic_load(&o->gen) != gen || atomic_load(&o->state) != SLOT_LIVE)
                 r = -ENOENT;
-        else if (o->type != EVD_TYPE_EVENT || o->kind > EVD_EVENT_AUTO)
+        else if (!seg_obj_sane(o))
                 r = -EBADMSG;
         if (r < 0) {
                 seg_obj_unlock(o);
@@ -663,16 +714,52 @@ int seg_obj_snapshot(struct seg *s, uint32_t idx, uint32_t gen, struct evd_info 
         memset(info, 0, sizeof(*info));
         memcpy(info->name, o->name, EVD_NAME_MAX);
         info->name[EVD_NAME_MAX] = '\0';
-        info->type = EVD_TYPE_EVENT;
-        info->kind = o->kind;
-        const struct seg_event *e = &o->u.event;
-        info->state = e->state <= EVD_STATE_FAILED ? e->state : EVD_STATE_CLEAR;
-        info->sets = e->sets;
+        info->type = o->type;
         info->changed_usec = o->changed_usec;
-        if (info->state != EVD_STATE_CLEAR) {
-                info->value_len = e->payload_len <= EVD_VALUE_MAX ? e->payload_len : 0;
-                memcpy(info->value, e->payload, info->value_len);
+        switch (o->type) {
+        case EVD_TYPE_EVENT: {
+                info->kind = o->kind;
+                const struct seg_event *e = &o->u.event;
+                info->state = e->state;
+                info->sets = e->sets;
+                if (info->state != EVD_STATE_CLEAR) {
+                        info->value_len = e->payload_len <= EVD_VALUE_MAX ? e->payload_len : 0;
+                        memcpy(info->value, e->payload, info->value_len);
+                }
+                break;
+        }
+        case EVD_TYPE_SEMAPHORE:
+        case EVD_TYPE_LOCK:
+                info->max = o->u.sem.max;
+                info->count = o->u.sem.value;
+                info->sets = o->u.sem.acquires;
+                break;
+        case EVD_TYPE_BARRIER:
+                info->max = o->u.barrier.parties;
+                info->count = o->u.barrier.arrived;
+                info->broken = o->u.barrier.broken;
+                info->sets = o->u.barrier.generation;
+                break;
+        default: break;
         }
         seg_obj_unlock(o);
+        if (o->type != EVD_TYPE_EVENT && o->type != EVD_TYPE_CONDITION)
+                info->nholders = seg_holders_list(s, idx, info->holders, EVD_INFO_HOLDERS);
         return 0;
+}
+
+bool seg_obj_sane(const struct seg_obj *o) {
+        switch (o->type) {
+        case EVD_TYPE_EVENT:
+                return o->kind <= EVD_EVENT_AUTO && o->u.event.state <= EVD_STATE_FAILED &&
+                       o->u.event.payload_len <= EVD_VALUE_MAX;
+        case EVD_TYPE_SEMAPHORE:
+        case EVD_TYPE_LOCK:
+                return o->u.sem.max >= 1 && o->u.sem.value <= o->u.sem.max &&
+                       (o->type == EVD_TYPE_SEMAPHORE || o->u.sem.max == 1);
+        case EVD_TYPE_BARRIER:
+                return o->u.barrier.parties >= 1 && o->u.barrier.arrived < o->u.barrier.parties;
+        case EVD_TYPE_CONDITION: return true;
+        default: return false;
+        }
 }

@@ -31,8 +31,9 @@
 #include "evd.h"
 
 #define SEG_MAGIC 0x31445645u /* "EVD1" */
-#define SEG_VERSION 1u
+#define SEG_VERSION 2u
 #define SEG_WAITER_SLOTS 1024u
+#define SEG_HOLDER_SLOTS 4096u
 #define SEG_CAPACITY_DEFAULT 4096u
 #define SEG_CAPACITY_MAX (1u << 20)
 
@@ -57,6 +58,23 @@ struct seg_waiter {
         uint64_t start_time; /* /proc/PID/stat field 22, guards against pid reuse */
 };
 
+/* One process's hold on a semaphore or lock (COUNT slots), or one party
+ * waiting at a barrier.  A hold is kept while its owner or its companion
+ * (the command `evctl ... run` started) is alive; the daemon watches both
+ * and gives the hold back when neither is.  Claimed by CAS on `pid`;
+ * everything else is written under the object's lock. */
+struct seg_holder {
+        _Atomic uint32_t pid;       /* owner; 0: free */
+        _Atomic uint32_t obj_plus1; /* 0 while being filled in or released */
+        uint32_t obj_gen;           /* the object's generation when taken */
+        uint32_t count;
+        uint32_t pid2; /* companion, 0 if none */
+        uint32_t reserved;
+        uint64_t start, start2; /* /proc start times of pid and pid2 */
+        uint64_t since_usec;    /* CLOCK_REALTIME when taken */
+        uint64_t tag;           /* barrier: the generation it arrived in */
+};
+
 struct seg_header {
         uint32_t magic;
         uint32_t version;
@@ -64,6 +82,8 @@ struct seg_header {
         uint32_t obj_size;
         uint32_t header_size;
         uint32_t waiter_slots;
+        uint32_t holder_slots;
+        uint32_t reserved1;
         uint64_t size;
         uint64_t created_usec;
         _Atomic uint32_t change_seq; /* futex word: bumped on every change */
@@ -74,10 +94,13 @@ struct seg_header {
          * RemoveIPC=yes) and moved every object into a new segment of the
          * same name: whoever still maps this one must map that one. */
         _Atomic uint32_t retired;
-        uint32_t reserved0;
+        /* Futex word the daemon's holder watcher sleeps on: bumped whenever
+         * a hold is taken, so that it starts watching the new holder. */
+        _Atomic uint32_t holder_seq;
         pthread_mutex_t table_lock; /* robust, process-shared; daemon only */
         uint8_t reserved[120];
         struct seg_waiter waiters[SEG_WAITER_SLOTS];
+        struct seg_holder holders[SEG_HOLDER_SLOTS];
 } __attribute__((aligned(64)));
 
 struct seg_event {
@@ -88,6 +111,30 @@ struct seg_event {
         uint64_t sets;        /* sets and fails so far: the wait generation */
         uint64_t payload_gen; /* value of `sets` the payload belongs to */
         uint8_t payload[EVD_VALUE_MAX];
+};
+
+/* A semaphore; a lock is one with max 1. */
+struct seg_sem {
+        uint32_t max;
+        uint32_t value;     /* free slots */
+        uint32_t abandoned; /* lock: taken back from a dead owner, not yet reported */
+        uint32_t reserved;
+        uint64_t acquires, releases, reclaimed;
+};
+
+struct seg_barrier {
+        uint32_t parties;
+        uint32_t arrived;
+        uint32_t broken;
+        uint32_t reserved;
+        uint64_t generation; /* bumped each time the barrier trips or resets */
+        uint64_t reserved2;
+};
+
+struct seg_cond {
+        uint32_t lock_index; /* the lock it is bound to */
+        uint32_t lock_gen;
+        uint64_t notifies;
 };
 
 struct seg_obj {
@@ -106,6 +153,9 @@ struct seg_obj {
         uint64_t changed_usec;  /* CLOCK_REALTIME of the last change */
         union {
                 struct seg_event event;
+                struct seg_sem sem;
+                struct seg_barrier barrier;
+                struct seg_cond cond;
                 uint8_t space[EVD_VALUE_MAX + 256];
         } u;
 } __attribute__((aligned(64)));
@@ -151,7 +201,26 @@ uint32_t seg_hash(const char *name, size_t len);
 /* Find NAME; stores the slot index and its (even) generation.  Lock-free. */
 int seg_lookup(const struct seg *s, const char *name, uint32_t *indexp, uint32_t *genp);
 
-/* Table writes (daemon only; they take the table lock themselves). */
+/* What a new object is made of. */
+struct seg_init {
+        uint32_t type; /* enum evd_type */
+        uint32_t kind; /* events */
+        uint32_t max;  /* semaphores: slots; barriers: parties */
+        uint32_t initial; /* semaphores: free slots at first */
+        uint32_t lock_index, lock_gen; /* conditions: the lock */
+};
+
+bool seg_init_valid(const struct seg_init *init);
+
+/* Whether an object's type-specific state is within its bounds (a
+ * scribbled one is reported, never followed). */
+bool seg_obj_sane(const struct seg_obj *o);
+
+/* Table writes (daemon only; they take the table lock themselves).  An
+ * existing object gives -EEXIST, or -EMEDIUMTYPE if its type or (event)
+ * kind differs. */
+int seg_table_create_obj(struct seg *s, const char *name, const struct seg_init *init,
+                         uint32_t *indexp, uint32_t *genp);
 int seg_table_create(struct seg *s, const char *name, uint32_t type, uint32_t kind,
                      uint32_t *indexp, uint32_t *genp);
 int seg_table_delete(struct seg *s, const char *name);
@@ -180,6 +249,38 @@ void seg_waiter_unregister(struct seg *s, int slot);
 /* Forget dead waiters and count live ones per object into COUNTS
  * (capacity entries; may be NULL).  Daemon. */
 void seg_waiters_reap(struct seg *s, uint32_t *counts);
+
+/* ---- holders (holders.c) ---------------------------------------------------
+ * Every call below that changes a hold runs under the object's lock. */
+
+/* Record a hold of COUNT on object INDEX for OWNER (and COMPANION, 0 for
+ * none), or add COUNT to the one OWNER/COMPANION already has.  Returns the
+ * slot or -ENOSPC when the holder table is full.  Bumps holder_seq. */
+int seg_holder_add(struct seg *s, uint32_t index, uint32_t gen, pid_t owner, pid_t companion,
+                   uint32_t count, uint64_t tag);
+
+/* Find OWNER's hold on INDEX (any companion); -ENOENT if none. */
+int seg_holder_find(const struct seg *s, uint32_t index, pid_t owner);
+
+/* Take COUNT off hold SLOT, releasing the slot when it reaches 0. */
+void seg_holder_drop(struct seg *s, int slot, uint32_t count);
+
+/* Whether the owner or the companion of hold SLOT is alive. */
+bool seg_holder_alive(const struct seg_holder *h);
+
+/* Give back (under the object's lock, which this takes) every hold on
+ * object INDEX whose processes are all dead; ONLY_PID limits it to holds of
+ * that pid (0: all).  Returns how many were given back. */
+int seg_holders_reclaim(struct seg *s, uint32_t index, pid_t only_pid);
+
+/* Holds of object INDEX: up to MAX (pid, since) pairs into OUT; returns the
+ * total number of live holds. */
+struct evd_holder;
+uint32_t seg_holders_list(const struct seg *s, uint32_t index, struct evd_holder *out,
+                          uint32_t max);
+
+/* The start time of this process (cached per process). */
+uint64_t self_start_time(void);
 
 /* Live waiters on one object (checks each against /proc; no reaping). */
 uint32_t seg_waiters_count(const struct seg *s, uint32_t index);

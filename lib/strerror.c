@@ -25,6 +25,9 @@ _public_ const char *evd_strerror(int err) {
         case EBADMSG: return "the shared segment is corrupt or of another layout version";
         case ENOTRECOVERABLE: return "the object's lock is stuck (a holder stopped, or the segment was scribbled on)";
         case ENXIO: return "no runtime directory (set XDG_RUNTIME_DIR or EVD_RUNTIME_DIR)";
+        case EOVERFLOW: return "not held by that process (nothing to release)";
+        case EPIPE: return "the barrier is broken";
+        case ESRCH: return "no such process";
         case ENOSYS: return "this kernel lacks futex_waitv (Linux 5.16 or later is needed)";
         default: return strerror(err < 0 ? -err : err);
         }

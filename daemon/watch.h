@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* watch.h - giving back what dead holders held (see watch.c) */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "segment.h"
+
+struct watched;
+
+struct watch {
+        sd_event *event;
+        struct seg *seg;
+        int efd;
+        sd_event_source *efd_source;
+        pthread_t thread;
+        bool running;
+        _Atomic bool stop;
+        struct watched **items;
+        size_t n, alloc;
+};
+
+/* Watch every holder of SEG from EVENT's loop (and a thread that notices
+ * new holds).  Scans at once: holders that died while no daemon ran are
+ * given back here. */
+int watch_start(struct watch *w, sd_event *event, struct seg *seg);
+
+/* Look at the holder table again (new holders, dead ones). */
+void watch_scan(struct watch *w);
+
+void watch_stop(struct watch *w);

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/* holders.c - who holds which semaphore slot, lock or barrier place, so
+ * that a dead holder's share is given back */
+#include <errno.h>
+#include <string.h>
+
+#include "futex.h"
+#include "macro.h"
+#include "segment.h"
+
+/* Holds of one object cluster around a hash of the object and the owner;
+ * a search looks at this many slots from there before it scans the table. */
+#define HOLDER_PROBE 64
+
+static uint32_t holder_home(uint32_t index, pid_t owner) {
+        return (index * 2654435761u ^ (uint32_t)owner * 40503u) % SEG_HOLDER_SLOTS;
+}
+
+static bool holder_is(const struct seg_holder *h, uint32_t index, pid_t owner) {
+        return atomic_load(&h->pid) == (uint32_t)owner &&
+               atomic_load_explicit(&h->obj_plus1, memory_order_acquire) == index + 1;
+}
+
+int seg_holder_find(const struct seg *s, uint32_t index, pid_t owner) {
+        uint32_t home = holder_home(index, owner);
+        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                uint32_t slot = (home + i) % SEG_HOLDER_SLOTS;
+                if (holder_is(&s->hdr->holders[slot], index, owner))
+                        return (int)slot;
+        }
+        return -ENOENT;
+}
+
+int seg_holder_add(struct seg *s, uint32_t index, uint32_t gen, pid_t owner, pid_t companion,
+                   uint32_t count, uint64_t tag) {
+        uint64_t start = owner == getpid() ? self_start_time() : proc_start_time(owner);
+        if (start == 0)
+                return -ESRCH;
+        uint64_t start2 = companion > 0 ? proc_start_time(companion) : 0;
+        if (companion > 0 && start2 == 0)
+                return -ESRCH;
+        uint32_t home = holder_home(index, owner);
+        /* The same owner and companion add to the hold they have. */
+        for (uint32_t i = 0; i < HOLDER_PROBE; i++) {
+                uint32_t slot = (home + i) % SEG_HOLDER_SLOTS;
+                struct seg_holder *h = &s->hdr->holders[slot];
+                if (holder_is(h, index, owner) && h->pid2 == (uint32_t)companion &&
+                    h->start == start && h->tag == tag) {
+                        h->count += count;
+                        return (int)slot;
+                }
+        }
+        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                uint32_t slot = (home + i) % SEG_HOLDER_SLOTS;
+                struct seg_holder *h = &s->hdr->holders[slot];
+                uint32_t expect = 0;
+                if (!atomic_compare_exchange_strong(&h->pid, &expect, (uint32_t)owner))
+                        continue;
+                h->obj_gen = gen;
+                h->count = count;
+                h->pid2 = (uint32_t)(companion > 0 ? companion : 0);
+                h->start = start;
+                h->start2 = start2;
+                h->since_usec = now_realtime_usec();
+                h->tag = tag;
+                atomic_store_explicit(&h->obj_plus1, index + 1, memory_order_release);
+                /* Tell the daemon's watcher there is a new process to watch. */
+                atomic_fetch_add(&s->hdr->holder_seq, 1);
+                futex_wake_all(&s->hdr->holder_seq);
+                return (int)slot;
+        }
+        return -ENOSPC;
+}
+
+void seg_holder_drop(struct seg *s, int slot, uint32_t count) {
+        if (slot < 0 || (uint32_t)slot >= SEG_HOLDER_SLOTS)
+                return;
+        struct seg_holder *h = &s->hdr->holders[slot];
+        if (h->count > count) {
+                h->count -= count;
+                return;
+        }
+        h->count = 0;
+        atomic_store(&h->obj_plus1, 0);
+        atomic_store_explicit(&h->pid, 0, memory_order_release);
+}
+
+bool seg_holder_alive(const struct seg_holder *h) {
+        uint32_t pid = atomic_load(&h->pid);
+        if (pid && h->start && proc_start_time((pid_t)pid) == h->start)
+                return true;
+        return h->pid2 && h->start2 && proc_start_time((pid_t)h->pid2) == h->start2;
+}
+
+/* Under the object's lock: give the share of dead hold SLOT back. */
+static void give_back(struct seg_obj *o, struct seg_holder *h) {
+        switch (o->type) {
+        case EVD_TYPE_SEMAPHORE:
+        case EVD_TYPE_LOCK: {
+                struct seg_sem *m = &o->u.sem;
+                uint64_t v = (uint64_t)m->value + h->count;
+                m->value = (uint32_t)MIN(v, (uint64_t)m->max);
+                m->reclaimed++;
+                if (o->type == EVD_TYPE_LOCK)
+                        m->abandoned = 1;
+                break;
+        }
+        case EVD_TYPE_BARRIER: {
+                struct seg_barrier *b = &o->u.barrier;
+                /* A party that died waiting breaks the barrier for the others
+                 * (threading.Barrier's BrokenBarrierError), not a hang. */
+                if (h->tag == b->generation && b->arrived > 0) {
+                        b->broken = 1;
+                        b->arrived--;
+                }
+                break;
+        }
+        default:
+                break;
+        }
+}
+
+int seg_holders_reclaim(struct seg *s, uint32_t index, pid_t only_pid) {
+        if (index >= s->capacity)
+                return 0;
+        struct seg_obj *o = &s->objs[index];
+        int n = 0;
+        bool locked = false;
+        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                struct seg_holder *h = &s->hdr->holders[i];
+                uint32_t pid = atomic_load(&h->pid);
+                if (!pid || atomic_load(&h->obj_plus1) != index + 1)
+                        continue;
+                if (only_pid && pid != (uint32_t)only_pid && h->pid2 != (uint32_t)only_pid)
+                        continue;
+                if (seg_holder_alive(h))
+                        continue;
+                if (!locked) {
+                        if (seg_obj_lock(o, 200) < 0)
+                                return n;
+                        locked = true;
+                }
+                /* Still the same dead hold now that we hold the lock? */
+                if (atomic_load(&h->pid) != pid || atomic_load(&h->obj_plus1) != index + 1)
+                        continue;
+                if (h->obj_gen == atomic_load(&o->gen) && atomic_load(&o->state) == SLOT_LIVE)
+                        give_back(o, h);
+                seg_holder_drop(s, (int)i, UINT32_MAX);
+                n++;
+        }
+        if (locked) {
+                if (n)
+                        seg_obj_unlock_changed(s, o, true);
+                else
+                        seg_obj_unlock(o);
+        }
+        return n;
+}
+
+uint32_t seg_holders_list(const struct seg *s, uint32_t index, struct evd_holder *out,
+                          uint32_t max) {
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                const struct seg_holder *h = &s->hdr->holders[i];
+                uint32_t pid = atomic_load(&h->pid);
+                if (!pid || atomic_load(&h->obj_plus1) != index + 1 || !seg_holder_alive(h))
+                        continue;
+                if (n < max)
+                        out[n] = (struct evd_holder){ .pid = pid, .count = h->count,
+                                                      .since_usec = h->since_usec };
+                n++;
+        }
+        return n;
+}

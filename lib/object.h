@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* object.h - what every object type of the library shares: locking an
+ * object in the current segment, publishing a change, and sleeping until it
+ * changes (bounded spin, then futex, with deadline, progress and slices) */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "futex.h"
+
+/* A locked object: the mapping it was locked in and its slot there. */
+struct locked {
+        struct seg *seg;
+        struct seg_obj *obj;
+};
+
+/* Lock slot INDEX and make sure it still holds the object of generation GEN
+ * and TYPE, in the namespace's current segment (moving to a new one when the
+ * daemon retired ours).  -EIDRM when the object was deleted. */
+int obj_lock(evd_ctx *ctx, uint32_t index, uint32_t gen, uint32_t type, struct locked *l);
+void obj_unlock(struct locked *l);
+/* Publish a change made under the lock (see seg_obj_unlock_changed). */
+void obj_unlock_changed(struct locked *l, bool wake);
+
+/* Look NAME up; create it through the daemon with INIT when CREATE and it
+ * is missing.  Checks the type; the caller checks the rest. */
+int obj_open(evd_ctx *ctx, const char *name, const struct seg_init *init, bool create, bool excl,
+             uint32_t *indexp, uint32_t *genp);
+
+/* One blocking call's wait. */
+struct waiter {
+        evd_ctx *ctx;
+        const char *name;
+        uint64_t start, deadline, next_progress;
+        struct seg *reg_seg; /* where reg_slot is registered */
+        int reg_slot;
+        bool spun;
+};
+
+void waiter_init(struct waiter *w, evd_ctx *ctx, const char *name, int64_t timeout);
+void waiter_done(struct waiter *w);
+/* Sleep until one of the N words (in the mapping S) differs from its
+ * expected value, or the deadline passes.  Returns 0 to re-check,
+ * -ETIMEDOUT, or -ENOSYS. */
+int waiter_sleep(struct waiter *w, struct seg *s, struct evd_futex_waitv *v, unsigned n,
+                 uint32_t obj_index);
+/* Fill V to sleep on O's futex word as it is now. */
+void fill_waitv(struct evd_futex_waitv *v, struct seg_obj *o);

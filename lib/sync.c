@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: MIT */
+/* sync.c - semaphores, locks, conditions and barriers, done in the shared
+ * segment like events; holds are recorded (holders.c) so that the daemon
+ * can give back what a dead process held */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "object.h"
+
+/* What every handle of this file is. */
+struct sync_obj {
+        evd_ctx *ctx;
+        uint32_t index, gen, type;
+        char name[EVD_NAME_MAX + 1];
+};
+
+struct evd_sem {
+        struct sync_obj o;
+};
+struct evd_lock {
+        struct sync_obj o;
+};
+struct evd_cond {
+        struct sync_obj o;
+        evd_lock *lock;
+};
+struct evd_barrier {
+        struct sync_obj o;
+};
+
+static int sync_open(evd_ctx *ctx, const char *name, const struct seg_init *init, unsigned flags,
+                     size_t size, void **handlep) {
+        if (!ctx || !handlep || (flags & ~(EVD_SEM_CREATE | EVD_SEM_EXCL)))
+                return -EINVAL;
+        if ((flags & EVD_SEM_CREATE) && !seg_init_valid(init))
+                return -EINVAL;
+        uint32_t idx, gen;
+        int r = obj_open(ctx, name, init, flags & EVD_SEM_CREATE, flags & EVD_SEM_EXCL, &idx, &gen);
+        if (r < 0)
+                return r;
+        struct sync_obj *o = calloc(1, size);
+        if (!o)
+                return -ENOMEM;
+        *o = (struct sync_obj){ .ctx = ctx, .index = idx, .gen = gen, .type = init->type };
+        strncpy(o->name, name, EVD_NAME_MAX);
+        *handlep = o;
+        return 0;
+}
+
+static int sync_lock(const struct sync_obj *o, struct locked *l) {
+        return obj_lock(o->ctx, o->index, o->gen, o->type, l);
+}
+
+/* Whether no daemon looks after the namespace right now: then the waiters
+ * themselves give back what dead holders held. */
+static bool daemon_absent(const struct seg *s) {
+        uint32_t pid = atomic_load(&s->hdr->daemon_pid);
+        return pid == 0 || kill((pid_t)pid, 0) < 0;
+}
+
+/* ---- semaphores and locks ------------------------------------------------- */
+
+static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64_t timeout) {
+        if (owner < 0 || companion < 0)
+                return -EINVAL;
+        if (owner == 0)
+                owner = getpid();
+        struct waiter w;
+        waiter_init(&w, o->ctx, o->name, timeout);
+        int r;
+        for (;;) {
+                struct locked l;
+                r = sync_lock(o, &l);
+                if (r < 0)
+                        break;
+                struct seg_sem *m = &l.obj->u.sem;
+                if (m->value > 0) {
+                        int slot = seg_holder_add(l.seg, o->index, o->gen, owner, companion, 1, 0);
+                        if (slot < 0) {
+                                obj_unlock(&l);
+                                r = slot;
+                                break;
+                        }
+                        m->value--;
+                        m->acquires++;
+                        r = 0;
+                        if (o->type == EVD_TYPE_LOCK && m->abandoned) {
+                                m->abandoned = 0;
+                                r = EVD_ABANDONED;
+                        }
+                        obj_unlock_changed(&l, false);
+                        break;
+                }
+                struct evd_futex_waitv v;
+                fill_waitv(&v, l.obj);
+                obj_unlock(&l);
+                if (w.spun && daemon_absent(l.seg) && seg_holders_reclaim(l.seg, o->index, 0) > 0)
+                        continue;
+                r = waiter_sleep(&w, l.seg, &v, 1, o->index);
+                if (r < 0)
+                        break;
+        }
+        waiter_done(&w);
+        return r;
+}
+
+/* Slots taken without a holder: those a semaphore created with fewer free
+ * slots than its max starts with. */
+static uint32_t unowned_slots(const struct seg *s, uint32_t index, const struct seg_sem *m) {
+        uint64_t held = 0;
+        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                const struct seg_holder *h = &s->hdr->holders[i];
+                if (atomic_load(&h->pid) && atomic_load(&h->obj_plus1) == index + 1)
+                        held += h->count;
+        }
+        uint64_t taken = m->max - m->value;
+        return taken > held ? (uint32_t)(taken - held) : 0;
+}
+
+static int sem_release(const struct sync_obj *o, pid_t owner) {
+        if (owner < 0)
+                return -EINVAL;
+        if (owner == 0)
+                owner = getpid();
+        struct locked l;
+        int r = sync_lock(o, &l);
+        if (r < 0)
+                return r;
+        struct seg_sem *m = &l.obj->u.sem;
+        int slot = seg_holder_find(l.seg, o->index, owner);
+        if (slot >= 0)
+                seg_holder_drop(l.seg, slot, 1);
+        else if (o->type != EVD_TYPE_SEMAPHORE || unowned_slots(l.seg, o->index, m) == 0) {
+                /* Bounded: never more free slots than the max, and never a
+                 * slot given back for somebody who does not hold one. */
+                obj_unlock(&l);
+                return -EOVERFLOW;
+        }
+        if (m->value < m->max)
+                m->value++;
+        m->releases++;
+        obj_unlock_changed(&l, true);
+        return 0;
+}
+
+_public_ int evd_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t initial,
+                          unsigned flags, evd_sem **semp) {
+        struct seg_init init = { .type = EVD_TYPE_SEMAPHORE, .max = max, .initial = initial };
+        int r = sync_open(ctx, name, &init, flags, sizeof(evd_sem), (void **)semp);
+        if (r < 0)
+                return r;
+        if (max && client_seg(ctx)->objs[(*semp)->o.index].u.sem.max != max) {
+                *semp = evd_sem_free(*semp);
+                return -EMEDIUMTYPE;
+        }
+        return 0;
+}
+
+_public_ evd_sem *evd_sem_free(evd_sem *sem) {
+        free(sem);
+        return NULL;
+}
+
+_public_ int evd_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout) {
+        return sem_acquire(&sem->o, owner, companion, timeout);
+}
+
+_public_ int evd_sem_release(evd_sem *sem, pid_t owner) {
+        return sem_release(&sem->o, owner);
+}
+
+_public_ int evd_sem_value(evd_sem *sem) {
+        struct locked l;
+        int r = sync_lock(&sem->o, &l);
+        if (r < 0)
+                return r;
+        r = (int)l.obj->u.sem.value;
+        obj_unlock(&l);
+        return r;
+}
+
+_public_ int evd_lock_open(evd_ctx *ctx, const char *name, unsigned flags, evd_lock **lockp) {
+        struct seg_init init = { .type = EVD_TYPE_LOCK };
+        return sync_open(ctx, name, &init, flags, sizeof(evd_lock), (void **)lockp);
+}
+
+_public_ evd_lock *evd_lock_free(evd_lock *lock) {
+        free(lock);
+        return NULL;
+}
+
+_public_ int evd_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeout) {
+        return sem_acquire(&lock->o, owner, companion, timeout);
+}
+
+_public_ int evd_lock_release(evd_lock *lock, pid_t owner) {
+        return sem_release(&lock->o, owner);
+}
+
+/* ---- conditions ------------------------------------------------------------- */
+
+_public_ int evd_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,
+                           evd_cond **condp) {
+        if (!lock || lock->o.ctx != ctx)
+                return -EINVAL;
+        struct seg_init init = { .type = EVD_TYPE_CONDITION,
+                                 .lock_index = lock->o.index,
+                                 .lock_gen = lock->o.gen };
+        int r = sync_open(ctx, name, &init, flags, sizeof(evd_cond), (void **)condp);
+        if (r < 0)
+                return r;
+        const struct seg_cond *c = &client_seg(ctx)->objs[(*condp)->o.index].u.cond;
+        if (c->lock_index != lock->o.index || c->lock_gen != lock->o.gen) {
+                *condp = evd_cond_free(*condp);
+                return -EMEDIUMTYPE;
+        }
+        (*condp)->lock = lock;
+        return 0;
+}
+
+_public_ evd_cond *evd_cond_free(evd_cond *cond) {
+        free(cond);
+        return NULL;
+}
+
+_public_ int evd_cond_wait(evd_cond *cond, int64_t timeout) {
+        struct locked l;
+        int r = sync_lock(&cond->o, &l);
+        if (r < 0)
+                return r;
+        struct evd_futex_waitv v;
+        fill_waitv(&v, l.obj);
+        obj_unlock(&l);
+        /* The notification we wait for is any move of the condition's futex
+         * word after this point: releasing the lock only afterwards means no
+         * notify made under the lock can be missed. */
+        r = evd_lock_release(cond->lock, 0);
+        if (r < 0)
+                return r == -EOVERFLOW ? -EPERM : r;
+        struct waiter w;
+        waiter_init(&w, cond->o.ctx, cond->o.name, timeout);
+        for (;;) {
+                if (atomic_load((_Atomic uint32_t *)(uintptr_t)v.uaddr) != (uint32_t)v.val)
+                        break;
+                r = waiter_sleep(&w, l.seg, &v, 1, cond->o.index);
+                if (r < 0)
+                        break;
+                if (atomic_load(&l.seg->hdr->retired))
+                        break; /* the condition moved: a spurious wake-up */
+        }
+        waiter_done(&w);
+        int ra = evd_lock_acquire(cond->lock, 0, 0, EVD_FOREVER);
+        if (ra < 0)
+                return ra;
+        return r < 0 ? r : ra;
+}
+
+static int cond_notify(evd_cond *cond, uint32_t n) {
+        struct locked l;
+        int r = sync_lock(&cond->o, &l);
+        if (r < 0)
+                return r;
+        l.obj->u.cond.notifies++;
+        obj_unlock_changed(&l, false);
+        if (n)
+                syscall(SYS_futex, &l.obj->seq, FUTEX_WAKE, n > INT32_MAX ? INT32_MAX : (int)n, NULL,
+                        NULL, 0);
+        return 0;
+}
+
+_public_ int evd_cond_notify(evd_cond *cond, uint32_t n) {
+        return cond_notify(cond, n);
+}
+
+_public_ int evd_cond_notify_all(evd_cond *cond) {
+        return cond_notify(cond, INT32_MAX);
+}
+
+/* ---- barriers ------------------------------------------------------------------ */
+
+_public_ int evd_barrier_open(evd_ctx *ctx, const char *name, uint32_t parties, unsigned flags,
+                              evd_barrier **barrierp) {
+        struct seg_init init = { .type = EVD_TYPE_BARRIER, .max = parties };
+        int r = sync_open(ctx, name, &init, flags, sizeof(evd_barrier), (void **)barrierp);
+        if (r < 0)
+                return r;
+        if (parties && client_seg(ctx)->objs[(*barrierp)->o.index].u.barrier.parties != parties) {
+                *barrierp = evd_barrier_free(*barrierp);
+                return -EMEDIUMTYPE;
+        }
+        return 0;
+}
+
+_public_ evd_barrier *evd_barrier_free(evd_barrier *barrier) {
+        free(barrier);
+        return NULL;
+}
+
+/* The tag of an arrival record whose barrier was reset under it. */
+#define BARRIER_RESET UINT64_MAX
+
+/* Under the lock: forget our arrival record. */
+static void drop_arrival(struct locked *l, const struct sync_obj *o, int slot) {
+        const struct seg_holder *h = &l->seg->hdr->holders[slot];
+        if (atomic_load(&h->pid) == (uint32_t)getpid() &&
+            atomic_load(&h->obj_plus1) == o->index + 1)
+                seg_holder_drop(l->seg, slot, 1);
+}
+
+_public_ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout) {
+        const struct sync_obj *o = &barrier->o;
+        struct locked l;
+        int r = sync_lock(o, &l);
+        if (r < 0)
+                return r;
+        struct seg_barrier *b = &l.obj->u.barrier;
+        if (b->broken) {
+                obj_unlock(&l);
+                return -EPIPE;
+        }
+        uint64_t gen0 = b->generation;
+        uint32_t index = b->arrived;
+        if (index + 1 >= b->parties) {
+                /* The last party: trip the barrier for everyone. */
+                b->arrived = 0;
+                b->generation++;
+                obj_unlock_changed(&l, true);
+                return (int)index;
+        }
+        /* Recorded as a holder, so that dying here breaks the barrier for
+         * the others instead of leaving them waiting. */
+        int slot = seg_holder_add(l.seg, o->index, o->gen, getpid(), 0, 1, gen0);
+        if (slot < 0) {
+                obj_unlock(&l);
+                return slot;
+        }
+        b->arrived++;
+        obj_unlock_changed(&l, false);
+
+        struct waiter w;
+        waiter_init(&w, o->ctx, o->name, timeout);
+        for (;;) {
+                r = sync_lock(o, &l);
+                if (r < 0)
+                        break;
+                b = &l.obj->u.barrier;
+                if (b->generation != gen0) {
+                        /* Tripped, or reset while we waited. */
+                        r = l.seg->hdr->holders[slot].tag == BARRIER_RESET ? -EPIPE : (int)index;
+                        drop_arrival(&l, o, slot);
+                        obj_unlock(&l);
+                        break;
+                }
+                if (b->broken) {
+                        drop_arrival(&l, o, slot);
+                        obj_unlock(&l);
+                        r = -EPIPE;
+                        break;
+                }
+                struct evd_futex_waitv v;
+                fill_waitv(&v, l.obj);
+                obj_unlock(&l);
+                if (w.spun && daemon_absent(l.seg))
+                        seg_holders_reclaim(l.seg, o->index, 0);
+                r = waiter_sleep(&w, l.seg, &v, 1, o->index);
+                if (r == -ETIMEDOUT) {
+                        /* As threading.Barrier: a timeout breaks the barrier
+                         * for every party. */
+                        if (sync_lock(o, &l) == 0) {
+                                b = &l.obj->u.barrier;
+                                if (b->generation == gen0) {
+                                        b->broken = 1;
+                                        if (b->arrived > 0)
+                                                b->arrived--;
+                                }
+                                drop_arrival(&l, o, slot);
+                                obj_unlock_changed(&l, true);
+                        }
+                        break;
+                }
+                if (r < 0)
+                        break;
+        }
+        waiter_done(&w);
+        return r;
+}
+
+_public_ int evd_barrier_abort(evd_barrier *barrier) {
+        struct locked l;
+        int r = sync_lock(&barrier->o, &l);
+        if (r < 0)
+                return r;
+        l.obj->u.barrier.broken = 1;
+        obj_unlock_changed(&l, true);
+        return 0;
+}
+
+_public_ int evd_barrier_reset(evd_barrier *barrier) {
+        struct locked l;
+        int r = sync_lock(&barrier->o, &l);
+        if (r < 0)
+                return r;
+        struct seg_barrier *b = &l.obj->u.barrier;
+        if (b->arrived > 0) {
+                /* Parties waiting now see the barrier broken: their arrival
+                 * records say so. */
+                for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                        struct seg_holder *h = &l.seg->hdr->holders[i];
+                        if (atomic_load(&h->pid) &&
+                            atomic_load(&h->obj_plus1) == barrier->o.index + 1 &&
+                            h->tag == b->generation)
+                                h->tag = BARRIER_RESET;
+                }
+                b->generation++;
+        }
+        b->arrived = 0;
+        b->broken = 0;
+        obj_unlock_changed(&l, true);
+        return 0;
+}
