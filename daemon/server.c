@@ -259,9 +259,9 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
         }
         c->uid = cred.uid;
         c->pid = cred.pid;
-        if (cred.uid != geteuid() && cred.uid != 0) {
-                log_warning("refusing pid %d of uid %u: only uid %u may use this namespace",
-                            (int)cred.pid, (unsigned)cred.uid, (unsigned)geteuid());
+        char why[160];
+        if (!perm_peer_allowed(&s->perm, cfd, &cred, why, sizeof(why))) {
+                log_warning("refusing pid %d of uid %u: %s", (int)cred.pid, (unsigned)cred.uid, why);
                 c->denied = true;
         }
         s->connections++;
@@ -291,7 +291,10 @@ static void check_segment(struct server *s) {
         bool watching = s->watch.running;
         if (watching)
                 watch_stop(&s->watch);
-        int r = seg_restore(&s->seg, s->paths.shm_name, s->paths.system ? 0660 : 0600);
+        int r = seg_restore(&s->seg, s->paths.shm_name, perm_file_mode(&s->perm));
+        if (r == 0 && (r = perm_apply_fd(&s->perm, s->seg.fd)) < 0)
+                log_error("cannot give the restored segment group %s: %s", s->perm.group_name,
+                          strerror(-r));
         if (watching && watch_start(&s->watch, s->event, &s->seg) < 0)
                 log_error("cannot watch holders any more: dead holders keep their holds");
         if (r < 0)
@@ -386,6 +389,13 @@ static int open_listener(struct server *s) {
                 s->listen_fd = fd;
                 s->socket_activated = true;
                 log_info("using the socket passed by the service manager");
+                /* Our socket file, wherever it came from, gets our group. */
+                int r = sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, s->paths.socket_path, 0) > 0
+                                ? perm_apply_socket(&s->perm, s->paths.socket_path)
+                                : 0;
+                if (r < 0)
+                        log_warning("cannot give %s group %s and mode %04o: %s", s->paths.socket_path,
+                                    s->perm.group_name, (unsigned)perm_file_mode(&s->perm), strerror(-r));
                 return 0;
         }
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -396,9 +406,11 @@ static int open_listener(struct server *s) {
         /* We hold the runtime directory's lock: any socket file there is a
          * leftover of a daemon that died. */
         unlink(s->paths.socket_path);
-        mode_t old = umask(s->paths.system ? 0007 : 0077);
+        mode_t old = umask(perm_socket_umask(&s->perm));
         int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
         umask(old);
+        if (r == 0 && (r = perm_apply_socket(&s->perm, s->paths.socket_path)) < 0)
+                errno = -r;
         if (r < 0 || listen(fd, 128) < 0) {
                 r = negative_errno();
                 log_error("cannot listen on %s: %s", s->paths.socket_path, strerror(-r));
@@ -462,7 +474,12 @@ int server_init(struct server *s, const struct server_config *cfg) {
                 log_error("%s", r == -ENOMEM ? "out of memory" : why);
                 return r;
         }
-        r = paths_make_dir(&s->paths, s->paths.system ? 0755 : 0700);
+        r = perm_init(&s->perm, cfg->group, s->paths.system, why, sizeof(why));
+        if (r < 0) {
+                log_error("%s", why);
+                return r;
+        }
+        r = paths_make_dir(&s->paths, perm_dir_mode(&s->perm));
         if (r < 0) {
                 log_error("cannot create %s: %s", s->paths.runtime_dir, strerror(-r));
                 return r;
@@ -477,18 +494,34 @@ int server_init(struct server *s, const struct server_config *cfg) {
                           (unsigned)st.st_uid, (unsigned)geteuid());
                 return -EPERM;
         }
+        r = perm_apply_dir(&s->perm, s->paths.runtime_dir);
+        if (r < 0) {
+                log_error("cannot give %s group %s and mode %04o: %s", s->paths.runtime_dir,
+                          s->perm.group_name, (unsigned)perm_dir_mode(&s->perm), strerror(-r));
+                return r;
+        }
         r = take_lock(s);
         if (r < 0)
                 return r;
         bool adopted = false;
         why[0] = '\0';
         r = seg_create_or_adopt(&s->seg, s->paths.shm_name, cfg->capacity,
-                                s->paths.system ? 0660 : 0600, &adopted, why, sizeof(why));
+                                perm_file_mode(&s->perm), &adopted, why, sizeof(why));
         if (r < 0) {
                 log_error("cannot use segment /dev/shm%s: %s", s->paths.shm_name,
                           *why ? why : strerror(-r));
                 return r;
         }
+        /* An adopted segment may come from a run with another --group. */
+        r = perm_apply_fd(&s->perm, s->seg.fd);
+        if (r < 0) {
+                log_error("cannot give segment /dev/shm%s group %s and mode %04o: %s",
+                          s->paths.shm_name, s->perm.group_name,
+                          (unsigned)perm_file_mode(&s->perm), strerror(-r));
+                return r;
+        }
+        if (s->perm.group_set)
+                log_info("sharing %s with group %s", s->paths.runtime_dir, s->perm.group_name);
         if (adopted) {
                 if (s->seg.capacity != cfg->capacity)
                         log_notice("keeping the segment's capacity of %u (asked for %u)",

@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "paths.h"
+#include "perm.h"
 #include "segment.h"
 #include "watch.h"
 
@@ -18,11 +19,13 @@ struct server_config {
         uint32_t capacity;
         bool verbose;
         bool ephemeral; /* remove the segment and files on a clean stop */
+        const char *group; /* --group: share the namespace with this group */
 };
 
 struct server {
         struct server_config cfg;
         struct evd_paths paths;
+        struct perm perm;
         struct seg seg;
         sd_event *event;
         sd_event_source *listen_source;

@@ -12,20 +12,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "evd.h"
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
 
-enum {
-        EXIT_TIMEOUT = 1,
-        EXIT_USAGE = 2,
-        EXIT_FAILED = 3,
-        EXIT_STATE = 4,
-        EXIT_DAEMON = 5,
-        EXIT_PERM = 6,
-        EXIT_FULL = 7,
-};
+#include "evctl.h"
 
 /* The one place where library codes become exit codes. */
-static int exit_code(int err) {
+int exit_code(int err) {
         switch (-err) {
         case 0: return 0;
         case ETIMEDOUT: return EXIT_TIMEOUT;
@@ -33,6 +25,9 @@ static int exit_code(int err) {
         case EMSGSIZE:
         case ERANGE: return EXIT_USAGE;
         case ECANCELED: return EXIT_FAILED;
+        case ESRCH: return EXIT_USAGE;
+        case EPIPE: return EXIT_FAILED;
+        case EOVERFLOW:
         case EALREADY:
         case EMEDIUMTYPE:
         case EEXIST:
@@ -46,8 +41,7 @@ static int exit_code(int err) {
         }
 }
 
-static int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int die(int code, const char *fmt, ...) {
+int die(int code, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         fputs("evctl: ", stderr);
@@ -58,49 +52,11 @@ static int die(int code, const char *fmt, ...) {
 }
 
 /* "evctl: cannot VERB NAME: cause", with the exit code that goes with it. */
-static int fail_on(int err, const char *verb, const char *name) {
+int fail_on(int err, const char *verb, const char *name) {
         return die(exit_code(err), "cannot %s %s: %s", verb, name, evd_strerror(err));
 }
 
 /* ---- options -------------------------------------------------------------- */
-
-enum opt_bit {
-        O_TIMEOUT = 1 << 0,
-        O_PROGRESS = 1 << 1,
-        O_VALUE = 1 << 2,
-        O_KIND = 1 << 3, /* --once --auto */
-        O_MANY = 1 << 4, /* --any --all */
-        O_JSON = 1 << 5,
-        O_EXIST_OK = 1 << 6,
-        O_COUNT = 1 << 7,
-};
-
-struct opts {
-        const char *runtime_dir;
-        unsigned open_flags;
-        int64_t timeout; /* EVD_FOREVER */
-        int64_t progress;
-        const char *value;
-        size_t value_len;
-        char *value_buf;
-        enum evd_event_kind kind;
-        bool kind_given;
-        enum { MANY_NONE, MANY_ANY, MANY_ALL } many;
-        bool json, exist_ok;
-        long count;
-        char **args;
-        int nargs;
-};
-
-struct command {
-        const char *name;
-        const char *args;
-        const char *summary;
-        const char *help;
-        unsigned opts;
-        int min_args, max_args; /* max -1: unbounded */
-        int (*run)(struct opts *o);
-};
 
 static const struct command *current;
 
@@ -130,7 +86,7 @@ static int usage_error(const char *fmt, ...) {
         return EXIT_USAGE;
 }
 
-static int parse_duration(const char *opt, const char *s, int64_t *out) {
+int parse_duration(const char *opt, const char *s, int64_t *out) {
         char why[160];
         if (evd_duration_parse(s, out, why, sizeof(why)) < 0)
                 return die(EXIT_USAGE, "invalid %s: %s", opt, why);
@@ -160,7 +116,8 @@ static int read_value_file(struct opts *o, const char *path) {
 static int parse_options(const struct command *c, int argc, char **argv, struct opts *o) {
         enum {
                 L_TIMEOUT = 256, L_PROGRESS, L_VALUE, L_VALUE_FILE, L_ONCE, L_AUTO, L_MANUAL,
-                L_ANY, L_ALL, L_JSON, L_EXIST_OK, L_COUNT, L_RUNTIME_DIR,
+                L_ANY, L_ALL, L_JSON, L_EXIST_OK, L_COUNT, L_RUNTIME_DIR, L_MAX, L_INITIAL,
+                L_OWNER, L_PARTIES,
         };
         static const struct {
                 struct option opt;
@@ -178,8 +135,12 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                 { { "json", no_argument, NULL, L_JSON }, O_JSON },
                 { { "exist-ok", no_argument, NULL, L_EXIST_OK }, O_EXIST_OK },
                 { { "count", required_argument, NULL, L_COUNT }, O_COUNT },
+                { { "max", required_argument, NULL, L_MAX }, O_MAX },
+                { { "initial", required_argument, NULL, L_INITIAL }, O_INITIAL },
+                { { "owner", required_argument, NULL, L_OWNER }, O_OWNER },
+                { { "parties", required_argument, NULL, L_PARTIES }, O_PARTIES },
         };
-        struct option longopts[16];
+        struct option longopts[24];
         int n = 0;
         for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
                 if (c->opts & table[i].bit)
@@ -248,6 +209,31 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                         break;
                 }
                 case L_RUNTIME_DIR: o->runtime_dir = optarg; break;
+                case L_MAX:
+                case L_INITIAL:
+                case L_OWNER:
+                case L_PARTIES: {
+                        char *end;
+                        errno = 0;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        const char *what = ch == L_MAX ? "--max" : ch == L_INITIAL ? "--initial"
+                                           : ch == L_OWNER ? "--owner" : "--parties";
+                        bool zero_ok = ch == L_INITIAL;
+                        if (errno || *end || !*optarg || optarg[0] == '-' || v > INT32_MAX ||
+                            (!zero_ok && v == 0))
+                                return usage_error("%s needs a number %s, not '%s'", what,
+                                                   zero_ok ? "from 0" : "above 0", optarg);
+                        if (ch == L_MAX)
+                                o->max = (uint32_t)v;
+                        else if (ch == L_INITIAL) {
+                                o->initial = (uint32_t)v;
+                                o->initial_given = true;
+                        } else if (ch == L_OWNER)
+                                o->owner = (pid_t)v;
+                        else
+                                o->parties = (uint32_t)v;
+                        break;
+                }
                 case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
                 default: return usage_error("unknown option '%s'", argv[optind - 1]);
                 }
@@ -265,22 +251,18 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                 return usage_error("--any and --all need at least one name");
         if (o->many == MANY_NONE && (c->opts & O_MANY) && o->nargs > 1)
                 return usage_error("several names need --any or --all");
-        for (int i = 0; i < o->nargs && strcmp(c->name, "fail") != 0; i++) {
+        int names = c->free_from > 0 ? MIN(c->free_from, o->nargs) : o->nargs;
+        for (int i = 0; i < names; i++) {
                 char why[160];
                 if (evd_name_check(o->args[i], why, sizeof(why)) < 0)
                         return die(EXIT_USAGE, "invalid name '%s': %s", o->args[i], why);
-        }
-        if (strcmp(c->name, "fail") == 0) {
-                char why[160];
-                if (evd_name_check(o->args[0], why, sizeof(why)) < 0)
-                        return die(EXIT_USAGE, "invalid name '%s': %s", o->args[0], why);
         }
         return 0;
 }
 
 /* ---- shared pieces ---------------------------------------------------------- */
 
-static evd_ctx *ctx;
+evd_ctx *ctx;
 
 static int open_ctx(struct opts *o) {
         int r = evd_open(&ctx, o->runtime_dir, o->open_flags);
@@ -310,7 +292,7 @@ static int open_event(struct opts *o, const char *name, bool create, evd_event *
         return 0;
 }
 
-static void print_escaped(FILE *f, const char *s, size_t len, bool json) {
+void print_escaped(FILE *f, const char *s, size_t len, bool json) {
         for (size_t i = 0; i < len; i++) {
                 unsigned char c = (unsigned char)s[i];
                 if (c == '"' || c == '\\') {
@@ -347,7 +329,7 @@ static const char *state_str(enum evd_event_state s) {
         return s == EVD_STATE_SET ? "set" : s == EVD_STATE_FAILED ? "failed" : "clear";
 }
 
-static void format_time(char *buf, size_t len, uint64_t usec) {
+void format_time(char *buf, size_t len, uint64_t usec) {
         time_t t = (time_t)(usec / 1000000);
         struct tm tm;
         gmtime_r(&t, &tm);
@@ -355,21 +337,88 @@ static void format_time(char *buf, size_t len, uint64_t usec) {
         snprintf(buf + n, len - n, ".%03uZ", (unsigned)(usec / 1000 % 1000));
 }
 
-static void format_duration(char *buf, size_t len, int64_t usec) {
+void format_duration(char *buf, size_t len, int64_t usec) {
         if (usec >= 1000000)
                 snprintf(buf, len, "%" PRId64 "s", usec / 1000000);
         else
                 snprintf(buf, len, "%" PRId64 "ms", usec / 1000);
 }
 
+static const char *type_str(enum evd_type t, bool brief) {
+        switch (t) {
+        case EVD_TYPE_EVENT: return "event";
+        case EVD_TYPE_SEMAPHORE: return brief ? "sem" : "semaphore";
+        case EVD_TYPE_LOCK: return "lock";
+        case EVD_TYPE_BARRIER: return "barrier";
+        case EVD_TYPE_CONDITION: return brief ? "cond" : "condition";
+        default: return "?";
+        }
+}
+
+/* What a semaphore, lock or barrier is doing, in a few words. */
+static void sync_state(char *buf, size_t len, const struct evd_info *i) {
+        switch (i->type) {
+        case EVD_TYPE_SEMAPHORE: snprintf(buf, len, "%u/%u free", i->count, i->max); break;
+        case EVD_TYPE_LOCK: snprintf(buf, len, "%s", i->count ? "free" : "held"); break;
+        case EVD_TYPE_BARRIER:
+                if (i->broken)
+                        snprintf(buf, len, "broken");
+                else
+                        snprintf(buf, len, "%u/%u waiting", i->count, i->max);
+                break;
+        default: snprintf(buf, len, "-"); break;
+        }
+}
+
+static void print_holders_json(const struct evd_info *i) {
+        printf(",\"holders\":[");
+        for (uint32_t k = 0; k < i->nholders && k < EVD_INFO_HOLDERS; k++) {
+                char t[40];
+                format_time(t, sizeof(t), i->holders[k].since_usec);
+                printf("%s{\"pid\":%u,\"count\":%u,\"since\":\"%s\"}", k ? "," : "",
+                       i->holders[k].pid, i->holders[k].count, t);
+        }
+        printf("]");
+}
+
 static void print_info_json(const struct evd_info *i) {
         char t[40];
         format_time(t, sizeof(t), i->changed_usec);
-        printf("{\"name\":\"%s\",\"type\":\"event\",\"kind\":\"%s\",\"state\":\"%s\",\"waiters\":%u,"
-               "\"sets\":%" PRIu64 ",\"changed\":\"%s\",\"value\":\"",
-               i->name, kind_str(i->kind), state_str(i->state), i->waiters, i->sets, t);
-        print_escaped(stdout, i->value, i->value_len, true);
-        printf("\"}");
+        printf("{\"name\":\"%s\",\"type\":\"%s\",", i->name, type_str(i->type, false));
+        switch (i->type) {
+        case EVD_TYPE_EVENT:
+                printf("\"kind\":\"%s\",\"state\":\"%s\",\"waiters\":%u,\"sets\":%" PRIu64
+                       ",\"changed\":\"%s\",\"value\":\"",
+                       kind_str(i->kind), state_str(i->state), i->waiters, i->sets, t);
+                print_escaped(stdout, i->value, i->value_len, true);
+                printf("\"}");
+                return;
+        case EVD_TYPE_SEMAPHORE:
+        case EVD_TYPE_LOCK:
+                printf("\"max\":%u,\"free\":%u,\"acquires\":%" PRIu64 ",", i->max, i->count,
+                       i->sets);
+                break;
+        case EVD_TYPE_BARRIER:
+                printf("\"parties\":%u,\"waiting\":%u,\"broken\":%s,\"trips\":%" PRIu64 ",",
+                       i->max, i->count, i->broken ? "true" : "false", i->sets);
+                break;
+        default: break;
+        }
+        printf("\"waiters\":%u,\"changed\":\"%s\"", i->waiters, t);
+        if (i->type != EVD_TYPE_CONDITION)
+                print_holders_json(i);
+        printf("}");
+}
+
+/* "pid 123 (2), pid 456" for the list's last column. */
+static void print_holders_brief(const struct evd_info *i) {
+        for (uint32_t k = 0; k < i->nholders && k < 4; k++) {
+                printf("%spid %u", k ? ", " : "", i->holders[k].pid);
+                if (i->holders[k].count > 1)
+                        printf(" (%u)", i->holders[k].count);
+        }
+        if (i->nholders > 4)
+                printf(", +%u more", i->nholders - 4);
 }
 
 /* ---- event commands ----------------------------------------------------------- */
@@ -532,10 +581,20 @@ static int cmd_list(struct opts *o) {
                 }
                 puts("]");
         } else {
-                printf("%-24s %-6s %-6s %-6s %7s  %s\n", "NAME", "TYPE", "KIND", "STATE", "WAITERS", "VALUE");
+                printf("%-24s %-7s %-6s %-13s %7s  %s\n", "NAME", "TYPE", "KIND", "STATE", "WAITERS",
+                       "VALUE/HOLDERS");
                 for (size_t i = 0; i < n; i++) {
                         const struct evd_info *e = &infos[i];
-                        printf("%-24s %-6s %-6s %-6s %7u  ", e->name, "event", kind_str(e->kind),
+                        if (e->type != EVD_TYPE_EVENT) {
+                                char st[32];
+                                sync_state(st, sizeof(st), e);
+                                printf("%-24s %-7s %-6s %-13s %7u  ", e->name, type_str(e->type, true),
+                                       "-", st, e->waiters);
+                                print_holders_brief(e);
+                                putchar('\n');
+                                continue;
+                        }
+                        printf("%-24s %-7s %-6s %-13s %7u  ", e->name, "event", kind_str(e->kind),
                                state_str(e->state), e->waiters);
                         size_t len = e->value_len > 48 ? 45 : e->value_len;
                         print_escaped(stdout, e->value, len, false);
@@ -560,6 +619,23 @@ static int cmd_show(struct opts *o) {
         }
         char t[40];
         format_time(t, sizeof(t), i.changed_usec);
+        if (i.type != EVD_TYPE_EVENT) {
+                char st[32];
+                sync_state(st, sizeof(st), &i);
+                printf("name: %s\ntype: %s\nstate: %s\nwaiters: %u\nchanged: %s\n", i.name,
+                       type_str(i.type, false), st, i.waiters, t);
+                for (uint32_t k = 0; k < i.nholders && k < EVD_INFO_HOLDERS; k++) {
+                        format_time(t, sizeof(t), i.holders[k].since_usec);
+                        if (i.type == EVD_TYPE_BARRIER)
+                                printf("party: pid %u, waiting since %s\n", i.holders[k].pid, t);
+                        else
+                                printf("holder: pid %u, %u slot%s, since %s\n", i.holders[k].pid,
+                                       i.holders[k].count, i.holders[k].count == 1 ? "" : "s", t);
+                }
+                if (i.nholders > EVD_INFO_HOLDERS)
+                        printf("holders not shown: %u\n", i.nholders - EVD_INFO_HOLDERS);
+                return 0;
+        }
         printf("name: %s\ntype: event\nkind: %s\nstate: %s\nwaiters: %u\nsets: %" PRIu64 "\nchanged: %s\n"
                "%s: ",
                i.name, kind_str(i.kind), state_str(i.state), i.waiters, i.sets, t,
@@ -673,10 +749,10 @@ static const struct command commands[] = {
           "      --value V          hand V to the waiters (at most 4096 bytes)\n"
           "      --value-file F     read the value from F ('-': standard input)\n"
           "      --once, --auto     the kind to create NAME with, and the kind it must have\n",
-          O_VALUE | O_KIND, 1, 1, cmd_set },
+          O_VALUE | O_KIND, 1, 1, cmd_set, 0 },
         { "clear", "NAME", "Clear the event NAME: its flag, value and failure are dropped.\n", "",
-          O_KIND, 1, 1, cmd_clear },
-        { "reset", "NAME", "The same as 'clear'.\n", "", O_KIND, 1, 1, cmd_clear },
+          O_KIND, 1, 1, cmd_clear, 0 },
+        { "reset", "NAME", "The same as 'clear'.\n", "", O_KIND, 1, 1, cmd_clear, 0 },
         { "wait", "NAME [--timeout D] [--progress D]  |  --any|--all NAME...",
           "Wait until NAME is set and print its value.  Returns at once if it is set\n"
           "already; creates NAME if it does not exist yet.  A waiter blocked when the\n"
@@ -689,39 +765,99 @@ static const struct command commands[] = {
           "      --all              wait until every one of several events has been set\n"
           "                         (not for --auto events)\n"
           "      --once, --auto     the kind to create NAME with, and the kind it must have\n",
-          O_TIMEOUT | O_PROGRESS | O_KIND | O_MANY, 1, 1, cmd_wait },
+          O_TIMEOUT | O_PROGRESS | O_KIND | O_MANY, 1, 1, cmd_wait, 0 },
         { "is-set", "NAME", "Exit 0 if NAME is set, 1 if it is not (or does not exist).  Prints nothing.\n",
-          "", 0, 1, 1, cmd_is_set },
+          "", 0, 1, 1, cmd_is_set, 0 },
         { "fail", "NAME MESSAGE",
           "Fail the event NAME: processes waiting for it now, and later ones until it is\n"
           "cleared, exit 3 with MESSAGE on stderr.\n",
-          "", O_KIND, 2, 2, cmd_fail },
+          "", O_KIND, 2, 2, cmd_fail, 1 },
         { "create", "NAME [--once|--auto] [--exist-ok]",
           "Create the event NAME (manual-reset unless --once or --auto).\n",
           "\nOptions:\n"
           "      --once             setting it again before a clear is an error (exit 4)\n"
           "      --auto             each set releases exactly one waiter\n"
           "      --exist-ok         succeed when NAME exists already with that kind\n",
-          O_KIND | O_EXIST_OK, 1, 1, cmd_create },
-        { "delete", "NAME", "Delete NAME; processes waiting for it exit 4.\n", "", 0, 1, 1, cmd_delete },
+          O_KIND | O_EXIST_OK, 1, 1, cmd_create, 0 },
+        { "delete", "NAME", "Delete NAME; processes waiting for it exit 4.\n", "", 0, 1, 1, cmd_delete, 0 },
         { "list", "[--json]", "List every object: name, type, kind, state, waiters and value.\n",
-          "\nOptions:\n      --json             print a JSON array\n", O_JSON, 0, 0, cmd_list },
+          "\nOptions:\n      --json             print a JSON array\n", O_JSON, 0, 0, cmd_list, 0 },
         { "show", "NAME [--json]", "Show one object in detail.\n",
-          "\nOptions:\n      --json             print a JSON object\n", O_JSON, 1, 1, cmd_show },
+          "\nOptions:\n      --json             print a JSON object\n", O_JSON, 1, 1, cmd_show, 0 },
         { "watch", "[NAME...] [--count N] [--timeout D]",
           "Print one line for each change (created, set, clear, failed, deleted) of the\n"
           "named objects, or of all, as it happens.\n",
           "\nOptions:\n"
           "      --count N          exit after N lines\n"
           "  -t, --timeout D        exit after D without a change\n",
-          O_COUNT | O_TIMEOUT, 0, -1, cmd_watch },
+          O_COUNT | O_TIMEOUT, 0, -1, cmd_watch, 0 },
+        { "sem create", "NAME --max N [--initial K] [--exist-ok]",
+          "Create the semaphore NAME with N slots, K of them free (default: all).\n",
+          "\nOptions:\n"
+          "      --max N            slots; releasing beyond them is refused\n"
+          "      --initial K        free slots at first (0 to N)\n"
+          "      --exist-ok         succeed when NAME exists already with N slots\n",
+          O_MAX | O_INITIAL | O_EXIST_OK, 1, 1, cmd_sem_create, 0 },
+        { "sem acquire", "NAME [--timeout D] [--owner PID] [--max N]",
+          "Take one slot of the semaphore NAME, waiting for one to be free.  The slot\n"
+          "belongs to PID (default: evctl's parent, normally your shell) and is given\n"
+          "back when that process ends, if it is not released before.\n",
+          "\nOptions:\n"
+          "  -t, --timeout D        give up after D (exit 1)\n"
+          "      --owner PID        the process the slot belongs to\n"
+          "      --max N            create NAME with N slots if it does not exist\n",
+          O_TIMEOUT | O_OWNER | O_MAX, 1, 1, cmd_sem_acquire, 0 },
+        { "sem release", "NAME [--owner PID]",
+          "Give back one slot of the semaphore NAME held by PID (default: evctl's\n"
+          "parent).  Exit 4 when PID holds none.\n",
+          "\nOptions:\n      --owner PID        whose slot to give back\n",
+          O_OWNER, 1, 1, cmd_sem_release, 0 },
+        { "sem value", "NAME", "Print the number of free slots of the semaphore NAME.\n", "", 0, 1, 1,
+          cmd_sem_value, 0 },
+        { "sem run", "NAME [--timeout D] [--max N] -- COMMAND [ARGS...]",
+          "Run COMMAND holding one slot of the semaphore NAME, and exit with its status\n"
+          "(124 when no slot came within D).  The slot stays held while COMMAND runs,\n"
+          "even if evctl is killed, and is given back once neither is alive.\n",
+          "\nOptions:\n"
+          "  -t, --timeout D        give up waiting for a slot after D (exit 124)\n"
+          "      --max N            create NAME with N slots if it does not exist\n",
+          O_TIMEOUT | O_MAX, 2, -1, cmd_sem_run, 1 },
+        { "lock acquire", "NAME [--timeout D] [--owner PID]",
+          "Take the lock NAME (created if missing) for PID (default: evctl's parent).\n"
+          "A lock taken over from an owner that died holding it prints a warning.\n",
+          "\nOptions:\n"
+          "  -t, --timeout D        give up after D (exit 1)\n"
+          "      --owner PID        the process the lock belongs to\n",
+          O_TIMEOUT | O_OWNER, 1, 1, cmd_lock_acquire, 0 },
+        { "lock release", "NAME [--owner PID]",
+          "Release the lock NAME held by PID (default: evctl's parent); exit 4 if PID\n"
+          "does not hold it.\n",
+          "\nOptions:\n      --owner PID        whose lock to release\n",
+          O_OWNER, 1, 1, cmd_lock_release, 0 },
+        { "lock run", "NAME [--timeout D] -- COMMAND [ARGS...]",
+          "Run COMMAND holding the lock NAME, as flock(1) does, and exit with its status\n"
+          "(124 when the lock did not come within D).\n",
+          "\nOptions:\n  -t, --timeout D        give up waiting after D (exit 124)\n",
+          O_TIMEOUT, 2, -1, cmd_lock_run, 1 },
+        { "barrier wait", "NAME --parties N [--timeout D]",
+          "Wait until N processes wait at the barrier NAME, then print this one's\n"
+          "arrival index (0 to N-1).  A timeout breaks the barrier for every party.\n",
+          "\nOptions:\n"
+          "      --parties N        how many processes the barrier waits for\n"
+          "  -t, --timeout D        give up after D (exit 1) and break the barrier\n",
+          O_PARTIES | O_TIMEOUT, 1, 1, cmd_barrier_wait, 0 },
+        { "barrier abort", "NAME", "Break the barrier NAME: waiting parties exit 3.\n", "", 0, 1, 1,
+          cmd_barrier_abort, 0 },
+        { "barrier reset", "NAME",
+          "Make the broken barrier NAME usable again; parties waiting now exit 3.\n", "", 0, 1, 1,
+          cmd_barrier_reset, 0 },
 };
 
 static void main_usage(FILE *f) {
         fprintf(f, "Usage: evctl [--runtime-dir DIR] COMMAND [ARGS...]\n\n"
                    "Named events shared by unrelated processes, served by evd(8).\n\nCommands:\n");
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-                fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].args);
+                fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].args);
         fprintf(f,
                 "\nRun 'evctl COMMAND --help' for a command's options.  Durations: 250ms, 5s,\n"
                 "2m, 1h or bare seconds.  Names: 1-64 bytes of A-Z a-z 0-9 . _ : @ -, not\n"
@@ -730,12 +866,15 @@ static void main_usage(FILE *f) {
                 "  0  success\n"
                 "  1  timed out, would block, or (is-set) not set\n"
                 "  2  usage error: bad option, name, duration or value\n"
-                "  3  the event was failed (the message is on stderr)\n"
+                "  3  the event was failed (the message is on stderr), or the barrier is\n"
+                "     broken\n"
                 "  4  wrong state: --once event already set, kind mismatch, exists already,\n"
-                "     no such object, deleted while waiting\n"
+                "     no such object, deleted while waiting, release of an unheld slot\n"
                 "  5  the daemon is unreachable and could not be started\n"
                 "  6  permission denied\n"
                 "  7  the namespace is full\n"
+                "  For 'sem run' and 'lock run': COMMAND's own status, or 124 when the slot\n"
+                "  or lock did not come in time.\n"
                 "\nEnvironment:\n"
                 "  EVD_RUNTIME_DIR    the namespace's directory\n"
                 "  EVD_NO_AUTOSTART=1 never start a daemon (exit 5 when none runs)\n"
@@ -765,11 +904,26 @@ int main(int argc, char **argv) {
         }
         if (i >= argc)
                 return usage_error("no command given");
+        /* "sem acquire", "lock run", "barrier wait": two words. */
+        char name[64];
+        int words = 1;
+        snprintf(name, sizeof(name), "%s", argv[i]);
+        if (!strcmp(argv[i], "sem") || !strcmp(argv[i], "lock") || !strcmp(argv[i], "barrier")) {
+                if (i + 1 >= argc || argv[i + 1][0] == '-') {
+                        if (i + 1 < argc && (!strcmp(argv[i + 1], "--help") || !strcmp(argv[i + 1], "-h"))) {
+                                main_usage(stdout);
+                                return 0;
+                        }
+                        return usage_error("'%s' needs a subcommand (see 'evctl --help')", argv[i]);
+                }
+                snprintf(name, sizeof(name), "%s %s", argv[i], argv[i + 1]);
+                words = 2;
+        }
         for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
-                if (strcmp(argv[i], commands[k].name))
+                if (strcmp(name, commands[k].name))
                         continue;
                 current = &commands[k];
-                int r = parse_options(current, argc - i, argv + i, &o);
+                int r = parse_options(current, argc - i - words + 1, argv + i + words - 1, &o);
                 if (r == 0)
                         r = open_ctx(&o);
                 if (r == 0)
@@ -779,5 +933,5 @@ int main(int argc, char **argv) {
                 free(o.value_buf);
                 return r;
         }
-        return usage_error("unknown command '%s'", argv[i]);
+        return usage_error("unknown command '%s'", name);
 }

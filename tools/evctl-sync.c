@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/* evctl-sync.c - evctl's semaphore, lock and barrier commands */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "evctl.h"
+
+/* Holds taken from the command line belong to evctl's parent, normally the
+ * shell that runs it, unless --owner names another process: evctl itself
+ * exits at once, and its hold would go with it. */
+static pid_t owner_of(const struct opts *o) {
+        return o->owner > 0 ? o->owner : getppid();
+}
+
+static int open_sem(struct opts *o, bool create, evd_sem **semp) {
+        const char *name = o->args[0];
+        unsigned flags = create && o->max ? EVD_SEM_CREATE : 0;
+        uint32_t initial = o->initial_given ? o->initial : o->max;
+        int r = evd_sem_open(ctx, name, o->max, initial, flags, semp);
+        if (r == -ENOENT)
+                return die(EXIT_STATE,
+                           "no such semaphore: %s (create it with 'evctl sem create %s --max N', "
+                           "or pass --max)",
+                           name, name);
+        if (r == -EMEDIUMTYPE)
+                return die(EXIT_STATE, "%s is not a semaphore%s", name,
+                           o->max ? " with that --max" : "");
+        if (r == -EINVAL && o->initial_given && o->initial > o->max)
+                return die(EXIT_USAGE, "--initial %u is above --max %u", o->initial, o->max);
+        return r < 0 ? fail_on(r, "open", name) : 0;
+}
+
+static int open_lock(struct opts *o, evd_lock **lockp) {
+        int r = evd_lock_open(ctx, o->args[0], EVD_SEM_CREATE, lockp);
+        if (r == -EMEDIUMTYPE)
+                return die(EXIT_STATE, "%s exists and is not a lock", o->args[0]);
+        return r < 0 ? fail_on(r, "open", o->args[0]) : 0;
+}
+
+static int acquired(int r, const char *what, const char *name, int64_t timeout) {
+        if (r == EVD_ABANDONED) {
+                fprintf(stderr,
+                        "evctl: warning: lock %s was abandoned: its previous owner died holding "
+                        "it, so what it protects may be half-updated\n",
+                        name);
+                return 0;
+        }
+        if (r == -ETIMEDOUT) {
+                char d[32];
+                format_duration(d, sizeof(d), timeout);
+                return die(EXIT_TIMEOUT, "timed out waiting for %s %s (%s)", what, name, d);
+        }
+        if (r == -ESRCH)
+                return die(EXIT_USAGE, "cannot acquire %s %s: the owner process does not run", what,
+                           name);
+        return r < 0 ? fail_on(r, "acquire", name) : 0;
+}
+
+static int released(int r, const char *what, const char *name, pid_t owner) {
+        if (r == -EOVERFLOW)
+                return die(EXIT_STATE, "cannot release %s %s: pid %d holds none", what, name,
+                           (int)owner);
+        return r < 0 ? fail_on(r, "release", name) : 0;
+}
+
+/* Run COMMAND holding a slot (ACQUIRE with the child as owner and evctl as
+ * companion), so that the hold outlives either of them but not both.  The
+ * child waits for a go-ahead on a pipe: if evctl dies before it has the
+ * slot, the child sees the pipe close and never runs COMMAND. */
+static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, pid_t, pid_t, int64_t),
+                       int (*release)(void *, pid_t), void *obj) {
+        char **argv = o->args + 1;
+        int go[2];
+        if (pipe2(go, O_CLOEXEC) < 0)
+                return die(EXIT_DAEMON, "cannot run %s: %s", argv[0], strerror(errno));
+        fflush(NULL);
+        pid_t child = fork();
+        if (child < 0)
+                return die(EXIT_DAEMON, "cannot run %s: %s", argv[0], strerror(errno));
+        if (child == 0) {
+                char c;
+                close(go[1]);
+                if (read(go[0], &c, 1) != 1)
+                        _exit(125);
+                execvp(argv[0], argv);
+                fprintf(stderr, "evctl: cannot run %s: %s\n", argv[0], strerror(errno));
+                _exit(errno == ENOENT ? 127 : 126);
+        }
+        close(go[0]);
+        int r = acquire(obj, child, getpid(), o->timeout);
+        if (r < 0) {
+                close(go[1]);
+                kill(child, SIGKILL);
+                waitpid(child, NULL, 0);
+                if (r == -ETIMEDOUT) {
+                        char d[32];
+                        format_duration(d, sizeof(d), o->timeout);
+                        return die(124, "timed out waiting for %s %s (%s); %s not run", what,
+                                   o->args[0], d, argv[0]);
+                }
+                return acquired(r, what, o->args[0], o->timeout);
+        }
+        acquired(r, what, o->args[0], o->timeout);
+        /* As system(3): the command, not evctl, answers the terminal's
+         * interrupt; evctl stays to give the slot back. */
+        signal(SIGINT, SIG_IGN);
+        signal(SIGQUIT, SIG_IGN);
+        if (write(go[1], "x", 1) != 1) {
+                kill(child, SIGKILL);
+        }
+        close(go[1]);
+        int status = 0;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+                ;
+        r = release(obj, child);
+        if (r < 0 && r != -EOVERFLOW)
+                fprintf(stderr, "evctl: cannot release %s %s: %s\n", what, o->args[0],
+                        evd_strerror(r));
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        return 128 + WTERMSIG(status);
+}
+
+/* ---- semaphores ----------------------------------------------------------------- */
+
+int cmd_sem_create(struct opts *o) {
+        if (!o->max)
+                return die(EXIT_USAGE, "sem create: --max N is required");
+        if (o->initial_given && o->initial > o->max)
+                return die(EXIT_USAGE, "--initial %u is above --max %u", o->initial, o->max);
+        evd_sem *sem;
+        unsigned flags = EVD_SEM_CREATE | (o->exist_ok ? 0 : EVD_SEM_EXCL);
+        int r = evd_sem_open(ctx, o->args[0], o->max, o->initial_given ? o->initial : o->max, flags,
+                             &sem);
+        if (r == -EEXIST)
+                return die(EXIT_STATE, "cannot create %s: it already exists", o->args[0]);
+        if (r == -EMEDIUMTYPE)
+                return die(EXIT_STATE, "cannot create %s: it exists with another type or --max",
+                           o->args[0]);
+        if (r < 0)
+                return fail_on(r, "create", o->args[0]);
+        evd_sem_free(sem);
+        return 0;
+}
+
+int cmd_sem_acquire(struct opts *o) {
+        evd_sem *sem;
+        int r = open_sem(o, true, &sem);
+        if (r)
+                return r;
+        r = evd_sem_acquire(sem, owner_of(o), 0, o->timeout);
+        evd_sem_free(sem);
+        return acquired(r, "semaphore", o->args[0], o->timeout);
+}
+
+int cmd_sem_release(struct opts *o) {
+        evd_sem *sem;
+        int r = open_sem(o, false, &sem);
+        if (r)
+                return r;
+        r = evd_sem_release(sem, owner_of(o));
+        evd_sem_free(sem);
+        return released(r, "semaphore", o->args[0], owner_of(o));
+}
+
+int cmd_sem_value(struct opts *o) {
+        evd_sem *sem;
+        int r = open_sem(o, false, &sem);
+        if (r)
+                return r;
+        r = evd_sem_value(sem);
+        evd_sem_free(sem);
+        if (r < 0)
+                return fail_on(r, "read", o->args[0]);
+        printf("%d\n", r);
+        return 0;
+}
+
+static int sem_acquire_cb(void *obj, pid_t owner, pid_t companion, int64_t timeout) {
+        return evd_sem_acquire(obj, owner, companion, timeout);
+}
+
+static int sem_release_cb(void *obj, pid_t owner) {
+        return evd_sem_release(obj, owner);
+}
+
+int cmd_sem_run(struct opts *o) {
+        evd_sem *sem;
+        int r = open_sem(o, true, &sem);
+        if (r)
+                return r;
+        r = run_holding(o, "semaphore", sem_acquire_cb, sem_release_cb, sem);
+        evd_sem_free(sem);
+        return r;
+}
+
+/* ---- locks ------------------------------------------------------------------------- */
+
+int cmd_lock_acquire(struct opts *o) {
+        evd_lock *lock;
+        int r = open_lock(o, &lock);
+        if (r)
+                return r;
+        r = evd_lock_acquire(lock, owner_of(o), 0, o->timeout);
+        evd_lock_free(lock);
+        return acquired(r, "lock", o->args[0], o->timeout);
+}
+
+int cmd_lock_release(struct opts *o) {
+        evd_lock *lock;
+        int r = open_lock(o, &lock);
+        if (r)
+                return r;
+        r = evd_lock_release(lock, owner_of(o));
+        evd_lock_free(lock);
+        return released(r, "lock", o->args[0], owner_of(o));
+}
+
+static int lock_acquire_cb(void *obj, pid_t owner, pid_t companion, int64_t timeout) {
+        return evd_lock_acquire(obj, owner, companion, timeout);
+}
+
+static int lock_release_cb(void *obj, pid_t owner) {
+        return evd_lock_release(obj, owner);
+}
+
+int cmd_lock_run(struct opts *o) {
+        evd_lock *lock;
+        int r = open_lock(o, &lock);
+        if (r)
+                return r;
+        r = run_holding(o, "lock", lock_acquire_cb, lock_release_cb, lock);
+        evd_lock_free(lock);
+        return r;
+}
+
+/* ---- barriers ------------------------------------------------------------------------ */
+
+static int open_barrier(struct opts *o, bool create, evd_barrier **bp) {
+        int r = evd_barrier_open(ctx, o->args[0], o->parties, create ? EVD_SEM_CREATE : 0, bp);
+        if (r == -ENOENT)
+                return die(EXIT_STATE, "no such barrier: %s", o->args[0]);
+        if (r == -EMEDIUMTYPE)
+                return die(EXIT_STATE, "%s is not a barrier%s", o->args[0],
+                           o->parties ? " for that many --parties" : "");
+        return r < 0 ? fail_on(r, "open", o->args[0]) : 0;
+}
+
+int cmd_barrier_wait(struct opts *o) {
+        if (!o->parties)
+                return die(EXIT_USAGE, "barrier wait: --parties N is required");
+        evd_barrier *b;
+        int r = open_barrier(o, true, &b);
+        if (r)
+                return r;
+        r = evd_barrier_wait(b, o->timeout);
+        evd_barrier_free(b);
+        if (r >= 0) {
+                printf("%d\n", r);
+                return 0;
+        }
+        if (r == -ETIMEDOUT) {
+                char d[32];
+                format_duration(d, sizeof(d), o->timeout);
+                return die(EXIT_TIMEOUT, "timed out at barrier %s (%s); it is broken now", o->args[0], d);
+        }
+        if (r == -EPIPE)
+                return die(EXIT_FAILED, "barrier %s is broken (a party timed out, died or aborted it)",
+                           o->args[0]);
+        return fail_on(r, "wait at barrier", o->args[0]);
+}
+
+int cmd_barrier_abort(struct opts *o) {
+        evd_barrier *b;
+        int r = open_barrier(o, false, &b);
+        if (r)
+                return r;
+        r = evd_barrier_abort(b);
+        evd_barrier_free(b);
+        return r < 0 ? fail_on(r, "abort barrier", o->args[0]) : 0;
+}
+
+int cmd_barrier_reset(struct opts *o) {
+        evd_barrier *b;
+        int r = open_barrier(o, false, &b);
+        if (r)
+                return r;
+        r = evd_barrier_reset(b);
+        evd_barrier_free(b);
+        return r < 0 ? fail_on(r, "reset barrier", o->args[0]) : 0;
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* evctl.h - what evctl's command modules share: exit codes, options, the
+ * one-line error helpers and the output formats */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "evd.h"
+
+enum {
+        EXIT_TIMEOUT = 1,
+        EXIT_USAGE = 2,
+        EXIT_FAILED = 3,
+        EXIT_STATE = 4,
+        EXIT_DAEMON = 5,
+        EXIT_PERM = 6,
+        EXIT_FULL = 7,
+};
+
+enum opt_bit {
+        O_TIMEOUT = 1 << 0,
+        O_PROGRESS = 1 << 1,
+        O_VALUE = 1 << 2,
+        O_KIND = 1 << 3, /* --once --auto */
+        O_MANY = 1 << 4, /* --any --all */
+        O_JSON = 1 << 5,
+        O_EXIST_OK = 1 << 6,
+        O_COUNT = 1 << 7,
+        O_MAX = 1 << 8,     /* --max N */
+        O_INITIAL = 1 << 9, /* --initial K */
+        O_OWNER = 1 << 10,  /* --owner PID */
+        O_PARTIES = 1 << 11, /* --parties N */
+};
+
+struct opts {
+        const char *runtime_dir;
+        unsigned open_flags;
+        int64_t timeout; /* EVD_FOREVER */
+        int64_t progress;
+        const char *value;
+        size_t value_len;
+        char *value_buf;
+        enum evd_event_kind kind;
+        bool kind_given;
+        enum { MANY_NONE, MANY_ANY, MANY_ALL } many;
+        bool json, exist_ok;
+        long count;
+        uint32_t max, initial, parties;
+        bool initial_given;
+        pid_t owner;
+        char **args;
+        int nargs;
+};
+
+struct command {
+        const char *name;
+        const char *args;
+        const char *summary;
+        const char *help;
+        unsigned opts;
+        int min_args, max_args; /* max -1: unbounded */
+        int (*run)(struct opts *o);
+        int free_from; /* arguments from this index on are not names (0: all are) */
+};
+
+extern evd_ctx *ctx;
+
+int exit_code(int err);
+int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "evctl: cannot VERB NAME: cause", with the exit code that goes with it. */
+int fail_on(int err, const char *verb, const char *name);
+int parse_duration(const char *opt, const char *s, int64_t *out);
+void print_escaped(FILE *f, const char *s, size_t len, bool json);
+void format_time(char *buf, size_t len, uint64_t usec);
+void format_duration(char *buf, size_t len, int64_t usec);
+
+/* evctl-sync.c */
+int cmd_sem_create(struct opts *o);
+int cmd_sem_acquire(struct opts *o);
+int cmd_sem_release(struct opts *o);
+int cmd_sem_value(struct opts *o);
+int cmd_sem_run(struct opts *o);
+int cmd_lock_acquire(struct opts *o);
+int cmd_lock_release(struct opts *o);
+int cmd_lock_run(struct opts *o);
+int cmd_barrier_wait(struct opts *o);
+int cmd_barrier_abort(struct opts *o);
+int cmd_barrier_reset(struct opts *o);
