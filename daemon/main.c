@@ -22,6 +22,9 @@ static void usage(FILE *f) {
                 "                         else /run/evd for root, else $XDG_RUNTIME_DIR/evd)\n"
                 "      --system           serve the system instance (/run/evd)\n"
                 "      --user             serve the user instance even as root\n"
+                "  -g, --group GROUP      share the namespace with the members of GROUP (a name\n"
+                "                         or a gid): directory 0750, socket and segment 0660,\n"
+                "                         owned by GROUP; other users are refused\n"
                 "  -c, --capacity N       objects the namespace holds when it is created\n"
                 "                         (default %u, at most %u)\n"
                 "      --ephemeral        remove the segment (every object) when stopping\n"
@@ -43,6 +46,7 @@ int main(int argc, char **argv) {
                 { "capacity", required_argument, NULL, 'c' },
                 { "system", no_argument, NULL, OPT_SYSTEM },
                 { "user", no_argument, NULL, OPT_USER },
+                { "group", required_argument, NULL, 'g' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "ephemeral", no_argument, NULL, OPT_EPHEMERAL },
                 { "help", no_argument, NULL, 'h' },
@@ -51,7 +55,7 @@ int main(int argc, char **argv) {
         };
         struct server_config cfg = { .capacity = SEG_CAPACITY_DEFAULT };
         int c;
-        while ((c = getopt_long(argc, argv, "d:c:vh", opts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "d:c:g:vh", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'd': cfg.runtime_dir = optarg; break;
                 case 'c': {
@@ -69,6 +73,7 @@ int main(int argc, char **argv) {
                 }
                 case OPT_SYSTEM: cfg.system = true; break;
                 case OPT_USER: cfg.user = true; break;
+                case 'g': cfg.group = optarg; break;
                 case 'v': cfg.verbose = true; break;
                 case OPT_EPHEMERAL: cfg.ephemeral = true; break;
                 case 'h': usage(stdout); return 0;
@@ -84,6 +89,10 @@ int main(int argc, char **argv) {
         }
         if (cfg.system && cfg.user) {
                 fprintf(stderr, "evd: --system and --user exclude each other\n");
+                return 2;
+        }
+        if (cfg.user && cfg.group) {
+                fprintf(stderr, "evd: --group shares a system or --runtime-dir namespace; the user instance stays private\n");
                 return 2;
         }
         struct server s;

@@ -120,8 +120,24 @@ int perm_apply_dir(const struct perm *p, const char *path) {
         return apply_fd(fd, p->gid, perm_dir_mode(p));
 }
 
-int perm_apply_fd(const struct perm *p, int fd) {
-        return apply_fd(fd, p->gid, perm_file_mode(p));
+int perm_apply_fd(const struct perm *p, int fd, char *why, size_t whylen) {
+        /* /dev/shm is writable by all: a segment somebody else made under
+         * our name (squatting) is never adopted. */
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+                snprintf(why, whylen, "%s", strerror(errno));
+                return negative_errno();
+        }
+        if (st.st_uid != geteuid()) {
+                snprintf(why, whylen, "it belongs to uid %u, not to us (uid %u); remove it",
+                         (unsigned)st.st_uid, (unsigned)geteuid());
+                return -EPERM;
+        }
+        int r = apply_fd(fd, p->gid, perm_file_mode(p));
+        if (r < 0)
+                snprintf(why, whylen, "cannot give it group %s and mode %04o: %s", p->group_name,
+                         (unsigned)perm_file_mode(p), strerror(-r));
+        return r;
 }
 
 int perm_apply_socket(const struct perm *p, const char *path) {

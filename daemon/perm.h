@@ -46,8 +46,9 @@ mode_t perm_socket_umask(const struct perm *p);
  * symlink.  Returns 0 or a negative errno. */
 int perm_apply_dir(const struct perm *p, const char *path);
 
-/* Give the open file FD (the segment) the namespace's group and file mode. */
-int perm_apply_fd(const struct perm *p, int fd);
+/* Give the open file FD (the segment) the namespace's group and file mode;
+ * refuse (-EPERM) a file that another uid owns.  Fills WHY on failure. */
+int perm_apply_fd(const struct perm *p, int fd, char *why, size_t whylen);
 
 /* The same for the socket at PATH, which must be a socket. */
 int perm_apply_socket(const struct perm *p, const char *path);

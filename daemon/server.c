@@ -292,9 +292,9 @@ static void check_segment(struct server *s) {
         if (watching)
                 watch_stop(&s->watch);
         int r = seg_restore(&s->seg, s->paths.shm_name, perm_file_mode(&s->perm));
-        if (r == 0 && (r = perm_apply_fd(&s->perm, s->seg.fd)) < 0)
-                log_error("cannot give the restored segment group %s: %s", s->perm.group_name,
-                          strerror(-r));
+        char why[160];
+        if (r == 0 && perm_apply_fd(&s->perm, s->seg.fd, why, sizeof(why)) < 0)
+                log_error("restored segment %s: %s", s->paths.shm_name, why);
         if (watching && watch_start(&s->watch, s->event, &s->seg) < 0)
                 log_error("cannot watch holders any more: dead holders keep their holds");
         if (r < 0)
@@ -513,11 +513,9 @@ int server_init(struct server *s, const struct server_config *cfg) {
                 return r;
         }
         /* An adopted segment may come from a run with another --group. */
-        r = perm_apply_fd(&s->perm, s->seg.fd);
+        r = perm_apply_fd(&s->perm, s->seg.fd, why, sizeof(why));
         if (r < 0) {
-                log_error("cannot give segment /dev/shm%s group %s and mode %04o: %s",
-                          s->paths.shm_name, s->perm.group_name,
-                          (unsigned)perm_file_mode(&s->perm), strerror(-r));
+                log_error("cannot use segment /dev/shm%s: %s", s->paths.shm_name, why);
                 return r;
         }
         if (s->perm.group_set)

@@ -36,6 +36,7 @@ struct watched {
 
 static void forget(struct watch *w, size_t i) {
         struct watched *x = w->items[i];
+        seg_watched_remove(w->seg, x->pid, x->start);
         sd_event_source_unref(x->source);
         safe_close(x->pidfd);
         free(x);
@@ -115,6 +116,7 @@ static bool watch_pid(struct watch *w, pid_t pid, uint64_t start) {
                 return true;
         }
         w->items[w->n++] = x;
+        seg_watched_add(w->seg, pid, start);
         return true;
 }
 
@@ -142,8 +144,10 @@ void watch_scan(struct watch *w) {
                                 log_info("gave back %d hold(s) of processes that are gone", n);
                 }
         }
-        /* Stop watching processes that hold nothing any more. */
-        for (size_t i = 0; i < w->n;)
+        /* A process that held something once is likely to again: it stays
+         * watched (and published, so its next hold costs no wake-up) until
+         * it dies, unless the watch grows past what is published. */
+        for (size_t i = 0; i < w->n && w->n > SEG_WATCHED_SLOTS / 2;)
                 if (!w->items[i]->seen)
                         forget(w, i);
                 else
@@ -180,6 +184,11 @@ int watch_start(struct watch *w, sd_event *event, struct seg *seg) {
         memset(w, 0, sizeof(*w));
         w->event = event;
         w->seg = seg;
+        /* What an earlier daemon published, it no longer watches. */
+        for (uint32_t i = 0; i < SEG_WATCHED_SLOTS; i++) {
+                atomic_store(&seg->hdr->watched[i].pid, 0);
+                atomic_store(&seg->hdr->watched[i].start, 0);
+        }
         w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (w->efd < 0)
                 return negative_errno();

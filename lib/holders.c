@@ -33,7 +33,7 @@ int seg_holder_find(const struct seg *s, uint32_t index, pid_t owner) {
 
 int seg_holder_add(struct seg *s, uint32_t index, uint32_t gen, pid_t owner, pid_t companion,
                    uint32_t count, uint64_t tag) {
-        uint64_t start = owner == getpid() ? self_start_time() : proc_start_time(owner);
+        uint64_t start = owner == self_pid_get() ? self_start_time() : proc_start_time(owner);
         if (start == 0)
                 return -ESRCH;
         uint64_t start2 = companion > 0 ? proc_start_time(companion) : 0;
@@ -64,9 +64,13 @@ int seg_holder_add(struct seg *s, uint32_t index, uint32_t gen, pid_t owner, pid
                 h->since_usec = now_realtime_usec();
                 h->tag = tag;
                 atomic_store_explicit(&h->obj_plus1, index + 1, memory_order_release);
-                /* Tell the daemon's watcher there is a new process to watch. */
-                atomic_fetch_add(&s->hdr->holder_seq, 1);
-                futex_wake_all(&s->hdr->holder_seq);
+                /* Tell the daemon's watcher when there is a new process to
+                 * watch; one it watches already needs no wake-up. */
+                if (!seg_watched_has(s, owner, start) ||
+                    (companion > 0 && !seg_watched_has(s, companion, start2))) {
+                        atomic_fetch_add(&s->hdr->holder_seq, 1);
+                        futex_wake_all(&s->hdr->holder_seq);
+                }
                 return (int)slot;
         }
         return -ENOSPC;
@@ -171,4 +175,50 @@ uint32_t seg_holders_list(const struct seg *s, uint32_t index, struct evd_holder
                 n++;
         }
         return n;
+}
+
+/* ---- the published watch set ------------------------------------------------ */
+
+#define WATCHED_PROBE 16
+
+static uint32_t watched_home(pid_t pid) {
+        return ((uint32_t)pid * 2654435761u) % SEG_WATCHED_SLOTS;
+}
+
+bool seg_watched_has(const struct seg *s, pid_t pid, uint64_t start) {
+        uint32_t home = watched_home(pid);
+        for (uint32_t i = 0; i < WATCHED_PROBE; i++) {
+                const struct seg_watched *w = &s->hdr->watched[(home + i) % SEG_WATCHED_SLOTS];
+                if (atomic_load_explicit(&w->pid, memory_order_acquire) == (uint32_t)pid &&
+                    atomic_load(&w->start) == start)
+                        return true;
+        }
+        return false;
+}
+
+bool seg_watched_add(struct seg *s, pid_t pid, uint64_t start) {
+        uint32_t home = watched_home(pid);
+        for (uint32_t i = 0; i < WATCHED_PROBE; i++) {
+                struct seg_watched *w = &s->hdr->watched[(home + i) % SEG_WATCHED_SLOTS];
+                uint32_t p = atomic_load(&w->pid);
+                if (p == (uint32_t)pid && atomic_load(&w->start) == start)
+                        return true;
+                if (p == 0) {
+                        atomic_store(&w->start, start);
+                        atomic_store_explicit(&w->pid, (uint32_t)pid, memory_order_release);
+                        return true;
+                }
+        }
+        return false; /* crowded: clients keep waking the daemon for it */
+}
+
+void seg_watched_remove(struct seg *s, pid_t pid, uint64_t start) {
+        uint32_t home = watched_home(pid);
+        for (uint32_t i = 0; i < WATCHED_PROBE; i++) {
+                struct seg_watched *w = &s->hdr->watched[(home + i) % SEG_WATCHED_SLOTS];
+                if (atomic_load(&w->pid) == (uint32_t)pid && atomic_load(&w->start) == start) {
+                        atomic_store(&w->pid, 0);
+                        atomic_store(&w->start, 0);
+                }
+        }
 }

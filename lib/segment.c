@@ -235,6 +235,7 @@ int seg_restore(struct seg *s, const char *shm_name, mode_t mode) {
         atomic_store(&n.hdr->retired, 0);
         atomic_store(&n.hdr->watchers, 0);
         memset(n.hdr->waiters, 0, sizeof(n.hdr->waiters));
+        memset(n.hdr->watched, 0, sizeof(n.hdr->watched));
         init_robust_mutex(&n.hdr->table_lock);
         for (uint32_t i = 0; i < n.capacity; i++) {
                 struct seg_obj *o = &n.objs[i];
@@ -615,18 +616,38 @@ uint64_t proc_start_time(pid_t pid) {
         return strtoull(p, NULL, 10);
 }
 
-static _Thread_local struct {
-        pid_t pid;
-        uint64_t start;
-} self_cache;
+/* getpid() is a system call (glibc stopped caching it): holds and waits
+ * take it often, so it is cached here and forgotten in a forked child. */
+static _Atomic pid_t self_pid;
+static _Atomic uint64_t self_start;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static void self_forget(void) {
+        atomic_store(&self_pid, 0);
+        atomic_store(&self_start, 0);
+}
+
+static void self_init(void) {
+        pthread_atfork(NULL, NULL, self_forget);
+}
+
+pid_t self_pid_get(void) {
+        pthread_once(&self_once, self_init);
+        pid_t pid = atomic_load_explicit(&self_pid, memory_order_relaxed);
+        if (_unlikely_(pid == 0)) {
+                pid = getpid();
+                atomic_store(&self_pid, pid);
+        }
+        return pid;
+}
 
 uint64_t self_start_time(void) {
-        pid_t pid = getpid();
-        if (self_cache.pid != pid) {
-                self_cache.start = proc_start_time(pid);
-                self_cache.pid = pid;
+        uint64_t start = atomic_load_explicit(&self_start, memory_order_relaxed);
+        if (_unlikely_(start == 0)) {
+                start = proc_start_time(self_pid_get());
+                atomic_store(&self_start, start);
         }
-        return self_cache.start;
+        return start;
 }
 
 int seg_waiter_register(struct seg *s, uint32_t obj_index) {
@@ -637,7 +658,7 @@ int seg_waiter_register(struct seg *s, uint32_t obj_index) {
                 uint32_t expect = 0;
                 if (!atomic_compare_exchange_strong(&w->tid, &expect, tid))
                         continue;
-                w->pid = (uint32_t)getpid();
+                w->pid = (uint32_t)self_pid_get();
                 w->start_time = self_start_time();
                 atomic_store_explicit(&w->obj_plus1, obj_index + 1, memory_order_release);
                 return (int)slot;

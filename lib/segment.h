@@ -34,6 +34,7 @@
 #define SEG_VERSION 2u
 #define SEG_WAITER_SLOTS 1024u
 #define SEG_HOLDER_SLOTS 4096u
+#define SEG_WATCHED_SLOTS 1024u
 #define SEG_CAPACITY_DEFAULT 4096u
 #define SEG_CAPACITY_MAX (1u << 20)
 
@@ -75,6 +76,14 @@ struct seg_holder {
         uint64_t tag;           /* barrier: the generation it arrived in */
 };
 
+/* A process the daemon watches through a pidfd, published so that a client
+ * taking a hold for it knows it need not wake the daemon. */
+struct seg_watched {
+        _Atomic uint32_t pid; /* 0: free */
+        uint32_t reserved;
+        _Atomic uint64_t start;
+};
+
 struct seg_header {
         uint32_t magic;
         uint32_t version;
@@ -101,6 +110,7 @@ struct seg_header {
         uint8_t reserved[120];
         struct seg_waiter waiters[SEG_WAITER_SLOTS];
         struct seg_holder holders[SEG_HOLDER_SLOTS];
+        struct seg_watched watched[SEG_WATCHED_SLOTS]; /* written by the daemon only */
 } __attribute__((aligned(64)));
 
 struct seg_event {
@@ -279,7 +289,13 @@ struct evd_holder;
 uint32_t seg_holders_list(const struct seg *s, uint32_t index, struct evd_holder *out,
                           uint32_t max);
 
-/* The start time of this process (cached per process). */
+/* The daemon's published set of watched processes. */
+bool seg_watched_has(const struct seg *s, pid_t pid, uint64_t start);
+bool seg_watched_add(struct seg *s, pid_t pid, uint64_t start);
+void seg_watched_remove(struct seg *s, pid_t pid, uint64_t start);
+
+/* This process's pid and start time (cached; forgotten across fork()). */
+pid_t self_pid_get(void);
 uint64_t self_start_time(void);
 
 /* Live waiters on one object (checks each against /proc; no reaping). */

@@ -69,7 +69,7 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
         if (owner < 0 || companion < 0)
                 return -EINVAL;
         if (owner == 0)
-                owner = getpid();
+                owner = self_pid_get();
         struct waiter w;
         waiter_init(&w, o->ctx, o->name, timeout);
         int r;
@@ -126,7 +126,7 @@ static int sem_release(const struct sync_obj *o, pid_t owner) {
         if (owner < 0)
                 return -EINVAL;
         if (owner == 0)
-                owner = getpid();
+                owner = self_pid_get();
         struct locked l;
         int r = sync_lock(o, &l);
         if (r < 0)
@@ -307,7 +307,7 @@ _public_ evd_barrier *evd_barrier_free(evd_barrier *barrier) {
 /* Under the lock: forget our arrival record. */
 static void drop_arrival(struct locked *l, const struct sync_obj *o, int slot) {
         const struct seg_holder *h = &l->seg->hdr->holders[slot];
-        if (atomic_load(&h->pid) == (uint32_t)getpid() &&
+        if (atomic_load(&h->pid) == (uint32_t)self_pid_get() &&
             atomic_load(&h->obj_plus1) == o->index + 1)
                 seg_holder_drop(l->seg, slot, 1);
 }
@@ -334,7 +334,7 @@ _public_ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout) {
         }
         /* Recorded as a holder, so that dying here breaks the barrier for
          * the others instead of leaving them waiting. */
-        int slot = seg_holder_add(l.seg, o->index, o->gen, getpid(), 0, 1, gen0);
+        int slot = seg_holder_add(l.seg, o->index, o->gen, self_pid_get(), 0, 1, gen0);
         if (slot < 0) {
                 obj_unlock(&l);
                 return slot;

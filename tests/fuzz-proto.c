@@ -169,10 +169,23 @@ static bool msgs_equal(const struct proto_msg *a, const struct proto_msg *b, con
         SAME(state);
         SAME(waiters);
         SAME(pid);
+        SAME(max);
+        SAME(initial);
+        SAME(count);
+        SAME(broken);
+        SAME(nholders);
         SAME(sets);
         SAME(changed);
         SAME(value_len);
+        SAME(holders_len);
 #undef SAME
+        for (uint32_t i = 0; i < a->holders_len && i < EVD_INFO_HOLDERS; i++)
+                if (a->holders[i].pid != b->holders[i].pid ||
+                    a->holders[i].count != b->holders[i].count ||
+                    a->holders[i].since_usec != b->holders[i].since_usec) {
+                        *why = "holders differ";
+                        return false;
+                }
         if (strcmp(a->name, b->name) != 0) {
                 *why = "name differs";
                 return false;
@@ -202,8 +215,12 @@ static int fuzz_one(const uint8_t *data, size_t len) {
                 size_t nl = strnlen(m.name, sizeof(m.name));
                 if (nl > EVD_NAME_MAX || (PROTO_HAS(&m, TAG_NAME) ? nl == 0 : nl != 0))
                         report_failure(data, len, "decoded name of a bad length");
-                if (m.has & ~((1u << (TAG_PID + 1)) - 2))
+                /* Known tags are 1 .. TAG_HOLDERS. */
+                if (m.has & ~((1u << (TAG_HOLDERS + 1)) - 2))
                         report_failure(data, len, "unknown tag marked as present");
+                if (m.holders_len > EVD_INFO_HOLDERS ||
+                    (!PROTO_HAS(&m, TAG_HOLDERS) && m.holders_len))
+                        report_failure(data, len, "decoded holders of a bad length");
                 int n1 = proto_encode(&m, enc1, sizeof(enc1));
                 if (n1 < HDR) {
                         report_failure(data, len, "a decoded message does not encode");
@@ -324,17 +341,33 @@ static size_t gen_valid(uint8_t *buf, size_t size) {
                 proto_set_name(&m, name);
         }
         if (m.op == OP_CREATE) {
-                proto_set_u32(&m, TAG_TYPE, below(5) ? EVD_TYPE_EVENT : interesting_u32());
+                /* Mostly events; every other type (and nonsense) too. */
+                uint32_t type = below(2) ? EVD_TYPE_EVENT
+                                : below(5) ? 1 + below(EVD_TYPE_CONDITION) : interesting_u32();
+                proto_set_u32(&m, TAG_TYPE, type);
+                if (type != EVD_TYPE_EVENT || below(4) == 0) {
+                        proto_set_u32(&m, TAG_MAX, below(3) ? below(8) : interesting_u32());
+                        if (below(2))
+                                proto_set_u32(&m, TAG_INITIAL, below(3) ? below(8) : interesting_u32());
+                }
                 proto_set_u32(&m, TAG_KIND, below(5) ? below(3) : interesting_u32());
                 if (below(2))
                         proto_set_u32(&m, TAG_FLAGS, below(3) ? below(2) : interesting_u32());
         }
         if (m.op == OP_LIST)
                 proto_set_u32(&m, TAG_CURSOR, below(2) ? below(FUZZ_CAPACITY + 2) : interesting_u32());
-        for (unsigned tag = TAG_TYPE; tag <= TAG_PID; tag++) {
+        for (unsigned tag = TAG_TYPE; tag <= TAG_HOLDERS; tag++) {
                 if (below(6) != 0 || tag == TAG_VALUE)
                         continue;
-                if (tag == TAG_SETS || tag == TAG_CHANGED)
+                if (tag == TAG_HOLDERS) {
+                        struct evd_holder h[EVD_INFO_HOLDERS + 2];
+                        uint32_t nh = below(EVD_INFO_HOLDERS + 3);
+                        for (uint32_t k = 0; k < nh; k++)
+                                h[k] = (struct evd_holder){ .pid = interesting_u32(),
+                                                            .count = interesting_u32(),
+                                                            .since_usec = rnd() };
+                        proto_set_holders(&m, h, nh);
+                } else if (tag == TAG_SETS || tag == TAG_CHANGED)
                         proto_set_u64(&m, tag, rnd());
                 else
                         proto_set_u32(&m, tag, interesting_u32());
@@ -361,14 +394,15 @@ static size_t gen_fields(uint8_t *buf, size_t size) {
         size_t len = (size_t)proto_encode(&m, buf, size);
         unsigned nf = below(8);
         for (unsigned i = 0; i < nf && len + 4 < size; i++) {
-                uint16_t tag = below(4) ? (uint16_t)below(16) : (uint16_t)rnd();
+                uint16_t tag = below(4) ? (uint16_t)below(TAG_HOLDERS + 6) : (uint16_t)rnd();
                 uint16_t flen;
-                switch (below(6)) {
+                switch (below(7)) {
                 case 0: flen = 4; break;
                 case 1: flen = 8; break;
                 case 2: flen = (uint16_t)(1 + below(EVD_NAME_MAX + 2)); break;
                 case 3: flen = (uint16_t)below(16); break;
                 case 4: flen = (uint16_t)below(EVD_VALUE_MAX + 8); break;
+                case 5: flen = (uint16_t)(16 * below(EVD_INFO_HOLDERS + 2)); break; /* holder records */
                 default: flen = (uint16_t)rnd(); break;
                 }
                 size_t room = size - len - 4;

@@ -18,8 +18,12 @@
 #define OFF_LEN 12
 
 static const unsigned all_ops[] = { OP_PING, OP_CREATE, OP_DELETE, OP_LIST, OP_REPLY, OP_ITEM };
-static const unsigned u32_tags[] = { TAG_TYPE,  TAG_KIND,  TAG_FLAGS,   TAG_INDEX, TAG_GEN,
-                                     TAG_CURSOR, TAG_STATE, TAG_WAITERS, TAG_PID };
+static const unsigned u32_tags[] = { TAG_TYPE,   TAG_KIND,    TAG_FLAGS, TAG_INDEX,
+                                     TAG_GEN,    TAG_CURSOR,  TAG_STATE, TAG_WAITERS,
+                                     TAG_PID,    TAG_MAX,     TAG_INITIAL, TAG_COUNT,
+                                     TAG_BROKEN, TAG_NHOLDERS };
+/* The highest tag this build knows: tags above it (and 0) are unknown. */
+#define TAG_LAST TAG_HOLDERS
 static const unsigned u64_tags[] = { TAG_SETS, TAG_CHANGED };
 
 static void put16(uint8_t *p, uint16_t v) {
@@ -60,6 +64,11 @@ static uint32_t *u32_of(struct proto_msg *m, unsigned tag) {
         case TAG_STATE: return &m->state;
         case TAG_WAITERS: return &m->waiters;
         case TAG_PID: return &m->pid;
+        case TAG_MAX: return &m->max;
+        case TAG_INITIAL: return &m->initial;
+        case TAG_COUNT: return &m->count;
+        case TAG_BROKEN: return &m->broken;
+        case TAG_NHOLDERS: return &m->nholders;
         default: return NULL;
         }
 }
@@ -83,6 +92,12 @@ START_TEST(roundtrip_every_op_and_tag) {
                 proto_set_u64(&m, TAG_SETS, 0x0123456789abcdefULL + o);
                 proto_set_u64(&m, TAG_CHANGED, 0xfedcba9876543210ULL - o);
                 proto_set_value(&m, value, EVD_VALUE_MAX);
+                struct evd_holder hs[3];
+                for (uint32_t k = 0; k < 3; k++)
+                        hs[k] = (struct evd_holder){ .pid = 1000 + k + (uint32_t)o,
+                                                     .count = 0xfffffff0u + k,
+                                                     .since_usec = 0x8000000000000001ull * (k + 1) };
+                proto_set_holders(&m, hs, 3);
 
                 int len = proto_encode(&m, buf, sizeof(buf));
                 ck_assert_int_gt(len, HDR_SIZE);
@@ -91,8 +106,14 @@ START_TEST(roundtrip_every_op_and_tag) {
                 ck_assert_uint_eq(d.op, m.op);
                 ck_assert_int_eq(d.status, m.status);
                 ck_assert_uint_eq(d.has, m.has);
-                for (unsigned tag = TAG_NAME; tag <= TAG_PID; tag++)
+                for (unsigned tag = TAG_NAME; tag <= TAG_LAST; tag++)
                         ck_assert_msg(PROTO_HAS(&d, tag), "tag %u lost", tag);
+                ck_assert_uint_eq(d.holders_len, 3);
+                for (uint32_t k = 0; k < 3; k++) {
+                        ck_assert_uint_eq(d.holders[k].pid, hs[k].pid);
+                        ck_assert_uint_eq(d.holders[k].count, hs[k].count);
+                        ck_assert(d.holders[k].since_usec == hs[k].since_usec);
+                }
                 ck_assert_str_eq(d.name, "every.tag@op:1");
                 for (size_t t = 0; t < ELEMENTSOF(u32_tags); t++)
                         ck_assert_uint_eq(*u32_of(&d, u32_tags[t]), *u32_of(&m, u32_tags[t]));
@@ -107,10 +128,13 @@ END_TEST
 
 START_TEST(roundtrip_each_tag_alone) {
         uint8_t buf[PROTO_MSG_MAX];
-        for (unsigned tag = TAG_NAME; tag <= TAG_PID; tag++) {
+        const struct evd_holder one = { .pid = 4242, .count = 3, .since_usec = 1234567890123ull };
+        for (unsigned tag = TAG_NAME; tag <= TAG_LAST; tag++) {
                 struct proto_msg m = { .op = OP_REPLY, .status = -EEXIST };
                 if (tag == TAG_NAME)
                         proto_set_name(&m, "n");
+                else if (tag == TAG_HOLDERS)
+                        proto_set_holders(&m, &one, 1);
                 else if (tag == TAG_VALUE)
                         proto_set_value(&m, "v", 1);
                 else if (u32_of(&m, tag))
@@ -126,7 +150,12 @@ START_TEST(roundtrip_each_tag_alone) {
                 ck_assert_int_eq(d.status, -EEXIST);
                 if (tag == TAG_NAME)
                         ck_assert_str_eq(d.name, "n");
-                else if (tag == TAG_VALUE) {
+                else if (tag == TAG_HOLDERS) {
+                        ck_assert_uint_eq(d.holders_len, 1);
+                        ck_assert_uint_eq(d.holders[0].pid, one.pid);
+                        ck_assert_uint_eq(d.holders[0].count, one.count);
+                        ck_assert(d.holders[0].since_usec == one.since_usec);
+                } else if (tag == TAG_VALUE) {
                         ck_assert_uint_eq(d.value_len, 1);
                         ck_assert_int_eq(d.value[0], 'v');
                 } else if (u32_of(&d, tag))
@@ -362,7 +391,9 @@ START_TEST(decode_skips_unknown_tags) {
         struct proto_msg d;
         size_t fl = 0;
         uint32_t kind = 2, type = 1;
-        const uint16_t unknown[] = { 0, 14, 20, 31, 32, 33, 100, 0x7fff, 0xffff };
+        /* 0 and everything above the last known tag (TAG_LAST + 1 .. 31
+         * fit the `has` mask but are not fields; 32 and up do not fit). */
+        const uint16_t unknown[] = { 0, TAG_LAST + 1, 21, 25, 31, 32, 33, 100, 0x7fff, 0xffff };
         fl += raw_field(f + fl, TAG_NAME, 5, "hello");
         for (size_t i = 0; i < ELEMENTSOF(unknown); i++)
                 fl += raw_field(f + fl, unknown[i], (uint16_t)(i * 3), "0123456789abcdefghijklmnopqrstuvwxyz");
@@ -384,6 +415,61 @@ START_TEST(decode_skips_unknown_tags) {
         len = raw_msg(buf, 0x7777, NULL, 0);
         th_assert_r(proto_decode(buf, len, &d), 0);
         ck_assert_uint_eq(d.op, 0x7777);
+}
+END_TEST
+
+START_TEST(decode_holders) {
+        static uint8_t buf[PROTO_MSG_MAX], f[PROTO_MSG_MAX];
+        uint8_t w[(EVD_INFO_HOLDERS + 1) * 16];
+        for (size_t i = 0; i < sizeof(w); i++)
+                w[i] = (uint8_t)(i * 13 + 1);
+        struct proto_msg d;
+        /* Whole records only: 16 bytes each (u32 pid, u32 count, u64 since). */
+        const uint16_t bad[] = { 1, 4, 8, 12, 15, 17, 31, 33 };
+        for (size_t b = 0; b < ELEMENTSOF(bad); b++) {
+                size_t fl = raw_field(f, TAG_HOLDERS, bad[b], w);
+                size_t len = raw_msg(buf, OP_ITEM, f, fl);
+                ck_assert_msg(proto_decode(buf, len, &d) == -EBADMSG,
+                              "holders field of %u bytes accepted", bad[b]);
+        }
+        /* At most EVD_INFO_HOLDERS records. */
+        size_t fl = raw_field(f, TAG_HOLDERS, (uint16_t)((EVD_INFO_HOLDERS + 1) * 16), w);
+        size_t len = raw_msg(buf, OP_ITEM, f, fl);
+        th_assert_r(proto_decode(buf, len, &d), -EBADMSG);
+        fl = raw_field(f, TAG_HOLDERS, (uint16_t)(EVD_INFO_HOLDERS * 16), w);
+        len = raw_msg(buf, OP_ITEM, f, fl);
+        th_assert_r(proto_decode(buf, len, &d), 0);
+        ck_assert(PROTO_HAS(&d, TAG_HOLDERS));
+        ck_assert_uint_eq(d.holders_len, EVD_INFO_HOLDERS);
+        for (uint32_t k = 0; k < EVD_INFO_HOLDERS; k++) {
+                uint32_t pid, count;
+                uint64_t since;
+                memcpy(&pid, w + k * 16, 4);
+                memcpy(&count, w + k * 16 + 4, 4);
+                memcpy(&since, w + k * 16 + 8, 8);
+                ck_assert_uint_eq(d.holders[k].pid, pid);
+                ck_assert_uint_eq(d.holders[k].count, count);
+                ck_assert(d.holders[k].since_usec == since);
+        }
+        /* An empty list is a list (present, no records). */
+        fl = raw_field(f, TAG_HOLDERS, 0, NULL);
+        len = raw_msg(buf, OP_ITEM, f, fl);
+        th_assert_r(proto_decode(buf, len, &d), 0);
+        ck_assert(PROTO_HAS(&d, TAG_HOLDERS));
+        ck_assert_uint_eq(d.holders_len, 0);
+        /* proto_set_holders keeps at most EVD_INFO_HOLDERS; the encoding
+         * carries exactly those. */
+        struct evd_holder many[EVD_INFO_HOLDERS + 5];
+        for (uint32_t k = 0; k < ELEMENTSOF(many); k++)
+                many[k] = (struct evd_holder){ .pid = k + 1, .count = 1, .since_usec = k };
+        struct proto_msg m = { .op = OP_ITEM };
+        proto_set_holders(&m, many, ELEMENTSOF(many));
+        ck_assert_uint_eq(m.holders_len, EVD_INFO_HOLDERS);
+        int n = proto_encode(&m, buf, sizeof(buf));
+        ck_assert_int_eq(n, HDR_SIZE + 4 + EVD_INFO_HOLDERS * 16);
+        th_assert_r(proto_decode(buf, (size_t)n, &d), 0);
+        ck_assert_uint_eq(d.holders_len, EVD_INFO_HOLDERS);
+        ck_assert_uint_eq(d.holders[EVD_INFO_HOLDERS - 1].pid, EVD_INFO_HOLDERS);
 }
 END_TEST
 
@@ -453,6 +539,7 @@ static Suite *proto_suite(void) {
         tcase_add_test(tc, decode_oversize_value);
         tcase_add_test(tc, decode_wrong_int_sizes);
         tcase_add_test(tc, decode_skips_unknown_tags);
+        tcase_add_test(tc, decode_holders);
         tcase_add_test(tc, decode_clears_output);
         suite_add_tcase(s, tc);
 

@@ -161,8 +161,22 @@ START_TEST(validate_header) {
         EXPECT_BAD(size, "magic");
         EXPECT_BAD(size, "0xdeadbeef");
         RESET();
+        /* A newer layout: the reason names both versions. */
         h->version = SEG_VERSION + 1;
-        EXPECT_BAD(size, "version 2");
+        char newer[32], known[32];
+        snprintf(newer, sizeof(newer), "version %u", SEG_VERSION + 1);
+        snprintf(known, sizeof(known), "knows %u", SEG_VERSION);
+        EXPECT_BAD(size, newer);
+        EXPECT_BAD(size, known);
+        RESET();
+        /* The previous layout (version 1, before the holder table) is
+         * refused, not misread. */
+        h->version = SEG_VERSION - 1;
+        snprintf(newer, sizeof(newer), "version %u", SEG_VERSION - 1);
+        EXPECT_BAD(size, newer);
+        RESET();
+        h->holder_slots = SEG_HOLDER_SLOTS - 1;
+        EXPECT_BAD(size, "inconsistent");
         RESET();
         h->version = 0;
         EXPECT_BAD(size, "version 0");
@@ -240,12 +254,25 @@ START_TEST(open_truncated_and_corrupt) {
         close(fd);
         shm_unlink(shm_aux);
 
-        /* A valid segment whose file was cut short afterwards. */
+        /* A valid segment whose file was cut short afterwards: inside the
+         * objects (the header is whole but promises more than the file
+         * has) ... */
         make_seg(8);
-        ck_assert_int_eq(ftruncate(S.fd, (off_t)(S.size / 2)), 0);
+        ck_assert_uint_gt(S.size, sizeof(struct seg_header));
+        off_t cut = (off_t)(sizeof(struct seg_header) + (S.size - sizeof(struct seg_header)) / 2);
+        ck_assert_int_eq(ftruncate(S.fd, cut), 0);
         why[0] = '\0';
         th_assert_r(seg_open(&c, shm_main, why, sizeof(why)), -EBADMSG);
         ck_assert_msg(strstr(why, "inconsistent"), "why: %s", why);
+        ck_assert_ptr_null(c.hdr);
+        ck_assert_int_eq(c.fd, -1);
+        /* ... and inside the header itself (it holds the waiter and holder
+         * tables, so half the file is less than a header). */
+        ck_assert_uint_lt(S.size / 2, sizeof(struct seg_header));
+        ck_assert_int_eq(ftruncate(S.fd, (off_t)(S.size / 2)), 0);
+        why[0] = '\0';
+        th_assert_r(seg_open(&c, shm_main, why, sizeof(why)), -EBADMSG);
+        ck_assert_msg(strstr(why, "truncated"), "why: %s", why);
         ck_assert_ptr_null(c.hdr);
         ck_assert_int_eq(c.fd, -1);
         /* Restored: fine again. */
@@ -424,7 +451,20 @@ START_TEST(table_exists_and_kinds) {
                     -EMEDIUMTYPE);
         th_assert_r(seg_table_create(&S, "ev", EVD_TYPE_EVENT, EVD_EVENT_AUTO, &i2, &g2),
                     -EMEDIUMTYPE);
-        th_assert_r(seg_table_create(&S, "ev", 7, EVD_EVENT_ONCE, &i2, &g2), -EMEDIUMTYPE);
+        /* Another (valid) type under the same name. */
+        th_assert_r(seg_table_create(&S, "ev", EVD_TYPE_LOCK, 0, &i2, &g2), -EMEDIUMTYPE);
+        ck_assert_uint_eq(i2, idx);
+        struct seg_init sem = { .type = EVD_TYPE_SEMAPHORE, .max = 3, .initial = 3 };
+        th_assert_r(seg_table_create_obj(&S, "ev", &sem, &i2, &g2), -EMEDIUMTYPE);
+        /* An invalid type is refused before the name is looked at, whether
+         * or not the name exists. */
+        i2 = g2 = 0xdeadbeef;
+        th_assert_r(seg_table_create(&S, "ev", 7, EVD_EVENT_ONCE, &i2, &g2), -EINVAL);
+        ck_assert_uint_eq(i2, 0xdeadbeef);
+        ck_assert_uint_eq(g2, 0xdeadbeef);
+        th_assert_r(seg_table_create(&S, "nope", 7, EVD_EVENT_ONCE, &i2, &g2), -EINVAL);
+        th_assert_r(seg_table_create(&S, "nope", 0, 0, &i2, &g2), -EINVAL);
+        th_assert_r(seg_lookup(&S, "nope", &i2, &g2), -ENOENT);
         ck_assert_uint_eq(atomic_load(&S.hdr->count), 1);
         struct seg_obj *o = &S.objs[idx];
         ck_assert_str_eq(o->name, "ev");

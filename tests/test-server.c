@@ -116,6 +116,21 @@ static unsigned list_all(char names[][EVD_NAME_MAX + 1], struct proto_msg *items
                 ck_assert_uint_le(rep.value_len, EVD_VALUE_MAX);
                 ck_assert_uint_le(rep.state, EVD_STATE_FAILED);
                 ck_assert_uint_le(rep.kind, EVD_EVENT_AUTO);
+                /* What is listed is within its bounds, whatever the segment
+                 * holds. */
+                ck_assert_msg(rep.type >= EVD_TYPE_EVENT && rep.type <= EVD_TYPE_CONDITION,
+                              "listed type %u", rep.type);
+                if (rep.type == EVD_TYPE_SEMAPHORE || rep.type == EVD_TYPE_LOCK) {
+                        ck_assert_uint_ge(rep.max, 1);
+                        ck_assert_uint_le(rep.count, rep.max);
+                        if (rep.type == EVD_TYPE_LOCK)
+                                ck_assert_uint_eq(rep.max, 1);
+                } else if (rep.type == EVD_TYPE_BARRIER) {
+                        ck_assert_uint_ge(rep.max, 1);
+                        ck_assert_uint_lt(rep.count, rep.max);
+                }
+                ck_assert_uint_le(rep.holders_len, EVD_INFO_HOLDERS);
+                ck_assert_uint_le(rep.holders_len, rep.nholders);
                 if (names && n < max)
                         memcpy(names[n], rep.name, sizeof(names[n]));
                 if (items && n < max) {
@@ -449,8 +464,82 @@ START_TEST(scribble_random) {
 }
 END_TEST
 
-/* Scribble everything but the lock (kept as a working mutex), with the
- * slots looking live, so that LIST and the table code meet every field. */
+/* What scribble_live made of each slot. */
+enum scribbled {
+        SCR_OTHER = 0, /* random: listed or not, the server must just cope */
+        SCR_SANE,      /* live, a valid name, every field within its bounds */
+        SCR_INSANE,    /* live, a valid name, one field out of bounds */
+};
+static enum scribbled scribbled_as[CAPACITY];
+static char scribbled_name[CAPACITY][24];
+
+/* Make the random state of O a sane one of a random type. */
+static void make_sane(struct seg_obj *o) {
+        switch (next_rand() % 4) {
+        case 0:
+                o->type = EVD_TYPE_EVENT;
+                o->kind %= 3;
+                o->u.event.state %= 3;
+                o->u.event.payload_len %= EVD_VALUE_MAX + 1;
+                break;
+        case 1:
+                o->type = EVD_TYPE_SEMAPHORE;
+                o->u.sem.max = 1 + o->u.sem.max % 1000;
+                o->u.sem.value %= o->u.sem.max + 1;
+                break;
+        case 2:
+                o->type = EVD_TYPE_LOCK;
+                o->u.sem.max = 1;
+                o->u.sem.value %= 2;
+                break;
+        default:
+                o->type = EVD_TYPE_BARRIER;
+                o->u.barrier.parties = 1 + o->u.barrier.parties % 100;
+                o->u.barrier.arrived %= o->u.barrier.parties;
+                break;
+        }
+}
+
+/* Put exactly one field of a sane-looking object out of its bounds. */
+static void make_insane(struct seg_obj *o) {
+        switch (next_rand() % 6) {
+        case 0:
+                o->type = EVD_TYPE_EVENT;
+                o->kind = 0;
+                o->u.event.state = 0;
+                o->u.event.payload_len = EVD_VALUE_MAX + 1 + (uint32_t)(next_rand() % 1000);
+                break;
+        case 1:
+                o->type = EVD_TYPE_EVENT;
+                o->kind = 0;
+                o->u.event.payload_len = 0;
+                o->u.event.state = EVD_STATE_FAILED + 1 + (uint32_t)(next_rand() % 100);
+                break;
+        case 2:
+                o->type = EVD_TYPE_SEMAPHORE;
+                o->u.sem.max = 3;
+                o->u.sem.value = 4 + (uint32_t)(next_rand() % 1000); /* more free than max */
+                break;
+        case 3:
+                o->type = EVD_TYPE_LOCK;
+                o->u.sem.max = 2; /* a lock has one slot */
+                o->u.sem.value = 1;
+                break;
+        case 4:
+                o->type = EVD_TYPE_BARRIER;
+                o->u.barrier.parties = 4;
+                o->u.barrier.arrived = 4 + (uint32_t)(next_rand() % 10); /* would have tripped */
+                break;
+        default:
+                o->type = 6 + (uint32_t)(next_rand() % 1000); /* no such type */
+                break;
+        }
+}
+
+/* Scribble everything but the lock (kept as a working mutex unless
+ * KEEP_LOCKS is false), with the slots looking live, so that LIST and the
+ * table code meet every field.  Some slots are made wholly plausible and
+ * some plausible but for one field (scribbled_as[] says which). */
 static void scribble_live(bool keep_locks) {
         static pthread_mutex_t saved[CAPACITY];
         for (uint32_t i = 0; i < SV.seg.capacity; i++) {
@@ -459,13 +548,15 @@ static void scribble_live(bool keep_locks) {
                 fill_random(o, sizeof(*o));
                 if (keep_locks)
                         memcpy(&o->lock, &saved[i], sizeof(o->lock));
+                scribbled_as[i] = SCR_OTHER;
                 uint64_t r = next_rand();
                 atomic_store(&o->state, r % 4 == 0 ? (uint32_t)next_rand() : SLOT_LIVE);
                 atomic_store(&o->gen, (uint32_t)next_rand() & ~1u);
                 if (r % 3 != 0) {
                         /* A valid name that hashes right: the lookups find it. */
-                        char name[24];
-                        snprintf(name, sizeof(name), "s%u-%u", i, (unsigned)(next_rand() % 1000));
+                        char *name = scribbled_name[i];
+                        snprintf(name, sizeof(scribbled_name[i]), "s%u-%u", i,
+                                 (unsigned)(next_rand() % 1000));
                         memset(o->name, 0, sizeof(o->name));
                         memcpy(o->name, name, strlen(name));
                         o->hash = seg_hash(name, strlen(name));
@@ -473,21 +564,62 @@ static void scribble_live(bool keep_locks) {
                                 o->type = EVD_TYPE_EVENT;
                         if (r % 7 != 0)
                                 o->kind = o->kind % 4;
+                        if (atomic_load(&o->state) == SLOT_LIVE) {
+                                uint64_t c = next_rand() % 3;
+                                if (c == 0) {
+                                        make_sane(o);
+                                        scribbled_as[i] = SCR_SANE;
+                                } else if (c == 1) {
+                                        make_insane(o);
+                                        scribbled_as[i] = SCR_INSANE;
+                                }
+                        }
                 }
-                if (r % 2)
-                        o->u.event.state %= 4;
-                if (r % 11 == 0)
-                        o->u.event.payload_len = EVD_VALUE_MAX + 1;
+                if (scribbled_as[i] != SCR_OTHER && keep_locks && !seg_mutex_sane(&o->lock)) {
+                        /* A slot that never held an object has no mutex
+                         * yet: give the classified ones a working one, so
+                         * that their state (not their lock) decides. */
+                        ck_assert_int_eq(seg_mutex_reset(&o->lock), 0);
+                }
+                if (scribbled_as[i] == SCR_OTHER) {
+                        if (r % 2)
+                                o->u.event.state %= 4;
+                        if (r % 11 == 0)
+                                o->u.event.payload_len = EVD_VALUE_MAX + 1;
+                }
         }
         atomic_store(&SV.seg.hdr->count, (uint32_t)next_rand());
 }
 
 START_TEST(scribble_live_slots) {
-        unsigned listed = 0;
+        unsigned listed = 0, sane = 0, insane = 0;
+        static char names[CAPACITY][EVD_NAME_MAX + 1];
         for (int round = 0; round < 8; round++) {
                 make_some_objects();
                 rng = 0xfeedface12345678ull + (uint64_t)round * 104729;
                 scribble_live(true);
+                /* LIST shows every plausible object and quarantines every
+                 * one with a field out of bounds (never clamps it into a
+                 * plausible-looking answer). */
+                unsigned n = list_all(names, NULL, CAPACITY);
+                ck_assert_uint_le(n, CAPACITY);
+                for (uint32_t i = 0; i < SV.seg.capacity; i++) {
+                        if (scribbled_as[i] == SCR_OTHER)
+                                continue;
+                        bool found = false;
+                        for (unsigned k = 0; k < n && !found; k++)
+                                found = strcmp(names[k], scribbled_name[i]) == 0;
+                        if (scribbled_as[i] == SCR_SANE) {
+                                sane++;
+                                ck_assert_msg(found, "round %d: plausible slot %u (%s, type %u) not listed",
+                                              round, i, scribbled_name[i], SV.seg.objs[i].type);
+                        } else {
+                                insane++;
+                                ck_assert_msg(!found, "round %d: corrupt slot %u (%s, type %u) listed",
+                                              round, i, scribbled_name[i], SV.seg.objs[i].type);
+                        }
+                }
+                /* Every other request still gets an answer. */
                 listed += exercise_server();
                 for (uint32_t i = 0; i < SV.seg.capacity; i++) {
                         struct seg_obj *o = &SV.seg.objs[i];
@@ -496,7 +628,10 @@ START_TEST(scribble_live_slots) {
                 }
                 atomic_store(&SV.seg.hdr->count, 0);
         }
-        /* The plausible slots were listed (the others skipped). */
+        /* The scribbling produced both kinds, and the plausible ones were
+         * listed (the others skipped). */
+        ck_assert_uint_gt(sane, 0);
+        ck_assert_uint_gt(insane, 0);
         ck_assert_uint_gt(listed, 0);
 }
 END_TEST

@@ -117,7 +117,7 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
         enum {
                 L_TIMEOUT = 256, L_PROGRESS, L_VALUE, L_VALUE_FILE, L_ONCE, L_AUTO, L_MANUAL,
                 L_ANY, L_ALL, L_JSON, L_EXIST_OK, L_COUNT, L_RUNTIME_DIR, L_MAX, L_INITIAL,
-                L_OWNER, L_PARTIES,
+                L_OWNER, L_PARTIES, L_NOTIFY_READY,
         };
         static const struct {
                 struct option opt;
@@ -139,6 +139,7 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                 { { "initial", required_argument, NULL, L_INITIAL }, O_INITIAL },
                 { { "owner", required_argument, NULL, L_OWNER }, O_OWNER },
                 { { "parties", required_argument, NULL, L_PARTIES }, O_PARTIES },
+                { { "notify-ready", no_argument, NULL, L_NOTIFY_READY }, O_NOTIFY },
         };
         struct option longopts[24];
         int n = 0;
@@ -209,6 +210,7 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                         break;
                 }
                 case L_RUNTIME_DIR: o->runtime_dir = optarg; break;
+                case L_NOTIFY_READY: o->notify_ready = true; break;
                 case L_MAX:
                 case L_INITIAL:
                 case L_OWNER:
@@ -476,11 +478,13 @@ static int cmd_is_set(struct opts *o) {
 static char progress_names[512];
 
 static void on_progress(void *userdata, const char *name, int64_t waited) {
+        const struct opts *o = userdata;
         char d[32];
-        (void)userdata;
         (void)name;
         format_duration(d, sizeof(d), waited);
-        fprintf(stderr, "evctl: still waiting for %s (%s)\n", progress_names, d);
+        if (o->progress > 0)
+                fprintf(stderr, "evctl: still waiting for %s (%s)\n", progress_names, d);
+        notify_waiting(o, progress_names, waited);
 }
 
 static int cmd_wait(struct opts *o) {
@@ -499,8 +503,11 @@ static int cmd_wait(struct opts *o) {
                                                  "%s%s", i ? (o->many == MANY_ALL ? " and " : " or ") : "",
                                                  o->args[i]);
         }
-        if (r == 0 && o->progress > 0)
-                evd_set_wait_progress(ctx, o->progress, on_progress, NULL);
+        if (r == 0)
+                notify_waiting(o, progress_names, 0);
+        if (r == 0 && (o->progress > 0 || o->notify_ready))
+                evd_set_wait_progress(ctx, o->progress > 0 ? o->progress : NOTIFY_STATUS_EVERY,
+                                      on_progress, o);
         size_t len = 0, idx = 0;
         if (r == 0) {
                 if (o->many == MANY_ALL)
@@ -510,6 +517,7 @@ static int cmd_wait(struct opts *o) {
                 else
                         r = evd_event_wait(evs[0], o->timeout, buf, EVD_VALUE_MAX + 1, &len);
                 const char *name = o->args[idx < (size_t)n ? idx : 0];
+                notify_done(o, r, progress_names, name, buf, len);
                 if (r == 0) {
                         if (o->many == MANY_ANY)
                                 printf("%s\n", name);
@@ -582,7 +590,7 @@ static int cmd_list(struct opts *o) {
                 puts("]");
         } else {
                 printf("%-24s %-7s %-6s %-13s %7s  %s\n", "NAME", "TYPE", "KIND", "STATE", "WAITERS",
-                       "VALUE/HOLDERS");
+                       "VALUE");
                 for (size_t i = 0; i < n; i++) {
                         const struct evd_info *e = &infos[i];
                         if (e->type != EVD_TYPE_EVENT) {
@@ -764,8 +772,13 @@ static const struct command commands[] = {
           "                         then its value\n"
           "      --all              wait until every one of several events has been set\n"
           "                         (not for --auto events)\n"
-          "      --once, --auto     the kind to create NAME with, and the kind it must have\n",
-          O_TIMEOUT | O_PROGRESS | O_KIND | O_MANY, 1, 1, cmd_wait, 0 },
+          "      --once, --auto     the kind to create NAME with, and the kind it must have\n"
+          "      --notify-ready     for the main process of a Type=notify systemd unit: keep\n"
+          "                         STATUS= up to date while waiting, then send READY=1 and\n"
+          "                         STATUS='NAME is set: VALUE' once it is set, so that the\n"
+          "                         unit is ready exactly then (RemainAfterExit=yes keeps it\n"
+          "                         active after evctl exits); nothing without NOTIFY_SOCKET\n",
+          O_TIMEOUT | O_PROGRESS | O_KIND | O_MANY | O_NOTIFY, 1, 1, cmd_wait, 0 },
         { "is-set", "NAME", "Exit 0 if NAME is set, 1 if it is not (or does not exist).  Prints nothing.\n",
           "", 0, 1, 1, cmd_is_set, 0 },
         { "fail", "NAME MESSAGE",

@@ -33,6 +33,7 @@ enum opt_bit {
         O_INITIAL = 1 << 9, /* --initial K */
         O_OWNER = 1 << 10,  /* --owner PID */
         O_PARTIES = 1 << 11, /* --parties N */
+        O_NOTIFY = 1 << 20, /* --notify-ready (evctl-notify.c) */
 };
 
 struct opts {
@@ -47,6 +48,7 @@ struct opts {
         bool kind_given;
         enum { MANY_NONE, MANY_ANY, MANY_ALL } many;
         bool json, exist_ok;
+        bool notify_ready; /* wait --notify-ready */
         long count;
         uint32_t max, initial, parties;
         bool initial_given;
@@ -89,3 +91,13 @@ int cmd_lock_run(struct opts *o);
 int cmd_barrier_wait(struct opts *o);
 int cmd_barrier_abort(struct opts *o);
 int cmd_barrier_reset(struct opts *o);
+
+/* evctl-notify.c: what "wait --notify-ready" tells the service manager.
+ * Both do nothing unless o->notify_ready. */
+#define NOTIFY_STATUS_EVERY (5 * 1000000LL) /* STATUS= refresh while waiting */
+/* STATUS=waiting for WHAT (WAITED <= 0), or still waiting ... (WAITED). */
+void notify_waiting(const struct opts *o, const char *what, int64_t waited);
+/* After the wait returned R (a libevd code): READY=1 and STATUS= on
+ * success (NAME fired, with VALUE), only STATUS= saying why otherwise. */
+void notify_done(const struct opts *o, int r, const char *what, const char *name, const void *value,
+                 size_t len);

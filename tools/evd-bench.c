@@ -9,6 +9,7 @@
  * ratio to the raw futex round trip. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -183,6 +185,70 @@ static void bench_ops(const char *dir, long n, double *setp, double *waitp, doub
         evd_close(ctx);
 }
 
+/* Uncontended lock + unlock: evd's lock, flock(2) on a file, a robust
+ * process-shared pthread mutex.  ns per pair. */
+static void bench_locks(const char *dir, long n, double *evdp, double *flockp, double *mutexp) {
+        evd_ctx *ctx;
+        int r = evd_open(&ctx, dir, EVD_OPEN_NO_AUTOSTART);
+        if (r < 0)
+                die("evd_open", r);
+        evd_lock *l;
+        if ((r = evd_lock_open(ctx, "bench.lock", EVD_SEM_CREATE, &l)) < 0)
+                die("evd_lock_open", r);
+        double t = now_s();
+        for (long i = 0; i < n; i++) {
+                if ((r = evd_lock_acquire(l, 0, 0, EVD_FOREVER)) < 0 || (r = evd_lock_release(l, 0)) < 0)
+                        die("lock", r);
+        }
+        *evdp = (now_s() - t) / (double)n * 1e9;
+        evd_lock_free(l);
+        evd_close(ctx);
+
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/bench.flock", dir);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                die("open", -errno);
+        t = now_s();
+        for (long i = 0; i < n; i++) {
+                flock(fd, LOCK_EX);
+                flock(fd, LOCK_UN);
+        }
+        *flockp = (now_s() - t) / (double)n * 1e9;
+        close(fd);
+        unlink(path);
+
+        pthread_mutex_t *m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        pthread_mutexattr_t a;
+        pthread_mutexattr_init(&a);
+        pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+        pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+        pthread_mutex_init(m, &a);
+        t = now_s();
+        for (long i = 0; i < n; i++) {
+                pthread_mutex_lock(m);
+                pthread_mutex_unlock(m);
+        }
+        *mutexp = (now_s() - t) / (double)n * 1e9;
+        munmap(m, sizeof(*m));
+}
+
+/* The shell user's view: run `true` under flock(1) and under `evctl lock
+ * run`, N times each; ms per run. */
+static void bench_commands(const char *dir, const char *evctl, int n, double *flockp, double *evdp) {
+        char cmd[9000];
+        snprintf(cmd, sizeof(cmd), "for i in $(seq %d); do flock %s/bench.cmdlock true; done", n, dir);
+        double t = now_s();
+        *flockp = system(cmd) == 0 ? (now_s() - t) / n * 1e3 : -1;
+        snprintf(cmd, sizeof(cmd),
+                 "for i in $(seq %d); do EVD_RUNTIME_DIR=%s EVD_NO_AUTOSTART=1 %s lock run bench.cmd -- true; done",
+                 n, dir, evctl);
+        t = now_s();
+        *evdp = system(cmd) == 0 ? (now_s() - t) / n * 1e3 : -1;
+        snprintf(cmd, sizeof(cmd), "%s/bench.cmdlock", dir);
+        unlink(cmd);
+}
+
 static pid_t start_daemon(const char *evd, const char *dir) {
         pid_t p = fork();
         if (p == 0) {
@@ -262,6 +328,35 @@ int main(int argc, char **argv) {
         printf("  evd_event_set (1-byte value)       %8.1f     %.2fx\n", set_ns, set_ns / sem_ns);
         printf("  evd_event_wait on a set event      %8.1f     %.2fx\n", wait_ns, wait_ns / sem_ns);
 
+        double lk_evd, lk_flock, lk_mutex;
+        bench_locks(dir, n * 5, &lk_evd, &lk_flock, &lk_mutex);
+        printf("\nuncontended lock + unlock                 ns     vs flock(2)\n");
+        printf("  flock(2) LOCK_EX + LOCK_UN         %8.1f     1.00x\n", lk_flock);
+        printf("  robust pshared pthread mutex       %8.1f     %.2fx\n", lk_mutex, lk_mutex / lk_flock);
+        printf("  evd lock acquire + release         %8.1f     %.2fx\n", lk_evd, lk_evd / lk_flock);
+
+        char evctl[4300];
+        snprintf(evctl, sizeof(evctl), "%s", evd);
+        char *slash = strrchr(evctl, '/');
+        if (slash && getenv("EVCTL") == NULL) {
+                *slash = '\0';
+                slash = strrchr(evctl, '/');
+                if (slash) {
+                        *slash = '\0';
+                        strcat(evctl, "/tools/evctl");
+                }
+        }
+        if (getenv("EVCTL"))
+                snprintf(evctl, sizeof(evctl), "%s", getenv("EVCTL"));
+        if (access(evctl, X_OK) == 0) {
+                int runs = n >= 100000 ? 200 : 50;
+                double cf, ce;
+                bench_commands(dir, evctl, runs, &cf, &ce);
+                printf("\na command under a lock, from the shell     ms     vs flock(1)\n");
+                printf("  flock FILE true                    %8.2f     1.00x\n", cf);
+                printf("  evctl lock run NAME -- true        %8.2f     %.2fx\n", ce, ce / cf);
+        }
+
         printf("\nmemory: %zu bytes of segment per object (values up to %d bytes), %zu of header;\n"
                "        a namespace of %u objects maps %.1f MiB, of which only the pages of\n"
                "        objects in use are ever touched\n",
@@ -274,6 +369,8 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof(path), "%s/evd.lock", dir);
         unlink(path);
         snprintf(path, sizeof(path), "%s/evd.log", dir);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/evd.pid", dir);
         unlink(path);
         rmdir(dir);
         return 0;
