@@ -64,7 +64,8 @@ int perm_init(struct perm *p, const char *group, bool system, char *why, size_t 
                 errno = 0;
                 unsigned long v = strtoul(group, &end, 10);
                 if (errno || *end || v >= (unsigned long)(gid_t)-1) {
-                        snprintf(why, whylen, "invalid group '%s': give a group name or a gid", group);
+                        snprintf(why, whylen, "invalid group '%s': give a group name or a gid",
+                                 group);
                         return -EINVAL;
                 }
                 p->gid = (gid_t)v;
@@ -72,7 +73,8 @@ int perm_init(struct perm *p, const char *group, bool system, char *why, size_t 
         } else {
                 int r = lookup_group(group, &p->gid);
                 if (r == -ENOENT) {
-                        snprintf(why, whylen, "no group named '%s' (create it, e.g. with groupadd --system %s)",
+                        snprintf(why, whylen,
+                                 "no group named '%s' (create it, e.g. with groupadd --system %s)",
                                  group, group);
                         return r;
                 }
@@ -148,7 +150,8 @@ int perm_apply_socket(const struct perm *p, const char *path) {
                 return -ENOTSOCK;
         /* The directory is ours and closed to others: nobody can swap the
          * socket for something else between the lstat and these calls. */
-        if (st.st_gid != p->gid && fchownat(AT_FDCWD, path, (uid_t)-1, p->gid, AT_SYMLINK_NOFOLLOW) < 0)
+        if (st.st_gid != p->gid &&
+            fchownat(AT_FDCWD, path, (uid_t)-1, p->gid, AT_SYMLINK_NOFOLLOW) < 0)
                 return negative_errno();
         if ((st.st_mode & 07777) != perm_file_mode(p) && chmod(path, perm_file_mode(p)) < 0)
                 return negative_errno();
@@ -258,7 +261,9 @@ bool perm_peer_allowed(const struct perm *p, int fd, const struct ucred *cred, c
         if (r > 0)
                 return true;
         if (r < 0)
-                snprintf(why, whylen, "cannot learn its groups (%s); only members of group %s may use this namespace",
+                snprintf(why, whylen,
+                         "cannot learn its groups (%s); only members of group %s may use this "
+                         "namespace",
                          strerror(-r), p->group_name);
         else
                 snprintf(why, whylen, "it is not in group %s", p->group_name);

@@ -22,10 +22,10 @@
 #include <sys/types.h>
 
 struct perm {
-        bool system;          /* the system instance (/run/evd) */
-        bool group_set;       /* --group was given */
-        gid_t gid;            /* the namespace's group: --group, else our egid */
-        char group_name[64];  /* for messages: the name, or the number */
+        bool system;         /* the system instance (/run/evd) */
+        bool group_set;      /* --group was given */
+        gid_t gid;           /* the namespace's group: --group, else our egid */
+        char group_name[64]; /* for messages: the name, or the number */
 };
 
 /* Resolve GROUP (a group name or a decimal gid; NULL or "": no group) for a

@@ -527,6 +527,7 @@ int server_init(struct server *s, const struct server_config *cfg) {
                 scan_segment(s);
         } else
                 log_info("created segment %s with capacity %u", s->paths.shm_name, cfg->capacity);
+        atomic_store(&s->seg.hdr->daemon_start, proc_start_time(getpid()));
         atomic_store(&s->seg.hdr->daemon_pid, (uint32_t)getpid());
         s->waiter_counts = calloc(s->seg.capacity, sizeof(uint32_t));
         if (!s->waiter_counts)

@@ -80,6 +80,12 @@ static const char *daemon_binary(char *buf, size_t len) {
  * pointed at a socket of ours, and wait for its READY=1 (or for another
  * daemon that won the race to accept connections). */
 static int spawn_daemon(evd_ctx *ctx) {
+        /* A namespace whose directory belongs to somebody else (the system
+         * instance seen by a member of its group) is served by its owner's
+         * daemon: one of ours could not serve it. */
+        struct stat st;
+        if (stat(ctx->paths.runtime_dir, &st) == 0 && st.st_uid != geteuid())
+                return -ECONNREFUSED;
         int r = paths_make_dir(&ctx->paths, 0700);
         if (r < 0)
                 return r;

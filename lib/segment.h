@@ -107,7 +107,8 @@ struct seg_header {
          * a hold is taken, so that it starts watching the new holder. */
         _Atomic uint32_t holder_seq;
         pthread_mutex_t table_lock; /* robust, process-shared; daemon only */
-        uint8_t reserved[120];
+        _Atomic uint64_t daemon_start; /* /proc start time of daemon_pid */
+        uint8_t reserved[112];
         struct seg_waiter waiters[SEG_WAITER_SLOTS];
         struct seg_holder holders[SEG_HOLDER_SLOTS];
         struct seg_watched watched[SEG_WATCHED_SLOTS]; /* written by the daemon only */

@@ -60,7 +60,7 @@ static int sync_lock(const struct sync_obj *o, struct locked *l) {
  * themselves give back what dead holders held. */
 static bool daemon_absent(const struct seg *s) {
         uint32_t pid = atomic_load(&s->hdr->daemon_pid);
-        return pid == 0 || kill((pid_t)pid, 0) < 0;
+        return pid == 0 || proc_start_time((pid_t)pid) != atomic_load(&s->hdr->daemon_start);
 }
 
 /* ---- semaphores and locks ------------------------------------------------- */

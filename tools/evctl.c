@@ -268,12 +268,15 @@ evd_ctx *ctx;
 
 static int open_ctx(struct opts *o) {
         int r = evd_open(&ctx, o->runtime_dir, o->open_flags);
+        const char *dir = o->runtime_dir ? o->runtime_dir : getenv("EVD_RUNTIME_DIR");
+        if (dir && !*dir)
+                dir = NULL;
         if (r < 0)
                 return die(exit_code(r) == EXIT_PERM ? EXIT_PERM
                            : r == -EBADMSG          ? EXIT_DAEMON
                                                     : EXIT_DAEMON,
-                           "cannot open the evd namespace%s%s: %s", o->runtime_dir ? " in " : "",
-                           o->runtime_dir ? o->runtime_dir : "", evd_strerror(r));
+                           "cannot open the evd namespace%s%s: %s", dir ? " in " : "", dir ? dir : "",
+                           evd_strerror(r));
         return 0;
 }
 
@@ -687,6 +690,12 @@ static const struct evd_info *find_info(const struct snapshot *s, const char *na
 
 static long watch_lines;
 
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static void watch_line(uint64_t usec, const char *name, const char *what, const struct evd_info *i) {
         char t[40];
         format_time(t, sizeof(t), usec);
@@ -720,7 +729,7 @@ static void diff_snapshots(const struct snapshot *a, const struct snapshot *b) {
         }
         for (size_t k = 0; k < a->n; k++)
                 if (!find_info(b, a->infos[k].name))
-                        watch_line((uint64_t)time(NULL) * 1000000u, a->infos[k].name, "deleted", NULL);
+                        watch_line(now_usec(), a->infos[k].name, "deleted", NULL);
 }
 
 static int cmd_watch(struct opts *o) {
@@ -756,11 +765,13 @@ static const struct command commands[] = {
           "\nOptions:\n"
           "      --value V          hand V to the waiters (at most 4096 bytes)\n"
           "      --value-file F     read the value from F ('-': standard input)\n"
-          "      --once, --auto     the kind to create NAME with, and the kind it must have\n",
+          "      --manual, --once, --auto\n"
+          "                         the kind to create NAME with, and the kind it must have\n",
           O_VALUE | O_KIND, 1, 1, cmd_set, 0 },
-        { "clear", "NAME", "Clear the event NAME: its flag, value and failure are dropped.\n", "",
+        { "clear", "NAME", "Clear the event NAME: its flag, value and failure are dropped.\n",
+          "\nOptions:\n      --manual, --once, --auto\n                         the kind to create NAME with, and the kind it must have\n",
           O_KIND, 1, 1, cmd_clear, 0 },
-        { "reset", "NAME", "The same as 'clear'.\n", "", O_KIND, 1, 1, cmd_clear, 0 },
+        { "reset", "NAME", "The same as 'clear'.\n", "\nOptions:\n      --manual, --once, --auto\n                         the kind to create NAME with, and the kind it must have\n", O_KIND, 1, 1, cmd_clear, 0 },
         { "wait", "NAME [--timeout D] [--progress D]  |  --any|--all NAME...",
           "Wait until NAME is set and print its value.  Returns at once if it is set\n"
           "already; creates NAME if it does not exist yet.  A waiter blocked when the\n"
@@ -772,7 +783,8 @@ static const struct command commands[] = {
           "                         then its value\n"
           "      --all              wait until every one of several events has been set\n"
           "                         (not for --auto events)\n"
-          "      --once, --auto     the kind to create NAME with, and the kind it must have\n"
+          "      --manual, --once, --auto\n"
+          "                         the kind to create NAME with, and the kind it must have\n"
           "      --notify-ready     for the main process of a Type=notify systemd unit: keep\n"
           "                         STATUS= up to date while waiting, then send READY=1 and\n"
           "                         STATUS='NAME is set: VALUE' once it is set, so that the\n"
@@ -784,7 +796,7 @@ static const struct command commands[] = {
         { "fail", "NAME MESSAGE",
           "Fail the event NAME: processes waiting for it now, and later ones until it is\n"
           "cleared, exit 3 with MESSAGE on stderr.\n",
-          "", O_KIND, 2, 2, cmd_fail, 1 },
+          "\nOptions:\n      --manual, --once, --auto\n                         the kind to create NAME with, and the kind it must have\n", O_KIND, 2, 2, cmd_fail, 1 },
         { "create", "NAME [--once|--auto] [--exist-ok]",
           "Create the event NAME (manual-reset unless --once or --auto).\n",
           "\nOptions:\n"
@@ -867,7 +879,7 @@ static const struct command commands[] = {
 };
 
 static void main_usage(FILE *f) {
-        fprintf(f, "Usage: evctl [--runtime-dir DIR] COMMAND [ARGS...]\n\n"
+        fprintf(f, "Usage: evctl [--runtime-dir DIR | --system | --user] COMMAND [ARGS...]\n\n"
                    "Named events shared by unrelated processes, served by evd(8).\n\nCommands:\n");
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
                 fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].args);
@@ -891,7 +903,9 @@ static void main_usage(FILE *f) {
                 "\nEnvironment:\n"
                 "  EVD_RUNTIME_DIR    the namespace's directory\n"
                 "  EVD_NO_AUTOSTART=1 never start a daemon (exit 5 when none runs)\n"
-                "  EVD_DAEMON         the evd binary to start when none runs\n");
+                "  EVD_DAEMON         the evd binary to start when none runs\n"
+                "  EVD_SPIN_USEC      how long a wait spins before it sleeps (default 20 us;\n"
+                "                     0: never)\n");
 }
 
 int main(int argc, char **argv) {

@@ -22,7 +22,8 @@ packages=(
         redis-server    # the real peer in the Redis-ready test and demo
         redis-tools     # redis-cli, to see when redis answers
         procps          # ps, pgrep: tests look at live processes
-        util-linux      # flock, runuser, setsid
+        util-linux      # flock, runuser, setsid, setpriv (permission tests)
+        passwd          # groupadd, groupdel (permission tests)
         coreutils       # timeout, mktemp
         python3         # summarises meson's test log in tools/test.sh
 )

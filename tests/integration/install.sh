@@ -48,6 +48,16 @@ if command -v scdoc >/dev/null; then
                 [[ -e $prefix/share/man/$m ]] || fail "man page $m was not installed"
         done
 fi
+if pkg-config --exists systemd; then
+        # Under the prefix (where systemd looks for /usr/local ones too),
+        # running the installed evd.
+        for u in lib/systemd/system/evd.service lib/systemd/system/evd.socket \
+                lib/systemd/user/evd.service lib/systemd/user/evd.socket lib/sysusers.d/evd.conf; do
+                [[ -f $prefix/$u ]] || fail "$u was not installed"
+        done
+        grep -qx "ExecStart=$prefix/bin/evd --system --group evd" "$prefix/lib/systemd/system/evd.service" ||
+                fail "the installed evd.service does not run $prefix/bin/evd"
+fi
 
 echo "install: soname and exported symbols"
 readelf -d "$lib" | grep -q 'SONAME.*\[libevd\.so\.1\]' || fail "soname is not libevd.so.1"

@@ -23,6 +23,8 @@ _PIDS+=("$runner")
 wait_until "grep -q 'READY=1' '$log' 2>/dev/null" 5 || fail "no READY=1 within 5 s"
 [[ -S $EVD_DIR/evd.sock ]] || fail "READY=1 came before the socket existed"
 grep 'READY=1' "$log" | grep -q 'STATUS=serving' || fail "READY=1 came without STATUS=: $(cat "$log")"
+grep -q "^READY=1|STATUS=serving $EVD_DIR, [0-9]* object(s)|MAINPID=[0-9]*$" "$log" ||
+        fail "READY=1 does not say what evd serves: $(cat "$log")"
 expect_exit 0 "$EVCTL" set svc --value up
 wait_until "(( \$(grep -c 'WATCHDOG=1' '$log') >= 3 ))" 5 ||
         fail "fewer than 3 WATCHDOG=1 pings in a second: $(cat "$log")"
@@ -31,6 +33,59 @@ pid=$(first_daemon_pid "$EVD_DIR")
 kill -TERM "$pid"
 wait_until "grep -q 'STOPPING=1' '$log'" 5 || fail "no STOPPING=1 after SIGTERM: $(cat "$log")"
 wait "$runner" || fail "evd did not exit 0 after SIGTERM"
+
+# evctl wait --notify-ready: the main process of a Type=notify unit that is
+# ready once an event is set.
+evd_start
+nlog() { printf '%s' "$_SCRATCH/notify.$1.log"; }
+# notify_wait TAG EVCTL-ARGS...: evctl under notify.py, in the background.
+notify_wait() {
+        local tag=$1
+        shift
+        bg_start 30 "$PY" "$notify_py" 25 "$(nlog "$tag")" -- "$EVCTL" "$@"
+}
+
+check "wait --notify-ready: STATUS=waiting, then READY=1 and STATUS= with the value once set"
+notify_wait set wait svc-ready --notify-ready --timeout 20s
+nw=$BG_PID
+wait_until "grep -qx 'STATUS=waiting for svc-ready' '$(nlog set)' 2>/dev/null" 5 ||
+        fail "no STATUS=waiting for svc-ready: $(cat "$(nlog set)" 2>/dev/null)"
+sleep 0.3
+! grep -q READY "$(nlog set)" || fail "READY=1 before the event was set: $(cat "$(nlog set)")"
+expect_exit 0 "$EVCTL" set svc-ready --value "10.0.0.7:80"
+bg_expect "$nw" 0 "10.0.0.7:80"
+grep -qx 'READY=1|STATUS=svc-ready is set: 10.0.0.7:80' "$(nlog set)" ||
+        fail "no READY=1 with the value: $(cat "$(nlog set)")"
+
+check "wait --notify-ready on a failed event: STATUS= says so, no READY=1, exit 3"
+expect_exit 0 "$EVCTL" fail svc-broken "disk full"
+notify_wait failed wait svc-broken --notify-ready --timeout 5s
+bg_expect "$BG_PID" 3
+grep -qx 'STATUS=svc-broken failed: disk full' "$(nlog failed)" ||
+        fail "no STATUS= with the failure: $(cat "$(nlog failed)")"
+! grep -q READY "$(nlog failed)" || fail "READY=1 for a failed event"
+
+check "wait --notify-ready that times out: STATUS= updates while waiting, no READY=1, exit 1"
+notify_wait timeout wait svc-never --notify-ready --timeout 1500ms --progress 500ms
+bg_expect "$BG_PID" 1
+grep -qx 'STATUS=still waiting for svc-never (500ms)' "$(nlog timeout)" ||
+        fail "no progress in STATUS=: $(cat "$(nlog timeout)")"
+grep -qx 'STATUS=timed out waiting for svc-never' "$(nlog timeout)" ||
+        fail "no timeout in STATUS=: $(cat "$(nlog timeout)")"
+! grep -q READY "$(nlog timeout)" || fail "READY=1 after a timeout"
+
+check "wait --any --notify-ready names the event that fired"
+expect_exit 0 "$EVCTL" set svc-b --value vb
+notify_wait any wait --any svc-a svc-b --notify-ready --timeout 5s
+bg_expect "$BG_PID" 0
+grep -qx 'READY=1|STATUS=svc-b is set: vb' "$(nlog any)" || fail "wrong READY=1: $(cat "$(nlog any)")"
+
+check "without NOTIFY_SOCKET --notify-ready only waits; it is refused where it does not belong"
+expect_exit 0 env -u NOTIFY_SOCKET "$EVCTL" wait svc-ready --notify-ready --timeout 0
+expect_stdout "10.0.0.7:80"
+expect_no_stderr
+expect_error 2 'notify-ready' "$EVCTL" set svc-ready --notify-ready
+evd_stop
 
 check "a socket passed by systemd-socket-activate serves evctl"
 command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate is not installed"
