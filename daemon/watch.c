@@ -86,8 +86,13 @@ static bool watch_pid(struct watch *w, pid_t pid, uint64_t start) {
                 return true;
         }
         int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-        if (fd < 0)
-                return errno != ESRCH; /* gone; on other errors the tick retries */
+        if (fd < 0) {
+                if (errno == ESRCH)
+                        return false;
+                /* No pidfds (Linux < 5.3) or out of descriptors: the
+                 * once-a-second scan looks at /proc instead. */
+                return proc_start_time(pid) == start;
+        }
         /* The pidfd refers to whoever has PID now: make sure it is the
          * process that took the hold and not a newcomer with its pid. */
         if (proc_start_time(pid) != start) {
@@ -128,8 +133,15 @@ void watch_scan(struct watch *w) {
                 struct seg_holder *h = &s->hdr->holders[i];
                 uint32_t pid = atomic_load(&h->pid);
                 uint32_t obj = atomic_load_explicit(&h->obj_plus1, memory_order_acquire);
-                if (!pid || !obj)
+                if (!pid)
                         continue;
+                if (!obj) {
+                        /* Claimed but never filled in: its taker died in
+                         * between (or is filling it in right now). */
+                        if (pid > INT32_MAX || proc_start_time((pid_t)pid) == 0)
+                                atomic_compare_exchange_strong(&h->pid, &pid, 0);
+                        continue;
+                }
                 if (obj - 1 >= s->capacity) {
                         /* Garbage: not a hold of any object. */
                         seg_holder_drop(s, (int)i, UINT32_MAX);

@@ -124,6 +124,21 @@ static void give_back(struct seg_obj *o, struct seg_holder *h) {
         }
 }
 
+void seg_sem_reconcile(struct seg *s, uint32_t index) {
+        struct seg_obj *o = &s->objs[index];
+        struct seg_sem *m = &o->u.sem;
+        uint32_t gen = atomic_load(&o->gen);
+        uint64_t held = m->unowned;
+        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                const struct seg_holder *h = &s->hdr->holders[i];
+                if (atomic_load(&h->pid) && atomic_load(&h->obj_plus1) == index + 1 &&
+                    h->obj_gen == gen)
+                        held += h->count;
+        }
+        m->value = held >= m->max ? 0 : (uint32_t)(m->max - held);
+        m->dirty = 0;
+}
+
 int seg_holders_reclaim(struct seg *s, uint32_t index, pid_t only_pid) {
         if (index >= s->capacity)
                 return 0;
@@ -143,6 +158,9 @@ int seg_holders_reclaim(struct seg *s, uint32_t index, pid_t only_pid) {
                         if (seg_obj_lock(o, 200) < 0)
                                 return n;
                         locked = true;
+                        if ((o->type == EVD_TYPE_SEMAPHORE || o->type == EVD_TYPE_LOCK) &&
+                            o->u.sem.dirty)
+                                seg_sem_reconcile(s, index);
                 }
                 /* Still the same dead hold now that we hold the lock? */
                 if (atomic_load(&h->pid) != pid || atomic_load(&h->obj_plus1) != index + 1)

@@ -35,6 +35,8 @@ int obj_lock(evd_ctx *ctx, uint32_t index, uint32_t gen, uint32_t type, struct l
                         seg_obj_unlock(o);
                         return -EBADMSG;
                 }
+                if ((type == EVD_TYPE_SEMAPHORE || type == EVD_TYPE_LOCK) && o->u.sem.dirty)
+                        seg_sem_reconcile(s, index);
                 *l = (struct locked){ .seg = s, .obj = o };
                 return 0;
         }
@@ -111,6 +113,7 @@ static _Atomic uint32_t *sleepers_of(uint64_t seq_addr) {
 int waiter_sleep(struct waiter *w, struct seg *s, struct evd_futex_waitv *v, unsigned n,
                         uint32_t obj_index) {
         uint64_t now = now_monotonic_usec();
+        w->sleeps++;
         if (now >= w->deadline)
                 return -ETIMEDOUT;
         /* A short, bounded spin first: a wake-up through the kernel costs

@@ -37,6 +37,7 @@ struct waiter {
         struct seg *reg_seg; /* where reg_slot is registered */
         int reg_slot;
         bool spun;
+        unsigned sleeps; /* times it slept (or would have) so far */
 };
 
 void waiter_init(struct waiter *w, evd_ctx *ctx, const char *name, int64_t timeout);

@@ -319,10 +319,12 @@ static void repair_object(struct seg_obj *o) {
                 if (e->payload_len > EVD_VALUE_MAX || e->payload_gen != e->sets)
                         e->payload_len = 0;
         } else if (o->type == EVD_TYPE_SEMAPHORE || o->type == EVD_TYPE_LOCK) {
-                /* Counts move together with the holder table; a holder
-                 * killed between the two is settled by the reclaim. */
+                /* The free count and the holder table are written one after
+                 * the other: whoever next locks it with the segment at hand
+                 * counts the holds again (seg_sem_reconcile). */
                 if (o->u.sem.value > o->u.sem.max)
                         o->u.sem.value = o->u.sem.max;
+                o->u.sem.dirty = 1;
         } else if (o->type == EVD_TYPE_BARRIER) {
                 if (o->u.barrier.arrived >= o->u.barrier.parties)
                         o->u.barrier.arrived = 0;
@@ -464,6 +466,7 @@ static void init_object(struct seg_obj *o, const struct seg_init *i) {
         case EVD_TYPE_SEMAPHORE:
                 o->u.sem.max = i->max;
                 o->u.sem.value = i->initial;
+                o->u.sem.unowned = i->max - i->initial;
                 break;
         case EVD_TYPE_LOCK:
                 o->u.sem.max = 1;
@@ -751,6 +754,8 @@ int seg_obj_snapshot(struct seg *s, uint32_t idx, uint32_t gen, struct evd_info 
         }
         case EVD_TYPE_SEMAPHORE:
         case EVD_TYPE_LOCK:
+                if (o->u.sem.dirty)
+                        seg_sem_reconcile(s, idx);
                 info->max = o->u.sem.max;
                 info->count = o->u.sem.value;
                 info->sets = o->u.sem.acquires;
@@ -777,6 +782,7 @@ bool seg_obj_sane(const struct seg_obj *o) {
         case EVD_TYPE_SEMAPHORE:
         case EVD_TYPE_LOCK:
                 return o->u.sem.max >= 1 && o->u.sem.value <= o->u.sem.max &&
+                       o->u.sem.unowned <= o->u.sem.max &&
                        (o->type == EVD_TYPE_SEMAPHORE || o->u.sem.max == 1);
         case EVD_TYPE_BARRIER:
                 return o->u.barrier.parties >= 1 && o->u.barrier.arrived < o->u.barrier.parties;

@@ -129,6 +129,8 @@ struct seg_sem {
         uint32_t max;
         uint32_t value;     /* free slots */
         uint32_t abandoned; /* lock: taken back from a dead owner, not yet reported */
+        uint32_t unowned;   /* taken without a holder: created with initial < max */
+        uint32_t dirty;     /* a writer died mid-update: reconcile with the holders */
         uint32_t reserved;
         uint64_t acquires, releases, reclaimed;
 };
@@ -142,10 +144,15 @@ struct seg_barrier {
         uint64_t reserved2;
 };
 
+/* Waiters take tickets in order; a notify of N moves `released` past the
+ * tickets of the next N waiters that are still alive (their holds say who
+ * waits: see holders.c), so a killed waiter never swallows a notify. */
 struct seg_cond {
         uint32_t lock_index; /* the lock it is bound to */
         uint32_t lock_gen;
         uint64_t notifies;
+        uint64_t next_ticket;
+        uint64_t released; /* tickets below this are released */
 };
 
 struct seg_obj {
@@ -278,6 +285,10 @@ void seg_holder_drop(struct seg *s, int slot, uint32_t count);
 
 /* Whether the owner or the companion of hold SLOT is alive. */
 bool seg_holder_alive(const struct seg_holder *h);
+
+/* Under a semaphore's or lock's object lock: make its free slots agree
+ * with the holder table again after a writer died halfway. */
+void seg_sem_reconcile(struct seg *s, uint32_t index);
 
 /* Give back (under the object's lock, which this takes) every hold on
  * object INDEX whose processes are all dead; ONLY_PID limits it to holds of

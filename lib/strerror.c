@@ -27,6 +27,7 @@ _public_ const char *evd_strerror(int err) {
         case ENXIO: return "no runtime directory (set XDG_RUNTIME_DIR or EVD_RUNTIME_DIR)";
         case EOVERFLOW: return "not held by that process (nothing to release)";
         case EPIPE: return "the barrier is broken";
+        case EUSERS: return "too many holders in the namespace (its holder table is full)";
         case ESRCH: return "no such process";
         case ENOSYS: return "this kernel lacks futex_waitv (Linux 5.16 or later is needed)";
         default: return strerror(err < 0 ? -err : err);

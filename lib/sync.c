@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -83,7 +82,7 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
                         int slot = seg_holder_add(l.seg, o->index, o->gen, owner, companion, 1, 0);
                         if (slot < 0) {
                                 obj_unlock(&l);
-                                r = slot;
+                                r = slot == -ENOSPC ? -EUSERS : slot;
                                 break;
                         }
                         m->value--;
@@ -99,7 +98,7 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
                 struct evd_futex_waitv v;
                 fill_waitv(&v, l.obj);
                 obj_unlock(&l);
-                if (w.spun && daemon_absent(l.seg) && seg_holders_reclaim(l.seg, o->index, 0) > 0)
+                if (w.sleeps && daemon_absent(l.seg) && seg_holders_reclaim(l.seg, o->index, 0) > 0)
                         continue;
                 r = waiter_sleep(&w, l.seg, &v, 1, o->index);
                 if (r < 0)
@@ -107,19 +106,6 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
         }
         waiter_done(&w);
         return r;
-}
-
-/* Slots taken without a holder: those a semaphore created with fewer free
- * slots than its max starts with. */
-static uint32_t unowned_slots(const struct seg *s, uint32_t index, const struct seg_sem *m) {
-        uint64_t held = 0;
-        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
-                const struct seg_holder *h = &s->hdr->holders[i];
-                if (atomic_load(&h->pid) && atomic_load(&h->obj_plus1) == index + 1)
-                        held += h->count;
-        }
-        uint64_t taken = m->max - m->value;
-        return taken > held ? (uint32_t)(taken - held) : 0;
 }
 
 static int sem_release(const struct sync_obj *o, pid_t owner) {
@@ -135,7 +121,9 @@ static int sem_release(const struct sync_obj *o, pid_t owner) {
         int slot = seg_holder_find(l.seg, o->index, owner);
         if (slot >= 0)
                 seg_holder_drop(l.seg, slot, 1);
-        else if (o->type != EVD_TYPE_SEMAPHORE || unowned_slots(l.seg, o->index, m) == 0) {
+        else if (m->unowned > 0)
+                m->unowned--; /* a slot the semaphore was created without */
+        else {
                 /* Bounded: never more free slots than the max, and never a
                  * slot given back for somebody who does not hold one. */
                 obj_unlock(&l);
@@ -229,29 +217,58 @@ _public_ evd_cond *evd_cond_free(evd_cond *cond) {
 }
 
 _public_ int evd_cond_wait(evd_cond *cond, int64_t timeout) {
+        const struct sync_obj *o = &cond->o;
         struct locked l;
-        int r = sync_lock(&cond->o, &l);
+        int r = sync_lock(o, &l);
         if (r < 0)
                 return r;
-        struct evd_futex_waitv v;
-        fill_waitv(&v, l.obj);
+        struct seg_cond *c = &l.obj->u.cond;
+        uint64_t ticket = c->next_ticket++;
+        /* Recorded as a holder (tag: the ticket) so that a notify can pass
+         * over waiters that died. */
+        int slot = seg_holder_add(l.seg, o->index, o->gen, self_pid_get(), 0, 1, ticket);
+        if (slot < 0) {
+                obj_unlock(&l);
+                return slot == -ENOSPC ? -EUSERS : slot;
+        }
         obj_unlock(&l);
-        /* The notification we wait for is any move of the condition's futex
-         * word after this point: releasing the lock only afterwards means no
-         * notify made under the lock can be missed. */
+        /* Our ticket is taken before the lock is released: a notify made
+         * under the lock from now on counts us in. */
         r = evd_lock_release(cond->lock, 0);
-        if (r < 0)
+        if (r < 0) {
+                if (sync_lock(o, &l) == 0) {
+                        seg_holder_drop(l.seg, slot, 1);
+                        obj_unlock(&l);
+                }
                 return r == -EOVERFLOW ? -EPERM : r;
+        }
         struct waiter w;
-        waiter_init(&w, cond->o.ctx, cond->o.name, timeout);
+        waiter_init(&w, o->ctx, o->name, timeout);
         for (;;) {
-                if (atomic_load((_Atomic uint32_t *)(uintptr_t)v.uaddr) != (uint32_t)v.val)
-                        break;
-                r = waiter_sleep(&w, l.seg, &v, 1, cond->o.index);
+                r = sync_lock(o, &l);
                 if (r < 0)
                         break;
-                if (atomic_load(&l.seg->hdr->retired))
-                        break; /* the condition moved: a spurious wake-up */
+                bool released = ticket < l.obj->u.cond.released;
+                struct evd_futex_waitv v;
+                fill_waitv(&v, l.obj);
+                if (released) {
+                        seg_holder_drop(l.seg, slot, 1);
+                        obj_unlock(&l);
+                        r = 0;
+                        break;
+                }
+                obj_unlock(&l);
+                r = waiter_sleep(&w, l.seg, &v, 1, o->index);
+                if (r < 0) {
+                        if (sync_lock(o, &l) == 0) {
+                                /* Released at the last moment counts. */
+                                if (ticket < l.obj->u.cond.released)
+                                        r = 0;
+                                seg_holder_drop(l.seg, slot, 1);
+                                obj_unlock(&l);
+                        }
+                        break;
+                }
         }
         waiter_done(&w);
         int ra = evd_lock_acquire(cond->lock, 0, 0, EVD_FOREVER);
@@ -260,25 +277,49 @@ _public_ int evd_cond_wait(evd_cond *cond, int64_t timeout) {
         return r < 0 ? r : ra;
 }
 
+/* Under the lock: move `released` past the tickets of the next N live
+ * waiters (all of them for N == UINT32_MAX). */
+static void release_tickets(struct locked *l, uint32_t index, uint32_t n) {
+        struct seg_cond *c = &l->obj->u.cond;
+        if (n == UINT32_MAX) {
+                c->released = c->next_ticket;
+                return;
+        }
+        while (n > 0 && c->released < c->next_ticket) {
+                /* The smallest ticket not yet released whose waiter lives. */
+                uint64_t best = UINT64_MAX;
+                for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                        const struct seg_holder *h = &l->seg->hdr->holders[i];
+                        if (atomic_load(&h->pid) && atomic_load(&h->obj_plus1) == index + 1 &&
+                            h->tag >= c->released && h->tag < best && seg_holder_alive(h))
+                                best = h->tag;
+                }
+                if (best == UINT64_MAX) {
+                        c->released = c->next_ticket; /* nobody alive waits */
+                        break;
+                }
+                c->released = best + 1;
+                n--;
+        }
+}
+
 static int cond_notify(evd_cond *cond, uint32_t n) {
         struct locked l;
         int r = sync_lock(&cond->o, &l);
         if (r < 0)
                 return r;
         l.obj->u.cond.notifies++;
-        obj_unlock_changed(&l, false);
-        if (n)
-                syscall(SYS_futex, &l.obj->seq, FUTEX_WAKE, n > INT32_MAX ? INT32_MAX : (int)n, NULL,
-                        NULL, 0);
+        release_tickets(&l, cond->o.index, n);
+        obj_unlock_changed(&l, true);
         return 0;
 }
 
 _public_ int evd_cond_notify(evd_cond *cond, uint32_t n) {
-        return cond_notify(cond, n);
+        return n ? cond_notify(cond, n) : 0;
 }
 
 _public_ int evd_cond_notify_all(evd_cond *cond) {
-        return cond_notify(cond, INT32_MAX);
+        return cond_notify(cond, UINT32_MAX);
 }
 
 /* ---- barriers ------------------------------------------------------------------ */
@@ -337,7 +378,7 @@ _public_ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout) {
         int slot = seg_holder_add(l.seg, o->index, o->gen, self_pid_get(), 0, 1, gen0);
         if (slot < 0) {
                 obj_unlock(&l);
-                return slot;
+                return slot == -ENOSPC ? -EUSERS : slot;
         }
         b->arrived++;
         obj_unlock_changed(&l, false);
@@ -357,15 +398,18 @@ _public_ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout) {
                         break;
                 }
                 if (b->broken) {
+                        /* Leave: the count of parties waiting goes down. */
+                        if (b->arrived > 0)
+                                b->arrived--;
                         drop_arrival(&l, o, slot);
-                        obj_unlock(&l);
+                        obj_unlock_changed(&l, false);
                         r = -EPIPE;
                         break;
                 }
                 struct evd_futex_waitv v;
                 fill_waitv(&v, l.obj);
                 obj_unlock(&l);
-                if (w.spun && daemon_absent(l.seg))
+                if (w.sleeps && daemon_absent(l.seg))
                         seg_holders_reclaim(l.seg, o->index, 0);
                 r = waiter_sleep(&w, l.seg, &v, 1, o->index);
                 if (r == -ETIMEDOUT) {

@@ -486,11 +486,13 @@ static void make_sane(struct seg_obj *o) {
                 o->type = EVD_TYPE_SEMAPHORE;
                 o->u.sem.max = 1 + o->u.sem.max % 1000;
                 o->u.sem.value %= o->u.sem.max + 1;
+                o->u.sem.unowned %= o->u.sem.max + 1;
                 break;
         case 2:
                 o->type = EVD_TYPE_LOCK;
                 o->u.sem.max = 1;
                 o->u.sem.value %= 2;
+                o->u.sem.unowned %= 2;
                 break;
         default:
                 o->type = EVD_TYPE_BARRIER;

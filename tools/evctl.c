@@ -36,7 +36,8 @@ int exit_code(int err) {
         case ENOTRECOVERABLE: return EXIT_STATE;
         case EACCES:
         case EPERM: return EXIT_PERM;
-        case ENOSPC: return EXIT_FULL;
+        case ENOSPC:
+        case EUSERS: return EXIT_FULL;
         default: return EXIT_DAEMON;
         }
 }
@@ -717,6 +718,17 @@ static void diff_snapshots(const struct snapshot *a, const struct snapshot *b) {
                         watch_line(now->changed_usec, now->name, "created", NULL);
                         was = &unborn;
                 }
+                if (now->type != EVD_TYPE_EVENT) {
+                        /* Semaphores, locks, barriers: say how they stand now
+                         * whenever that changed. */
+                        if (now->count != was->count || now->nholders != was->nholders ||
+                            now->broken != was->broken || now->sets != was->sets) {
+                                char st[32];
+                                sync_state(st, sizeof(st), now);
+                                watch_line(now->changed_usec, now->name, st, NULL);
+                        }
+                        continue;
+                }
                 if (now->sets != was->sets) {
                         if (now->state == EVD_STATE_CLEAR) {
                                 /* Set (or failed) and cleared since we looked. */
@@ -890,16 +902,17 @@ static void main_usage(FILE *f) {
                 "\nExit status:\n"
                 "  0  success\n"
                 "  1  timed out, would block, or (is-set) not set\n"
-                "  2  usage error: bad option, name, duration or value\n"
+                "  2  usage error: bad option, name, duration, value or --owner pid\n"
                 "  3  the event was failed (the message is on stderr), or the barrier is\n"
                 "     broken\n"
                 "  4  wrong state: --once event already set, kind mismatch, exists already,\n"
                 "     no such object, deleted while waiting, release of an unheld slot\n"
                 "  5  the daemon is unreachable and could not be started\n"
                 "  6  permission denied\n"
-                "  7  the namespace is full\n"
-                "  For 'sem run' and 'lock run': COMMAND's own status, or 124 when the slot\n"
-                "  or lock did not come in time.\n"
+                "  7  the namespace (or its holder table) is full\n"
+                "  For 'sem run' and 'lock run': COMMAND's own status (128+N when a signal N\n"
+                "  ended it), 124 when the slot or lock did not come in time, 126 when COMMAND\n"
+                "  cannot be executed, 127 when it is not found.\n"
                 "\nEnvironment:\n"
                 "  EVD_RUNTIME_DIR    the namespace's directory\n"
                 "  EVD_NO_AUTOSTART=1 never start a daemon (exit 5 when none runs)\n"

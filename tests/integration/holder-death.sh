@@ -19,6 +19,7 @@ BOUND_MS=${HOLDER_DEATH_BOUND_MS:-1000}
 value() { timeout -k 1 5 "$EVCTL" sem value "$1" 2>/dev/null </dev/null || true; }
 
 # lock_state NAME: "free" or "held", from show.
+# shellcheck disable=SC2317 # called through wait_until
 lock_state() { show_field "$1" state; }
 
 # reap PID: bg_wait for a background command we killed (or whose child we
