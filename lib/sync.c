@@ -32,6 +32,18 @@ struct evd_barrier {
         struct sync_obj o;
 };
 
+/* The size an object of type TYPE was made with: a semaphore's slots, a
+ * barrier's parties (0 for the others). */
+static uint32_t made_size(const struct seg_obj *o) {
+        switch (o->type) {
+        case EVD_TYPE_SEMAPHORE: return o->u.sem.max;
+        case EVD_TYPE_BARRIER: return o->u.barrier.parties;
+        default: return 0;
+        }
+}
+
+/* Open (or create) NAME as INIT says; an existing object whose size is not
+ * INIT->max (when that is not 0) gives -EMEDIUMTYPE. */
 static int sync_open(evd_ctx *ctx, const char *name, const struct seg_init *init, unsigned flags,
                      size_t size, void **handlep) {
         if (!ctx || !handlep || (flags & ~(EVD_SEM_CREATE | EVD_SEM_EXCL)))
@@ -42,6 +54,8 @@ static int sync_open(evd_ctx *ctx, const char *name, const struct seg_init *init
         int r = obj_open(ctx, name, init, flags & EVD_SEM_CREATE, flags & EVD_SEM_EXCL, &idx, &gen);
         if (r < 0)
                 return r;
+        if (init->max && made_size(&client_seg(ctx)->objs[idx]) != init->max)
+                return -EMEDIUMTYPE;
         struct sync_obj *o = calloc(1, size);
         if (!o)
                 return -ENOMEM;
@@ -139,14 +153,7 @@ static int sem_release(const struct sync_obj *o, pid_t owner) {
 _public_ int evd_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t initial,
                           unsigned flags, evd_sem **semp) {
         struct seg_init init = { .type = EVD_TYPE_SEMAPHORE, .max = max, .initial = initial };
-        int r = sync_open(ctx, name, &init, flags, sizeof(evd_sem), (void **)semp);
-        if (r < 0)
-                return r;
-        if (max && client_seg(ctx)->objs[(*semp)->o.index].u.sem.max != max) {
-                *semp = evd_sem_free(*semp);
-                return -EMEDIUMTYPE;
-        }
-        return 0;
+        return sync_open(ctx, name, &init, flags, sizeof(evd_sem), (void **)semp);
 }
 
 _public_ evd_sem *evd_sem_free(evd_sem *sem) {
@@ -327,14 +334,7 @@ _public_ int evd_cond_notify_all(evd_cond *cond) {
 _public_ int evd_barrier_open(evd_ctx *ctx, const char *name, uint32_t parties, unsigned flags,
                               evd_barrier **barrierp) {
         struct seg_init init = { .type = EVD_TYPE_BARRIER, .max = parties };
-        int r = sync_open(ctx, name, &init, flags, sizeof(evd_barrier), (void **)barrierp);
-        if (r < 0)
-                return r;
-        if (parties && client_seg(ctx)->objs[(*barrierp)->o.index].u.barrier.parties != parties) {
-                *barrierp = evd_barrier_free(*barrierp);
-                return -EMEDIUMTYPE;
-        }
-        return 0;
+        return sync_open(ctx, name, &init, flags, sizeof(evd_barrier), (void **)barrierp);
 }
 
 _public_ evd_barrier *evd_barrier_free(evd_barrier *barrier) {
