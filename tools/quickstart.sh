@@ -178,6 +178,34 @@ if [[ -n "$redis_pid" ]]; then
         redis_pid=
 fi
 
+say "Never more than two builds at once: four jobs share a semaphore of two slots"
+evctl_show sem create builds --max 2 --exist-ok
+job_pids=()
+for n in 1 2 3 4; do
+        "$EVCTL" sem run builds --timeout 30s -- sh -c \
+                "echo \"    build $n starts at \$(date +%T)\"; sleep 1; echo \"    build $n done at \$(date +%T)\"" &
+        job_pids+=($!)
+done
+sleep 0.5
+evctl_show show builds
+for p in "${job_pids[@]}"; do
+        wait "$p" || failed=$((failed + 1))
+done
+
+say "All three shards start together: each waits at a barrier for three parties"
+shard_pids=()
+for n in 1 2 3; do
+        (
+                sleep "0.$n"
+                i=$("$EVCTL" barrier wait shards --parties 3 --timeout 30s) &&
+                        echo "    shard $n starts (arrived as number $i)"
+        ) &
+        shard_pids+=($!)
+done
+for p in "${shard_pids[@]}"; do
+        wait "$p" || failed=$((failed + 1))
+done
+
 pidfile=$rundir/evd.pid
 say "Done.  The evd daemon is still running, serving $rundir"
 echo "    try:      $EVCTL list"
@@ -185,6 +213,6 @@ echo "    stop it:  kill \"\$(cat $pidfile)\"   (objects stay in the segment; a 
 echo "    tests:    bash tools/test.sh"
 
 if ((failed)); then
-        echo "quickstart.sh: $failed worker(s) did not get the value" >&2
+        echo "quickstart.sh: $failed worker(s) or job(s) failed" >&2
         exit 1
 fi
