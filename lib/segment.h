@@ -261,7 +261,7 @@ int seg_mutex_reset(pthread_mutex_t *m);
 void seg_obj_unlock_changed(struct seg *s, struct seg_obj *o, bool wake);
 void seg_notify_change(struct seg *s);
 
-/* The waiter registry. */
+/* The waiter registry (waiters.c). */
 int seg_waiter_register(struct seg *s, uint32_t obj_index);
 void seg_waiter_unregister(struct seg *s, int slot);
 /* Forget dead waiters and count live ones per object into COUNTS
@@ -306,7 +306,8 @@ bool seg_watched_has(const struct seg *s, pid_t pid, uint64_t start);
 bool seg_watched_add(struct seg *s, pid_t pid, uint64_t start);
 void seg_watched_remove(struct seg *s, pid_t pid, uint64_t start);
 
-/* This process's pid and start time (cached; forgotten across fork()). */
+/* This process's pid and start time (cached; forgotten across fork()), and
+ * any process's start time from /proc (proc.c). */
 pid_t self_pid_get(void);
 uint64_t self_start_time(void);
 
