@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "macro.h"
 #include "testhelp.h"
 
 #define CHILD_TIMEOUT_US (10 * 1000000LL) /* every wait in a child is bounded */
@@ -36,16 +37,6 @@ static evd_event *open_ev(const char *name, enum evd_event_kind kind) {
         ck_assert_msg(r == 0, "evd_event_open(%s): %s", name, evd_strerror(r));
         ck_assert_ptr_nonnull(ev);
         return ev;
-}
-
-static uint32_t waiters_on(const char *name) {
-        static struct evd_info info;
-        return evd_show(C, name, &info) == 0 ? info.waiters : UINT32_MAX;
-}
-
-static void wait_for_waiters(const char *name, uint32_t n) {
-        ck_assert_msg(TH_WAIT_FOR(waiters_on(name) == n, 5000),
-                      "%s: %u waiter(s) after 5 s, expected %u", name, waiters_on(name), n);
 }
 
 static const char *describe(int code) {
@@ -223,7 +214,7 @@ START_TEST(fail_event) {
         evd_event *ev = open_ev("failing", EVD_EVENT_MANUAL);
         /* A waiter blocked now is released with the failure. */
         pid_t pid = spawn_waiter(ev, -ECANCELED, "boom: disk full");
-        wait_for_waiters("failing", 1);
+        th_wait_for_waiters(C, "failing", 1);
         th_assert_r(evd_event_fail(ev, "boom: disk full"), 0);
         expect_child_ok(pid);
 
@@ -296,7 +287,7 @@ START_TEST(auto_releases_one) {
         int codes[N] = { 0 };
         for (int i = 0; i < N; i++)
                 pids[i] = spawn_waiter(ev, 0, "token");
-        wait_for_waiters("auto", N);
+        th_wait_for_waiters(C, "auto", N);
         for (int k = 1; k <= N; k++) {
                 th_assert_r(evd_event_set(ev, "token", 5), 0);
                 ck_assert_msg(TH_WAIT_FOR(count_done(pids, done, codes, N) >= k, 5000),
@@ -305,7 +296,7 @@ START_TEST(auto_releases_one) {
                 th_sleep_ms(200);
                 ck_assert_int_eq(count_done(pids, done, codes, N), k);
                 if (k < N)
-                        wait_for_waiters("auto", (uint32_t)(N - k));
+                        th_wait_for_waiters(C, "auto", (uint32_t)(N - k));
         }
         for (int i = 0; i < N; i++)
                 ck_assert_msg(codes[i] == 0, "waiter %d: %s", i, describe(codes[i]));
@@ -355,7 +346,7 @@ START_TEST(wait_timeout) {
         el = th_now_usec() - t0;
         ck_assert_msg(el >= 149000 && el < 2000000, "a 150 ms wait took %lld us", (long long)el);
         /* The waiter is gone from the registry. */
-        ck_assert_uint_eq(waiters_on("slow"), 0);
+        ck_assert_uint_eq(th_waiters_on(C, "slow"), 0);
         evd_event_free(au);
         evd_event_free(ev);
 }
@@ -386,11 +377,11 @@ START_TEST(fork_waiters) {
                                       .own_ctx_name = i % 2 ? "fanout" : NULL };
                 pids[i] = th_fork(child_wait, &a);
         }
-        wait_for_waiters("fanout", N);
+        th_wait_for_waiters(C, "fanout", N);
         th_assert_r(evd_event_set(ev, "go!", 3), 0);
         for (int i = 0; i < N; i++)
                 expect_child_ok(pids[i]);
-        ck_assert_uint_eq(waiters_on("fanout"), 0);
+        ck_assert_uint_eq(th_waiters_on(C, "fanout"), 0);
         evd_event_free(ev);
 }
 END_TEST
@@ -411,7 +402,7 @@ START_TEST(no_lost_wakeup) {
         evd_event *ev = open_ev("pulse", EVD_EVENT_MANUAL);
         for (int i = 0; i < 50; i++) {
                 pid_t pid = spawn_waiter(ev, 0, "p");
-                wait_for_waiters("pulse", 1);
+                th_wait_for_waiters(C, "pulse", 1);
                 /* Set immediately followed by clear: the blocked waiter
                  * still returns success. */
                 th_assert_r(evd_event_set(ev, "p", 1), 0);
@@ -515,9 +506,9 @@ END_TEST
 START_TEST(killed_waiter) {
         evd_event *ev = open_ev("victim", EVD_EVENT_MANUAL);
         pid_t pid = spawn_waiter(ev, 0, NULL);
-        wait_for_waiters("victim", 1);
+        th_wait_for_waiters(C, "victim", 1);
         th_kill_child(pid);
-        ck_assert_uint_eq(waiters_on("victim"), 0);
+        ck_assert_uint_eq(th_waiters_on(C, "victim"), 0);
         struct evd_info *infos = NULL;
         size_t n = 0;
         th_assert_r(evd_list(C, &infos, &n), 0);
@@ -532,17 +523,17 @@ START_TEST(killed_waiter) {
         th_assert_r(evd_event_wait(ev, 0, NULL, 0, NULL), 0);
         th_assert_r(evd_event_clear(ev), 0);
         pid = spawn_waiter(ev, 0, "again");
-        wait_for_waiters("victim", 1);
+        th_wait_for_waiters(C, "victim", 1);
         th_assert_r(evd_event_set(ev, "again", 5), 0);
         expect_child_ok(pid);
 
         /* An auto event: the killed waiter consumed nothing. */
         evd_event *au = open_ev("victim-auto", EVD_EVENT_AUTO);
         pid = spawn_waiter(au, 0, NULL);
-        wait_for_waiters("victim-auto", 1);
+        th_wait_for_waiters(C, "victim-auto", 1);
         th_kill_child(pid);
         pid = spawn_waiter(au, 0, "tok");
-        wait_for_waiters("victim-auto", 1);
+        th_wait_for_waiters(C, "victim-auto", 1);
         th_assert_r(evd_event_set(au, "tok", 3), 0);
         expect_child_ok(pid);
         th_assert_r(evd_event_is_set(au), 0);
@@ -554,7 +545,7 @@ END_TEST
 START_TEST(delete_while_waiting) {
         evd_event *ev = open_ev("doomed", EVD_EVENT_MANUAL);
         pid_t pid = spawn_waiter(ev, -EIDRM, NULL);
-        wait_for_waiters("doomed", 1);
+        th_wait_for_waiters(C, "doomed", 1);
         th_assert_r(evd_delete(C, "doomed"), 0);
         expect_child_ok(pid);
         /* Our handle is stale now. */
@@ -663,11 +654,11 @@ START_TEST(show_fields) {
 
         /* Waiters are counted. */
         pid_t a = spawn_waiter(ev, 0, NULL), b = spawn_waiter(ev, 0, NULL);
-        wait_for_waiters("shown", 2);
+        th_wait_for_waiters(C, "shown", 2);
         th_assert_r(evd_event_set(ev, "go", 2), 0);
         expect_child_ok(a);
         expect_child_ok(b);
-        ck_assert_uint_eq(waiters_on("shown"), 0);
+        ck_assert_uint_eq(th_waiters_on(C, "shown"), 0);
 
         /* The largest value is shown whole and terminated. */
         th_assert_r(evd_event_clear(ev), 0);
@@ -867,11 +858,11 @@ START_TEST(daemon_killed) {
         ck_assert_str_eq(buf, "before");
         th_assert_r(evd_event_clear(ev), 0);
         pid_t pid = spawn_waiter(ev, 0, "during");
-        wait_for_waiters("survivor", 1);
+        th_wait_for_waiters(C, "survivor", 1);
         th_assert_r(evd_event_set(ev, "during", 6), 0);
         expect_child_ok(pid);
         pid = spawn_waiter(au, 0, "a");
-        wait_for_waiters("survivor-auto", 1);
+        th_wait_for_waiters(C, "survivor-auto", 1);
         th_assert_r(evd_event_set(au, "a", 1), 0);
         expect_child_ok(pid);
         evd_event *again = NULL;
@@ -917,12 +908,8 @@ START_TEST(daemon_killed) {
 }
 END_TEST
 
-static Suite *event_suite(void) {
-        Suite *s = suite_create("event");
-        struct {
-                const char *name;
-                const TTest *tests[8];
-        } cases[] = {
+int main(void) {
+        const struct th_case cases[] = {
                 { "values", { set_wait_value, clear, fail_event, once } },
                 { "auto", { auto_releases_one, auto_without_waiters } },
                 { "timeouts", { wait_timeout, wait_nonblocking } },
@@ -933,17 +920,6 @@ static Suite *event_suite(void) {
                 { "watch-fresh", { watch_first_call_returns_at_once } },
                 { "daemon", { daemon_killed } },
         };
-        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                TCase *tc = tcase_create(cases[i].name);
-                tcase_add_checked_fixture(tc, setup, teardown);
-                tcase_set_timeout(tc, 60);
-                for (size_t k = 0; k < 8 && cases[i].tests[k]; k++)
-                        tcase_add_test(tc, cases[i].tests[k]);
-                suite_add_tcase(s, tc);
-        }
-        return s;
-}
-
-int main(void) {
-        return th_run_suite(event_suite());
+        const struct th_fixture fx = { .setup = setup, .teardown = teardown, .timeout = 60 };
+        return th_run_cases("event", cases, ELEMENTSOF(cases), &fx);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "macro.h"
 #include "testhelp.h"
 
 static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@-";
@@ -271,28 +272,14 @@ START_TEST(duration_why_optional) {
 }
 END_TEST
 
-static Suite *parse_suite(void) {
-        Suite *s = suite_create("parse");
-        TCase *tc = tcase_create("names");
-        tcase_add_test(tc, name_every_allowed_char);
-        tcase_add_test(tc, name_every_byte);
-        tcase_add_test(tc, name_empty);
-        tcase_add_test(tc, name_length);
-        tcase_add_test(tc, name_leading);
-        tcase_add_test(tc, name_forbidden_chars);
-        tcase_add_test(tc, name_why_optional_and_bounded);
-        suite_add_tcase(s, tc);
-
-        tc = tcase_create("durations");
-        tcase_add_test(tc, duration_units);
-        tcase_add_test(tc, duration_errors);
-        tcase_add_test(tc, duration_range);
-        tcase_add_test(tc, duration_whitespace);
-        tcase_add_test(tc, duration_why_optional);
-        suite_add_tcase(s, tc);
-        return s;
-}
-
 int main(void) {
-        return th_run_suite(parse_suite());
+        const struct th_case cases[] = {
+                { "names",
+                  { name_every_allowed_char, name_every_byte, name_empty, name_length,
+                    name_leading, name_forbidden_chars, name_why_optional_and_bounded } },
+                { "durations",
+                  { duration_units, duration_errors, duration_range, duration_whitespace,
+                    duration_why_optional } },
+        };
+        return th_run_cases("parse", cases, ELEMENTSOF(cases), NULL);
 }

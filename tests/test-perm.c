@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "macro.h"
 #include "perm.h"
 #include "testhelp.h"
 
@@ -253,24 +254,11 @@ START_TEST(proc_fallback_self) {
 }
 END_TEST
 
-static Suite *perm_suite(void) {
-        Suite *s = suite_create("perm");
-        TCase *tc = tcase_create("model");
-        tcase_add_test(tc, modes);
-        tcase_add_test(tc, group_names);
-        tcase_add_test(tc, status_groups);
-        tcase_add_test(tc, proc_fallback_self);
-        suite_add_tcase(s, tc);
-        tc = tcase_create("files");
-        tcase_add_test(tc, apply_fd);
-        tcase_add_test(tc, apply_dir_and_socket);
-        suite_add_tcase(s, tc);
-        tc = tcase_create("peers");
-        tcase_add_test(tc, peers);
-        suite_add_tcase(s, tc);
-        return s;
-}
-
 int main(void) {
-        return th_run_suite(perm_suite());
+        const struct th_case cases[] = {
+                { "model", { modes, group_names, status_groups, proc_fallback_self } },
+                { "files", { apply_fd, apply_dir_and_socket } },
+                { "peers", { peers } },
+        };
+        return th_run_cases("perm", cases, ELEMENTSOF(cases), NULL);
 }

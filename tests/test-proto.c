@@ -356,33 +356,31 @@ START_TEST(decode_oversize_value) {
 }
 END_TEST
 
-START_TEST(decode_wrong_int_sizes) {
+/* Each tag of TAGS (WHAT: its type) in an OP message is refused with a
+ * field of any size in BAD and accepted with one of SIZE bytes. */
+static void int_field_sizes(const char *what, const unsigned *tags, size_t ntags, uint16_t op,
+                            const uint16_t *bad, size_t nbad, uint16_t size) {
         uint8_t buf[128], f[64], zero[16] = { 0 };
         struct proto_msg d;
-        for (size_t t = 0; t < ELEMENTSOF(u32_tags); t++) {
-                const uint16_t bad[] = { 0, 1, 2, 3, 5, 8 };
-                for (size_t b = 0; b < ELEMENTSOF(bad); b++) {
-                        size_t fl = raw_field(f, (uint16_t)u32_tags[t], bad[b], zero);
-                        size_t len = raw_msg(buf, OP_CREATE, f, fl);
+        for (size_t t = 0; t < ntags; t++) {
+                for (size_t b = 0; b < nbad; b++) {
+                        size_t fl = raw_field(f, (uint16_t)tags[t], bad[b], zero);
+                        size_t len = raw_msg(buf, op, f, fl);
                         ck_assert_msg(proto_decode(buf, len, &d) == -EBADMSG,
-                                      "u32 tag %u with %u bytes accepted", u32_tags[t], bad[b]);
+                                      "%s tag %u with %u bytes accepted", what, tags[t], bad[b]);
                 }
-                size_t fl = raw_field(f, (uint16_t)u32_tags[t], 4, zero);
-                size_t len = raw_msg(buf, OP_CREATE, f, fl);
+                size_t fl = raw_field(f, (uint16_t)tags[t], size, zero);
+                size_t len = raw_msg(buf, op, f, fl);
                 th_assert_r(proto_decode(buf, len, &d), 0);
         }
-        for (size_t t = 0; t < ELEMENTSOF(u64_tags); t++) {
-                const uint16_t bad[] = { 0, 4, 7, 9, 16 };
-                for (size_t b = 0; b < ELEMENTSOF(bad); b++) {
-                        size_t fl = raw_field(f, (uint16_t)u64_tags[t], bad[b], zero);
-                        size_t len = raw_msg(buf, OP_ITEM, f, fl);
-                        ck_assert_msg(proto_decode(buf, len, &d) == -EBADMSG,
-                                      "u64 tag %u with %u bytes accepted", u64_tags[t], bad[b]);
-                }
-                size_t fl = raw_field(f, (uint16_t)u64_tags[t], 8, zero);
-                size_t len = raw_msg(buf, OP_ITEM, f, fl);
-                th_assert_r(proto_decode(buf, len, &d), 0);
-        }
+}
+
+START_TEST(decode_wrong_int_sizes) {
+        const uint16_t bad32[] = { 0, 1, 2, 3, 5, 8 }, bad64[] = { 0, 4, 7, 9, 16 };
+        int_field_sizes("u32", u32_tags, ELEMENTSOF(u32_tags), OP_CREATE, bad32, ELEMENTSOF(bad32),
+                        4);
+        int_field_sizes("u64", u64_tags, ELEMENTSOF(u64_tags), OP_ITEM, bad64, ELEMENTSOF(bad64),
+                        8);
 }
 END_TEST
 
@@ -522,33 +520,16 @@ START_TEST(encode_too_small) {
 }
 END_TEST
 
-static Suite *proto_suite(void) {
-        Suite *s = suite_create("proto");
-        TCase *tc = tcase_create("roundtrip");
-        tcase_add_test(tc, roundtrip_every_op_and_tag);
-        tcase_add_test(tc, roundtrip_each_tag_alone);
-        tcase_add_test(tc, roundtrip_edges);
-        suite_add_tcase(s, tc);
-
-        tc = tcase_create("decode");
-        tcase_add_test(tc, decode_truncated_header);
-        tcase_add_test(tc, decode_bad_magic_and_version);
-        tcase_add_test(tc, decode_length_mismatch);
-        tcase_add_test(tc, decode_field_beyond_buffer);
-        tcase_add_test(tc, decode_bad_names);
-        tcase_add_test(tc, decode_oversize_value);
-        tcase_add_test(tc, decode_wrong_int_sizes);
-        tcase_add_test(tc, decode_skips_unknown_tags);
-        tcase_add_test(tc, decode_holders);
-        tcase_add_test(tc, decode_clears_output);
-        suite_add_tcase(s, tc);
-
-        tc = tcase_create("encode");
-        tcase_add_test(tc, encode_too_small);
-        suite_add_tcase(s, tc);
-        return s;
-}
-
 int main(void) {
-        return th_run_suite(proto_suite());
+        const struct th_case cases[] = {
+                { "roundtrip",
+                  { roundtrip_every_op_and_tag, roundtrip_each_tag_alone, roundtrip_edges } },
+                { "decode",
+                  { decode_truncated_header, decode_bad_magic_and_version, decode_length_mismatch,
+                    decode_field_beyond_buffer, decode_bad_names, decode_oversize_value,
+                    decode_wrong_int_sizes, decode_skips_unknown_tags, decode_holders,
+                    decode_clears_output } },
+                { "encode", { encode_too_small } },
+        };
+        return th_run_cases("proto", cases, ELEMENTSOF(cases), NULL);
 }

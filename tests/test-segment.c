@@ -1009,64 +1009,29 @@ START_TEST(lock_scribbled_random) {
 }
 END_TEST
 
-static Suite *segment_suite(void) {
-        Suite *s = suite_create("segment");
-        TCase *tc = tcase_create("create");
-        tcase_add_unchecked_fixture(tc, NULL, runner_teardown);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 30);
-        tcase_add_test(tc, create_then_adopt);
-        tcase_add_test(tc, create_bad_capacity_and_mode);
-        tcase_add_test(tc, validate_header);
-        tcase_add_test(tc, open_truncated_and_corrupt);
-        tcase_add_test(tc, shm_name_and_hash);
-        suite_add_tcase(s, tc);
-
-        tc = tcase_create("table");
-        tcase_add_unchecked_fixture(tc, NULL, runner_teardown);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 30);
-        tcase_add_test(tc, table_collisions_tombstones);
-        tcase_add_test(tc, table_exists_and_kinds);
-        tcase_add_test(tc, table_generation);
-        tcase_add_test(tc, change_notification);
-        tcase_add_test(tc, table_stuck_odd_slots);
-        tcase_add_test(tc, table_lock_dead_daemon);
-        suite_add_tcase(s, tc);
-
-        tc = tcase_create("waiters");
-        tcase_add_unchecked_fixture(tc, NULL, runner_teardown);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 30);
-        tcase_add_test(tc, waiters_self);
-        tcase_add_test(tc, waiters_killed_child_reaped);
-        tcase_add_test(tc, waiters_zombie_not_counted);
-        tcase_add_test(tc, waiters_stale_and_garbage);
-        tcase_add_test(tc, waiters_full);
-        suite_add_tcase(s, tc);
-
-        tc = tcase_create("robust-lock");
-        tcase_add_unchecked_fixture(tc, NULL, runner_teardown);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 30);
-        tcase_add_test(tc, lock_dead_holder_half_written);
-        tcase_add_test(tc, lock_dead_holder_fully_written);
-        tcase_add_test(tc, lock_dead_holder_bad_state);
-        tcase_add_test(tc, lock_scribbled_word);
-        tcase_add_test(tc, lock_scribbled_other_patterns);
-        suite_add_tcase(s, tc);
-
-        tc = tcase_create("scribbled-lock-type");
-        tcase_add_unchecked_fixture(tc, NULL, runner_teardown);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 30);
-        tcase_add_test(tc, lock_scribbled_kind);
-        tcase_add_test(tc, lock_scribbled_random);
-        suite_add_tcase(s, tc);
-        return s;
-}
-
 int main(void) {
+        const struct th_case cases[] = {
+                { "create",
+                  { create_then_adopt, create_bad_capacity_and_mode, validate_header,
+                    open_truncated_and_corrupt, shm_name_and_hash } },
+                { "table",
+                  { table_collisions_tombstones, table_exists_and_kinds, table_generation,
+                    change_notification, table_stuck_odd_slots, table_lock_dead_daemon } },
+                { "waiters",
+                  { waiters_self, waiters_killed_child_reaped, waiters_zombie_not_counted,
+                    waiters_stale_and_garbage, waiters_full } },
+                { "robust-lock",
+                  { lock_dead_holder_half_written, lock_dead_holder_fully_written,
+                    lock_dead_holder_bad_state, lock_scribbled_word,
+                    lock_scribbled_other_patterns } },
+                { "scribbled-lock-type", { lock_scribbled_kind, lock_scribbled_random } },
+        };
+        const struct th_fixture fx = {
+                .unchecked_teardown = runner_teardown,
+                .setup = setup,
+                .teardown = teardown,
+                .timeout = 30,
+        };
         runner_pid = getpid();
-        return th_run_suite(segment_suite());
+        return th_run_cases("segment", cases, ELEMENTSOF(cases), &fx);
 }

@@ -680,41 +680,27 @@ START_TEST(scribble_live_slots_and_locks) {
 }
 END_TEST
 
-static Suite *server_suite(void) {
-        Suite *s = suite_create("server");
-        TCase *tc = tcase_create("requests");
-        tcase_add_unchecked_fixture(tc, NULL, runner_teardown);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 30);
-        tcase_add_test(tc, ping);
-        tcase_add_test(tc, create_valid);
-        tcase_add_test(tc, create_invalid);
-        tcase_add_test(tc, create_full);
-        tcase_add_test(tc, delete_requests);
-        tcase_add_test(tc, list_paging);
-        tcase_add_test(tc, garbage);
-        tcase_add_test(tc, unknown_op);
-        suite_add_tcase(s, tc);
-
-        tc = tcase_create("scribbled");
-        tcase_add_unchecked_fixture(tc, NULL, runner_teardown);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, scribble_random);
-        tcase_add_test(tc, scribble_live_slots);
-        suite_add_tcase(s, tc);
-
-        tc = tcase_create("scribbled-locks");
-        tcase_add_unchecked_fixture(tc, NULL, runner_teardown);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, scribble_live_slots_and_locks);
-        suite_add_tcase(s, tc);
-        return s;
-}
-
 int main(void) {
+        const struct th_case requests[] = {
+                { "requests",
+                  { ping, create_valid, create_invalid, create_full, delete_requests, list_paging,
+                    garbage, unknown_op } },
+        };
+        const struct th_case scribbled[] = {
+                { "scribbled", { scribble_random, scribble_live_slots } },
+                { "scribbled-locks", { scribble_live_slots_and_locks } },
+        };
+        struct th_fixture fx = {
+                .unchecked_teardown = runner_teardown,
+                .setup = setup,
+                .teardown = teardown,
+                .timeout = 30,
+        };
         runner_pid = getpid();
         dir_init();
-        return th_run_suite(server_suite());
+        Suite *s = suite_create("server");
+        th_add_cases(s, requests, ELEMENTSOF(requests), &fx);
+        fx.timeout = 60;
+        th_add_cases(s, scribbled, ELEMENTSOF(scribbled), &fx);
+        return th_run_suite(s);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "futex.h"
+#include "macro.h"
 #include "segment.h"
 #include "testhelp.h"
 
@@ -148,30 +149,13 @@ static struct evd_info *show(const char *name) {
         return &info;
 }
 
-static uint32_t waiters_on(const char *name) {
-        static struct evd_info info;
-        return evd_show(C, name, &info) == 0 ? info.waiters : UINT32_MAX;
-}
-
-static void wait_for_waiters(const char *name, uint32_t n) {
-        ck_assert_msg(TH_WAIT_FOR(waiters_on(name) == n, 5000),
-                      "%s: %u waiter(s) after 5 s, expected %u", name, waiters_on(name), n);
-}
-
 static int sem_value(evd_sem *s) {
         return evd_sem_value(s);
 }
 
 /* Poll COND every 50 us for at most MS: for latencies, where TH_WAIT_FOR's
  * millisecond steps would be most of what is measured. */
-#define POLL_FOR(cond, ms)                                                    \
-        ({                                                                    \
-                int64_t _end = th_now_usec() + (int64_t)(ms) * 1000;          \
-                bool _ok;                                                     \
-                while (!(_ok = (cond)) && th_now_usec() < _end)               \
-                        usleep(50);                                           \
-                _ok;                                                          \
-        })
+#define POLL_FOR(cond, ms) TH_POLL_FOR(cond, ms, 50)
 
 /* ---- children ------------------------------------------------------------------------ */
 
@@ -452,7 +436,7 @@ START_TEST(sem_across_processes) {
         ck_assert(!holds(i, getpid()));
         /* A third blocks ... */
         spawn((struct job){ .kind = JOB_SEM, .sem = s, .slot = 2, .after = AFTER_GO });
-        wait_for_waiters("x", 1);
+        th_wait_for_waiters(C, "x", 1);
         th_sleep_ms(50);
         ck_assert_msg(!is_done(2), "the third acquire returned %d with no slot free",
                       atomic_load(&SH->result[2]));
@@ -462,7 +446,7 @@ START_TEST(sem_across_processes) {
         ck_assert_msg(TH_WAIT_FOR(atomic_load(&SH->released[0]) != 0, DONE_MS), "no release");
         th_assert_r(atomic_load(&SH->released[0]) - 1000, 0);
         th_assert_r(sem_value(s), 0);
-        wait_for_waiters("x", 0);
+        th_wait_for_waiters(C, "x", 0);
         /* Everybody gives back: full again, nobody holds. */
         atomic_store(&SH->go[1], 1);
         atomic_store(&SH->go[2], 1);
@@ -495,13 +479,13 @@ START_TEST(sem_acquire_timeout) {
         ck_assert_msg(ms >= 295 && ms < 3000, "a 300 ms acquire in a child ended after %.0f ms", ms);
         /* A timed-out waiter took nothing and left no waiter behind. */
         th_assert_r(sem_value(s), 0);
-        wait_for_waiters("t", 0);
+        th_wait_for_waiters(C, "t", 0);
         th_assert_r(evd_sem_release(s, 0), 0);
         th_assert_r(sem_value(s), 1);
         /* A slot freed during the wait is taken before the deadline. */
         th_assert_r(evd_sem_acquire(s, 0, 0, 0), 0);
         spawn((struct job){ .kind = JOB_SEM, .sem = s, .slot = 1, .timeout = 3000000 });
-        wait_for_waiters("t", 1);
+        th_wait_for_waiters(C, "t", 1);
         th_assert_r(evd_sem_release(s, 0), 0);
         th_assert_r(result_of(1, DONE_MS), 0);
         evd_sem_free(s);
@@ -925,7 +909,7 @@ START_TEST(lock_abandoned) {
         /* A waiter already blocked when the owner dies is the one told. */
         h = spawn_holder(JOB_LOCK, l, 2, AFTER_HOLD);
         spawn((struct job){ .kind = JOB_LOCK, .lock = l, .slot = 3, .after = AFTER_GO });
-        wait_for_waiters("ab", 1);
+        th_wait_for_waiters(C, "ab", 1);
         t0 = th_now_usec();
         ck_assert_int_eq(kill(h, SIGKILL), 0);
         th_assert_r(result_of(3, RECLAIM_BOUND_MS), EVD_ABANDONED);
@@ -970,7 +954,7 @@ START_TEST(cond_wait_notify) {
         evd_lock *l = open_lock("cl");
         evd_cond *c = open_cond("cv", l);
         spawn((struct job){ .kind = JOB_COND_PRED, .lock = l, .cond = c, .slot = 0 });
-        wait_for_waiters("cv", 1);
+        th_wait_for_waiters(C, "cv", 1);
         /* Waiting, it does not hold the lock. */
         th_assert_r(evd_lock_acquire(l, 0, 0, 1000000), 0);
         atomic_store(&SH->flag, 1);
@@ -999,13 +983,13 @@ START_TEST(cond_notify_all) {
         evd_cond *c = open_cond("na", l);
         for (int k = 0; k < 4; k++)
                 spawn((struct job){ .kind = JOB_COND_ONCE, .lock = l, .cond = c, .slot = k });
-        wait_for_waiters("na", 4);
+        th_wait_for_waiters(C, "na", 4);
         th_assert_r(evd_lock_acquire(l, 0, 0, 0), 0);
         th_assert_r(evd_cond_notify_all(c), 0);
         th_assert_r(evd_lock_release(l, 0), 0);
         for (int k = 0; k < 4; k++)
                 th_assert_r(result_of(k, 2000), 0);
-        wait_for_waiters("na", 0);
+        th_wait_for_waiters(C, "na", 0);
         evd_cond_free(c);
         evd_lock_free(l);
 }
@@ -1025,7 +1009,7 @@ START_TEST(cond_notify_n) {
         for (int k = 0; k < 3; k++)
                 spawn((struct job){ .kind = JOB_COND_ONCE, .lock = l, .cond = c, .slot = k,
                                     .timeout = 20 * 1000000LL });
-        wait_for_waiters("on", 3);
+        th_wait_for_waiters(C, "on", 3);
         th_assert_r(evd_cond_notify(c, 1), 0);
         ck_assert_msg(TH_WAIT_FOR(count_done(0, 3) >= 1, 2000), "notify(1) woke nobody");
         /* Longer than the library's sleep slices (1 s): no other waiter
@@ -1038,7 +1022,7 @@ START_TEST(cond_notify_n) {
                       woken, is_done(0) ? atomic_load(&SH->result[0]) : -1000,
                       is_done(1) ? atomic_load(&SH->result[1]) : -1000,
                       is_done(2) ? atomic_load(&SH->result[2]) : -1000);
-        wait_for_waiters("on", 2);
+        th_wait_for_waiters(C, "on", 2);
         th_assert_r(evd_cond_notify(c, 2), 0);
         ck_assert_msg(TH_WAIT_FOR(count_done(0, 3) == 3, 2000), "notify(2) woke %d of 2",
                       count_done(0, 3) - 1);
@@ -1081,15 +1065,15 @@ START_TEST(cond_killed_waiter) {
         evd_lock *l = open_lock("kl");
         evd_cond *c = open_cond("kc", l);
         pid_t w = spawn((struct job){ .kind = JOB_COND_ONCE, .lock = l, .cond = c, .slot = 0 });
-        wait_for_waiters("kc", 1);
+        th_wait_for_waiters(C, "kc", 1);
         th_kill_child(w);
-        wait_for_waiters("kc", 0);
+        th_wait_for_waiters(C, "kc", 0);
         /* It held no lock while waiting: taking it is no take-over. */
         th_assert_r(evd_lock_acquire(l, 0, 0, 1000000), 0);
         th_assert_r(evd_lock_release(l, 0), 0);
         /* Later waits and notifies work; the dead one swallows nothing. */
         spawn((struct job){ .kind = JOB_COND_ONCE, .lock = l, .cond = c, .slot = 1 });
-        wait_for_waiters("kc", 1);
+        th_wait_for_waiters(C, "kc", 1);
         th_assert_r(evd_cond_notify(c, 1), 0);
         th_assert_r(result_of(1, 2000), 0);
         th_assert_r(evd_lock_acquire(l, 0, 0, 0), 0);
@@ -1128,6 +1112,18 @@ static void barrier_round(evd_barrier *b, int n, int first_slot) {
                 ck_assert_msg(!seen[r], "two parties got index %d", r);
                 seen[r] = true;
         }
+}
+
+/* Two parties (J, a barrier job, in its slot and the next) until both wait
+ * at the barrier NAME (checked); returns the second one's pid. */
+static pid_t two_parties_waiting(struct job j, const char *name) {
+        j.kind = JOB_BARRIER;
+        spawn(j);
+        j.slot++;
+        pid_t second = spawn(j);
+        ck_assert_msg(TH_WAIT_FOR(show(name)->count == 2, DONE_MS),
+                      "barrier %s: %u of 2 parties waiting", name, show(name)->count);
+        return second;
 }
 
 START_TEST(barrier_indexes) {
@@ -1196,9 +1192,7 @@ END_TEST
 
 START_TEST(barrier_abort) {
         evd_barrier *b = open_barrier("ba", 3);
-        spawn((struct job){ .kind = JOB_BARRIER, .bar = b, .slot = 0 });
-        spawn((struct job){ .kind = JOB_BARRIER, .bar = b, .slot = 1 });
-        ck_assert(TH_WAIT_FOR(show("ba")->count == 2, DONE_MS));
+        two_parties_waiting((struct job){ .bar = b }, "ba");
         th_assert_r(evd_barrier_abort(b), 0);
         th_assert_r(result_of(0, 2000), -EPIPE);
         th_assert_r(result_of(1, 2000), -EPIPE);
@@ -1218,9 +1212,7 @@ END_TEST
 
 START_TEST(barrier_reset_while_waiting) {
         evd_barrier *b = open_barrier("br", 3);
-        spawn((struct job){ .kind = JOB_BARRIER, .bar = b, .slot = 0 });
-        spawn((struct job){ .kind = JOB_BARRIER, .bar = b, .slot = 1 });
-        ck_assert(TH_WAIT_FOR(show("br")->count == 2, DONE_MS));
+        two_parties_waiting((struct job){ .bar = b }, "br");
         th_assert_r(evd_barrier_reset(b), 0);
         th_assert_r(result_of(0, 2000), -EPIPE);
         th_assert_r(result_of(1, 2000), -EPIPE);
@@ -1236,9 +1228,7 @@ END_TEST
 
 START_TEST(barrier_party_killed) {
         evd_barrier *b = open_barrier("bk", 3);
-        spawn((struct job){ .kind = JOB_BARRIER, .bar = b, .slot = 0 });
-        pid_t victim = spawn((struct job){ .kind = JOB_BARRIER, .bar = b, .slot = 1 });
-        ck_assert(TH_WAIT_FOR(show("bk")->count == 2, DONE_MS));
+        pid_t victim = two_parties_waiting((struct job){ .bar = b }, "bk");
         struct evd_info *i = show("bk");
         ck_assert_uint_eq(i->nholders, 2);
         ck_assert(holds(i, victim));
@@ -1300,7 +1290,7 @@ static void waiter_reclaims_without_daemon(const char *spin) {
         th_daemon_kill9(&D);
         spawn((struct job){ .kind = JOB_SEM, .name = "nd", .spin = spin, .slot = 1,
                             .timeout = 10 * 1000000LL, .after = AFTER_HOLD });
-        wait_for_waiters("nd", 1);
+        th_wait_for_waiters(C, "nd", 1);
         ck_assert(!is_done(1));
         int64_t t0 = th_now_usec();
         th_kill_child(h);
@@ -1334,12 +1324,10 @@ START_TEST(no_daemon_lock_and_barrier) {
         evd_lock *l = open_lock("ndl");
         evd_barrier *b = open_barrier("ndb", 3);
         pid_t h = spawn_holder(JOB_LOCK, l, 0, AFTER_HOLD);
-        spawn((struct job){ .kind = JOB_BARRIER, .bar = b, .slot = 1 });
-        pid_t victim = spawn((struct job){ .kind = JOB_BARRIER, .bar = b, .slot = 2 });
-        ck_assert(TH_WAIT_FOR(show("ndb")->count == 2, DONE_MS));
+        pid_t victim = two_parties_waiting((struct job){ .bar = b, .slot = 1 }, "ndb");
         th_daemon_kill9(&D);
         spawn((struct job){ .kind = JOB_LOCK, .lock = l, .slot = 3 });
-        wait_for_waiters("ndl", 1);
+        th_wait_for_waiters(C, "ndl", 1);
         int64_t t0 = th_now_usec();
         th_kill_child(h);
         th_kill_child(victim);
@@ -1359,10 +1347,8 @@ START_TEST(no_daemon_barrier_nospin) {
          * parties: a party killed while no daemon runs still breaks the
          * barrier for the others. */
         evd_barrier *b = open_barrier("nsb", 3);
-        spawn((struct job){ .kind = JOB_BARRIER, .name = "nsb", .spin = "0", .slot = 1 });
-        pid_t victim = spawn((struct job){ .kind = JOB_BARRIER, .name = "nsb", .spin = "0",
-                                           .slot = 2 });
-        ck_assert(TH_WAIT_FOR(show("nsb")->count == 2, DONE_MS));
+        pid_t victim =
+                two_parties_waiting((struct job){ .name = "nsb", .spin = "0", .slot = 1 }, "nsb");
         th_daemon_kill9(&D);
         int64_t t0 = th_now_usec();
         th_kill_child(victim);
@@ -1411,8 +1397,8 @@ START_TEST(list_show_holders_waiters) {
         spawn((struct job){ .kind = JOB_LOCK, .lock = l, .slot = 5 });
         pid_t bp[2] = { spawn((struct job){ .kind = JOB_BARRIER, .bar = b, .slot = 6 }),
                         spawn((struct job){ .kind = JOB_BARRIER, .bar = b, .slot = 7 }) };
-        wait_for_waiters("ls-sem", 1);
-        wait_for_waiters("ls-lock", 2);
+        th_wait_for_waiters(C, "ls-sem", 1);
+        th_wait_for_waiters(C, "ls-lock", 2);
         ck_assert(TH_WAIT_FOR(show("ls-bar")->count == 2, DONE_MS));
         uint64_t t1 = realtime_usec();
 
@@ -1479,12 +1465,8 @@ START_TEST(list_show_holders_waiters) {
 }
 END_TEST
 
-static Suite *sync_suite(void) {
-        Suite *s = suite_create("sync");
-        struct {
-                const char *name;
-                const TTest *tests[10];
-        } cases[] = {
+int main(void) {
+        const struct th_case cases[] = {
                 { "semaphore",
                   { sem_basic, sem_open_errors, sem_initial_below_max, sem_across_processes,
                     sem_acquire_timeout, sem_owner_other_process, sem_companion } },
@@ -1506,19 +1488,13 @@ static Suite *sync_suite(void) {
                     no_daemon_barrier_nospin } },
                 { "introspection", { list_show_holders_waiters } },
         };
-        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                TCase *tc = tcase_create(cases[i].name);
-                tcase_add_unchecked_fixture(tc, janitor_setup, janitor_teardown);
-                tcase_add_checked_fixture(tc, setup, teardown);
-                tcase_set_timeout(tc, 60);
-                for (size_t k = 0; k < 10 && cases[i].tests[k]; k++)
-                        tcase_add_test(tc, cases[i].tests[k]);
-                suite_add_tcase(s, tc);
-        }
-        return s;
-}
-
-int main(void) {
+        const struct th_fixture fx = {
+                .unchecked_setup = janitor_setup,
+                .unchecked_teardown = janitor_teardown,
+                .setup = setup,
+                .teardown = teardown,
+                .timeout = 60,
+        };
         setvbuf(stdout, NULL, _IOLBF, 0);
-        return th_run_suite(sync_suite());
+        return th_run_cases("sync", cases, ELEMENTSOF(cases), &fx);
 }

@@ -29,10 +29,14 @@ int64_t th_now_usec(void) {
         return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void th_sleep_ms(int ms) {
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+void th_sleep_usec(int64_t usec) {
+        struct timespec ts = { .tv_sec = usec / 1000000, .tv_nsec = (long)(usec % 1000000) * 1000L };
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
+}
+
+void th_sleep_ms(int ms) {
+        th_sleep_usec((int64_t)ms * 1000);
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -313,10 +317,47 @@ evd_ctx *th_open(const struct th_daemon *d) {
         return ctx;
 }
 
+uint32_t th_waiters_on(evd_ctx *ctx, const char *name) {
+        static struct evd_info info;
+        return evd_show(ctx, name, &info) == 0 ? info.waiters : UINT32_MAX;
+}
+
+void th_wait_for_waiters(evd_ctx *ctx, const char *name, uint32_t n) {
+        ck_assert_msg(TH_WAIT_FOR(th_waiters_on(ctx, name) == n, 5000),
+                      "%s: %u waiter(s) after 5 s, expected %u", name, th_waiters_on(ctx, name), n);
+}
+
 int th_run_suite(Suite *s) {
         SRunner *sr = srunner_create(s);
         srunner_run_all(sr, CK_ENV);
         int failed = srunner_ntests_failed(sr);
         srunner_free(sr);
         return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+void th_add_cases(Suite *s, const struct th_case *cases, size_t n, const struct th_fixture *fx) {
+        static const struct th_fixture none;
+        if (!fx)
+                fx = &none;
+        for (size_t i = 0; i < n; i++) {
+                const struct th_case *c = &cases[i];
+                TCase *tc = tcase_create(c->name);
+                if (fx->unchecked_setup || fx->unchecked_teardown)
+                        tcase_add_unchecked_fixture(tc, fx->unchecked_setup,
+                                                    fx->unchecked_teardown);
+                if (fx->setup || fx->teardown)
+                        tcase_add_checked_fixture(tc, fx->setup, fx->teardown);
+                if (fx->timeout > 0)
+                        tcase_set_timeout(tc, fx->timeout);
+                for (size_t k = 0; k < TH_CASE_TESTS && c->tests[k]; k++)
+                        tcase_add_test(tc, c->tests[k]);
+                suite_add_tcase(s, tc);
+        }
+}
+
+int th_run_cases(const char *name, const struct th_case *cases, size_t n,
+                 const struct th_fixture *fx) {
+        Suite *s = suite_create(name);
+        th_add_cases(s, cases, n, fx);
+        return th_run_suite(s);
 }

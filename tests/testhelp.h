@@ -49,6 +49,13 @@ int th_daemon_cleanup(struct th_daemon *d);
  * test when it cannot be opened. */
 evd_ctx *th_open(const struct th_daemon *d);
 
+/* How many waiters evd_show reports on NAME (UINT32_MAX when it fails). */
+uint32_t th_waiters_on(evd_ctx *ctx, const char *name);
+
+/* Wait (at most 5 s) until NAME has exactly N waiters; fails the test
+ * otherwise. */
+void th_wait_for_waiters(evd_ctx *ctx, const char *name, uint32_t n);
+
 /* Remove a directory tree (no error when it does not exist). */
 int th_rmtree(const char *dir);
 
@@ -79,16 +86,21 @@ void th_kill_child(pid_t pid);
 
 int64_t th_now_usec(void); /* CLOCK_MONOTONIC */
 void th_sleep_ms(int ms);
+void th_sleep_usec(int64_t usec);
 
-/* Poll COND every millisecond for at most TIMEOUT_MS; true when it held. */
-#define TH_WAIT_FOR(cond, timeout_ms)                                           \
+/* Poll COND every STEP_USEC microseconds for at most TIMEOUT_MS; true when
+ * it held. */
+#define TH_POLL_FOR(cond, timeout_ms, step_usec)                                \
         ({                                                                      \
                 int64_t _th_end = th_now_usec() + (int64_t)(timeout_ms) * 1000; \
                 bool _th_ok;                                                    \
                 while (!(_th_ok = (cond)) && th_now_usec() < _th_end)           \
-                        th_sleep_ms(1);                                         \
+                        th_sleep_usec(step_usec);                               \
                 _th_ok;                                                         \
         })
+
+/* Poll COND every millisecond for at most TIMEOUT_MS; true when it held. */
+#define TH_WAIT_FOR(cond, timeout_ms) TH_POLL_FOR(cond, timeout_ms, 1000)
 
 /* Check idiom for a negative-errno return: prints both codes' names. */
 #define th_assert_r(expr, expected)                                                     \
@@ -99,5 +111,37 @@ void th_sleep_ms(int ms);
                               evd_strerror(_th_e));                                    \
         } while (0)
 
+/* ---- suites ----------------------------------------------------------------- */
+
 /* Run the suite; returns the process exit status. */
 int th_run_suite(Suite *s);
+
+#define TH_CASE_TESTS 16
+
+/* One test case of a table: its name and its tests, in order (the first
+ * NULL ends the list). */
+struct th_case {
+        const char *name;
+        const TTest *tests[TH_CASE_TESTS];
+};
+
+/* What every test case of a table shares: the unchecked (once per test
+ * case, in the runner) and checked (around each test, in its process)
+ * fixtures, any of them NULL, and the timeout in seconds (0: Check's
+ * default, CK_DEFAULT_TIMEOUT). */
+struct th_fixture {
+        SFun unchecked_setup, unchecked_teardown;
+        SFun setup, teardown;
+        int timeout;
+};
+
+/* Add the N test cases of CASES to S in order, each with the fixtures and
+ * timeout of FX (NULL: no fixtures, Check's default timeout).  Test cases
+ * with other fixtures or another timeout go in a table of their own, added
+ * by another call. */
+void th_add_cases(Suite *s, const struct th_case *cases, size_t n, const struct th_fixture *fx);
+
+/* A suite called NAME made of one table (as th_add_cases), run as
+ * th_run_suite; returns the process exit status. */
+int th_run_cases(const char *name, const struct th_case *cases, size_t n,
+                 const struct th_fixture *fx);

@@ -24,6 +24,17 @@ n_ended() {
         echo "$n"
 }
 
+# auto_waiters: three background waiters (their pids in aw) blocked on the
+# auto event au.
+auto_waiters() {
+        aw=()
+        for _ in 1 2 3; do
+                bg_start 20 "$EVCTL" wait au --auto --timeout 15s
+                aw+=("$BG_PID")
+        done
+        blocked au 3
+}
+
 ISO='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.,]+(Z|[+-][0-9:]+)?'
 
 evd_setup
@@ -75,12 +86,7 @@ expect_stdout 2
 
 check "--auto: each set releases exactly one of 3 blocked waiters"
 expect_exit 0 "$EVCTL" create au --auto
-aw=()
-for _ in 1 2 3; do
-        bg_start 20 "$EVCTL" wait au --auto --timeout 15s
-        aw+=("$BG_PID")
-done
-blocked au 3
+auto_waiters
 for k in 1 2 3; do
         expect_exit 0 "$EVCTL" set au --auto --value "a$k"
         wait_until "[[ \$(n_ended ${aw[*]}) -ge $k ]]" 3 || fail "set #$k on au released nobody within 3 s"
@@ -100,12 +106,7 @@ expect_exit 0 "$EVCTL" wait au --auto --timeout 0
 expect_stdout next
 expect_exit 1 "$EVCTL" wait au --auto --timeout 0
 check "--auto: two quick sets release exactly two of 3 blocked waiters"
-aw=()
-for _ in 1 2 3; do
-        bg_start 20 "$EVCTL" wait au --auto --timeout 15s
-        aw+=("$BG_PID")
-done
-blocked au 3
+auto_waiters
 expect_exit 0 "$EVCTL" set au --auto
 expect_exit 0 "$EVCTL" set au --auto
 wait_until "[[ \$(n_ended ${aw[*]}) -ge 2 ]]" 3 || fail "two sets on au released $(n_ended "${aw[@]}") waiters within 3 s, want 2"

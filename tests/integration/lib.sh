@@ -148,6 +148,17 @@ note_segment_of() {
         done
 }
 
+# _signal_all SIG: send SIG to every process group and process remembered.
+_signal_all() {
+        local p
+        for p in "${_GROUPS[@]}"; do
+                kill "-$1" -- "-$p" 2>/dev/null
+        done
+        for p in "${_PIDS[@]}"; do
+                kill "-$1" "$p" 2>/dev/null
+        done
+}
+
 _kill_all() {
         local p d i
         for d in "${_DIRS[@]}"; do
@@ -162,12 +173,7 @@ _kill_all() {
                         done
                 fi
         done
-        for p in "${_GROUPS[@]}"; do
-                kill -TERM -- "-$p" 2>/dev/null
-        done
-        for p in "${_PIDS[@]}"; do
-                kill -TERM "$p" 2>/dev/null
-        done
+        _signal_all TERM
         for ((i = 0; i < 40; i++)); do
                 local any=0
                 for p in "${_PIDS[@]}" "${_GROUPS[@]}"; do
@@ -176,12 +182,7 @@ _kill_all() {
                 ((any)) || break
                 sleep 0.05
         done
-        for p in "${_GROUPS[@]}"; do
-                kill -KILL -- "-$p" 2>/dev/null
-        done
-        for p in "${_PIDS[@]}"; do
-                kill -KILL "$p" 2>/dev/null
-        done
+        _signal_all KILL
 }
 
 _cleanup() {

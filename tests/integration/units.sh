@@ -90,21 +90,25 @@ canary() {
 $VERIFY_OUT"
 }
 
+# evd_units MODE SRC DIR: SRC's generated test-evd.service and
+# test-evd.socket, as DIR's evd.service and evd.socket, pass verify.
+evd_units() {
+        local mode=$1 src=$2 dir=$3
+        mkdir -p "$dir"
+        cp "$src/test-evd.service" "$dir/evd.service"
+        cp "$src/test-evd.socket" "$dir/evd.socket"
+        expect_clean "$mode" "$dir" evd.service evd.socket
+}
+
 check "system units: evd.service and evd.socket pass systemd-analyze verify"
 sys=$_SCRATCH/system
-mkdir -p "$sys"
-cp "$gen/test-evd.service" "$sys/evd.service"
-cp "$gen/test-evd.socket" "$sys/evd.socket"
-expect_clean system "$sys" evd.service evd.socket
+evd_units system "$gen" "$sys"
 canary system "$sys" evd.service evd.service
 canary system "$sys" evd.socket evd.socket
 
 check "user units: evd.service and evd.socket pass systemd-analyze --user verify"
 usr=$_SCRATCH/user
-mkdir -p "$usr"
-cp "$gen/user/test-evd.service" "$usr/evd.service"
-cp "$gen/user/test-evd.socket" "$usr/evd.socket"
-expect_clean user "$usr" evd.service evd.socket
+evd_units user "$gen/user" "$usr"
 canary user "$usr" evd.socket evd.socket
 
 check "examples: worker.service and evd-wait@.service pass verify"
