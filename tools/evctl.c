@@ -273,9 +273,9 @@ static int open_ctx(struct opts *o) {
         if (dir && !*dir)
                 dir = NULL;
         if (r < 0)
-                return die(exit_code(r) == EXIT_PERM ? EXIT_PERM
-                           : r == -EBADMSG          ? EXIT_DAEMON
-                                                    : EXIT_DAEMON,
+                /* Opening fails for want of permission (6) or of a usable
+                 * daemon or segment (5). */
+                return die(exit_code(r) == EXIT_PERM ? EXIT_PERM : EXIT_DAEMON,
                            "cannot open the evd namespace%s%s: %s", dir ? " in " : "", dir ? dir : "",
                            evd_strerror(r));
         return 0;
