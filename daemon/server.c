@@ -47,7 +47,7 @@ static void reply_status(struct proto_msg *rep, int status) {
         rep->status = status;
 }
 
-static void check_segment(struct server *s);
+static void check_segment(struct server *s, bool asked);
 
 static const char *type_name(uint32_t t) {
         static const char *names[] = { "?", "event", "semaphore", "lock", "barrier", "condition" };
@@ -160,6 +160,10 @@ int server_handle(struct server *s, const uint8_t *in, size_t inlen, uint8_t *ou
         static struct evd_info info; /* the daemon is single-threaded */
         (void)peer_uid;
         int r = proto_decode(in, inlen, &req);
+        /* Every request reads the segment: make sure it is sound first (a
+         * look at its size and header). */
+        if (r == 0 && req.op != OP_PING)
+                check_segment(s, false);
         if (r < 0) {
                 log_debug("bad request from pid %d: %s", (int)peer_pid, evd_strerror(r));
                 reply_status(&rep, r);
@@ -167,8 +171,9 @@ int server_handle(struct server *s, const uint8_t *in, size_t inlen, uint8_t *ou
         }
         switch (req.op) {
         case OP_PING:
-                /* Clients ping when they find no segment: check at once. */
-                check_segment(s);
+                /* Clients ping when they find no segment, or one they cannot
+                 * use: check at once. */
+                check_segment(s, true);
                 reply_status(&rep, 0);
                 proto_set_u32(&rep, TAG_PID, (uint32_t)getpid());
                 break;
@@ -278,35 +283,89 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 
 /* ---- housekeeping --------------------------------------------------------- */
 
-/* Somebody removed the segment's name from /dev/shm (logind's RemoveIPC=yes
- * does it to a user's shared memory at logout).  Put every object back
- * under the name, and move the clients over. */
-static void check_segment(struct server *s) {
+static void scan_segment(struct server *s);
+
+/* A new segment is complete: give it our group and mode, then name it in
+ * the runtime directory, where clients look for it. */
+static int publish_segment(const struct seg *n, void *userdata) {
+        struct server *s = userdata;
+        char why[160];
+        int r = perm_apply_fd(&s->perm, n->fd, why, sizeof(why));
+        if (r < 0) {
+                log_error("cannot use segment /dev/shm%s: %s", n->name, why);
+                return r;
+        }
+        r = seg_name_publish(s->paths.runtime_dir, n->name);
+        if (r < 0) {
+                log_error("cannot write %s/%s: %s", s->paths.runtime_dir, SEG_NAME_FILE,
+                          strerror(-r));
+                return r;
+        }
+        /* Logs and the ephemeral clean-up name the segment in use. */
+        snprintf(s->paths.shm_name, sizeof(s->paths.shm_name), "%s", n->name);
+        return 0;
+}
+
+/* A segment opened up to everyone (chmod by mistake) is refused by the
+ * clients: put its mode back.  Only when a client asks (ping), so that
+ * whoever meets such a segment gets it fixed before retrying. */
+static void repair_mode(struct server *s) {
         struct stat st;
-        if (fstat(s->seg.fd, &st) < 0 || st.st_nlink > 0)
+        if (fstat(s->seg.fd, &st) < 0 || (st.st_mode & 07777) == perm_file_mode(&s->perm))
                 return;
-        log_warning("segment %s was removed from /dev/shm (logind's RemoveIPC=yes?); restoring it",
-                    s->paths.shm_name);
+        char why[160];
+        if (perm_apply_fd(&s->perm, s->seg.fd, why, sizeof(why)) < 0)
+                log_error("segment /dev/shm%s has mode %04o: %s", s->seg.name,
+                          (unsigned)(st.st_mode & 07777), why);
+        else
+                log_warning("segment /dev/shm%s had mode %04o; set it back to %04o", s->seg.name,
+                            (unsigned)(st.st_mode & 07777), (unsigned)perm_file_mode(&s->perm));
+}
+
+/* Whether the segment is still fit to serve, and if not, replace it and
+ * move the clients over: its name was removed from /dev/shm (logind's
+ * RemoveIPC=yes does it to a user's shared memory at logout), its file was
+ * cut short (what is left of it is kept), or its header was scribbled on. */
+static void check_segment(struct server *s, bool asked) {
+        char why[256];
+        int reason = seg_check_health(&s->seg, why, sizeof(why));
+        if (reason == 0) {
+                if (asked)
+                        repair_mode(s);
+                return;
+        }
+        if (reason == SEG_RETIRED_REMOVED)
+                log_warning("%s (logind's RemoveIPC=yes?); restoring it", why);
+        else if (reason == SEG_RETIRED_TRUNCATED)
+                log_error("%s; replacing it: objects in the part cut off are lost", why);
+        else
+                log_error("%s; replacing it", why);
+        char old[SEG_NAME_MAX];
+        snprintf(old, sizeof(old), "%s", s->seg.name);
         /* The watcher's thread sleeps on the old segment: stop it first. */
         bool watching = s->watch.running;
         if (watching)
                 watch_stop(&s->watch);
-        int r = seg_restore(&s->seg, s->paths.shm_name, perm_file_mode(&s->perm));
-        char why[160];
-        if (r == 0 && perm_apply_fd(&s->perm, s->seg.fd, why, sizeof(why)) < 0)
-                log_error("restored segment %s: %s", s->paths.shm_name, why);
+        uint32_t lost = 0;
+        int r = seg_restore(&s->seg, geteuid(), perm_file_mode(&s->perm), reason, publish_segment,
+                            s, &lost);
+        if (r == 0 && reason != SEG_RETIRED_REMOVED)
+                scan_segment(s); /* what was copied may be damaged */
         if (watching && watch_start(&s->watch, s->event, &s->seg) < 0)
                 log_error("cannot watch holders any more: dead holders keep their holds");
         if (r < 0)
-                log_error("cannot restore segment %s: %s", s->paths.shm_name, strerror(-r));
+                log_error("cannot restore segment %s: %s", old, strerror(-r));
+        else if (lost)
+                log_error("segment %s restored with %u object(s) as %s; %u object(s) were lost",
+                          old, atomic_load(&s->seg.hdr->count), s->seg.name, lost);
         else
-                log_notice("segment %s restored with %u object(s)", s->paths.shm_name,
-                           atomic_load(&s->seg.hdr->count));
+                log_notice("segment %s restored with %u object(s) as %s", old,
+                           atomic_load(&s->seg.hdr->count), s->seg.name);
 }
 
 static int on_tick(sd_event_source *src, uint64_t usec, void *userdata) {
         struct server *s = userdata;
-        check_segment(s);
+        check_segment(s, false);
         seg_waiters_reap(&s->seg, NULL);
         if (s->watch.running)
                 watch_scan(&s->watch);
@@ -456,7 +515,109 @@ static void scan_segment(struct server *s) {
         atomic_store(&s->seg.hdr->count, live);
         if (bad)
                 log_warning("quarantined %u corrupt slot(s) in the segment", bad);
-        log_info("adopted segment %s with %u object(s)", s->paths.shm_name, live);
+}
+
+/* Find the namespace's segment and adopt it, or make a new one: the one the
+ * name file names (or, without one, the one an evd before the random names
+ * used), if it is ours and sound; a segment cut short is restored with what
+ * is left of it; one that is not ours (a squatter), or garbage, is replaced
+ * by a new one.  Only a segment of another layout version stops us. */
+static int open_segment(struct server *s) {
+        char why[320] = "", name[SEG_NAME_MAX] = "";
+        uid_t me = geteuid();
+        mode_t mode = perm_file_mode(&s->perm);
+        bool legacy = false;
+        int r = seg_name_read(s->paths.runtime_dir, name, sizeof(name), NULL, why, sizeof(why));
+        if (r == -ENOENT) {
+                snprintf(name, sizeof(name), "%s", s->paths.shm_name);
+                legacy = true;
+        } else if (r < 0) {
+                log_warning("ignoring %s/%s: %s", s->paths.runtime_dir, SEG_NAME_FILE,
+                            why[0] ? why : strerror(-r));
+                name[0] = '\0';
+        }
+        bool adopted = false;
+        char stale[SEG_NAME_MAX] = ""; /* ours, garbage: removed once replaced */
+        if (name[0]) {
+                why[0] = '\0';
+                r = seg_open_trusted(&s->seg, name, me, true, why, sizeof(why));
+                if (r == 0)
+                        adopted = true;
+                else if (r == -ENOENT) {
+                        if (!legacy)
+                                log_warning("segment /dev/shm%s named in %s/%s is gone; "
+                                            "making a new one",
+                                            name, s->paths.runtime_dir, SEG_NAME_FILE);
+                } else if (r == -EPERM)
+                        log_error("%s; making a new segment", why);
+                else if (r == -EBADMSG) {
+                        why[0] = '\0';
+                        r = seg_diagnose(&s->seg, name, me, why, sizeof(why));
+                        if (r == -EPROTONOSUPPORT) {
+                                log_error("cannot use %s: stop the evd that made it, or remove "
+                                          "it", why);
+                                return r;
+                        }
+                        if (r == 0) {
+                                log_error("%s; restoring it: objects in the part cut off are "
+                                          "lost", why);
+                                uint32_t lost = 0;
+                                r = seg_restore(&s->seg, me, mode, SEG_RETIRED_TRUNCATED,
+                                                publish_segment, s, &lost);
+                                if (r < 0) {
+                                        log_error("cannot restore segment /dev/shm%s: %s", name,
+                                                  strerror(-r));
+                                        return r;
+                                }
+                                scan_segment(s);
+                                log_error("segment /dev/shm%s restored with %u object(s) as %s; "
+                                          "%u object(s) were lost",
+                                          name, atomic_load(&s->seg.hdr->count), s->seg.name,
+                                          lost);
+                                adopted = true;
+                        } else {
+                                log_error("%s; replacing it with a new segment (its objects are "
+                                          "lost)",
+                                          why[0] ? why : strerror(-r));
+                                if (r == -EBADMSG)
+                                        snprintf(stale, sizeof(stale), "%s", name);
+                        }
+                } else {
+                        log_error("cannot open segment /dev/shm%s: %s", name,
+                                  why[0] ? why : strerror(-r));
+                        return r;
+                }
+        }
+        if (!adopted) {
+                why[0] = '\0';
+                r = seg_create_random(&s->seg, me, s->cfg.capacity, mode, why, sizeof(why));
+                if (r < 0) {
+                        log_error("%s", why);
+                        return r;
+                }
+        }
+        /* An adopted segment may come from a run with another --group. */
+        r = publish_segment(&s->seg, s);
+        if (r < 0)
+                return r;
+        if (stale[0] && shm_unlink(stale) == 0)
+                log_info("removed the corrupt segment /dev/shm%s", stale);
+        if (!adopted) {
+                log_info("created segment %s with capacity %u", s->seg.name, s->cfg.capacity);
+                return 0;
+        }
+        if (atomic_load(&s->seg.hdr->retired)) {
+                /* An evd died while replacing it: it is still the one. */
+                atomic_store(&s->seg.hdr->retired, 0);
+                atomic_store(&s->seg.hdr->retired_why, 0);
+        }
+        if (s->seg.capacity != s->cfg.capacity)
+                log_notice("keeping the segment's capacity of %u (asked for %u)", s->seg.capacity,
+                           s->cfg.capacity);
+        scan_segment(s);
+        log_info("adopted segment %s with %u object(s)", s->seg.name,
+                 atomic_load(&s->seg.hdr->count));
+        return 0;
 }
 
 int server_init(struct server *s, const struct server_config *cfg) {
@@ -503,30 +664,11 @@ int server_init(struct server *s, const struct server_config *cfg) {
         r = take_lock(s);
         if (r < 0)
                 return r;
-        bool adopted = false;
-        why[0] = '\0';
-        r = seg_create_or_adopt(&s->seg, s->paths.shm_name, cfg->capacity,
-                                perm_file_mode(&s->perm), &adopted, why, sizeof(why));
-        if (r < 0) {
-                log_error("cannot use segment /dev/shm%s: %s", s->paths.shm_name,
-                          *why ? why : strerror(-r));
+        r = open_segment(s);
+        if (r < 0)
                 return r;
-        }
-        /* An adopted segment may come from a run with another --group. */
-        r = perm_apply_fd(&s->perm, s->seg.fd, why, sizeof(why));
-        if (r < 0) {
-                log_error("cannot use segment /dev/shm%s: %s", s->paths.shm_name, why);
-                return r;
-        }
         if (s->perm.group_set)
                 log_info("sharing %s with group %s", s->paths.runtime_dir, s->perm.group_name);
-        if (adopted) {
-                if (s->seg.capacity != cfg->capacity)
-                        log_notice("keeping the segment's capacity of %u (asked for %u)",
-                                   s->seg.capacity, cfg->capacity);
-                scan_segment(s);
-        } else
-                log_info("created segment %s with capacity %u", s->paths.shm_name, cfg->capacity);
         atomic_store(&s->seg.hdr->daemon_start, proc_start_time(getpid()));
         atomic_store(&s->seg.hdr->daemon_pid, (uint32_t)getpid());
         s->waiter_counts = calloc(s->seg.capacity, sizeof(uint32_t));
@@ -595,6 +737,9 @@ void server_deinit(struct server *s) {
                 atomic_store(&s->seg.hdr->daemon_pid, 0);
         if (s->cfg.ephemeral && s->lock_fd >= 0 && s->seg.hdr) {
                 shm_unlink(s->paths.shm_name);
+                _cleanup_free_ char *namepath = NULL;
+                if (asprintf(&namepath, "%s/%s", s->paths.runtime_dir, SEG_NAME_FILE) >= 0)
+                        unlink(namepath);
                 _cleanup_free_ char *lockpath = NULL;
                 if (asprintf(&lockpath, "%s/%s", s->paths.runtime_dir, EVD_LOCK_FILE) >= 0)
                         unlink(lockpath);

@@ -244,30 +244,59 @@ int client_request(evd_ctx *ctx, const struct proto_msg *req, struct proto_msg *
         return r;
 }
 
-/* Map the segment, asking the daemon (and so starting it) when there is
- * none yet. */
+/* Map the segment the namespace's name file names.  Ask the daemon (and so
+ * start it) when there is none yet, or when the one named is not fit to
+ * use: removed, cut short, scribbled on, retired, or open to everyone.  The
+ * daemon replaces such a segment (or puts its mode back) before it answers;
+ * without a daemon the error stands, naming the file. */
 static int map_segment(evd_ctx *ctx, struct ctx_seg **csp) {
         struct ctx_seg *cs = calloc(1, sizeof(*cs));
         if (!cs)
                 return -ENOMEM;
         cs->seg = SEG_NULL;
-        int r = seg_open(&cs->seg, ctx->paths.shm_name, NULL, 0);
-        if (r == -ENOENT) {
-                /* No daemon made this namespace yet, or logind removed its
-                 * segment and the daemon has not noticed: either way, ask. */
+        char why[320] = "";
+        int r;
+        for (int attempt = 0;; attempt++) {
+                why[0] = '\0';
+                r = seg_client_open(&cs->seg, ctx->paths.runtime_dir, why, sizeof(why));
+                if (r == 0 || attempt == 2 ||
+                    (r != -ENOENT && r != -EBADMSG && r != -EPERM && r != -ESTALE))
+                        break;
                 struct proto_msg req = { .op = OP_PING }, rep;
-                r = client_request(ctx, &req, &rep, NULL);
-                if (r == 0) {
-                        paths_refresh(&ctx->paths);
-                        r = seg_open(&cs->seg, ctx->paths.shm_name, NULL, 0);
+                int p = client_request(ctx, &req, &rep, NULL);
+                if (p < 0) {
+                        /* No daemon: nothing more to learn.  A daemon that
+                         * refuses us: we are not let in at all. */
+                        if (r == -ENOENT || p == -EACCES)
+                                r = p;
+                        break;
                 }
+                paths_refresh(&ctx->paths);
         }
         if (r < 0) {
                 free(cs);
-                return r == -EPERM ? -EACCES : r;
+                if (r == -EPERM)
+                        r = -EACCES;
+                else if (r == -ESTALE)
+                        r = -EIO;
+                if (why[0] && r != -ECONNREFUSED)
+                        seg_set_detail(r, "%s", why);
+                return r;
         }
         *csp = cs;
         return 0;
+}
+
+int client_lost(evd_ctx *ctx) {
+        pthread_mutex_lock(&ctx->lock);
+        if (ctx->lost_segment[0])
+                seg_set_detail(-EIO, "segment /dev/shm%s was %s; the object was lost with it",
+                               ctx->lost_segment,
+                               ctx->lost_why == SEG_RETIRED_CORRUPT ? "corrupt" : "truncated");
+        else
+                seg_set_detail(-EIO, "the object was lost with a replaced segment");
+        pthread_mutex_unlock(&ctx->lock);
+        return -EIO;
 }
 
 int client_remap(evd_ctx *ctx, struct seg *stale) {
@@ -275,6 +304,15 @@ int client_remap(evd_ctx *ctx, struct seg *stale) {
         pthread_mutex_lock(&ctx->lock);
         struct ctx_seg *cur = atomic_load(&ctx->cur);
         if (&cur->seg == stale) {
+                /* Remember a segment that took objects with it, to say so
+                 * to whoever finds theirs gone. */
+                uint32_t why = atomic_load(&stale->hdr->retired_why);
+                if (seg_lost(stale))
+                        why = SEG_RETIRED_TRUNCATED;
+                if (why == SEG_RETIRED_TRUNCATED || why == SEG_RETIRED_CORRUPT) {
+                        snprintf(ctx->lost_segment, sizeof(ctx->lost_segment), "%s", stale->name);
+                        ctx->lost_why = (int)why;
+                }
                 struct ctx_seg *n;
                 pthread_mutex_unlock(&ctx->lock);
                 r = map_segment(ctx, &n);
@@ -297,7 +335,7 @@ int client_remap(evd_ctx *ctx, struct seg *stale) {
 
 struct seg *client_seg(evd_ctx *ctx) {
         struct seg *s = &atomic_load(&ctx->cur)->seg;
-        if (_unlikely_(atomic_load(&s->hdr->retired)) && client_remap(ctx, s) == 0)
+        if (_unlikely_(atomic_load(&s->hdr->retired) || seg_lost(s)) && client_remap(ctx, s) == 0)
                 s = &atomic_load(&ctx->cur)->seg;
         return s;
 }
@@ -316,6 +354,7 @@ _public_ int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags) {
         if (ctx->spin_usec < 0 || ctx->spin_usec > 100000)
                 ctx->spin_usec = 20;
         char why[256];
+        seg_clear_detail();
         int r = paths_resolve(&ctx->paths, runtime_dir, flags & EVD_OPEN_SYSTEM,
                               flags & EVD_OPEN_USER, why, sizeof(why));
         struct ctx_seg *cs = NULL;

@@ -33,6 +33,11 @@ struct evd_ctx {
         int64_t progress_interval;
         void (*progress_cb)(void *userdata, const char *name, int64_t waited);
         void *progress_userdata;
+        /* The last segment we left because it lost objects (truncated or
+         * corrupt), for the message of whoever finds theirs gone; guarded
+         * by lock. */
+        char lost_segment[SEG_NAME_MAX];
+        int lost_why;
 };
 
 /* Send REQ to the daemon (connecting, and starting it, as needed) and
@@ -48,6 +53,10 @@ struct seg *client_seg(evd_ctx *ctx);
 /* Move from the retired mapping STALE to the segment now under the
  * namespace's name. */
 int client_remap(evd_ctx *ctx, struct seg *stale);
+
+/* An object this context had open is gone with a segment the daemon had
+ * to replace: -EIO, with a detail naming that segment. */
+int client_lost(evd_ctx *ctx);
 
 /* Create NAME through the daemon. */
 int client_create(evd_ctx *ctx, const char *name, const struct seg_init *init, bool excl);

@@ -62,10 +62,19 @@ typedef struct evd_event evd_event;
  *   -EPROTO        the daemon spoke an unknown protocol version
  *   -EBADMSG       the shared segment is corrupt or of another layout
  *                  version
+ *   -EIO           the shared segment was cut short (truncated) or had to
+ *                  be replaced, and the object with it
  *   -ENOTRECOVERABLE an object's lock is stuck (a process stopped inside
  *                  it, or the segment was scribbled on)
  */
 const char *evd_strerror(int err);
+
+/* A one-line explanation of the last error ERR that libevd returned in the
+ * calling thread, when the code alone cannot say it: which segment file was
+ * refused and why (its owner, its mode, its size, a corrupt header).  NULL
+ * when the last such error left no detail.  The text is the thread's own
+ * and stays valid until its next libevd call. */
+const char *evd_error_detail(int err);
 
 /* ---- parsing helpers (used by evctl; handy for bindings) ---------------- */
 

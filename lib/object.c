@@ -16,7 +16,21 @@ int obj_lock(evd_ctx *ctx, uint32_t index, uint32_t gen, uint32_t type, struct l
         for (;;) {
                 struct seg *s = client_seg(ctx);
                 struct seg_obj *o = &s->objs[index];
+                /* Generation 0: a slot whose object was cut off with the
+                 * file of an earlier segment (see seg_restore). */
+                if (_unlikely_(atomic_load(&o->gen) == 0) && gen != 0 && !seg_lost(s))
+                        return client_lost(ctx);
                 int r = seg_obj_lock(o, CLIENT_LOCK_TIMEOUT_MS);
+                if (_unlikely_(seg_lost(s))) {
+                        /* The file was cut short under us: what we read
+                         * was zeros (see the SIGBUS guard).  Move on. */
+                        if (r == 0)
+                                seg_obj_unlock(o);
+                        r = client_remap(ctx, s);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 if (r < 0)
                         return r;
                 if (_unlikely_(atomic_load(&s->hdr->retired))) {

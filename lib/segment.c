@@ -3,9 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,6 +94,126 @@ static int init_robust_mutex(pthread_mutex_t *m) {
         return -r;
 }
 
+/* ---- the SIGBUS guard -------------------------------------------------------
+ * A segment's file can be truncated under its mappings by anyone who may
+ * write it; the next access past the new end raises SIGBUS, which would
+ * kill the daemon and every client.  Every mapping is registered here; the
+ * handler replaces a mapping that faulted with zero pages and marks it
+ * lost.  The registry is a list that only grows (nodes are reused, never
+ * freed), so that the handler can walk it without a lock. */
+
+struct seg_guard {
+        struct seg_guard *_Atomic next;
+        _Atomic uint32_t used;
+        _Atomic uint32_t lost;
+        _Atomic uintptr_t start;
+        _Atomic size_t len;
+};
+
+static struct seg_guard *_Atomic guards;
+static struct sigaction prev_sigbus;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc) {
+        uintptr_t a = (uintptr_t)si->si_addr;
+        for (struct seg_guard *g = atomic_load(&guards); g; g = atomic_load(&g->next)) {
+                uintptr_t start = atomic_load(&g->start);
+                size_t len = atomic_load(&g->len);
+                if (!start || a < start || a - start >= len)
+                        continue;
+                int saved = errno;
+                void *p = mmap((void *)start, len, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+                errno = saved;
+                if (p == MAP_FAILED)
+                        break;
+                atomic_store(&g->lost, 1);
+                return; /* the access is made again, on a zero page */
+        }
+        /* Not one of ours: whoever handled SIGBUS before us. */
+        if (prev_sigbus.sa_flags & SA_SIGINFO) {
+                prev_sigbus.sa_sigaction(sig, si, uc);
+                return;
+        }
+        if (prev_sigbus.sa_handler != SIG_DFL && prev_sigbus.sa_handler != SIG_IGN) {
+                prev_sigbus.sa_handler(sig);
+                return;
+        }
+        /* The default action: the access faults again and the process dies
+         * of SIGBUS, as it would have without us. */
+        signal(SIGBUS, SIG_DFL);
+}
+
+static void guard_install(void) {
+        struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_ONSTACK };
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGBUS, &sa, &prev_sigbus);
+}
+
+static struct seg_guard *guard_register(void *start, size_t len) {
+        pthread_once(&guard_once, guard_install);
+        struct seg_guard *g;
+        for (g = atomic_load(&guards); g; g = atomic_load(&g->next)) {
+                uint32_t expect = 0;
+                if (atomic_compare_exchange_strong(&g->used, &expect, 1))
+                        break;
+        }
+        if (!g) {
+                g = calloc(1, sizeof(*g));
+                if (!g)
+                        return NULL; /* the mapping goes unguarded */
+                atomic_store(&g->used, 1);
+                struct seg_guard *head = atomic_load(&guards);
+                do
+                        atomic_store(&g->next, head);
+                while (!atomic_compare_exchange_weak(&guards, &head, g));
+        }
+        atomic_store(&g->lost, 0);
+        atomic_store(&g->len, len);
+        atomic_store(&g->start, (uintptr_t)start);
+        return g;
+}
+
+static void guard_unregister(struct seg_guard *g) {
+        if (!g)
+                return;
+        atomic_store(&g->start, 0);
+        atomic_store(&g->len, 0);
+        atomic_store(&g->used, 0);
+}
+
+static bool guard_lost(const struct seg_guard *g) {
+        return g && atomic_load(&((struct seg_guard *)g)->lost);
+}
+
+bool seg_lost(const struct seg *s) {
+        return guard_lost(s->guard);
+}
+
+/* ---- error details ------------------------------------------------------------ */
+
+static __thread char detail_text[320];
+static __thread int detail_err;
+
+void seg_set_detail(int err, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(detail_text, sizeof(detail_text), fmt, ap);
+        va_end(ap);
+        detail_err = err < 0 ? -err : err;
+}
+
+const char *seg_get_detail(int err) {
+        if (!detail_err || detail_err != (err < 0 ? -err : err))
+                return NULL;
+        return detail_text;
+}
+
+void seg_clear_detail(void) {
+        detail_err = 0;
+        detail_text[0] = '\0';
+}
+
 static int seg_map(struct seg *s, int fd, size_t size) {
         void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED)
@@ -98,38 +222,152 @@ static int seg_map(struct seg *s, int fd, size_t size) {
         s->objs = (struct seg_obj *)((char *)p + sizeof(struct seg_header));
         s->size = size;
         s->fd = fd;
+        s->guard = guard_register(p, size);
         return 0;
 }
 
-int seg_create_or_adopt(struct seg *s, const char *shm_name, uint32_t capacity, mode_t mode,
-                        bool *adoptedp, char *why, size_t whylen) {
-        if (capacity == 0 || capacity > SEG_CAPACITY_MAX)
-                return -EINVAL;
-        mode_t old = umask(0);
-        int fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-        umask(old);
-        if (fd < 0 && errno == EEXIST) {
-                int r = seg_open(s, shm_name, why, whylen);
-                if (r < 0)
-                        return r;
-                *adoptedp = true;
-                return 0;
+/* ---- names -------------------------------------------------------------------- */
+
+int seg_random_name(char *buf, size_t len, uid_t uid) {
+        uint64_t r;
+        if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+                return negative_errno();
+        snprintf(buf, len, "/evd-%u-%016" PRIx64, (unsigned)uid, r);
+        return 0;
+}
+
+static bool name_valid(const char *n) {
+        size_t len = strlen(n);
+        if (len < 6 || len >= SEG_NAME_MAX || strncmp(n, "/evd-", 5) != 0)
+                return false;
+        for (size_t i = 1; i < len; i++)
+                if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') ||
+                      (n[i] >= '0' && n[i] <= '9') || n[i] == '-' || n[i] == '_' || n[i] == '.'))
+                        return false;
+        return true;
+}
+
+/* "uid 65534 (nobody)" */
+static void describe_uid(char *buf, size_t len, uid_t uid) {
+        struct passwd pw, *res = NULL;
+        char pwbuf[1024];
+        if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+                snprintf(buf, len, "uid %u (%s)", (unsigned)uid, res->pw_name);
+        else
+                snprintf(buf, len, "uid %u", (unsigned)uid);
+}
+
+int seg_name_read(const char *runtime_dir, char *name, size_t len, uid_t *dir_ownerp, char *why,
+                  size_t whylen) {
+        char buf[SEG_NAME_MAX + 2];
+        _cleanup_close_ int dfd = open(runtime_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+        struct stat dst;
+        if (fstat(dfd, &dst) < 0)
+                return negative_errno();
+        if (dir_ownerp)
+                *dir_ownerp = dst.st_uid;
+        _cleanup_close_ int fd =
+                openat(dfd, SEG_NAME_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+                int r = negative_errno();
+                if (r == -ELOOP) {
+                        snprintf(why, whylen, "%s/%s is a symbolic link", runtime_dir,
+                                 SEG_NAME_FILE);
+                        return -EPERM;
+                }
+                return r;
         }
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        char who[96];
+        describe_uid(who, sizeof(who), st.st_uid);
+        if (!S_ISREG(st.st_mode)) {
+                snprintf(why, whylen, "%s/%s is not a regular file", runtime_dir, SEG_NAME_FILE);
+                return -EPERM;
+        }
+        if (st.st_uid != geteuid() && st.st_uid != 0 && st.st_uid != dst.st_uid) {
+                snprintf(why, whylen, "%s/%s belongs to %s, not to the namespace's owner",
+                         runtime_dir, SEG_NAME_FILE, who);
+                return -EPERM;
+        }
+        if (st.st_mode & S_IWOTH) {
+                snprintf(why, whylen, "%s/%s is writable by everyone (mode %04o)", runtime_dir,
+                         SEG_NAME_FILE, (unsigned)(st.st_mode & 07777));
+                return -EPERM;
+        }
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        if (n < 0)
+                return negative_errno();
+        buf[n] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        if (!name_valid(buf) || strlen(buf) >= len) {
+                snprintf(why, whylen, "%s/%s does not hold a segment name", runtime_dir,
+                         SEG_NAME_FILE);
+                return -EBADMSG;
+        }
+        memcpy(name, buf, strlen(buf) + 1);
+        return 0;
+}
+
+int seg_name_publish(const char *runtime_dir, const char *name) {
+        _cleanup_free_ char *tmp = NULL, *path = NULL;
+        if (asprintf(&tmp, "%s/%s.new", runtime_dir, SEG_NAME_FILE) < 0) {
+                tmp = NULL;
+                return -ENOMEM;
+        }
+        if (asprintf(&path, "%s/%s", runtime_dir, SEG_NAME_FILE) < 0) {
+                path = NULL;
+                return -ENOMEM;
+        }
+        unlink(tmp);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0)
                 return negative_errno();
-        size_t size = seg_size_for(capacity);
-        if (ftruncate(fd, (off_t)size) < 0) {
-                int r = negative_errno();
-                shm_unlink(shm_name);
-                safe_close(fd);
-                return r;
+        int r = 0;
+        size_t len = strlen(name);
+        if (fchmod(fd, 0644) < 0 || write(fd, name, len) != (ssize_t)len ||
+            write(fd, "\n", 1) != 1)
+                r = negative_errno();
+        if (close(fd) < 0 && r == 0)
+                r = negative_errno();
+        if (r == 0 && rename(tmp, path) < 0)
+                r = negative_errno();
+        if (r < 0)
+                unlink(tmp);
+        return r;
+}
+
+int seg_check_trust(int fd, const char *shm_name, uid_t owner, bool only_owner, char *why,
+                    size_t whylen) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        bool ok = st.st_uid == owner ||
+                  (!only_owner && (st.st_uid == geteuid() || st.st_uid == 0));
+        if (!ok) {
+                char who[96];
+                describe_uid(who, sizeof(who), st.st_uid);
+                snprintf(why, whylen,
+                         "segment /dev/shm%s belongs to %s, not to the namespace's owner; "
+                         "not trusting it",
+                         shm_name, who);
+                return -EPERM;
         }
-        int r = seg_map(s, fd, size);
-        if (r < 0) {
-                shm_unlink(shm_name);
-                safe_close(fd);
-                return r;
+        if (!S_ISREG(st.st_mode) || (st.st_mode & S_IWOTH)) {
+                snprintf(why, whylen,
+                         "segment /dev/shm%s is writable by everyone (mode %04o); not trusting it",
+                         shm_name, (unsigned)(st.st_mode & 07777));
+                return -EPERM;
         }
+        return 0;
+}
+
+/* Fill in a new segment's header; the magic goes last, so that a half-made
+ * segment is never taken for a valid one. */
+static int init_header(struct seg *s, uint32_t capacity) {
         struct seg_header *h = s->hdr;
         h->version = SEG_VERSION;
         h->capacity = capacity;
@@ -137,28 +375,93 @@ int seg_create_or_adopt(struct seg *s, const char *shm_name, uint32_t capacity, 
         h->header_size = sizeof(struct seg_header);
         h->waiter_slots = SEG_WAITER_SLOTS;
         h->holder_slots = SEG_HOLDER_SLOTS;
-        h->size = size;
+        h->size = seg_size_for(capacity);
         h->created_usec = now_realtime_usec();
         h->change_seq = 1;
-        r = init_robust_mutex(&h->table_lock);
+        int r = init_robust_mutex(&h->table_lock);
+        if (r < 0)
+                return r;
+        s->capacity = capacity;
+        atomic_thread_fence(memory_order_release);
+        h->magic = SEG_MAGIC;
+        return 0;
+}
+
+/* Create SHM_NAME (O_EXCL: -EEXIST when it exists) and map it, zeroed and
+ * sized for CAPACITY; the header is left for the caller. */
+static int create_named(struct seg *s, const char *shm_name, uint32_t capacity, mode_t mode) {
+        mode_t old = umask(0);
+        int fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        umask(old);
+        if (fd < 0)
+                return negative_errno();
+        size_t size = seg_size_for(capacity);
+        int r = ftruncate(fd, (off_t)size) < 0 ? negative_errno() : seg_map(s, fd, size);
+        if (r < 0) {
+                shm_unlink(shm_name);
+                safe_close(fd);
+                return r;
+        }
+        snprintf(s->name, sizeof(s->name), "%s", shm_name);
+        return 0;
+}
+
+int seg_create_or_adopt(struct seg *s, const char *shm_name, uint32_t capacity, mode_t mode,
+                        bool *adoptedp, char *why, size_t whylen) {
+        if (capacity == 0 || capacity > SEG_CAPACITY_MAX)
+                return -EINVAL;
+        int r = create_named(s, shm_name, capacity, mode);
+        if (r == -EEXIST) {
+                r = seg_open(s, shm_name, why, whylen);
+                if (r < 0)
+                        return r;
+                *adoptedp = true;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        r = init_header(s, capacity);
         if (r < 0) {
                 seg_close(s);
                 shm_unlink(shm_name);
                 return r;
         }
-        s->capacity = capacity;
-        /* The magic goes last: a half-made segment is never taken for a
-         * valid one. */
-        atomic_thread_fence(memory_order_release);
-        h->magic = SEG_MAGIC;
         *adoptedp = false;
         return 0;
 }
 
-int seg_open(struct seg *s, const char *shm_name, char *why, size_t whylen) {
-        int fd = shm_open(shm_name, O_RDWR | O_CLOEXEC, 0);
-        if (fd < 0)
-                return negative_errno();
+int seg_create_random(struct seg *s, uid_t uid, uint32_t capacity, mode_t mode, char *why,
+                      size_t whylen) {
+        if (capacity == 0 || capacity > SEG_CAPACITY_MAX)
+                return -EINVAL;
+        int r = -EEXIST;
+        /* 64 random bits: a name that is taken is somebody's squat, or
+         * very bad luck; either way another name will do. */
+        for (int i = 0; i < 16 && r == -EEXIST; i++) {
+                char name[SEG_NAME_MAX];
+                r = seg_random_name(name, sizeof(name), uid);
+                if (r == 0)
+                        r = create_named(s, name, capacity, mode);
+        }
+        if (r == 0) {
+                r = init_header(s, capacity);
+                if (r < 0) {
+                        shm_unlink(s->name);
+                        seg_close(s);
+                }
+        }
+        if (r < 0)
+                snprintf(why, whylen, "cannot create a segment in /dev/shm: %s", strerror(-r));
+        return r;
+}
+
+/* Map the segment open on FD after checking its header; takes FD. */
+static int open_fd(struct seg *s, int fd, const char *shm_name, char *why, size_t whylen) {
+        char buf[160];
+        if (!why) {
+                why = buf;
+                whylen = sizeof(buf);
+        }
         struct stat st;
         if (fstat(fd, &st) < 0) {
                 int r = negative_errno();
@@ -166,23 +469,29 @@ int seg_open(struct seg *s, const char *shm_name, char *why, size_t whylen) {
                 return r;
         }
         if ((size_t)st.st_size < sizeof(struct seg_header)) {
-                if (why)
-                        snprintf(why, whylen, "segment is truncated (%zu bytes)", (size_t)st.st_size);
+                snprintf(why, whylen, "segment is truncated (%zu bytes)", (size_t)st.st_size);
                 safe_close(fd);
                 return -EBADMSG;
         }
         /* Map the header first, validate it, then the whole segment: its
-         * size comes from the (validated) header, never from trust. */
+         * size comes from the (validated) header, never from trust.  The
+         * file may be cut short meanwhile: the guard turns that into a
+         * header of zeros. */
         struct seg_header *h = mmap(NULL, sizeof(*h), PROT_READ, MAP_SHARED, fd, 0);
         if (h == MAP_FAILED) {
                 int r = negative_errno();
                 safe_close(fd);
                 return r;
         }
-        char buf[160];
-        int r = seg_validate_header(h, (size_t)st.st_size, why ? why : buf, why ? whylen : sizeof(buf));
+        struct seg_guard *g = guard_register(h, sizeof(*h));
+        int r = seg_validate_header(h, (size_t)st.st_size, why, whylen);
         size_t size = (size_t)h->size;
         uint32_t cap = h->capacity;
+        if (r == 0 && guard_lost(g)) {
+                snprintf(why, whylen, "segment was truncated while being read");
+                r = -EBADMSG;
+        }
+        guard_unregister(g);
         munmap(h, sizeof(*h));
         if (r < 0) {
                 safe_close(fd);
@@ -194,10 +503,129 @@ int seg_open(struct seg *s, const char *shm_name, char *why, size_t whylen) {
                 return r;
         }
         s->capacity = cap;
+        snprintf(s->name, sizeof(s->name), "%s", shm_name);
         return 0;
 }
 
+int seg_open(struct seg *s, const char *shm_name, char *why, size_t whylen) {
+        int fd = shm_open(shm_name, O_RDWR | O_CLOEXEC, 0);
+        if (fd < 0)
+                return negative_errno();
+        return open_fd(s, fd, shm_name, why, whylen);
+}
+
+int seg_open_trusted(struct seg *s, const char *shm_name, uid_t owner, bool only_owner, char *why,
+                     size_t whylen) {
+        int fd = shm_open(shm_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+        if (fd < 0)
+                return negative_errno();
+        int r = seg_check_trust(fd, shm_name, owner, only_owner, why, whylen);
+        if (r < 0) {
+                safe_close(fd);
+                return r;
+        }
+        return open_fd(s, fd, shm_name, why, whylen);
+}
+
+int seg_client_open(struct seg *s, const char *runtime_dir, char *why, size_t whylen) {
+        char name[SEG_NAME_MAX];
+        uid_t owner = geteuid();
+        int r = seg_name_read(runtime_dir, name, sizeof(name), &owner, why, whylen);
+        if (r < 0)
+                return r;
+        char reason[256] = "";
+        r = seg_open_trusted(s, name, owner, false, reason, sizeof(reason));
+        if (r == -ENOENT)
+                snprintf(why, whylen, "segment /dev/shm%s does not exist", name);
+        else if (r == -EBADMSG && strncmp(reason, "segment ", 8) == 0)
+                snprintf(why, whylen, "segment /dev/shm%s %s", name, reason + 8);
+        else if (r < 0)
+                snprintf(why, whylen, "%s", reason[0] ? reason : strerror(-r));
+        if (r == 0 && atomic_load(&s->hdr->retired)) {
+                /* Being replaced: the daemon publishes the new one. */
+                seg_close(s);
+                snprintf(why, whylen, "segment /dev/shm%s was retired", name);
+                r = -ESTALE;
+        }
+        return r;
+}
+
+/* Read LEN bytes at OFF of FD into BUF as far as the file has them;
+ * returns how many. */
+static size_t read_upto(int fd, void *buf, size_t len, off_t off) {
+        size_t done = 0;
+        while (done < len) {
+                ssize_t n = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                done += (size_t)n;
+        }
+        return done;
+}
+
+/* The first fields of a header, as read from a file. */
+struct seg_head {
+        uint32_t magic, version, capacity, obj_size, header_size, waiter_slots, holder_slots,
+                reserved1;
+        uint64_t size;
+};
+_Static_assert(offsetof(struct seg_head, size) == offsetof(struct seg_header, size),
+               "struct seg_head mirrors the start of struct seg_header");
+
+int seg_diagnose(struct seg *s, const char *shm_name, uid_t owner, char *why, size_t whylen) {
+        int fd = shm_open(shm_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+        if (fd < 0)
+                return negative_errno();
+        int r = seg_check_trust(fd, shm_name, owner, true, why, whylen);
+        if (r < 0) {
+                safe_close(fd);
+                return r;
+        }
+        struct stat st;
+        struct seg_head h = { 0 };
+        if (fstat(fd, &st) < 0 || read_upto(fd, &h, sizeof(h), 0) < sizeof(h)) {
+                snprintf(why, whylen, "segment /dev/shm%s is truncated to %lld bytes", shm_name,
+                         (long long)st.st_size);
+                safe_close(fd);
+                return -EBADMSG;
+        }
+        if (h.magic == SEG_MAGIC && h.version != SEG_VERSION) {
+                snprintf(why, whylen,
+                         "segment /dev/shm%s has layout version %u, this build knows %u", shm_name,
+                         h.version, SEG_VERSION);
+                safe_close(fd);
+                return -EPROTONOSUPPORT;
+        }
+        if (h.magic == SEG_MAGIC && h.capacity >= 1 && h.capacity <= SEG_CAPACITY_MAX &&
+            h.obj_size == sizeof(struct seg_obj) && h.header_size == sizeof(struct seg_header) &&
+            h.waiter_slots == SEG_WAITER_SLOTS && h.holder_slots == SEG_HOLDER_SLOTS &&
+            h.size == seg_size_for(h.capacity) && (uint64_t)st.st_size < h.size) {
+                snprintf(why, whylen, "segment /dev/shm%s was truncated to %lld bytes (it had %" PRIu64 ")",
+                         shm_name, (long long)st.st_size, h.size);
+                *s = SEG_NULL;
+                s->fd = fd;
+                s->capacity = h.capacity;
+                s->size = (size_t)h.size;
+                snprintf(s->name, sizeof(s->name), "%s", shm_name);
+                return 0;
+        }
+        if (h.magic != SEG_MAGIC)
+                snprintf(why, whylen, "segment /dev/shm%s is corrupt (bad magic number 0x%08x)",
+                         shm_name, h.magic);
+        else
+                snprintf(why, whylen,
+                         "segment /dev/shm%s is corrupt (inconsistent header: capacity %u, "
+                         "size %" PRIu64 ", file %lld bytes)",
+                         shm_name, h.capacity, h.size, (long long)st.st_size);
+        safe_close(fd);
+        return -EBADMSG;
+}
+
 void seg_close(struct seg *s) {
+        guard_unregister(s->guard);
+        s->guard = NULL;
         if (s->hdr)
                 munmap(s->hdr, s->size);
         s->hdr = NULL;
@@ -205,58 +633,186 @@ void seg_close(struct seg *s) {
         s->fd = safe_close(s->fd);
 }
 
-int seg_restore(struct seg *s, const char *shm_name, mode_t mode) {
-        struct seg_header *old = s->hdr;
-        atomic_store(&old->retired, 1);
-        /* Every client operation checks `retired` under the object's lock:
-         * taking each lock once lets the operations in flight finish, and
-         * no later one writes to the old copy. */
-        for (uint32_t i = 0; i < s->capacity; i++) {
-                struct seg_obj *o = &s->objs[i];
-                if (atomic_load(&o->state) == SLOT_LIVE && o->lock_ready == 1 &&
-                    seg_obj_lock(o, 100) == 0)
-                        seg_obj_unlock(o);
+int seg_check_health(struct seg *s, char *why, size_t whylen) {
+        struct stat st;
+        if (fstat(s->fd, &st) < 0)
+                return 0;
+        if (st.st_nlink == 0) {
+                snprintf(why, whylen, "segment /dev/shm%s was removed from /dev/shm", s->name);
+                return SEG_RETIRED_REMOVED;
         }
-        mode_t um = umask(0);
-        int fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-        umask(um);
-        if (fd < 0)
+        if ((size_t)st.st_size < s->size || seg_lost(s)) {
+                snprintf(why, whylen, "segment /dev/shm%s was truncated to %lld bytes (it had %zu)",
+                         s->name, (long long)st.st_size, s->size);
+                return SEG_RETIRED_TRUNCATED;
+        }
+        const struct seg_header *h = s->hdr;
+        char what[64] = "";
+        if (h->magic != SEG_MAGIC)
+                snprintf(what, sizeof(what), "magic number 0x%08x", h->magic);
+        else if (h->version != SEG_VERSION)
+                snprintf(what, sizeof(what), "layout version %u", h->version);
+        else if (h->capacity != s->capacity || h->size != s->size ||
+                 h->obj_size != sizeof(struct seg_obj) ||
+                 h->header_size != sizeof(struct seg_header) ||
+                 h->waiter_slots != SEG_WAITER_SLOTS || h->holder_slots != SEG_HOLDER_SLOTS)
+                snprintf(what, sizeof(what), "capacity %u, size %" PRIu64, h->capacity, h->size);
+        else if (atomic_load(&h->retired))
+                snprintf(what, sizeof(what), "retired flag %u", atomic_load(&h->retired));
+        if (seg_lost(s)) {
+                /* It faulted while we read: cut short after the fstat. */
+                snprintf(why, whylen, "segment /dev/shm%s was truncated", s->name);
+                return SEG_RETIRED_TRUNCATED;
+        }
+        if (what[0]) {
+                snprintf(why, whylen, "segment /dev/shm%s has a corrupt header (%s)", s->name,
+                         what);
+                return SEG_RETIRED_CORRUPT;
+        }
+        return 0;
+}
+
+int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
+                int (*publish)(const struct seg *n, void *userdata), void *userdata,
+                uint32_t *lostp) {
+        struct stat st;
+        if (fstat(s->fd, &st) < 0)
                 return negative_errno();
-        struct seg n = SEG_NULL;
-        int r = ftruncate(fd, (off_t)s->size) < 0 ? negative_errno() : seg_map(&n, fd, s->size);
-        if (r < 0) {
-                shm_unlink(shm_name);
-                safe_close(fd);
-                return r;
+        size_t have = MIN((size_t)st.st_size, s->size);
+        long pg = sysconf(_SC_PAGESIZE);
+        size_t view_len = have - have % (size_t)(pg > 0 ? pg : 4096);
+
+        /* A view of what is left of the old file, through which it is
+         * retired and its sleepers woken (our own mapping may have been
+         * replaced by zero pages already). */
+        struct seg_header *old = NULL;
+        struct seg_guard *g = NULL;
+        if (view_len > 0) {
+                void *p = mmap(NULL, view_len, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+                if (p != MAP_FAILED) {
+                        old = p;
+                        g = guard_register(p, view_len);
+                }
         }
-        n.capacity = s->capacity;
-        memcpy(n.hdr, old, s->size);
+        struct seg_obj *old_objs = old ? (struct seg_obj *)(old + 1) : NULL;
+        uint32_t in_view = 0; /* objects wholly inside the view */
+        if (old && view_len > sizeof(struct seg_header))
+                in_view = (uint32_t)MIN((view_len - sizeof(struct seg_header)) /
+                                                sizeof(struct seg_obj),
+                                        (size_t)s->capacity);
+        if (old) {
+                atomic_store(&old->retired_why, (uint32_t)reason);
+                atomic_store(&old->retired, 1);
+                /* Every client operation checks `retired` under the object's
+                 * lock: taking each lock once lets the operations in flight
+                 * finish, and no later one writes to the old copy. */
+                for (uint32_t i = 0; i < in_view && !guard_lost(g); i++) {
+                        struct seg_obj *o = &old_objs[i];
+                        if (atomic_load(&o->state) == SLOT_LIVE && o->lock_ready == 1 &&
+                            seg_obj_lock(o, 100) == 0)
+                                seg_obj_unlock(o);
+                }
+        }
+
+        struct seg n = SEG_NULL;
+        char why[160];
+        int r = seg_create_random(&n, uid, s->capacity, mode, why, sizeof(why));
+        if (r < 0)
+                goto out;
+        /* The magic is rewritten last: until then the copy is no segment. */
+        n.hdr->magic = 0;
+        atomic_thread_fence(memory_order_seq_cst);
+        size_t copied = read_upto(s->fd, n.hdr, have, 0);
+        struct seg_header *h = n.hdr;
+        uint32_t old_count = copied >= offsetof(struct seg_header, daemon_pid)
+                                     ? atomic_load(&h->count)
+                                     : 0;
+        h->magic = 0;
+        h->version = SEG_VERSION;
+        h->capacity = n.capacity;
+        h->obj_size = sizeof(struct seg_obj);
+        h->header_size = sizeof(struct seg_header);
+        h->waiter_slots = SEG_WAITER_SLOTS;
+        h->holder_slots = SEG_HOLDER_SLOTS;
+        h->reserved1 = 0;
+        h->size = n.size;
+        if (reason == SEG_RETIRED_CORRUPT || h->created_usec == 0)
+                h->created_usec = now_realtime_usec();
+        if (atomic_load(&h->change_seq) == 0)
+                atomic_store(&h->change_seq, 1);
         /* Locks and counters are per mapping: make them afresh. */
-        atomic_store(&n.hdr->retired, 0);
-        atomic_store(&n.hdr->watchers, 0);
-        memset(n.hdr->waiters, 0, sizeof(n.hdr->waiters));
-        memset(n.hdr->watched, 0, sizeof(n.hdr->watched));
-        init_robust_mutex(&n.hdr->table_lock);
+        atomic_store(&h->retired, 0);
+        atomic_store(&h->retired_why, 0);
+        atomic_store(&h->watchers, 0);
+        memset(h->reserved, 0, sizeof(h->reserved));
+        memset(h->waiters, 0, sizeof(h->waiters));
+        memset(h->watched, 0, sizeof(h->watched));
+        init_robust_mutex(&h->table_lock);
+        uint32_t kept = 0;
         for (uint32_t i = 0; i < n.capacity; i++) {
                 struct seg_obj *o = &n.objs[i];
+                size_t end = sizeof(struct seg_header) + (size_t)(i + 1) * sizeof(struct seg_obj);
+                if (end > copied) {
+                        /* Cut off, whole or in part: lost.  A tombstone, so
+                         * that lookups probe on past it, of generation 0,
+                         * which no object ever has: clients holding a handle
+                         * to it learn that it was lost, not deleted. */
+                        memset(o, 0, sizeof(*o));
+                        atomic_store(&o->state, SLOT_DEAD);
+                        continue;
+                }
                 atomic_store(&o->sleepers, 0);
                 if (o->lock_ready == 1)
                         init_robust_mutex(&o->lock);
+                if (atomic_load(&o->state) != SLOT_LIVE)
+                        continue;
+                kept++;
+                /* Holds may have been cut off with the holder table: count
+                 * them again at the next lock. */
+                if (o->type == EVD_TYPE_SEMAPHORE || o->type == EVD_TYPE_LOCK)
+                        o->u.sem.dirty = 1;
         }
+        atomic_store(&h->count, kept);
+        atomic_thread_fence(memory_order_release);
+        h->magic = SEG_MAGIC;
+
+        r = publish ? publish(&n, userdata) : 0;
+        if (r < 0) {
+                shm_unlink(n.name);
+                seg_close(&n);
+                goto out;
+        }
+        if (lostp)
+                *lostp = old_count > kept ? old_count - kept : 0;
         /* Wake every sleeper on the old copy: each finds it retired and
          * moves over. */
-        for (uint32_t i = 0; i < s->capacity; i++) {
-                struct seg_obj *o = &s->objs[i];
+        for (uint32_t i = 0; old && i < in_view && !guard_lost(g); i++) {
+                struct seg_obj *o = &old_objs[i];
                 if (atomic_load(&o->state) == SLOT_LIVE) {
                         atomic_fetch_add(&o->seq, 1);
                         futex_wake_all(&o->seq);
                 }
         }
-        atomic_fetch_add(&old->change_seq, 1);
-        futex_wake_all(&old->change_seq);
+        if (old && !guard_lost(g)) {
+                atomic_fetch_add(&old->change_seq, 1);
+                futex_wake_all(&old->change_seq);
+        }
+        /* The old name, if it still names the old file, goes: nobody must
+         * find it any more. */
+        char path[SEG_NAME_MAX + 16];
+        struct stat cur;
+        snprintf(path, sizeof(path), "/dev/shm%s", s->name);
+        if (s->name[0] && stat(path, &cur) == 0 && cur.st_dev == st.st_dev &&
+            cur.st_ino == st.st_ino)
+                shm_unlink(s->name);
         seg_close(s);
         *s = n;
-        return 0;
+out:
+        if (old) {
+                guard_unregister(g);
+                munmap(old, view_len);
+        }
+        return r;
 }
 
 /* ---- lookup ---------------------------------------------------------------- */

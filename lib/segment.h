@@ -108,7 +108,11 @@ struct seg_header {
         _Atomic uint32_t holder_seq;
         pthread_mutex_t table_lock; /* robust, process-shared; daemon only */
         _Atomic uint64_t daemon_start; /* /proc start time of daemon_pid */
-        uint8_t reserved[112];
+        /* Why the segment was retired (enum seg_retire_reason), written
+         * before `retired`: a client that finds its object gone from the
+         * new segment tells "lost with the old one" from "deleted". */
+        _Atomic uint32_t retired_why;
+        uint8_t reserved[108];
         struct seg_waiter waiters[SEG_WAITER_SLOTS];
         struct seg_holder holders[SEG_HOLDER_SLOTS];
         struct seg_watched watched[SEG_WATCHED_SLOTS]; /* written by the daemon only */
@@ -178,6 +182,17 @@ struct seg_obj {
         } u;
 } __attribute__((aligned(64)));
 
+enum seg_retire_reason {
+        SEG_RETIRED_REMOVED = 1,   /* its name was removed (RemoveIPC=yes) */
+        SEG_RETIRED_TRUNCATED = 2, /* its file was cut short: objects past the cut are lost */
+        SEG_RETIRED_CORRUPT = 3,   /* its header was scribbled on */
+};
+
+/* Where a mapping's SIGBUS guard keeps its state (see seg_guard_lost). */
+struct seg_guard;
+
+#define SEG_NAME_MAX 64
+
 /* A mapped segment. */
 struct seg {
         struct seg_header *hdr;
@@ -185,11 +200,43 @@ struct seg {
         size_t size;
         uint32_t capacity;
         int fd;
+        struct seg_guard *guard;
+        char name[SEG_NAME_MAX]; /* its POSIX shm name, "" if unknown */
 };
 #define SEG_NULL ((struct seg){ .fd = -1 })
 
-/* The POSIX shm name for a runtime directory ("/evd-UID-HASH"). */
+/* The file in the runtime directory that names the namespace's current
+ * segment.  The segment's name has a random part, so that nobody can take
+ * it before the daemon does; the daemon (and only it: the directory is its
+ * own) writes this file atomically once the segment is complete, and
+ * clients read the name from here. */
+#define SEG_NAME_FILE "evd.segment"
+
+/* The POSIX shm name an evd before the random names used for a runtime
+ * directory ("/evd-UID-HASH"): a daemon adopts such a segment once. */
 void seg_shm_name(char *buf, size_t len, uid_t uid, const char *runtime_dir);
+
+/* A fresh random name, "/evd-UID-" and 16 hex digits. */
+int seg_random_name(char *buf, size_t len, uid_t uid);
+
+/* Read the name file of RUNTIME_DIR into NAME.  The file must be a regular
+ * file owned by the caller, root or the directory's owner (*DIR_OWNERP gets
+ * the latter), and not writable by others; its content a segment name.
+ * -ENOENT when there is none, -EPERM (WHY says why) when it is not to be
+ * trusted. */
+int seg_name_read(const char *runtime_dir, char *name, size_t len, uid_t *dir_ownerp, char *why,
+                  size_t whylen);
+
+/* Daemon: point RUNTIME_DIR's name file at NAME (write a temporary file,
+ * then rename it over the old one). */
+int seg_name_publish(const char *runtime_dir, const char *name);
+
+/* Whether the segment open on FD may be trusted: owned by the caller, root
+ * or OWNER (the namespace's owner), and not writable by others.  With
+ * ONLY_OWNER, only OWNER will do (the daemon adopting its own segment).
+ * -EPERM with WHY naming the owner and mode otherwise. */
+int seg_check_trust(int fd, const char *shm_name, uid_t owner, bool only_owner, char *why,
+                    size_t whylen);
 
 size_t seg_size_for(uint32_t capacity);
 
@@ -203,16 +250,69 @@ int seg_create_or_adopt(struct seg *s, const char *shm_name, uint32_t capacity, 
  * -EBADMSG when it is not a valid segment of this version. */
 int seg_open(struct seg *s, const char *shm_name, char *why, size_t whylen);
 
+/* seg_open, checking (seg_check_trust) who owns the file before reading a
+ * byte of it. */
+int seg_open_trusted(struct seg *s, const char *shm_name, uid_t owner, bool only_owner, char *why,
+                     size_t whylen);
+
+/* Client: map the segment the name file of RUNTIME_DIR names, trusting it
+ * only as seg_name_read and seg_check_trust allow.  -ENOENT when there is
+ * no name file or no such segment, -EPERM when either is not to be
+ * trusted, -EBADMSG when the segment is not valid, -ESTALE when the daemon
+ * retired it (it is publishing another); WHY names the file and the cause. */
+int seg_client_open(struct seg *s, const char *runtime_dir, char *why, size_t whylen);
+
+/* Daemon: what a segment that seg_open_trusted refused with -EBADMSG is.
+ * -EPROTONOSUPPORT: one of another layout version (to be left alone);
+ * 0: one of ours whose file was cut short, its header's first bytes whole
+ * (S gets its descriptor, name, capacity and size, unmapped, for
+ * seg_restore); -EBADMSG: garbage.  WHY says which. */
+int seg_diagnose(struct seg *s, const char *shm_name, uid_t owner, char *why, size_t whylen);
+
+/* Daemon: create a new segment under a fresh random name (seg_random_name
+ * for UID) with CAPACITY slots and MODE. */
+int seg_create_random(struct seg *s, uid_t uid, uint32_t capacity, mode_t mode, char *why,
+                      size_t whylen);
+
+/* Whether the daemon's own mapping S is still sound: 0, or the reason to
+ * retire it (enum seg_retire_reason) with WHY filled in: its name was
+ * removed from /dev/shm, its file was cut short (or a SIGBUS hit the
+ * mapping), or its header no longer matches what was made. */
+int seg_check_health(struct seg *s, char *why, size_t whylen);
+
 /* Check the header of a mapping; fills WHY with a one-line reason. */
 int seg_validate_header(const struct seg_header *h, size_t file_size, char *why, size_t whylen);
 
 void seg_close(struct seg *s);
 
-/* Daemon: the segment's name was removed from /dev/shm.  Retire the mapping
- * in S (no client operation is in flight once this returns), create a new
- * segment under SHM_NAME holding a copy of every object, wake everybody who
- * sleeps on the old one, and make S the new mapping. */
-int seg_restore(struct seg *s, const char *shm_name, mode_t mode);
+/* Daemon: the segment in S can no longer be used as it is (REASON, enum
+ * seg_retire_reason).  Retire it (no client operation is in flight on it
+ * once this returns), create a new segment under a fresh random name for
+ * UID with MODE holding a copy of every object the old file still has
+ * (read from the file, never through a mapping that may fault; the header
+ * is made afresh), call PUBLISH(new, USERDATA) to give it its group and
+ * make it known (a failure there abandons the new segment), then wake
+ * everybody who sleeps on the old one, remove the old name if it still
+ * names the old file, and make S the new mapping.  *LOSTP (may be NULL)
+ * gets how many live objects the file had lost. */
+int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
+                int (*publish)(const struct seg *n, void *userdata), void *userdata,
+                uint32_t *lostp);
+
+/* ---- the SIGBUS guard ------------------------------------------------------
+ * Every mapping of a segment is registered with a SIGBUS handler that
+ * libevd installs once (chaining to any handler installed before it for
+ * faults elsewhere).  A fault inside a mapping (its file was truncated under
+ * it) replaces the whole mapping with zero pages, so that the faulting
+ * access completes harmlessly, and marks it lost: whoever uses it must
+ * check seg_lost() after reading anything that decides what to do. */
+bool seg_lost(const struct seg *s);
+
+/* A one-line explanation of the last segment error of this thread, kept
+ * with its code (see evd_error_detail). */
+void seg_set_detail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *seg_get_detail(int err);
+void seg_clear_detail(void);
 
 uint32_t seg_hash(const char *name, size_t len);
 

@@ -5,6 +5,7 @@
 
 #include "evd.h"
 #include "macro.h"
+#include "segment.h"
 
 _public_ const char *evd_strerror(int err) {
         switch (err < 0 ? -err : err) {
@@ -23,6 +24,7 @@ _public_ const char *evd_strerror(int err) {
         case EPERM: return "permission denied";
         case EPROTO: return "the daemon speaks another protocol version";
         case EBADMSG: return "the shared segment is corrupt or of another layout version";
+        case EIO: return "the shared segment was cut short or replaced, and the object with it";
         case ENOTRECOVERABLE: return "the object's lock is stuck (a holder stopped, or the segment was scribbled on)";
         case ENXIO: return "no runtime directory (set XDG_RUNTIME_DIR or EVD_RUNTIME_DIR)";
         case EOVERFLOW: return "not held by that process (nothing to release)";
@@ -32,4 +34,8 @@ _public_ const char *evd_strerror(int err) {
         case ENOSYS: return "this kernel lacks futex_waitv (Linux 5.16 or later is needed)";
         default: return strerror(err < 0 ? -err : err);
         }
+}
+
+_public_ const char *evd_error_detail(int err) {
+        return seg_get_detail(err);
 }

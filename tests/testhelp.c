@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "paths.h"
+#include "segment.h"
 #include "server.h"
 #include "testhelp.h"
 
@@ -199,11 +200,13 @@ static _Noreturn void daemon_child(const struct th_daemon *d, pid_t parent) {
                 r = server_run(&s);
         else
                 r = 1;
+        char shm[sizeof(s.paths.shm_name)];
+        snprintf(shm, sizeof(shm), "%s", s.paths.shm_name);
         server_deinit(&s);
         if (getppid() != parent) {
                 /* The test process is gone (failed or timed out): nobody
                  * else will clean up. */
-                shm_unlink(d->shm_name);
+                shm_unlink(shm);
                 th_rmtree(d->dir);
         }
         _exit(r);
@@ -261,8 +264,14 @@ int th_daemon_start(struct th_daemon *d) {
                         d->pid = 0;
                         return -ECHILD;
                 }
-                if (socket_accepts(d->dir))
+                if (socket_accepts(d->dir)) {
+                        /* The segment's name is the daemon's choice. */
+                        char why[256];
+                        if (seg_name_read(d->dir, d->shm_name, sizeof(d->shm_name), NULL, why,
+                                          sizeof(why)) < 0)
+                                fprintf(stderr, "testhelp: %s\n", why);
                         return 0;
+                }
                 if (th_now_usec() >= end)
                         break;
                 th_sleep_ms(2);

@@ -120,7 +120,7 @@ static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, 
         r = release(obj, child);
         if (r < 0 && r != -EOVERFLOW)
                 fprintf(stderr, "evctl: cannot release %s %s: %s\n", what, o->args[0],
-                        evd_strerror(r));
+                        evctl_strerror(r));
         if (WIFEXITED(status))
                 return WEXITSTATUS(status);
         return 128 + WTERMSIG(status);

@@ -52,9 +52,16 @@ int die(int code, const char *fmt, ...) {
         return code;
 }
 
+/* The cause of ERR for a message: libevd's detail when it has one (which
+ * segment file, and what is wrong with it), else the code's text. */
+const char *evctl_strerror(int err) {
+        const char *d = evd_error_detail(err);
+        return d && *d ? d : evd_strerror(err);
+}
+
 /* "evctl: cannot VERB NAME: cause", with the exit code that goes with it. */
 int fail_on(int err, const char *verb, const char *name) {
-        return die(exit_code(err), "cannot %s %s: %s", verb, name, evd_strerror(err));
+        return die(exit_code(err), "cannot %s %s: %s", verb, name, evctl_strerror(err));
 }
 
 /* ---- options -------------------------------------------------------------- */
@@ -277,7 +284,7 @@ static int open_ctx(struct opts *o) {
                  * daemon or segment (5). */
                 return die(exit_code(r) == EXIT_PERM ? EXIT_PERM : EXIT_DAEMON,
                            "cannot open the evd namespace%s%s: %s", dir ? " in " : "", dir ? dir : "",
-                           evd_strerror(r));
+                           evctl_strerror(r));
         return 0;
 }
 
@@ -583,7 +590,7 @@ static int cmd_list(struct opts *o) {
         size_t n;
         int r = evd_list(ctx, &infos, &n);
         if (r < 0)
-                return die(exit_code(r), "cannot list %s: %s", evd_runtime_dir(ctx), evd_strerror(r));
+                return die(exit_code(r), "cannot list %s: %s", evd_runtime_dir(ctx), evctl_strerror(r));
         if (o->json) {
                 putchar('[');
                 for (size_t i = 0; i < n; i++) {
@@ -750,7 +757,7 @@ static int cmd_watch(struct opts *o) {
         struct snapshot prev = { 0 }, cur;
         int r = take_snapshot(o, &prev);
         if (r < 0)
-                return die(exit_code(r), "cannot watch: %s", evd_strerror(r));
+                return die(exit_code(r), "cannot watch: %s", evctl_strerror(r));
         while (o->count <= 0 || watch_lines < o->count) {
                 r = evd_watch_wait(ctx, &seq, o->timeout);
                 if (r == -ETIMEDOUT)
@@ -758,7 +765,7 @@ static int cmd_watch(struct opts *o) {
                 r = take_snapshot(o, &cur);
                 if (r < 0) {
                         free(prev.infos);
-                        return die(exit_code(r), "cannot watch: %s", evd_strerror(r));
+                        return die(exit_code(r), "cannot watch: %s", evctl_strerror(r));
                 }
                 diff_snapshots(&prev, &cur);
                 free(prev.infos);

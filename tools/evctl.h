@@ -74,6 +74,9 @@ int exit_code(int err);
 int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "evctl: cannot VERB NAME: cause", with the exit code that goes with it. */
 int fail_on(int err, const char *verb, const char *name);
+/* The cause of ERR for a message: libevd's detail (evd_error_detail) or its
+ * text (evd_strerror). */
+const char *evctl_strerror(int err);
 int parse_duration(const char *opt, const char *s, int64_t *out);
 void print_escaped(FILE *f, const char *s, size_t len, bool json);
 void format_time(char *buf, size_t len, uint64_t usec);

@@ -125,18 +125,24 @@ wait_until "[[ \$(waiters cross-user) == 1 ]]" 5 || fail "the member's wait did 
 expect_exit 0 "$EVCTL" set cross-user --value ok
 bg_expect "$w" 0 ok
 
-check "files opened up by mistake: the daemon itself refuses the outsider"
+check "files opened up by mistake: the outsider trusts no segment anyone may write, the daemon refuses it"
 chmod 0755 "$EVD_DIR"
 chmod 0666 "$EVD_DIR/evd.sock" "$EVD_SEGMENT"
-expect_error 6 'cannot create y: permission denied' "${outsider[@]}" "$ev" create y
-expect_error 6 'permission denied' "${outsider[@]}" "$ev" list
+expect_error 6 "segment /dev/shm/evd-.* is writable by everyone \(mode 0666\); not trusting it" \
+        "${outsider[@]}" "$ev" create y
+expect_error 6 'not trusting it' "${outsider[@]}" "$ev" list
 grep -q "refusing pid [0-9]* of uid $NOBODY: it is not in group $G" "$EVD_DIR/evd.log" ||
         fail "the daemon did not log the refusal: $(tail -n 3 "$EVD_DIR/evd.log")"
+check "a member meeting that segment has the daemon put its mode back"
 expect_exit 0 "${member[@]}" "$ev" create still-fine-for-members
+[[ $(mode_group "$EVD_SEGMENT") == "660 $G" ]] ||
+        fail "the segment is still $(mode_group "$EVD_SEGMENT") after a member's ping"
 
-check "segment readable, socket not: the socket stops the outsider (exit 6)"
+check "segment open to all, socket not: the outsider gets exit 6 all the same"
+chmod 0666 "$EVD_SEGMENT"
 chmod 0660 "$EVD_DIR/evd.sock"
-expect_error 6 'cannot create y: permission denied' "${outsider[@]}" "$ev" create y
+expect_error 6 'not trusting it' "${outsider[@]}" "$ev" create y
+chmod 0660 "$EVD_SEGMENT"
 
 check "a restarted evd puts the modes and group back"
 chgrp root "$EVD_DIR" "$EVD_SEGMENT"
