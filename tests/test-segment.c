@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* test-segment.c - the shared segment: creation and adoption, header
  * validation, the name table, the waiter registry and the robust object
- * locks (dead holders, scribbled lock words) */
+ * locks (dead holders, scribbled lock words); the published name and who
+ * is trusted, replacing a segment, and the SIGBUS guard */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,10 +43,26 @@ static void setup(void) {
         S = SEG_NULL;
 }
 
+/* A runtime directory and the random-named segments a test made. */
+static char rt_dir[64];
+static char made[8][SEG_NAME_MAX];
+static int nmade;
+
+static void note_made(const char *name) {
+        if (nmade < (int)ELEMENTSOF(made))
+                snprintf(made[nmade++], SEG_NAME_MAX, "%s", name);
+}
+
 static void teardown(void) {
         seg_close(&S);
         shm_unlink(shm_main);
         shm_unlink(shm_aux);
+        for (int i = 0; i < nmade; i++)
+                shm_unlink(made[i]);
+        nmade = 0;
+        if (rt_dir[0])
+                th_rmtree(rt_dir);
+        rt_dir[0] = '\0';
 }
 
 /* A fresh segment of CAPACITY slots in S. */
@@ -1009,6 +1027,379 @@ START_TEST(lock_scribbled_random) {
 }
 END_TEST
 
+
+/* ---- the published name, trust, replacement ----------------------------------------- */
+
+static void make_rt_dir(void) {
+        th_assert_r(th_mkdtemp(rt_dir, sizeof(rt_dir)), 0);
+}
+
+/* A new random-named segment of CAPACITY in S, published in rt_dir. */
+static void make_published(uint32_t capacity) {
+        char why[256] = "";
+        int r = seg_create_random(&S, geteuid(), capacity, 0600, why, sizeof(why));
+        ck_assert_msg(r == 0, "seg_create_random: %s (%s)", evd_strerror(r), why);
+        note_made(S.name);
+        th_assert_r(seg_name_publish(rt_dir, S.name), 0);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode) {
+        unlink(path);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+        ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+        ck_assert_int_eq(fchmod(fd, mode), 0);
+        close(fd);
+}
+
+START_TEST(random_names) {
+        char a[SEG_NAME_MAX], b[SEG_NAME_MAX];
+        th_assert_r(seg_random_name(a, sizeof(a), 1000), 0);
+        th_assert_r(seg_random_name(b, sizeof(b), 1000), 0);
+        ck_assert_str_ne(a, b);
+        ck_assert_int_eq(strncmp(a, "/evd-1000-", 10), 0);
+        ck_assert_uint_eq(strlen(a), 10 + 16);
+        /* A name that is taken is skipped, never adopted. */
+        make_rt_dir();
+        make_published(4);
+        struct seg t = SEG_NULL;
+        char why[256];
+        th_assert_r(seg_client_open(&t, rt_dir, why, sizeof(why)), 0);
+        ck_assert_str_eq(t.name, S.name);
+        ck_assert_uint_eq(t.capacity, 4);
+        seg_close(&t);
+}
+END_TEST
+
+START_TEST(name_file_trust) {
+        make_rt_dir();
+        char name[SEG_NAME_MAX], why[256], path[128];
+        uid_t owner = 12345;
+        th_assert_r(seg_name_read(rt_dir, name, sizeof(name), &owner, why, sizeof(why)), -ENOENT);
+        ck_assert_uint_eq(owner, geteuid()); /* the directory's owner */
+        th_assert_r(seg_name_read("/nonexistent/evd-test", name, sizeof(name), NULL, why,
+                                  sizeof(why)),
+                    -ENOENT);
+        th_assert_r(seg_name_publish(rt_dir, "/evd-1-00000000000000ab"), 0);
+        th_assert_r(seg_name_read(rt_dir, name, sizeof(name), NULL, why, sizeof(why)), 0);
+        ck_assert_str_eq(name, "/evd-1-00000000000000ab");
+        snprintf(path, sizeof(path), "%s/%s", rt_dir, SEG_NAME_FILE);
+        struct stat st;
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0644);
+        snprintf(path, sizeof(path), "%s/%s.new", rt_dir, SEG_NAME_FILE);
+        ck_assert_int_eq(access(path, F_OK), -1); /* no temporary left */
+        snprintf(path, sizeof(path), "%s/%s", rt_dir, SEG_NAME_FILE);
+
+        /* Anyone may write it: not trusted. */
+        ck_assert_int_eq(chmod(path, 0666), 0);
+        th_assert_r(seg_name_read(rt_dir, name, sizeof(name), NULL, why, sizeof(why)), -EPERM);
+        ck_assert_msg(strstr(why, "writable by everyone") && strstr(why, path), "why: %s", why);
+        /* Not a name, or a path. */
+        write_file(path, "../../etc/passwd\n", 0644);
+        th_assert_r(seg_name_read(rt_dir, name, sizeof(name), NULL, why, sizeof(why)), -EBADMSG);
+        write_file(path, "/evd-0-12/../../x\n", 0644);
+        th_assert_r(seg_name_read(rt_dir, name, sizeof(name), NULL, why, sizeof(why)), -EBADMSG);
+        write_file(path, "", 0644);
+        th_assert_r(seg_name_read(rt_dir, name, sizeof(name), NULL, why, sizeof(why)), -EBADMSG);
+        /* A symbolic link is refused, wherever it points. */
+        unlink(path);
+        char target[128];
+        snprintf(target, sizeof(target), "%s/elsewhere", rt_dir);
+        write_file(target, "/evd-1-00000000000000ab\n", 0644);
+        ck_assert_int_eq(symlink(target, path), 0);
+        th_assert_r(seg_name_read(rt_dir, name, sizeof(name), NULL, why, sizeof(why)), -EPERM);
+        ck_assert_msg(strstr(why, "symbolic link"), "why: %s", why);
+        unlink(path);
+        /* Another user's file in our directory. */
+        if (geteuid() == 0) {
+                write_file(path, "/evd-1-00000000000000ab\n", 0644);
+                ck_assert_int_eq(chown(path, 65534, 65534), 0);
+                th_assert_r(seg_name_read(rt_dir, name, sizeof(name), NULL, why, sizeof(why)),
+                            -EPERM);
+                ck_assert_msg(strstr(why, "belongs to uid 65534"), "why: %s", why);
+        }
+}
+END_TEST
+
+START_TEST(segment_trust) {
+        make_rt_dir();
+        make_published(4);
+        struct seg t = SEG_NULL;
+        char why[256];
+        th_assert_r(seg_open_trusted(&t, S.name, geteuid(), true, why, sizeof(why)), 0);
+        seg_close(&t);
+        /* Open to everyone: not trusted, and the reason names the file. */
+        ck_assert_int_eq(fchmod(S.fd, 0666), 0);
+        why[0] = '\0';
+        th_assert_r(seg_client_open(&t, rt_dir, why, sizeof(why)), -EPERM);
+        ck_assert_msg(strstr(why, S.name) && strstr(why, "writable by everyone (mode 0666)"),
+                      "why: %s", why);
+        ck_assert_ptr_null(t.hdr);
+        ck_assert_int_eq(fchmod(S.fd, 0600), 0);
+        th_assert_r(seg_client_open(&t, rt_dir, why, sizeof(why)), 0);
+        seg_close(&t);
+        if (geteuid() != 0)
+                return;
+        /* Another user's segment (a squatter's): refused by clients of this
+         * namespace (owned by us) and by its daemon, naming the owner. */
+        ck_assert_int_eq(fchown(S.fd, 65534, 65534), 0);
+        th_assert_r(seg_open_trusted(&t, S.name, 0, true, why, sizeof(why)), -EPERM);
+        th_assert_r(seg_client_open(&t, rt_dir, why, sizeof(why)), -EPERM);
+        ck_assert_msg(strstr(why, S.name) && strstr(why, "belongs to uid 65534"), "why: %s", why);
+        /* Root's own segment is trusted by everyone; the namespace
+         * owner's by the other users of the namespace. */
+        th_assert_r(seg_open_trusted(&t, S.name, 65534, false, why, sizeof(why)), 0);
+        seg_close(&t);
+        /* The daemon's diagnosis refuses it too. */
+        th_assert_r(seg_diagnose(&t, S.name, 0, why, sizeof(why)), -EPERM);
+}
+END_TEST
+
+/* The publish callback of the race test: a client that looks for the
+ * segment while the daemon replaces it, before the new one is published,
+ * must be sent to the daemon (which answers once it is published), never
+ * handed a half-made segment nor fail on its own. */
+struct publish_probe {
+        int calls;
+        int client_r;
+        char client_why[256];
+        bool seen_magic;
+};
+
+static int probe_then_publish(const struct seg *n, void *userdata) {
+        struct publish_probe *p = userdata;
+        p->calls++;
+        p->seen_magic = n->hdr->magic == SEG_MAGIC;
+        struct seg t = SEG_NULL;
+        p->client_r = seg_client_open(&t, rt_dir, p->client_why, sizeof(p->client_why));
+        seg_close(&t);
+        note_made(n->name);
+        return seg_name_publish(rt_dir, n->name);
+}
+
+START_TEST(restore_publishes_only_whole_segments) {
+        make_rt_dir();
+        make_published(16);
+        uint32_t idx;
+        struct seg_obj *o = make_event("kept", EVD_EVENT_MANUAL, &idx);
+        uint32_t gen = atomic_load(&o->gen);
+        o->u.event.state = EVD_STATE_SET;
+        char old[SEG_NAME_MAX];
+        snprintf(old, sizeof(old), "%s", S.name);
+
+        /* logind removes the name (RemoveIPC=yes). */
+        ck_assert_int_eq(shm_unlink(S.name), 0);
+        char why[256];
+        th_assert_r(seg_check_health(&S, why, sizeof(why)), SEG_RETIRED_REMOVED);
+        struct publish_probe p = { 0 };
+        uint32_t lost = 99;
+        th_assert_r(seg_restore(&S, geteuid(), 0600, SEG_RETIRED_REMOVED, probe_then_publish, &p,
+                                &lost),
+                    0);
+        ck_assert_int_eq(p.calls, 1);
+        ck_assert(p.seen_magic); /* complete before it is published */
+        /* The name file still named the removed one: "ask the daemon". */
+        ck_assert_msg(p.client_r == -ENOENT, "a client in the window got %d (%s): %s", p.client_r,
+                      evd_strerror(p.client_r), p.client_why);
+        ck_assert_uint_eq(lost, 0);
+        ck_assert_str_ne(S.name, old);
+        th_assert_r(seg_check_health(&S, why, sizeof(why)), 0);
+        /* Now a client finds the new one, with the object as it was. */
+        struct seg t = SEG_NULL;
+        th_assert_r(seg_client_open(&t, rt_dir, why, sizeof(why)), 0);
+        ck_assert_str_eq(t.name, S.name);
+        uint32_t i2, g2;
+        th_assert_r(seg_lookup(&t, "kept", &i2, &g2), 0);
+        ck_assert_uint_eq(i2, idx);
+        ck_assert_uint_eq(g2, gen);
+        ck_assert_uint_eq(t.objs[i2].u.event.state, EVD_STATE_SET);
+        ck_assert_uint_eq(atomic_load(&t.hdr->count), 1);
+        seg_close(&t);
+
+        /* A scribbled header: a client in the window sees the old file's
+         * fault (and asks the daemon), the new one has the objects. */
+        snprintf(old, sizeof(old), "%s", S.name);
+        S.hdr->magic = 0xdeadbeef;
+        th_assert_r(seg_check_health(&S, why, sizeof(why)), SEG_RETIRED_CORRUPT);
+        ck_assert_msg(strstr(why, old) && strstr(why, "corrupt header"), "why: %s", why);
+        memset(&p, 0, sizeof(p));
+        th_assert_r(seg_restore(&S, geteuid(), 0600, SEG_RETIRED_CORRUPT, probe_then_publish, &p,
+                                &lost),
+                    0);
+        ck_assert_msg(p.client_r == -EBADMSG || p.client_r == -ESTALE,
+                      "a client in the window got %d (%s): %s", p.client_r,
+                      evd_strerror(p.client_r), p.client_why);
+        ck_assert(p.seen_magic);
+        th_assert_r(seg_client_open(&t, rt_dir, why, sizeof(why)), 0);
+        th_assert_r(seg_lookup(&t, "kept", &i2, &g2), 0);
+        seg_close(&t);
+        /* The old, scribbled file is gone. */
+        ck_assert_int_eq(shm_unlink(old), -1);
+}
+END_TEST
+
+START_TEST(restore_truncated_keeps_what_is_left) {
+        make_rt_dir();
+        make_published(32);
+        /* Objects at both ends of the table. */
+        char names[64][8];
+        uint32_t lo = UINT32_MAX, hi = 0, gen_lo = 0;
+        int n_live = 0;
+        for (int i = 0; i < 64 && n_live < 24; i++) {
+                snprintf(names[i], sizeof(names[i]), "o%d", i);
+                uint32_t idx, gen;
+                if (seg_table_create(&S, names[i], EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &idx, &gen) <
+                    0)
+                        continue;
+                n_live++;
+                if (idx < lo) {
+                        lo = idx;
+                        gen_lo = gen;
+                }
+                if (idx > hi)
+                        hi = idx;
+        }
+        ck_assert_uint_lt(lo + 2, hi);
+        /* Cut the file in the middle of the object after LO. */
+        size_t cut = sizeof(struct seg_header) + (size_t)(lo + 1) * sizeof(struct seg_obj) + 100;
+        ck_assert_int_eq(ftruncate(S.fd, (off_t)cut), 0);
+        char why[256];
+        th_assert_r(seg_check_health(&S, why, sizeof(why)), SEG_RETIRED_TRUNCATED);
+        ck_assert_msg(strstr(why, S.name) && strstr(why, "truncated"), "why: %s", why);
+        /* A client finds the cut file corrupt, naming it. */
+        struct seg t = SEG_NULL;
+        th_assert_r(seg_client_open(&t, rt_dir, why, sizeof(why)), -EBADMSG);
+        ck_assert_msg(strstr(why, S.name), "why: %s", why);
+        uint32_t lost = 0;
+        struct publish_probe p = { 0 };
+        th_assert_r(seg_restore(&S, geteuid(), 0600, SEG_RETIRED_TRUNCATED, probe_then_publish,
+                                &p, &lost),
+                    0);
+        ck_assert_uint_eq(atomic_load(&S.hdr->count) + lost, (uint32_t)n_live);
+        ck_assert_uint_ge(lost, 1);
+        /* The first survives as it was; the rest are tombstones of
+         * generation 0, which tells a client holding a handle "lost". */
+        ck_assert_uint_eq(atomic_load(&S.objs[lo].gen), gen_lo);
+        ck_assert_uint_eq(atomic_load(&S.objs[lo].state), SLOT_LIVE);
+        for (uint32_t i = lo + 1; i < S.capacity; i++) {
+                ck_assert_uint_eq(atomic_load(&S.objs[i].gen), 0);
+                ck_assert_uint_eq(atomic_load(&S.objs[i].state), SLOT_DEAD);
+        }
+        th_assert_r(seg_check_health(&S, why, sizeof(why)), 0);
+        /* The slots can be used again. */
+        uint32_t idx, gen;
+        th_assert_r(seg_table_create(&S, names[0], EVD_TYPE_EVENT, EVD_EVENT_MANUAL, &idx, &gen),
+                    idx == lo ? -EEXIST : 0);
+        ck_assert_uint_ne(gen, 0);
+}
+END_TEST
+
+START_TEST(diagnose_for_the_daemon) {
+        make_rt_dir();
+        make_published(8);
+        char why[256];
+        struct seg t = SEG_NULL;
+        /* Cut short, header whole: restorable. */
+        ck_assert_int_eq(ftruncate(S.fd, 8192), 0);
+        th_assert_r(seg_diagnose(&t, S.name, geteuid(), why, sizeof(why)), 0);
+        ck_assert_uint_eq(t.capacity, 8);
+        ck_assert_uint_eq(t.size, seg_size_for(8));
+        ck_assert_int_ge(t.fd, 0);
+        ck_assert_ptr_null(t.hdr);
+        seg_close(&t);
+        /* Another layout version: to be left alone. */
+        uint32_t v = SEG_VERSION + 1;
+        ck_assert_int_eq(pwrite(S.fd, &v, sizeof(v), offsetof(struct seg_header, version)), 4);
+        th_assert_r(seg_diagnose(&t, S.name, geteuid(), why, sizeof(why)), -EPROTONOSUPPORT);
+        ck_assert_msg(strstr(why, S.name) && strstr(why, "layout version"), "why: %s", why);
+        /* Garbage. */
+        uint32_t m = 0x12345678;
+        ck_assert_int_eq(pwrite(S.fd, &m, sizeof(m), 0), 4);
+        th_assert_r(seg_diagnose(&t, S.name, geteuid(), why, sizeof(why)), -EBADMSG);
+        ck_assert_msg(strstr(why, S.name) && strstr(why, "0x12345678"), "why: %s", why);
+        ck_assert_int_eq(ftruncate(S.fd, 10), 0);
+        th_assert_r(seg_diagnose(&t, S.name, geteuid(), why, sizeof(why)), -EBADMSG);
+}
+END_TEST
+
+/* ---- the SIGBUS guard ---------------------------------------------------------------- */
+
+START_TEST(guard_truncated_mapping) {
+        make_seg(8);
+        struct seg_obj *o = make_event("far", EVD_EVENT_MANUAL, NULL);
+        ck_assert(!seg_lost(&S));
+        ck_assert_int_eq(ftruncate(S.fd, 4096), 0);
+        /* Past the end of the file: without the guard, SIGBUS kills us. */
+        volatile uint32_t v = atomic_load(&S.objs[S.capacity - 1].seq);
+        ck_assert_uint_eq(v, 0);
+        ck_assert(seg_lost(&S));
+        /* The whole mapping reads zeros now, and takes writes harmlessly. */
+        ck_assert_uint_eq(S.hdr->magic, 0);
+        atomic_fetch_add(&o->seq, 1);
+        th_assert_r(seg_obj_lock(o, 50), -ENOTRECOVERABLE);
+        char why[256];
+        th_assert_r(seg_check_health(&S, why, sizeof(why)), SEG_RETIRED_TRUNCATED);
+}
+END_TEST
+
+static sigjmp_buf guard_jmp;
+static volatile sig_atomic_t own_handler_calls;
+
+static void own_sigbus(int sig) {
+        (void)sig;
+        own_handler_calls++;
+        siglongjmp(guard_jmp, 1);
+}
+
+/* A file of one page, mapped and then cut to nothing: touching it faults. */
+static volatile uint32_t *faulting_page(void) {
+        int fd = make_raw_shm(shm_aux, 4096, 0);
+        void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+        ck_assert(p != MAP_FAILED);
+        ck_assert_int_eq(ftruncate(fd, 0), 0);
+        close(fd);
+        return p;
+}
+
+START_TEST(guard_chains_to_earlier_handler) {
+        /* A handler installed before libevd's still gets the faults
+         * outside libevd's mappings. */
+        struct sigaction sa = { .sa_handler = own_sigbus };
+        sigemptyset(&sa.sa_mask);
+        ck_assert_int_eq(sigaction(SIGBUS, &sa, NULL), 0);
+        make_seg(8); /* installs the guard (once per process) */
+        volatile uint32_t *p = faulting_page();
+        if (sigsetjmp(guard_jmp, 1) == 0) {
+                (void)*p;
+                ck_abort_msg("reading a truncated page did not fault");
+        }
+        ck_assert_int_eq(own_handler_calls, 1);
+        ck_assert(!seg_lost(&S));
+}
+END_TEST
+
+static int child_fault_outside(void *arg) {
+        (void)arg;
+        struct seg c = SEG_NULL;
+        bool adopted;
+        char why[64];
+        if (seg_create_or_adopt(&c, shm_main, 8, 0600, &adopted, why, sizeof(why)) < 0)
+                return 3;
+        volatile uint32_t *p = faulting_page();
+        (void)*p;
+        return 0; /* not reached */
+}
+
+START_TEST(guard_default_still_kills) {
+        /* Without an earlier handler, a fault outside libevd's mappings
+         * kills the process with SIGBUS, as it would without libevd. */
+        pid_t pid = th_fork(child_fault_outside, NULL);
+        int code = th_wait_child(pid, 10000);
+        ck_assert_msg(code == 1000 + SIGBUS, "the child ended with code %d", code);
+}
+END_TEST
+
 int main(void) {
         const struct th_case cases[] = {
                 { "create",
@@ -1025,6 +1416,13 @@ int main(void) {
                     lock_dead_holder_bad_state, lock_scribbled_word,
                     lock_scribbled_other_patterns } },
                 { "scribbled-lock-type", { lock_scribbled_kind, lock_scribbled_random } },
+                { "trust",
+                  { random_names, name_file_trust, segment_trust, diagnose_for_the_daemon } },
+                { "replace",
+                  { restore_publishes_only_whole_segments, restore_truncated_keeps_what_is_left } },
+                { "sigbus-guard",
+                  { guard_truncated_mapping, guard_chains_to_earlier_handler,
+                    guard_default_still_kills } },
         };
         const struct th_fixture fx = {
                 .unchecked_teardown = runner_teardown,
