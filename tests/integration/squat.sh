@@ -21,7 +21,15 @@ SYS_PY=/usr/bin/python3
 NOBODY=65534
 squatter=(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups)
 
-segment_name() { cat "$EVD_DIR/evd.segment"; }
+# The segment evd.segment names (or, from an evd that publishes none, the
+# one the daemon maps).
+segment_name() {
+        if [[ -f $EVD_DIR/evd.segment ]]; then
+                cat "$EVD_DIR/evd.segment"
+        else
+                printf '%s' "${EVD_SEGMENT#/dev/shm}"
+        fi
+}
 
 # The bytes of a real segment whose event "secret" holds "squatted": what a
 # squatter would feed root.  Made by a throwaway evd, kept readable for

@@ -14,7 +14,15 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_python
 
-segment_path() { printf '/dev/shm%s' "$(cat "$EVD_DIR/evd.segment")"; }
+# The segment evd.segment names (or, from an evd that publishes none, the
+# one the daemon maps).
+segment_path() {
+        if [[ -f $EVD_DIR/evd.segment ]]; then
+                printf '/dev/shm%s' "$(cat "$EVD_DIR/evd.segment")"
+        else
+                printf '%s' "$EVD_SEGMENT"
+        fi
+}
 
 # offset_of NAME: where NAME's slot sits in the segment file (its name).
 offset_of() {
