@@ -255,10 +255,10 @@ static int map_segment(evd_ctx *ctx, struct ctx_seg **csp) {
                 return -ENOMEM;
         cs->seg = SEG_NULL;
         char why[320] = "";
-        int r;
+        int r, seg_r;
         for (int attempt = 0;; attempt++) {
                 why[0] = '\0';
-                r = seg_client_open(&cs->seg, ctx->paths.runtime_dir, why, sizeof(why));
+                r = seg_r = seg_client_open(&cs->seg, ctx->paths.runtime_dir, why, sizeof(why));
                 if (r == 0 || attempt == 2 ||
                     (r != -ENOENT && r != -EBADMSG && r != -EPERM && r != -ESTALE))
                         break;
@@ -279,7 +279,8 @@ static int map_segment(evd_ctx *ctx, struct ctx_seg **csp) {
                         r = -EACCES;
                 else if (r == -ESTALE)
                         r = -EIO;
-                if (why[0] && r != -ECONNREFUSED)
+                /* The segment's fault, when it is one, named. */
+                if (why[0] && (seg_r == -EPERM || seg_r == -EBADMSG || seg_r == -ESTALE))
                         seg_set_detail(r, "%s", why);
                 return r;
         }
