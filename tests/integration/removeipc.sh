@@ -15,9 +15,9 @@ segment_name() { cat "$EVD_DIR/evd.segment" 2>/dev/null || true; }
 
 evd_setup
 expect_exit 0 "$EVCTL" set kept --value "before removal"
-bg_start 20 "$EVCTL" wait later --timeout 15s
+bg_start 90 "$EVCTL" wait later --timeout 80s
 waiter=$BG_PID
-wait_until "[[ \$(waiters later) == 1 ]]" 5 || fail "the waiter did not block"
+wait_until "[[ \$(waiters later) == 1 ]]" 30 || fail "the waiter did not block"
 
 seg=$(segment_name)
 [[ $seg =~ ^/evd-[0-9]+-[0-9a-f]{16}$ && -e /dev/shm$seg ]] ||
@@ -43,9 +43,9 @@ grep -q "restored with 2 object(s) as $new" "$EVD_DIR/evd.log" ||
         fail "the daemon did not log the restore"
 
 check "the restored segment keeps working for new waiters"
-bg_start 20 "$EVCTL" wait again --timeout 15s
+bg_start 90 "$EVCTL" wait again --timeout 80s
 w2=$BG_PID
-wait_until "[[ \$(waiters again) == 1 ]]" 5 || fail "the second waiter did not block"
+wait_until "[[ \$(waiters again) == 1 ]]" 30 || fail "the second waiter did not block"
 expect_exit 0 "$EVCTL" set again --value yes
 bg_expect "$w2" 0 "yes"
 
@@ -56,9 +56,9 @@ seg=$(segment_name)
 rm -f "/dev/shm$seg"
 # A client that starts now finds no segment and asks the stopped daemon;
 # it must wait for the answer, not fail on its own.
-bg_start 20 "$EVCTL" wait kept --timeout 10s
+bg_start 90 "$EVCTL" wait kept --timeout 80s
 w3=$BG_PID
-wait_until "[[ -n \$(pgrep -P $w3) ]]" 5 || fail "the client did not start"
+wait_until "[[ -n \$(pgrep -P $w3) ]]" 30 || fail "the client did not start"
 kill -CONT "$EVD_PID"
 bg_expect "$w3" 0 "third"
 new=$(segment_name)

@@ -85,9 +85,9 @@ _SHM+=("/dev/shm$(segment_name)")
 expect_unsquatted
 
 check "the name taken right after a RemoveIPC-style removal: evd restores under another name"
-bg_start 30 "$EVCTL" wait later --timeout 25s
+bg_start 90 "$EVCTL" wait later --timeout 80s
 w=$BG_PID
-wait_until "[[ \$(waiters later) == 1 ]]" 10 || fail "the waiter did not block"
+wait_until "[[ \$(waiters later) == 1 ]]" 30 || fail "the waiter did not block"
 seg=$(segment_name)
 # Stopped, so that the squatter surely wins the freed name before evd looks.
 kill -STOP "$EVD_PID"

@@ -39,9 +39,9 @@ evd_setup
 expect_exit 0 "$EVCTL" set before --value 1
 expect_exit 0 "$EVCTL" sem create slots --max 2
 expect_exit 0 "$EVCTL" sem acquire slots --owner $$
-bg_start 30 "$EVCTL" wait doomed --timeout 25s
+bg_start 90 "$EVCTL" wait doomed --timeout 80s
 w=$BG_PID
-wait_until "[[ \$(waiters doomed) == 1 ]]" 10 || fail "the waiter did not block"
+wait_until "[[ \$(waiters doomed) == 1 ]]" 30 || fail "the waiter did not block"
 seg=$(segment_path)
 truncate -s 4096 "$seg"
 bg_expect "$w" 5
@@ -69,23 +69,23 @@ expect_exit 0 "$EVCTL" sem release slots --owner $$
 alive "$EVD_PID" || fail "evd died"
 
 check "cut inside the objects: a waiter on a surviving object is moved over, one on a lost object exits 5"
-for i in $(seq 1 40); do
+for i in $(seq 1 24); do
         expect_exit 0 "$EVCTL" create "obj$i"
 done
 # The objects nearest to the start and to the end of the file.
 lo="" hi="" lo_off=999999999999 hi_off=-1
-for i in $(seq 1 40); do
+for i in $(seq 1 24); do
         off=$(offset_of "obj$i")
         ((off >= 0)) || fail "cannot find obj$i in the segment"
         if ((off < lo_off)); then lo=obj$i lo_off=$off; fi
         if ((off > hi_off)); then hi=obj$i hi_off=$off; fi
 done
-((hi_off - lo_off > 16384)) || fail "obj1..40 are too close together ($lo_off, $hi_off)"
-bg_start 30 "$EVCTL" wait "$lo" --timeout 25s
+((hi_off - lo_off > 16384)) || fail "obj1..24 are too close together ($lo_off, $hi_off)"
+bg_start 90 "$EVCTL" wait "$lo" --timeout 80s
 wl=$BG_PID
-bg_start 30 "$EVCTL" wait "$hi" --timeout 25s
+bg_start 90 "$EVCTL" wait "$hi" --timeout 80s
 wh=$BG_PID
-wait_until "[[ \$(waiters $lo) == 1 && \$(waiters $hi) == 1 ]]" 10 || fail "the waiters did not block"
+wait_until "[[ \$(waiters $lo) == 1 && \$(waiters $hi) == 1 ]]" 30 || fail "the waiters did not block"
 seg=$(segment_path)
 # Past the survivor's slot (each is a few KiB), well before the other's.
 cut=$(((lo_off + 8192) / 4096 * 4096))
@@ -93,7 +93,7 @@ truncate -s "$cut" "$seg"
 bg_expect "$wh" 5
 grep -q "segment $seg was truncated" "$(bg_err "$wh")" ||
         fail "the lost object's waiter does not name the segment: $(cat "$(bg_err "$wh")")"
-wait_until "grep -q 'restored with' '$EVD_DIR/evd.log' && [[ \$(segment_path) != '$seg' ]]" 10 ||
+wait_until "grep -q 'restored with' '$EVD_DIR/evd.log' && [[ \$(segment_path) != '$seg' ]]" 30 ||
         fail "evd did not replace the segment"
 _SHM+=("$(segment_path)")
 expect_exit 0 "$EVCTL" set "$lo" --value survived
