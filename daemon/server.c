@@ -600,8 +600,13 @@ static int open_segment(struct server *s) {
         r = publish_segment(&s->seg, s);
         if (r < 0)
                 return r;
-        if (stale[0] && shm_unlink(stale) == 0)
-                log_info("removed the corrupt segment /dev/shm%s", stale);
+        if (stale[0]) {
+                /* Clients that still map it move over, and lose the
+                 * objects they had there, with a message that says why. */
+                seg_retire_file(stale, SEG_RETIRED_CORRUPT);
+                if (shm_unlink(stale) == 0)
+                        log_info("removed the corrupt segment /dev/shm%s", stale);
+        }
         if (!adopted) {
                 log_info("created segment %s with capacity %u", s->seg.name, s->cfg.capacity);
                 return 0;

@@ -623,6 +623,20 @@ int seg_diagnose(struct seg *s, const char *shm_name, uid_t owner, char *why, si
         return -EBADMSG;
 }
 
+void seg_retire_file(const char *shm_name, int reason) {
+        _cleanup_close_ int fd = shm_open(shm_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return;
+        uint32_t why = (uint32_t)reason, one = 1;
+        /* Never past the end: writing there would grow the file. */
+        if ((size_t)st.st_size >= offsetof(struct seg_header, retired_why) + sizeof(why) &&
+            pwrite(fd, &why, sizeof(why), offsetof(struct seg_header, retired_why)) < 0)
+                return;
+        if ((size_t)st.st_size >= offsetof(struct seg_header, retired) + sizeof(one))
+                (void)!pwrite(fd, &one, sizeof(one), offsetof(struct seg_header, retired));
+}
+
 void seg_close(struct seg *s) {
         guard_unregister(s->guard);
         s->guard = NULL;
@@ -782,8 +796,10 @@ int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
                 seg_close(&n);
                 goto out;
         }
+        /* Only a cut loses objects; a scribbled header's count means
+         * nothing. */
         if (lostp)
-                *lostp = old_count > kept ? old_count - kept : 0;
+                *lostp = reason == SEG_RETIRED_TRUNCATED && old_count > kept ? old_count - kept : 0;
         /* Wake every sleeper on the old copy: each finds it retired and
          * moves over. */
         for (uint32_t i = 0; old && i < in_view && !guard_lost(g); i++) {

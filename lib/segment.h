@@ -269,6 +269,11 @@ int seg_client_open(struct seg *s, const char *runtime_dir, char *why, size_t wh
  * seg_restore); -EBADMSG: garbage.  WHY says which. */
 int seg_diagnose(struct seg *s, const char *shm_name, uid_t owner, char *why, size_t whylen);
 
+/* Daemon: mark the segment file SHM_NAME retired (REASON) without mapping
+ * it, so that clients still mapping it move to the one published next
+ * (within a second: they look at `retired` whenever a wait wakes). */
+void seg_retire_file(const char *shm_name, int reason);
+
 /* Daemon: create a new segment under a fresh random name (seg_random_name
  * for UID) with CAPACITY slots and MODE. */
 int seg_create_random(struct seg *s, uid_t uid, uint32_t capacity, mode_t mode, char *why,

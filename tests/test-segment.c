@@ -1320,6 +1320,25 @@ START_TEST(diagnose_for_the_daemon) {
         ck_assert_msg(strstr(why, S.name) && strstr(why, "0x12345678"), "why: %s", why);
         ck_assert_int_eq(ftruncate(S.fd, 10), 0);
         th_assert_r(seg_diagnose(&t, S.name, geteuid(), why, sizeof(why)), -EBADMSG);
+        /* Retiring a file never grows it. */
+        seg_retire_file(S.name, SEG_RETIRED_CORRUPT);
+        struct stat st;
+        ck_assert_int_eq(fstat(S.fd, &st), 0);
+        ck_assert_int_eq(st.st_size, 10);
+}
+
+START_TEST(retire_file_moves_clients) {
+        make_rt_dir();
+        make_published(4);
+        ck_assert_uint_eq(atomic_load(&S.hdr->retired), 0);
+        seg_retire_file(S.name, SEG_RETIRED_CORRUPT);
+        ck_assert_uint_eq(atomic_load(&S.hdr->retired), 1);
+        ck_assert_uint_eq(atomic_load(&S.hdr->retired_why), SEG_RETIRED_CORRUPT);
+        /* A retired segment is not handed to new clients either. */
+        struct seg t = SEG_NULL;
+        char why[256];
+        th_assert_r(seg_client_open(&t, rt_dir, why, sizeof(why)), -ESTALE);
+        ck_assert_msg(strstr(why, S.name) && strstr(why, "retired"), "why: %s", why);
 }
 END_TEST
 
@@ -1419,7 +1438,8 @@ int main(void) {
                     lock_scribbled_other_patterns } },
                 { "scribbled-lock-type", { lock_scribbled_kind, lock_scribbled_random } },
                 { "trust",
-                  { random_names, name_file_trust, segment_trust, diagnose_for_the_daemon } },
+                  { random_names, name_file_trust, segment_trust, diagnose_for_the_daemon,
+                    retire_file_moves_clients } },
                 { "replace",
                   { restore_publishes_only_whole_segments, restore_truncated_keeps_what_is_left } },
                 { "sigbus-guard",
