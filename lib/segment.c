@@ -328,8 +328,7 @@ int seg_name_publish(const char *runtime_dir, const char *name) {
                 return negative_errno();
         int r = 0;
         size_t len = strlen(name);
-        if (fchmod(fd, 0644) < 0 || write(fd, name, len) != (ssize_t)len ||
-            write(fd, "\n", 1) != 1)
+        if (fchmod(fd, 0644) < 0 || write(fd, name, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
                 r = negative_errno();
         if (close(fd) < 0 && r == 0)
                 r = negative_errno();
@@ -345,8 +344,7 @@ int seg_check_trust(int fd, const char *shm_name, uid_t owner, bool only_owner, 
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return negative_errno();
-        bool ok = st.st_uid == owner ||
-                  (!only_owner && (st.st_uid == geteuid() || st.st_uid == 0));
+        bool ok = st.st_uid == owner || (!only_owner && (st.st_uid == geteuid() || st.st_uid == 0));
         if (!ok) {
                 char who[96];
                 describe_uid(who, sizeof(who), st.st_uid);
@@ -602,7 +600,8 @@ int seg_diagnose(struct seg *s, const char *shm_name, uid_t owner, char *why, si
             h.obj_size == sizeof(struct seg_obj) && h.header_size == sizeof(struct seg_header) &&
             h.waiter_slots == SEG_WAITER_SLOTS && h.holder_slots == SEG_HOLDER_SLOTS &&
             h.size == seg_size_for(h.capacity) && (uint64_t)st.st_size < h.size) {
-                snprintf(why, whylen, "segment /dev/shm%s was truncated to %lld bytes (it had %" PRIu64 ")",
+                snprintf(why, whylen,
+                         "segment /dev/shm%s was truncated to %lld bytes (it had %" PRIu64 ")",
                          shm_name, (long long)st.st_size, h.size);
                 *s = SEG_NULL;
                 s->fd = fd;
