@@ -182,6 +182,8 @@ int server_handle(struct server *s, const uint8_t *in, size_t inlen, uint8_t *ou
         case OP_LIST: handle_list(s, &req, &rep, &info); break;
         default: reply_status(&rep, -EOPNOTSUPP); break;
         }
+        if (!seg_lost(&s->seg))
+                s->known_count = atomic_load(&s->seg.hdr->count);
         return proto_encode(&rep, out, outsize);
 }
 
@@ -332,6 +334,8 @@ static void check_segment(struct server *s, bool asked) {
         if (reason == 0) {
                 if (asked)
                         repair_mode(s);
+                /* What a cut takes with it, when the header goes too. */
+                s->known_count = atomic_load(&s->seg.hdr->count);
                 return;
         }
         if (reason == SEG_RETIRED_REMOVED)
@@ -351,6 +355,9 @@ static void check_segment(struct server *s, bool asked) {
                             s, &lost);
         if (r == 0 && reason != SEG_RETIRED_REMOVED)
                 scan_segment(s); /* what was copied may be damaged */
+        if (r == 0 && reason == SEG_RETIRED_TRUNCATED &&
+            s->known_count > atomic_load(&s->seg.hdr->count) + lost)
+                lost = s->known_count - atomic_load(&s->seg.hdr->count);
         if (watching && watch_start(&s->watch, s->event, &s->seg) < 0)
                 log_error("cannot watch holders any more: dead holders keep their holds");
         if (r < 0)

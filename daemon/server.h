@@ -38,6 +38,7 @@ struct server {
         unsigned connections;
         struct conn *conns;
         bool verbose;
+        uint32_t known_count; /* objects at the last sound look at the segment */
 };
 
 /* Set up everything (runtime dir, lock, segment, socket).  Errors are
