@@ -24,18 +24,23 @@ segment_path() {
         fi
 }
 
-# offset_of NAME: where NAME's slot sits in the segment file (its name).
-offset_of() {
-        "$PY" - "$(segment_path)" "$1" <<'EOF2'
+# offsets NAME...: "OFFSET NAME" for each NAME, where its slot sits in the
+# segment file (found by its name), nearest to the start first.
+offsets() {
+        "$PY" - "$(segment_path)" "$@" <<'EOF2'
 import re, sys
 data = open(sys.argv[1], "rb").read()
-m = re.search(rb"(?<![0-9A-Za-z._:@-])" + re.escape(sys.argv[2].encode()) + rb"\x00", data)
-print(m.start() if m else -1)
+found = []
+for name in sys.argv[2:]:
+    m = re.search(rb"(?<![0-9A-Za-z._:@-])" + re.escape(name.encode()) + rb"\x00", data)
+    found.append((m.start() if m else -1, name))
+for off, name in sorted(found):
+    print(off, name)
 EOF2
 }
 
 check "truncate -s 4096 while a waiter blocks: evd survives, the waiter exits 5 naming the segment"
-evd_setup
+evd_setup --capacity 256
 expect_exit 0 "$EVCTL" set before --value 1
 expect_exit 0 "$EVCTL" sem create slots --max 2
 expect_exit 0 "$EVCTL" sem acquire slots --owner $$
@@ -73,14 +78,11 @@ for i in $(seq 1 24); do
         expect_exit 0 "$EVCTL" create "obj$i"
 done
 # The objects nearest to the start and to the end of the file.
-lo="" hi="" lo_off=999999999999 hi_off=-1
-for i in $(seq 1 24); do
-        off=$(offset_of "obj$i")
-        ((off >= 0)) || fail "cannot find obj$i in the segment"
-        if ((off < lo_off)); then lo=obj$i lo_off=$off; fi
-        if ((off > hi_off)); then hi=obj$i hi_off=$off; fi
-done
-((hi_off - lo_off > 16384)) || fail "obj1..24 are too close together ($lo_off, $hi_off)"
+mapfile -t offs < <(offsets $(printf 'obj%d ' $(seq 1 24)))
+read -r lo_off lo <<<"${offs[0]}"
+read -r hi_off hi <<<"${offs[-1]}"
+((lo_off >= 0)) || fail "cannot find the objects in the segment: ${offs[*]}"
+((hi_off - lo_off > 16384)) || fail "obj1..24 are too close together ($lo_off $lo, $hi_off $hi)"
 bg_start 90 "$EVCTL" wait "$lo" --timeout 80s
 wl=$BG_PID
 bg_start 90 "$EVCTL" wait "$hi" --timeout 80s
