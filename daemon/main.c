@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "log.h"
 #include "segment.h"
@@ -37,6 +38,19 @@ static void usage(FILE *f) {
                 "when it is ready (sd_notify), accepts a socket-activated listening socket,\n"
                 "and keeps every object across restarts.  See evd(8).\n",
                 SEG_CAPACITY_DEFAULT, SEG_CAPACITY_MAX);
+}
+
+/* One descriptor per connection and per watched process: take all the hard
+ * limit allows, as the soft limit (often 1024) is there for select(). */
+static void raise_nofile_limit(void) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == rl.rlim_max)
+                return;
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_warning("cannot raise the descriptor limit to %llu: %m",
+                            (unsigned long long)want);
 }
 
 int main(int argc, char **argv) {
@@ -91,15 +105,22 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "evd: --system and --user exclude each other\n");
                 return 2;
         }
+        if (cfg.runtime_dir && (cfg.system || cfg.user)) {
+                fprintf(stderr, "evd: --runtime-dir and --%s exclude each other\n",
+                        cfg.system ? "system" : "user");
+                return 2;
+        }
         if (cfg.user && cfg.group) {
                 fprintf(stderr, "evd: --group shares a system or --runtime-dir namespace; the user instance stays private\n");
                 return 2;
         }
+        raise_nofile_limit();
         struct server s;
         int r = server_init(&s, &cfg);
         if (r < 0) {
                 server_deinit(&s);
-                return 1;
+                /* As evctl says it: no such namespace is status 5. */
+                return r == -ENOTDIR ? 5 : 1;
         }
         r = server_run(&s);
         server_deinit(&s);

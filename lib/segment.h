@@ -108,7 +108,11 @@ struct seg_header {
         _Atomic uint32_t holder_seq;
         pthread_mutex_t table_lock; /* robust, process-shared; daemon only */
         _Atomic uint64_t daemon_start; /* /proc start time of daemon_pid */
-        uint8_t reserved[112];
+        /* CLOCK_MONOTONIC (usec) of the daemon's last tick, bumped every
+         * second: a stale beat means the daemon is stopped or wedged, and
+         * blocked clients reclaim dead holders' slots themselves. */
+        _Atomic uint64_t daemon_beat;
+        uint8_t reserved[104];
         struct seg_waiter waiters[SEG_WAITER_SLOTS];
         struct seg_holder holders[SEG_HOLDER_SLOTS];
         struct seg_watched watched[SEG_WATCHED_SLOTS]; /* written by the daemon only */

@@ -5,8 +5,12 @@
 
 #include "evd.h"
 #include "macro.h"
+#include "paths.h"
 
 _public_ const char *evd_strerror(int err) {
+        const char *detail = paths_error_detail(err);
+        if (detail)
+                return detail;
         switch (err < 0 ? -err : err) {
         case 0: return "success";
         case ENOENT: return "no such object";
@@ -29,6 +33,9 @@ _public_ const char *evd_strerror(int err) {
         case EPIPE: return "the barrier is broken";
         case EUSERS: return "too many holders in the namespace (its holder table is full)";
         case ESRCH: return "no such process";
+        case EHOSTDOWN: return "the daemon is not responding";
+        case ENOTDIR: return "no such runtime directory (only the default ones are created)";
+        case EUCLEAN: return "the runtime directory is writable by others, or not ours";
         case ENOSYS: return "this kernel lacks futex_waitv (Linux 5.16 or later is needed)";
         default: return strerror(err < 0 ? -err : err);
         }
