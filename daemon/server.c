@@ -224,6 +224,13 @@ static int on_conn(sd_event_source *src, int fd, uint32_t revents, void *userdat
         struct conn *c = userdata;
         (void)src;
         uint8_t in[PROTO_MSG_MAX], out[PROTO_MSG_MAX];
+        /* The peer is gone (gave up waiting for us, or was killed): a
+         * request it left behind is not carried out, as nobody would learn
+         * its outcome; the client reported a failure instead. */
+        if (revents & EPOLLHUP) {
+                conn_free(c);
+                return 0;
+        }
         if (revents & EPOLLIN) {
                 ssize_t n = recv(fd, in, sizeof(in), MSG_DONTWAIT | MSG_TRUNC);
                 if (n < 0 && (errno == EAGAIN || errno == EINTR))
