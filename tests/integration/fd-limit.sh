@@ -44,7 +44,8 @@ evd_mkdir
 EVD=$(limited $N $N) evd_start
 lines0=$(nlines "$EVD_DIR/evd.log")
 # Open M connections and keep them, idle, until killed; say how many got
-# through (a connect that waits half a second for room is given up).
+# through (a connect that waits 5 s for room is given up, and the opener
+# stops after 5 of those: an evd that no longer accepts).
 cat >"$_SCRATCH/idle.py" <<'PY'
 import os, resource, socket, struct, sys, time
 path, m, report = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -53,8 +54,8 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 socks, failed = [], 0
 for i in range(m):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    # a blocking connect that waits at most 0.5 s for room in the backlog
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 500000))
+    # a blocking connect that waits at most 5 s for room in the backlog
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 5, 0))
     try:
         s.connect(path)
         socks.append(s)
