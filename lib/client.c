@@ -132,8 +132,13 @@ static int spawn_daemon(evd_ctx *ctx) {
          * instance seen by a member of its group) is served by its owner's
          * daemon: one of ours could not serve it. */
         struct stat st;
-        if (stat(ctx->paths.runtime_dir, &st) == 0 && st.st_uid != geteuid())
-                return -ECONNREFUSED;
+        if (stat(ctx->paths.runtime_dir, &st) == 0 && st.st_uid != geteuid()) {
+                char text[PATH_MAX + 128];
+                snprintf(text, sizeof(text),
+                         "no daemon serves %s, and only its owner (uid %u) may start one",
+                         ctx->paths.runtime_dir, (unsigned)st.st_uid);
+                return paths_set_detail(-ECONNREFUSED, text);
+        }
         /* Only a default directory is made, and only where it is missing. */
         int r = paths_make_dir(&ctx->paths, 0700);
         if (r < 0)
@@ -247,7 +252,10 @@ static int ensure_connected(evd_ctx *ctx, uint64_t deadline) {
                         return -ECONNREFUSED;
                 int r = spawn_daemon(ctx);
                 if (r < 0)
-                        return r == -EACCES || r == -ENOTDIR || r == -EUCLEAN ? r : -ECONNREFUSED;
+                        return r == -EACCES || r == -ENOTDIR || r == -EUCLEAN ||
+                                               r == -ECONNREFUSED
+                                       ? r
+                                       : -ECONNREFUSED;
                 fd = connect_socket(ctx->paths.socket_path, deadline);
                 if (fd == -ENOENT)
                         fd = -ECONNREFUSED;
@@ -300,6 +308,7 @@ static int request_once(evd_ctx *ctx, const struct proto_msg *req, struct proto_
 int client_request(evd_ctx *ctx, const struct proto_msg *req, struct proto_msg *rep,
                    uint8_t *valbuf) {
         pthread_mutex_lock(&ctx->lock);
+        paths_set_detail(0, ""); /* only this request's failure may have words */
         /* One deadline for the whole request, reconnection included. */
         uint64_t deadline = now_monotonic_usec() + REQUEST_TIMEOUT_USEC;
         int r = request_once(ctx, req, rep, valbuf, deadline);
@@ -387,6 +396,7 @@ _public_ int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags) {
         if (ctx->spin_usec < 0 || ctx->spin_usec > 100000)
                 ctx->spin_usec = 20;
         char why[256];
+        paths_set_detail(0, "");
         int r = paths_resolve(&ctx->paths, runtime_dir, flags & EVD_OPEN_SYSTEM,
                               flags & EVD_OPEN_USER, why, sizeof(why));
         if (r == 0)

@@ -80,6 +80,18 @@ expect_exit 1 "$EVD" --runtime-dir "$ww"
 expect_stderr_match "writable by its group"
 [[ -z $(ls -A "$ww") ]] || fail "files were made in the group-writable $ww: $(ls -A "$ww")"
 
+if ((EUID == 0)) && id nobody >/dev/null 2>&1; then
+        check "no daemon is started in a runtime directory that belongs to another user; the message says whose"
+        other=$(mktemp -d "/tmp/evd-it-${TEST_NAME}-other.XXXXXX")
+        _DIRS+=("$other")
+        chown nobody "$other"
+        expect_error 5 "no daemon serves $other, and only its owner \(uid $(id -u nobody)\) may start one" \
+                env EVD_RUNTIME_DIR="$other" "$EVCTL" set x
+        [[ -z $(ls -A "$other") ]] || fail "files were made in $other: $(ls -A "$other")"
+        expect_exit 1 "$EVD" --runtime-dir "$other"
+        expect_stderr_match "belongs to uid $(id -u nobody)"
+fi
+
 # autostart_with_log_symlink TARGET: a fresh private namespace whose evd.log
 # is a symlink to TARGET; the first evctl call must start a daemon that
 # works, without going through the symlink.

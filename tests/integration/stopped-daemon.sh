@@ -16,8 +16,9 @@ T_CALL=60
 
 evd_setup
 # Whatever happens, never leave the daemon stopped: continue it before the
-# usual clean-up (which keeps the script's exit status).
-trap 'rc_=$?; kill -CONT "$EVD_PID" 2>/dev/null; (exit $rc_); _cleanup' EXIT
+# usual clean-up, which reads the script's exit status from $? (set +e
+# first: under errexit the failing "(exit 1)" would end the trap there).
+trap 'rc_=$?; set +e; kill -CONT "$EVD_PID" 2>/dev/null; (exit $rc_); _cleanup' EXIT
 
 expect_exit 0 "$EVCTL" sem create slots --max 1
 bg_start 200 sleep 1000
