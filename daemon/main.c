@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "log.h"
 #include "segment.h"
@@ -18,9 +19,11 @@ static void usage(FILE *f) {
                 "(or, as root, of the whole system) to libevd and evctl.\n"
                 "\n"
                 "Options:\n"
-                "  -d, --runtime-dir DIR  serve the namespace in DIR (default: $EVD_RUNTIME_DIR,\n"
-                "                         else /run/evd for root, else $XDG_RUNTIME_DIR/evd)\n"
-                "      --system           serve the system instance (/run/evd)\n"
+                "  -d, --runtime-dir DIR  serve the namespace in DIR, which must exist (default:\n"
+                "                         $EVD_RUNTIME_DIR, else /run/evd for root, else\n"
+                "                         $XDG_RUNTIME_DIR/evd; only these two are created)\n"
+                "      --system           serve the system instance (/run/evd), whatever\n"
+                "                         $EVD_RUNTIME_DIR says\n"
                 "      --user             serve the user instance even as root\n"
                 "  -g, --group GROUP      share the namespace with the members of GROUP (a name\n"
                 "                         or a gid): directory 0750, socket and segment 0660,\n"
@@ -37,6 +40,19 @@ static void usage(FILE *f) {
                 "when it is ready (sd_notify), accepts a socket-activated listening socket,\n"
                 "and keeps every object across restarts.  See evd(8).\n",
                 SEG_CAPACITY_DEFAULT, SEG_CAPACITY_MAX);
+}
+
+/* One descriptor per connection and per watched process: take all the hard
+ * limit allows, as the soft limit (often 1024) is there for select(). */
+static void raise_nofile_limit(void) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == rl.rlim_max)
+                return;
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_warning("cannot raise the descriptor limit to %llu: %m",
+                            (unsigned long long)want);
 }
 
 int main(int argc, char **argv) {
@@ -91,15 +107,22 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "evd: --system and --user exclude each other\n");
                 return 2;
         }
+        if (cfg.runtime_dir && (cfg.system || cfg.user)) {
+                fprintf(stderr, "evd: --runtime-dir and --%s exclude each other\n",
+                        cfg.system ? "system" : "user");
+                return 2;
+        }
         if (cfg.user && cfg.group) {
                 fprintf(stderr, "evd: --group shares a system or --runtime-dir namespace; the user instance stays private\n");
                 return 2;
         }
+        raise_nofile_limit();
         struct server s;
         int r = server_init(&s, &cfg);
         if (r < 0) {
                 server_deinit(&s);
-                return 1;
+                /* As evctl says it: no such namespace is status 5. */
+                return r == -ENOTDIR ? 5 : 1;
         }
         r = server_run(&s);
         server_deinit(&s);

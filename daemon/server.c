@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -23,6 +24,9 @@
 
 #define DAEMON_LOCK_TIMEOUT_MS 100
 #define TICK_USEC 1000000
+/* At the descriptor limit with nothing to close: look again after this. */
+#define ACCEPT_RETRY_USEC 100000
+#define LIMIT_LOG_USEC (60 * 1000000ull)
 
 struct conn {
         struct server *server;
@@ -189,14 +193,35 @@ int server_handle(struct server *s, const uint8_t *in, size_t inlen, uint8_t *ou
 
 /* ---- connections ---------------------------------------------------------- */
 
-static void conn_free(struct conn *c) {
-        c->server->connections--;
+/* Connections are kept in order of their last request, newest first, so
+ * that the one idle the longest is at the tail when room must be made. */
+static void conn_unlink(struct conn *c) {
+        struct server *s = c->server;
         if (c->prev)
                 c->prev->next = c->next;
         else
-                c->server->conns = c->next;
+                s->conns = c->next;
         if (c->next)
                 c->next->prev = c->prev;
+        else
+                s->conns_tail = c->prev;
+        c->prev = c->next = NULL;
+}
+
+static void conn_push(struct conn *c) {
+        struct server *s = c->server;
+        c->prev = NULL;
+        c->next = s->conns;
+        if (s->conns)
+                s->conns->prev = c;
+        else
+                s->conns_tail = c;
+        s->conns = c;
+}
+
+static void conn_free(struct conn *c) {
+        c->server->connections--;
+        conn_unlink(c);
         sd_event_source_unref(c->source);
         safe_close(c->fd);
         free(c);
@@ -206,6 +231,13 @@ static int on_conn(sd_event_source *src, int fd, uint32_t revents, void *userdat
         struct conn *c = userdata;
         (void)src;
         uint8_t in[PROTO_MSG_MAX], out[PROTO_MSG_MAX];
+        /* The peer is gone (gave up waiting for us, or was killed): a
+         * request it left behind is not carried out, as nobody would learn
+         * its outcome; the client reported a failure instead. */
+        if (revents & EPOLLHUP) {
+                conn_free(c);
+                return 0;
+        }
         if (revents & EPOLLIN) {
                 ssize_t n = recv(fd, in, sizeof(in), MSG_DONTWAIT | MSG_TRUNC);
                 if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -214,6 +246,8 @@ static int on_conn(sd_event_source *src, int fd, uint32_t revents, void *userdat
                         conn_free(c);
                         return 0;
                 }
+                conn_unlink(c);
+                conn_push(c);
                 int len;
                 if ((size_t)n > sizeof(in)) {
                         log_debug("oversize request (%zd bytes) from pid %d", n, (int)c->pid);
@@ -241,14 +275,92 @@ static int on_conn(sd_event_source *src, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
+/* At the descriptor limit (or the connection cap below it, which keeps
+ * descriptors free for pidfds and /proc), the connection idle the longest is
+ * closed to make room: a libevd client whose idle connection was closed
+ * just connects again on its next request.  Connections whose request is
+ * already waiting are passed over when possible. */
+static bool close_idle_conn(struct server *s) {
+        struct conn *victim = NULL;
+        unsigned looked = 0;
+        for (struct conn *c = s->conns_tail; c && looked < 16; c = c->prev, looked++) {
+                char b;
+                if (recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN) {
+                        victim = c;
+                        break;
+                }
+        }
+        if (!victim)
+                victim = s->conns_tail;
+        if (!victim)
+                return false;
+        log_debug("closing the connection of pid %d, idle the longest, to make room",
+                  (int)victim->pid);
+        conn_free(victim);
+        s->limit_closed++;
+        return true;
+}
+
+/* One line per minute at most while evd runs at its limit, so that a flood
+ * of connections cannot flood the log. */
+static void note_limit(struct server *s, int err) {
+        uint64_t now = now_monotonic_usec();
+        if (s->limit_logged_usec && now - s->limit_logged_usec < LIMIT_LOG_USEC)
+                return;
+        s->limit_logged_usec = now;
+        if (err)
+                log_warning("at the descriptor limit (%s, %u connection(s)): closing idle "
+                            "connections to make room (closed %u so far)",
+                            strerror(err), s->connections, s->limit_closed);
+        else
+                log_warning("%u connection(s), as many as the descriptor limit allows: closing "
+                            "idle connections to make room (closed %u so far)",
+                            s->connections, s->limit_closed);
+}
+
+static int on_accept_retry(sd_event_source *src, uint64_t usec, void *userdata) {
+        struct server *s = userdata;
+        (void)src;
+        (void)usec;
+        sd_event_source_set_enabled(s->listen_source, SD_EVENT_ON);
+        return 0;
+}
+
 static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         struct server *s = userdata;
         (void)src;
         (void)revents;
+        if (s->connections >= s->max_connections) {
+                note_limit(s, 0);
+                close_idle_conn(s);
+        }
         int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0 && (errno == EMFILE || errno == ENFILE)) {
+                int err = errno;
+                note_limit(s, err);
+                if (close_idle_conn(s))
+                        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                else
+                        errno = err;
+        }
         if (cfd < 0) {
-                if (errno != EAGAIN && errno != EINTR)
+                if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                        return 0;
+                /* Nothing to close, or another failure: the pending
+                 * connection keeps the socket readable, so stop looking at
+                 * it for a moment instead of spinning on it. */
+                if (errno != EMFILE && errno != ENFILE)
                         log_warning("accept failed: %m");
+                sd_event_source_set_enabled(s->listen_source, SD_EVENT_OFF);
+                if (!s->accept_retry_source)
+                        sd_event_add_time_relative(s->event, &s->accept_retry_source,
+                                                   CLOCK_MONOTONIC, ACCEPT_RETRY_USEC, 0,
+                                                   on_accept_retry, s);
+                else {
+                        sd_event_source_set_time_relative(s->accept_retry_source,
+                                                          ACCEPT_RETRY_USEC);
+                        sd_event_source_set_enabled(s->accept_retry_source, SD_EVENT_ONESHOT);
+                }
                 return 0;
         }
         struct conn *c = calloc(1, sizeof(*c));
@@ -272,10 +384,7 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
                 c->denied = true;
         }
         s->connections++;
-        c->next = s->conns;
-        if (s->conns)
-                s->conns->prev = c;
-        s->conns = c;
+        conn_push(c);
         if (sd_event_add_io(s->event, &c->source, cfd, EPOLLIN, on_conn, c) < 0) {
                 conn_free(c);
                 return 0;
@@ -372,6 +481,8 @@ static void check_segment(struct server *s, bool asked) {
 
 static int on_tick(sd_event_source *src, uint64_t usec, void *userdata) {
         struct server *s = userdata;
+        /* Tells blocked clients that a daemon is at work (see daemon_beat). */
+        atomic_store(&s->seg.hdr->daemon_beat, now_monotonic_usec());
         check_segment(s, false);
         seg_waiters_reap(&s->seg, NULL);
         if (s->watch.running)
@@ -437,6 +548,39 @@ static int take_lock(struct server *s) {
         return 0;
 }
 
+/* A socket handed over by socket activation must be the socket of the
+ * namespace evd serves: started without the right runtime directory (no
+ * --runtime-dir, no EVD_RUNTIME_DIR), evd would otherwise answer on one
+ * namespace's socket for another namespace's segment. */
+static int check_listen_socket(struct server *s) {
+        if (sd_listen_fds(0) != 1)
+                return 0; /* none (or several: open_listener refuses those) */
+        struct sockaddr_un sa = {};
+        socklen_t len = sizeof(sa);
+        char bound[sizeof(sa.sun_path) + 1] = "";
+        size_t off = offsetof(struct sockaddr_un, sun_path);
+        if (getsockname(SD_LISTEN_FDS_START, (struct sockaddr *)&sa, &len) == 0 &&
+            sa.sun_family == AF_UNIX && len > off && sa.sun_path[0] != '\0') {
+                size_t n = strnlen(sa.sun_path, MIN((size_t)len - off, sizeof(sa.sun_path)));
+                memcpy(bound, sa.sun_path, n);
+                bound[n] = '\0';
+        }
+        if (*bound) {
+                if (strcmp(bound, s->paths.socket_path) == 0)
+                        return 0;
+                struct stat a, b;
+                if (stat(bound, &a) == 0 && stat(s->paths.socket_path, &b) == 0 &&
+                    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+                        return 0;
+        }
+        log_error("the socket passed by the service manager is %s, not %s, the socket of the "
+                  "namespace in %s: refusing to serve one namespace on another's socket (start "
+                  "evd with --runtime-dir set to the socket's directory)",
+                  *bound ? bound : "not bound to a path", s->paths.socket_path,
+                  s->paths.runtime_dir);
+        return -EADDRNOTAVAIL;
+}
+
 static int open_listener(struct server *s) {
         int n = sd_listen_fds(1);
         if (n > 1) {
@@ -455,10 +599,9 @@ static int open_listener(struct server *s) {
                 s->listen_fd = fd;
                 s->socket_activated = true;
                 log_info("using the socket passed by the service manager");
-                /* Our socket file, wherever it came from, gets our group. */
-                int r = sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, s->paths.socket_path, 0) > 0
-                                ? perm_apply_socket(&s->perm, s->paths.socket_path)
-                                : 0;
+                /* Our socket file (check_listen_socket made sure it is
+                 * ours) gets our group. */
+                int r = perm_apply_socket(&s->perm, s->paths.socket_path);
                 if (r < 0)
                         log_warning("cannot give %s group %s and mode %04o: %s", s->paths.socket_path,
                                     s->perm.group_name, (unsigned)perm_file_mode(&s->perm), strerror(-r));
@@ -652,7 +795,17 @@ int server_init(struct server *s, const struct server_config *cfg) {
                 log_error("%s", why);
                 return r;
         }
+        r = check_listen_socket(s);
+        if (r < 0)
+                return r;
         r = paths_make_dir(&s->paths, perm_dir_mode(&s->perm));
+        if (r == -ENOTDIR) {
+                log_error("runtime directory %s does not exist (or is not a directory); evd "
+                          "creates only the default ones (%s, $XDG_RUNTIME_DIR/evd): create it "
+                          "or correct the path",
+                          s->paths.runtime_dir, EVD_SYSTEM_RUNTIME_DIR);
+                return r;
+        }
         if (r < 0) {
                 log_error("cannot create %s: %s", s->paths.runtime_dir, strerror(-r));
                 return r;
@@ -673,6 +826,11 @@ int server_init(struct server *s, const struct server_config *cfg) {
                           s->perm.group_name, (unsigned)perm_dir_mode(&s->perm), strerror(-r));
                 return r;
         }
+        r = paths_check_dir(&s->paths, true, why, sizeof(why));
+        if (r < 0) {
+                log_error("refusing to serve %s: %s", s->paths.runtime_dir, why);
+                return r;
+        }
         r = take_lock(s);
         if (r < 0)
                 return r;
@@ -683,6 +841,7 @@ int server_init(struct server *s, const struct server_config *cfg) {
                 log_info("sharing %s with group %s", s->paths.runtime_dir, s->perm.group_name);
         atomic_store(&s->seg.hdr->daemon_start, proc_start_time(getpid()));
         atomic_store(&s->seg.hdr->daemon_pid, (uint32_t)getpid());
+        atomic_store(&s->seg.hdr->daemon_beat, now_monotonic_usec());
         s->waiter_counts = calloc(s->seg.capacity, sizeof(uint32_t));
         if (!s->waiter_counts)
                 return -ENOMEM;
@@ -691,6 +850,15 @@ int server_init(struct server *s, const struct server_config *cfg) {
         r = open_listener(s);
         if (r < 0)
                 return r;
+        /* Every descriptor the hard limit allows (main raised the soft
+         * one); a quarter of them, at most 1024, is kept for pidfds and
+         * /proc. */
+        struct rlimit rl;
+        uint64_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                                  ? (uint64_t)rl.rlim_cur
+                                  : 65536;
+        uint64_t reserve = MAX(MIN(nofile / 4, 1024), 16);
+        s->max_connections = nofile > reserve + 16 ? (unsigned)MIN(nofile - reserve, UINT32_MAX) : 16;
         r = sd_event_default(&s->event);
         if (r < 0)
                 return r;
@@ -740,6 +908,7 @@ void server_deinit(struct server *s) {
         if (s->event)
                 watch_stop(&s->watch);
         s->listen_source = sd_event_source_unref(s->listen_source);
+        s->accept_retry_source = sd_event_source_unref(s->accept_retry_source);
         s->tick_source = sd_event_source_unref(s->tick_source);
         s->event = sd_event_unref(s->event);
         if (s->listen_fd >= 0 && !s->socket_activated && s->lock_fd >= 0)

@@ -39,6 +39,13 @@ struct server {
         struct conn *conns;
         bool verbose;
         uint32_t known_count; /* objects at the last sound look at the segment */
+        /* The descriptor limit: connections past max_connections (the limit
+         * less a reserve for pidfds and /proc) close the idlest one. */
+        struct conn *conns_tail; /* idle the longest */
+        unsigned max_connections;
+        sd_event_source *accept_retry_source;
+        uint64_t limit_logged_usec;
+        unsigned limit_closed;
 };
 
 /* Set up everything (runtime dir, lock, segment, socket).  Errors are

@@ -22,7 +22,40 @@
 
 extern char **environ;
 
-static int connect_socket(const char *path) {
+/* How long one request to the daemon may take in all (connecting, sending,
+ * the answer): a daemon that is stopped or wedged gives -EHOSTDOWN then,
+ * never a hang. */
+#define REQUEST_TIMEOUT_USEC (10 * 1000000ull)
+
+static int not_responding(const evd_ctx *ctx) {
+        char pid[32] = "", path[PATH_MAX + 16], text[PATH_MAX + 96];
+        snprintf(path, sizeof(path), "%s/%s", ctx->paths.runtime_dir, EVD_PID_FILE);
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd >= 0) {
+                ssize_t n = read(fd, pid, sizeof(pid) - 1);
+                pid[n > 0 ? n : 0] = '\0';
+                pid[strspn(pid, "0123456789")] = '\0';
+                safe_close(fd);
+        }
+        snprintf(text, sizeof(text), "the daemon%s%s%s is not responding on %s",
+                 *pid ? " (pid " : "", pid, *pid ? ")" : "", ctx->paths.socket_path);
+        return paths_set_detail(-EHOSTDOWN, text);
+}
+
+/* Bound the socket's blocking calls (connect included) by DEADLINE. */
+static void socket_deadline(int fd, uint64_t deadline) {
+        uint64_t now = now_monotonic_usec();
+        uint64_t left = deadline > now ? deadline - now : 1; /* 0 would mean forever */
+        struct timeval tv = { .tv_sec = (time_t)(left / 1000000),
+                              .tv_usec = (suseconds_t)(left % 1000000) };
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* Connect to PATH, giving up at DEADLINE: a daemon whose backlog is full
+ * (it is stopped, or does not accept) gives -EAGAIN instead of a connect()
+ * that blocks until it accepts. */
+static int connect_socket(const char *path, uint64_t deadline) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
@@ -30,16 +63,31 @@ static int connect_socket(const char *path) {
         int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return negative_errno();
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        /* SO_SNDTIMEO bounds the wait for room in the listener's backlog. */
+        socket_deadline(fd, deadline);
+        while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
                 int r = negative_errno();
+                if (r == -EINTR && now_monotonic_usec() < deadline)
+                        continue;
                 safe_close(fd);
-                return r;
+                return r == -EINTR ? -EAGAIN : r;
         }
-        /* Never let a wedged daemon hang a client for good. */
-        struct timeval tv = { .tv_sec = 10 };
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         return fd;
+}
+
+/* The runtime directory of a context being opened: a named one must exist
+ * (a typo must not make a namespace of its own), and none may be writable
+ * by others, who could plant a socket or a log symlink in it. */
+int client_check_dir(evd_ctx *ctx) {
+        struct stat st;
+        if (stat(ctx->paths.runtime_dir, &st) < 0) {
+                if (errno == ENOENT && ctx->paths.is_default)
+                        return 0; /* made when a daemon is started */
+                return errno == ENOENT || errno == ENOTDIR ? -ENOTDIR : negative_errno();
+        }
+        char why[PATH_MAX + 160];
+        int r = paths_check_dir(&ctx->paths, false, why, sizeof(why));
+        return r == -EUCLEAN ? paths_set_detail(r, why) : r;
 }
 
 static bool autostart_allowed(const evd_ctx *ctx) {
@@ -84,11 +132,21 @@ static int spawn_daemon(evd_ctx *ctx) {
          * instance seen by a member of its group) is served by its owner's
          * daemon: one of ours could not serve it. */
         struct stat st;
-        if (stat(ctx->paths.runtime_dir, &st) == 0 && st.st_uid != geteuid())
-                return -ECONNREFUSED;
+        if (stat(ctx->paths.runtime_dir, &st) == 0 && st.st_uid != geteuid()) {
+                char text[PATH_MAX + 128];
+                snprintf(text, sizeof(text),
+                         "no daemon serves %s, and only its owner (uid %u) may start one",
+                         ctx->paths.runtime_dir, (unsigned)st.st_uid);
+                return paths_set_detail(-ECONNREFUSED, text);
+        }
+        /* Only a default directory is made, and only where it is missing. */
         int r = paths_make_dir(&ctx->paths, 0700);
         if (r < 0)
                 return r;
+        char why[PATH_MAX + 160];
+        r = paths_check_dir(&ctx->paths, true, why, sizeof(why));
+        if (r < 0)
+                return r == -EUCLEAN ? paths_set_detail(r, why) : r;
         char binbuf[PATH_MAX + 32];
         const char *bin = daemon_binary(binbuf, sizeof(binbuf));
         if (access(bin, X_OK) < 0)
@@ -130,6 +188,15 @@ static int spawn_daemon(evd_ctx *ctx) {
         _cleanup_free_ char *logpath = NULL;
         if (asprintf(&logpath, "%s/%s", ctx->paths.runtime_dir, EVD_LOG_FILE) < 0)
                 return -ENOMEM;
+        /* Never through a symlink (O_NOFOLLOW fails on one rather than
+         * creating its target), never a FIFO that would block us, never a
+         * file that is not ours alone: the log then goes to /dev/null. */
+        _cleanup_close_ int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+                                                        O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
+                                       0600);
+        if (log >= 0 && (fstat(log, &st) < 0 || !S_ISREG(st.st_mode) ||
+                         st.st_uid != geteuid() || st.st_nlink != 1))
+                log = safe_close(log);
 
         pid_t pid = fork();
         if (pid < 0)
@@ -139,7 +206,6 @@ static int spawn_daemon(evd_ctx *ctx) {
                         _exit(0);
                 setsid();
                 int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-                int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
                 if (null >= 0) {
                         dup2(null, 0);
                         dup2(null, 1);
@@ -155,6 +221,7 @@ static int spawn_daemon(evd_ctx *ctx) {
                 ;
 
         uint64_t deadline = now_monotonic_usec() + 5000000;
+        log = safe_close(log);
         while (now_monotonic_usec() < deadline) {
                 struct pollfd p = { .fd = ns, .events = POLLIN };
                 if (poll(&p, 1, 50) > 0) {
@@ -167,7 +234,7 @@ static int spawn_daemon(evd_ctx *ctx) {
                         }
                 }
                 /* Another evd may have won the race; its socket is as good. */
-                int fd = connect_socket(ctx->paths.socket_path);
+                int fd = connect_socket(ctx->paths.socket_path, now_monotonic_usec() + 100000);
                 if (fd >= 0) {
                         safe_close(fd);
                         break;
@@ -176,20 +243,25 @@ static int spawn_daemon(evd_ctx *ctx) {
         return 0;
 }
 
-static int ensure_connected(evd_ctx *ctx) {
+static int ensure_connected(evd_ctx *ctx, uint64_t deadline) {
         if (ctx->sock >= 0)
                 return 0;
-        int fd = connect_socket(ctx->paths.socket_path);
+        int fd = connect_socket(ctx->paths.socket_path, deadline);
         if (fd == -ENOENT || fd == -ECONNREFUSED) {
                 if (!autostart_allowed(ctx))
                         return -ECONNREFUSED;
                 int r = spawn_daemon(ctx);
                 if (r < 0)
-                        return r == -EACCES ? r : -ECONNREFUSED;
-                fd = connect_socket(ctx->paths.socket_path);
+                        return r == -EACCES || r == -ENOTDIR || r == -EUCLEAN ||
+                                               r == -ECONNREFUSED
+                                       ? r
+                                       : -ECONNREFUSED;
+                fd = connect_socket(ctx->paths.socket_path, deadline);
                 if (fd == -ENOENT)
                         fd = -ECONNREFUSED;
         }
+        if (fd == -EAGAIN)
+                return not_responding(ctx);
         if (fd < 0)
                 return fd == -EACCES || fd == -EPERM ? -EACCES : fd;
         ctx->sock = fd;
@@ -197,21 +269,25 @@ static int ensure_connected(evd_ctx *ctx) {
 }
 
 static int request_once(evd_ctx *ctx, const struct proto_msg *req, struct proto_msg *rep,
-                        uint8_t *valbuf) {
-        int r = ensure_connected(ctx);
+                        uint8_t *valbuf, uint64_t deadline) {
+        int r = ensure_connected(ctx, deadline);
         if (r < 0)
                 return r;
         int len = proto_encode(req, ctx->buf, sizeof(ctx->buf));
         if (len < 0)
                 return len;
-        if (send(ctx->sock, ctx->buf, (size_t)len, MSG_NOSIGNAL) < 0)
-                return negative_errno();
+        socket_deadline(ctx->sock, deadline);
         ssize_t n;
         do
-                n = recv(ctx->sock, ctx->buf, sizeof(ctx->buf), MSG_TRUNC);
-        while (n < 0 && errno == EINTR);
+                n = send(ctx->sock, ctx->buf, (size_t)len, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR && now_monotonic_usec() < deadline);
         if (n < 0)
-                return errno == EAGAIN ? -ETIMEDOUT : negative_errno();
+                return errno == EAGAIN || errno == EINTR ? not_responding(ctx) : negative_errno();
+        do
+                n = recv(ctx->sock, ctx->buf, sizeof(ctx->buf), MSG_TRUNC);
+        while (n < 0 && errno == EINTR && now_monotonic_usec() < deadline);
+        if (n < 0)
+                return errno == EAGAIN || errno == EINTR ? not_responding(ctx) : negative_errno();
         if (n == 0)
                 return -ECONNRESET;
         if ((size_t)n > sizeof(ctx->buf))
@@ -232,11 +308,15 @@ static int request_once(evd_ctx *ctx, const struct proto_msg *req, struct proto_
 int client_request(evd_ctx *ctx, const struct proto_msg *req, struct proto_msg *rep,
                    uint8_t *valbuf) {
         pthread_mutex_lock(&ctx->lock);
-        int r = request_once(ctx, req, rep, valbuf);
+        paths_set_detail(0, ""); /* only this request's failure may have words */
+        /* One deadline for the whole request, reconnection included. */
+        uint64_t deadline = now_monotonic_usec() + REQUEST_TIMEOUT_USEC;
+        int r = request_once(ctx, req, rep, valbuf, deadline);
         if (r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN) {
-                /* The daemon restarted since we connected: once more. */
+                /* The daemon restarted since we connected, or closed our
+                 * idle connection to make room: once more. */
                 ctx->sock = safe_close(ctx->sock);
-                r = request_once(ctx, req, rep, valbuf);
+                r = request_once(ctx, req, rep, valbuf, deadline);
         }
         if (r < 0 && r != -EACCES)
                 ctx->sock = safe_close(ctx->sock);
@@ -356,8 +436,11 @@ _public_ int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags) {
                 ctx->spin_usec = 20;
         char why[256];
         seg_clear_detail();
+        paths_set_detail(0, "");
         int r = paths_resolve(&ctx->paths, runtime_dir, flags & EVD_OPEN_SYSTEM,
                               flags & EVD_OPEN_USER, why, sizeof(why));
+        if (r == 0)
+                r = client_check_dir(ctx);
         struct ctx_seg *cs = NULL;
         if (r == 0)
                 r = map_segment(ctx, &cs);

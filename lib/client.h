@@ -40,6 +40,11 @@ struct evd_ctx {
         int lost_why;
 };
 
+/* Check the runtime directory of a context being opened: -ENOTDIR when a
+ * named (not default) one is missing, -EUCLEAN when it is writable by
+ * others. */
+int client_check_dir(evd_ctx *ctx);
+
 /* Send REQ to the daemon (connecting, and starting it, as needed) and
  * decode its answer into REP; REP->value points into a buffer owned by the
  * caller (VALBUF, at least EVD_VALUE_MAX bytes) when present. */

@@ -96,13 +96,17 @@ enum {
         EVD_OPEN_USER = 1u << 2,         /* the user instance, even as root */
 };
 
-/* Open the namespace served from RUNTIME_DIR (NULL: $EVD_RUNTIME_DIR, else
- * the system instance for root and the user instance, $XDG_RUNTIME_DIR/evd,
- * for everyone else).  Maps the segment when it exists.  When no daemon runs
- * and neither EVD_OPEN_NO_AUTOSTART nor $EVD_NO_AUTOSTART=1 says otherwise,
- * starts one (the binary named by $EVD_DAEMON, else the installed evd) and
- * waits until it is ready.  Returns 0 or a negative code; *ctxp is set only
- * on success. */
+/* Open the namespace served from RUNTIME_DIR (NULL: the instance that
+ * EVD_OPEN_SYSTEM or EVD_OPEN_USER names, else $EVD_RUNTIME_DIR, else the
+ * system instance for root and the user instance, $XDG_RUNTIME_DIR/evd, for
+ * everyone else).  A named directory (RUNTIME_DIR, $EVD_RUNTIME_DIR) must
+ * exist (-ENOTDIR); one its group or others may write is refused (-EUCLEAN).
+ * Maps the segment when it exists.  When no daemon runs and neither
+ * EVD_OPEN_NO_AUTOSTART nor $EVD_NO_AUTOSTART=1 says otherwise, starts one
+ * (the binary named by $EVD_DAEMON, else the installed evd) and waits until
+ * it is ready.  Calls that go to the daemon give up after ten seconds with
+ * -EHOSTDOWN.  Returns 0 or a negative code; *ctxp is set only on
+ * success. */
 int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags);
 
 /* Close the context and every resource it owns.  Handles opened from it

@@ -43,9 +43,15 @@ int paths_resolve(struct evd_paths *p, const char *arg, bool want_system, bool w
         memset(p, 0, sizeof(*p));
         const char *dir = arg;
         char *owned = NULL;
-        if (!dir || !*dir)
+        if ((!dir || !*dir) && want_system && want_user) {
+                snprintf(why, whylen, "--system and --user exclude each other");
+                return -EINVAL;
+        }
+        /* An explicit --system or --user beats $EVD_RUNTIME_DIR. */
+        if ((!dir || !*dir) && !want_system && !want_user)
                 dir = getenv("EVD_RUNTIME_DIR");
         if (!dir || !*dir) {
+                p->is_default = true;
                 if (want_system || (geteuid() == 0 && !want_user)) {
                         dir = EVD_SYSTEM_RUNTIME_DIR;
                         p->system = true;
@@ -88,24 +94,57 @@ int paths_resolve(struct evd_paths *p, const char *arg, bool want_system, bool w
 }
 
 int paths_make_dir(struct evd_paths *p, mode_t mode) {
-        _cleanup_free_ char *copy = strdup(p->runtime_dir);
-        if (!copy)
-                return -ENOMEM;
-        for (char *s = copy + 1; *s; s++) {
-                if (*s != '/')
-                        continue;
-                *s = '\0';
-                if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-                        return negative_errno();
-                *s = '/';
-        }
-        if (mkdir(copy, mode) < 0 && errno != EEXIST)
-                return negative_errno();
+        struct stat st;
+        if (stat(p->runtime_dir, &st) == 0)
+                return S_ISDIR(st.st_mode) ? paths_refresh(p) : -ENOTDIR;
+        if (errno != ENOENT || !p->is_default)
+                return errno == ENOENT ? -ENOTDIR : negative_errno();
+        /* Only the last component: /run and $XDG_RUNTIME_DIR are made by
+         * the system, and a missing one is not ours to invent. */
+        if (mkdir(p->runtime_dir, mode) < 0 && errno != EEXIST)
+                return errno == ENOENT ? -ENOTDIR : negative_errno();
         return paths_refresh(p);
+}
+
+int paths_check_dir(const struct evd_paths *p, bool must_own, char *why, size_t whylen) {
+        struct stat st;
+        if (stat(p->runtime_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                snprintf(why, whylen, "%s is not a directory", p->runtime_dir);
+                return -ENOTDIR;
+        }
+        if (must_own && st.st_uid != geteuid()) {
+                snprintf(why, whylen, "%s belongs to uid %u, not to us (uid %u)", p->runtime_dir,
+                         (unsigned)st.st_uid, (unsigned)geteuid());
+                return -EUCLEAN;
+        }
+        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+                snprintf(why, whylen,
+                         "%s is writable by %s (mode %04o): others could plant files in it; "
+                         "use a directory only its owner can write",
+                         p->runtime_dir, st.st_mode & S_IWOTH ? "other users" : "its group",
+                         (unsigned)(st.st_mode & 07777));
+                return -EUCLEAN;
+        }
+        return 0;
 }
 
 void paths_free(struct evd_paths *p) {
         free(p->runtime_dir);
         free(p->socket_path);
         p->runtime_dir = p->socket_path = NULL;
+}
+
+static _Thread_local int detail_code;
+static _Thread_local char detail_text[PATH_MAX + 160];
+
+int paths_set_detail(int code, const char *text) {
+        detail_code = code;
+        snprintf(detail_text, sizeof(detail_text), "%s", text);
+        return code;
+}
+
+const char *paths_error_detail(int err) {
+        if (err > 0)
+                err = -err;
+        return err != 0 && err == detail_code && detail_text[0] ? detail_text : NULL;
 }

@@ -112,7 +112,12 @@ struct seg_header {
          * before `retired`: a client that finds its object gone from the
          * new segment tells "lost with the old one" from "deleted". */
         _Atomic uint32_t retired_why;
-        uint8_t reserved[108];
+        uint32_t reserved0;
+        /* CLOCK_MONOTONIC (usec) of the daemon's last tick, bumped every
+         * second: a stale beat means the daemon is stopped or wedged, and
+         * blocked clients reclaim dead holders' slots themselves. */
+        _Atomic uint64_t daemon_beat;
+        uint8_t reserved[96];
         struct seg_waiter waiters[SEG_WAITER_SLOTS];
         struct seg_holder holders[SEG_HOLDER_SLOTS];
         struct seg_watched watched[SEG_WATCHED_SLOTS]; /* written by the daemon only */

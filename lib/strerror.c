@@ -6,8 +6,12 @@
 #include "evd.h"
 #include "macro.h"
 #include "segment.h"
+#include "paths.h"
 
 _public_ const char *evd_strerror(int err) {
+        const char *detail = paths_error_detail(err);
+        if (detail)
+                return detail;
         switch (err < 0 ? -err : err) {
         case 0: return "success";
         case ENOENT: return "no such object";
@@ -26,11 +30,14 @@ _public_ const char *evd_strerror(int err) {
         case EBADMSG: return "the shared segment is corrupt or of another layout version";
         case EIO: return "the shared segment was cut short or replaced, and the object with it";
         case ENOTRECOVERABLE: return "the object's lock is stuck (a holder stopped, or the segment was scribbled on)";
-        case ENXIO: return "no runtime directory (set XDG_RUNTIME_DIR or EVD_RUNTIME_DIR)";
+        case ENXIO: return "no runtime directory: XDG_RUNTIME_DIR is not set (without --user, EVD_RUNTIME_DIR or --runtime-dir name one)";
         case EOVERFLOW: return "not held by that process (nothing to release)";
         case EPIPE: return "the barrier is broken";
         case EUSERS: return "too many holders in the namespace (its holder table is full)";
         case ESRCH: return "no such process";
+        case EHOSTDOWN: return "the daemon is not responding";
+        case ENOTDIR: return "no such runtime directory (only /run/evd and $XDG_RUNTIME_DIR/evd are made when missing)";
+        case EUCLEAN: return "the runtime directory is writable by others, or not ours";
         case ENOSYS: return "this kernel lacks futex_waitv (Linux 5.16 or later is needed)";
         default: return strerror(err < 0 ? -err : err);
         }

@@ -3,7 +3,9 @@
  * segment like events; holds are recorded (holders.c) so that the daemon
  * can give back what a dead process held */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,11 +71,38 @@ static int sync_lock(const struct sync_obj *o, struct locked *l) {
         return obj_lock(o->ctx, o->index, o->gen, o->type, l);
 }
 
-/* Whether no daemon looks after the namespace right now: then the waiters
- * themselves give back what dead holders held. */
+/* How old the daemon's heartbeat may get before blocked clients stop
+ * counting on it; it beats every second. */
+#define DAEMON_BEAT_STALE_USEC (5 * 1000000ull)
+
+/* Whether PID is stopped (SIGSTOP, a debugger): 'T' or 't' in its stat. */
+static bool proc_stopped(pid_t pid) {
+        char path[64], buf[512];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        safe_close(fd);
+        if (n <= 0)
+                return false;
+        buf[n] = '\0';
+        const char *p = strrchr(buf, ')');
+        return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
+}
+
+/* Whether no daemon looks after the namespace right now (none runs, or it
+ * is stopped, or its heartbeat is stale: alive but not doing its job): then
+ * the waiters themselves give back what dead holders held.  Reclaiming
+ * alongside a working daemon is harmless, only redundant. */
 static bool daemon_absent(const struct seg *s) {
         uint32_t pid = atomic_load(&s->hdr->daemon_pid);
-        return pid == 0 || proc_start_time((pid_t)pid) != atomic_load(&s->hdr->daemon_start);
+        if (pid == 0 || proc_start_time((pid_t)pid) != atomic_load(&s->hdr->daemon_start))
+                return true;
+        uint64_t beat = atomic_load(&s->hdr->daemon_beat), now = now_monotonic_usec();
+        if (beat && now > beat && now - beat > DAEMON_BEAT_STALE_USEC)
+                return true;
+        return proc_stopped((pid_t)pid);
 }
 
 /* ---- semaphores and locks ------------------------------------------------- */

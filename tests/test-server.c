@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -37,6 +38,7 @@ static void runner_teardown(void) {
 
 static void setup(void) {
         runner_teardown();
+        ck_assert_int_eq(mkdir(dir, 0700), 0); /* evd makes only default directories */
         struct server_config cfg = { .runtime_dir = dir, .capacity = CAPACITY };
         int r = server_init(&SV, &cfg);
         ck_assert_msg(r == 0, "server_init(%s): %s", dir, evd_strerror(r));

@@ -275,8 +275,18 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
 evd_ctx *ctx;
 
 static int open_ctx(struct opts *o) {
+        /* --runtime-dir may follow the command too: only now can it be
+         * told apart from --system and --user. */
+        if (o->runtime_dir && (o->open_flags & (EVD_OPEN_SYSTEM | EVD_OPEN_USER)))
+                return usage_error("--runtime-dir and --%s exclude each other",
+                                   o->open_flags & EVD_OPEN_SYSTEM ? "system" : "user");
         int r = evd_open(&ctx, o->runtime_dir, o->open_flags);
-        const char *dir = o->runtime_dir ? o->runtime_dir : getenv("EVD_RUNTIME_DIR");
+        /* The directory the namespace was looked for in, as evd_open picks
+         * it: the option, then --system or --user, then the environment. */
+        const char *dir = o->runtime_dir                         ? o->runtime_dir
+                          : o->open_flags & EVD_OPEN_SYSTEM      ? "/run/evd"
+                          : o->open_flags & EVD_OPEN_USER        ? NULL
+                                                                 : getenv("EVD_RUNTIME_DIR");
         if (dir && !*dir)
                 dir = NULL;
         if (r < 0)
@@ -949,6 +959,8 @@ int main(int argc, char **argv) {
                 else
                         return usage_error("unknown option '%s'", argv[i]);
         }
+        if ((o.open_flags & EVD_OPEN_SYSTEM) && (o.open_flags & EVD_OPEN_USER))
+                return usage_error("--system and --user exclude each other");
         if (i >= argc)
                 return usage_error("no command given");
         /* "sem acquire", "lock run", "barrier wait": two words. */

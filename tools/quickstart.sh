@@ -96,6 +96,8 @@ elif [[ -n "${XDG_RUNTIME_DIR:-}" ]]; then
 else
         # No login session (su, a container): give evd a private directory.
         rundir=${TMPDIR:-/tmp}/evd-$(id -u)
+        # evctl makes only the default directories, never a named one.
+        mkdir -p -m 0700 "$rundir"
         export EVD_RUNTIME_DIR=$rundir
         what="a private namespace (no \$XDG_RUNTIME_DIR, so EVD_RUNTIME_DIR=$rundir)"
 fi

@@ -11,6 +11,8 @@ set -euo pipefail
 tmp=$(mktemp -d /tmp/evd-it-install.XXXXXX)
 prefix=$tmp/prefix
 rt=$tmp/rt
+# evctl makes only the default runtime directories, never a named one.
+mkdir -m 0700 "$rt"
 cleanup() {
         if [[ -f $rt/evd.pid ]]; then
                 kill "$(cat "$rt/evd.pid")" 2>/dev/null || true

@@ -301,10 +301,10 @@ expect_error() {
 
 # wait_until 'CONDITION' TIMEOUT_S: poll the shell CONDITION every 50 ms;
 # returns 1 (with a note on stderr) if it is not true within TIMEOUT_S
-# (fractions allowed).
+# (fractions allowed).  (%.0f, not %d: mawk caps %d at 2^31-1 ns, about 2 s.)
 wait_until() {
         local cond=$1 t=${2:-5} end now
-        end=$(($(date +%s%N) + $(awk -v t="$t" 'BEGIN { printf "%d", t * 1e9 }')))
+        end=$(($(date +%s%N) + $(awk -v t="$t" 'BEGIN { printf "%.0f", t * 1e9 }')))
         while ! eval "$cond"; do
                 now=$(date +%s%N)
                 if ((now >= end)); then

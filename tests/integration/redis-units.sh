@@ -31,8 +31,23 @@ for f in "$dropin" "$worker_unit" "$wait_unit"; do
 done
 ux=("$PY" "$here/unitexec.py")
 # The examples call evctl by name, as systemd finds an installed one: let
-# them find the built one.
-PATH=$(dirname "$EVCTL"):$PATH
+# them find the built one, through a shim that points their --system at the
+# test's namespace (a flag beats EVD_RUNTIME_DIR, so the environment cannot).
+mkdir "$_SCRATCH/bin"
+cat >"$_SCRATCH/bin/evctl" <<'SHIM'
+#!/usr/bin/env bash
+args=()
+for a in "$@"; do
+        if [[ $a == --system ]]; then
+                args+=(--runtime-dir "$EVD_RUNTIME_DIR")
+        else
+                args+=("$a")
+        fi
+done
+exec "$EVCTL" "${args[@]}"
+SHIM
+chmod +x "$_SCRATCH/bin/evctl"
+PATH=$_SCRATCH/bin:$PATH
 export PATH
 
 free_port() {

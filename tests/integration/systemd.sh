@@ -102,4 +102,24 @@ expect_exit 0 "$EVCTL" list
 expect_stdout_match '^activated +event'
 grep -q 'using the socket passed by the service manager' "$EVD_DIR/evd.log" ||
         fail "evd did not use the inherited socket; log: $(tail -n 5 "$EVD_DIR/evd.log")"
+
+check "a socket-activated evd refuses a socket that is not its namespace's, naming both, and touches nothing"
+# Another directory's socket, handed to an evd that serves EVD_DIR (as an
+# evd without EVD_RUNTIME_DIR would serve /run/evd): it must not answer for
+# EVD_DIR's segment on it.
+ns=$(mktemp -d "/tmp/evd-it-${TEST_NAME}-ns.XXXXXX")
+_DIRS+=("$ns")
+mine=$(mktemp -d "/tmp/evd-it-${TEST_NAME}-mine.XXXXXX")
+_DIRS+=("$mine")
+bg_start 60 systemd-socket-activate --seqpacket -l "$ns/evd.sock" -- "$EVD" --runtime-dir "$mine"
+act=$BG_PID
+wait_until "[[ -S '$ns/evd.sock' ]]" 5 || fail "systemd-socket-activate did not listen"
+# The first connection starts evd, which refuses and exits; the client then
+# finds nobody (no autostart) and exits 5.
+expect_error 5 '' env EVD_RUNTIME_DIR="$ns" EVD_NO_AUTOSTART=1 "$EVCTL" create wrong
+bg_expect "$act" 1
+grep -q "socket passed by the service manager is $ns/evd.sock, not $mine/evd.sock" "$(bg_err "$act")" ||
+        fail "evd's refusal does not name both sockets
+$(bg_show "$act")"
+[[ -z $(ls -A "$mine") ]] || fail "evd made files in $mine before refusing: $(ls -A "$mine")"
 say "ok"
