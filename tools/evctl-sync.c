@@ -133,7 +133,9 @@ static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, 
                 _exit(err == ENOENT ? 127 : 126);
         }
         close(go[0]);
-        struct run_state st = { .child = child, .what = what, .name = o->args[0], .command = argv[0] };
+        struct run_state st = {
+                .child = child, .what = what, .name = o->args[0], .command = argv[0]
+        };
         evd_set_wait_progress(ctx, CHILD_CHECK_EVERY, check_child, &st);
         int r = acquire(obj, child, getpid(), o->timeout);
         evd_set_wait_progress(ctx, 0, NULL, NULL);

@@ -433,8 +433,11 @@ static int open_event(struct opts *o, const char *name, bool create, evd_event *
  * code point. */
 static size_t utf8_seq(const unsigned char *s, size_t len, uint32_t *cpp) {
         static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
-        size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
-                                   : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+        size_t n = s[0] < 0x80             ? 1
+                   : (s[0] & 0xe0) == 0xc0 ? 2
+                   : (s[0] & 0xf0) == 0xe0 ? 3
+                   : (s[0] & 0xf8) == 0xf0 ? 4
+                                           : 0;
         if (n == 0 || n > len)
                 return 0;
         uint32_t cp = n == 1 ? s[0] : s[0] & (0x7f >> n);
@@ -1070,9 +1073,13 @@ static const struct command commands[] = {
           O_KIND | O_EXIST_OK, 1, 1, cmd_create, 0 },
         { "delete", "NAME", "Delete NAME; processes waiting for it exit 4.\n", "", 0, 1, 1, cmd_delete, 0 },
         { "list", "[--json]", "List every object: name, type, kind, state, waiters and value.\n",
-          "\nOptions:\n      --json             print a JSON array\n", O_JSON, 0, 0, cmd_list, 0 },
+          "\nOptions:\n      --json             print a JSON array (\"value\": the value as text,\n"
+          "                         or null when it is not UTF-8; \"value_base64\": its bytes)\n",
+          O_JSON, 0, 0, cmd_list, 0 },
         { "show", "NAME [--json]", "Show one object in detail.\n",
-          "\nOptions:\n      --json             print a JSON object\n", O_JSON, 1, 1, cmd_show, 0 },
+          "\nOptions:\n      --json             print a JSON object (\"value\": the value as text,\n"
+          "                         or null when it is not UTF-8; \"value_base64\": its bytes)\n",
+          O_JSON, 1, 1, cmd_show, 0 },
         { "watch", "[NAME...] [--count N] [--timeout D]",
           "Print one line for each change (created, set, clear, failed, deleted) of the\n"
           "named objects, or of all, as it happens.\n",
@@ -1103,10 +1110,11 @@ static const struct command commands[] = {
           O_OWNER, 1, 1, cmd_sem_release, 0 },
         { "sem value", "NAME", "Print the number of free slots of the semaphore NAME.\n", "", 0, 1, 1,
           cmd_sem_value, 0 },
-        { "sem run", "NAME [--timeout D] [--max N] -- COMMAND [ARGS...]",
+        { "sem run", "NAME [--timeout D] [--max N] [--] COMMAND [ARGS...]",
           "Run COMMAND holding one slot of the semaphore NAME, and exit with its status\n"
           "(124 when no slot came within D).  The slot stays held while COMMAND runs,\n"
-          "even if evctl is killed, and is given back once neither is alive.\n",
+          "even if evctl is killed, and is given back once neither is alive.  Options\n"
+          "end where COMMAND starts, as with flock(1): its own options are its own.\n",
           "\nOptions:\n"
           "  -t, --timeout D        give up waiting for a slot after D (exit 124)\n"
           "      --max N            create NAME with N slots if it does not exist\n",
@@ -1123,9 +1131,10 @@ static const struct command commands[] = {
           "does not hold it.\n",
           "\nOptions:\n      --owner PID        whose lock to release\n",
           O_OWNER, 1, 1, cmd_lock_release, 0 },
-        { "lock run", "NAME [--timeout D] -- COMMAND [ARGS...]",
+        { "lock run", "NAME [--timeout D] [--] COMMAND [ARGS...]",
           "Run COMMAND holding the lock NAME, as flock(1) does, and exit with its status\n"
-          "(124 when the lock did not come within D).\n",
+          "(124 when the lock did not come within D).  Options end where COMMAND\n"
+          "starts, as with flock(1): its own options are its own.\n",
           "\nOptions:\n  -t, --timeout D        give up waiting after D (exit 124)\n",
           O_TIMEOUT | O_COMMAND, 2, -1, cmd_lock_run, 1 },
         { "barrier wait", "NAME --parties N [--timeout D]",
@@ -1182,9 +1191,11 @@ static void main_usage(FILE *f) {
                 "  5  the daemon is unreachable and could not be started\n"
                 "  6  permission denied\n"
                 "  7  the namespace (or its holder table) is full\n"
+                "  8  standard output could not be written (closed, disk full, broken pipe)\n"
                 "  For 'sem run' and 'lock run': COMMAND's own status (128+N when a signal N\n"
-                "  ended it), 124 when the slot or lock did not come in time, 126 when COMMAND\n"
-                "  cannot be executed, 127 when it is not found.\n"
+                "  ended it), 124 when the slot or lock did not come in time, 125 when COMMAND\n"
+                "  was not started (its process was killed first), 126 when COMMAND cannot be\n"
+                "  executed, 127 when it is not found.\n"
                 "\nEnvironment:\n"
                 "  EVD_RUNTIME_DIR    the namespace's directory\n"
                 "  EVD_NO_AUTOSTART=1 never start a daemon (exit 5 when none runs)\n"

@@ -18,7 +18,7 @@ enum {
         EXIT_DAEMON = 5,
         EXIT_PERM = 6,
         EXIT_FULL = 7,
-        EXIT_OUTPUT = 8, /* standard output could not be written */
+        EXIT_OUTPUT = 8,    /* standard output could not be written */
         EXIT_NOT_RUN = 125, /* sem/lock run: COMMAND was not started */
 };
 
