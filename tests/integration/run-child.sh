@@ -83,7 +83,7 @@ for kind in lock sem; do
         expect_exit 0 "$EVCTL" "${hold[@]}"
         bg_start 60 "$EVCTL" "${runner[@]}" touch "ran-$kind-A"
         t=$BG_PID
-        ev=$(bg_child "$t") || fail "no evctl under timeout $t"
+        ev=$(child_of "$t") || fail "no evctl under timeout $t"
         wait_until "[[ \$(waiters ${kind}A) == 1 ]]" 20 || fail "$kind run never blocked on ${kind}A"
         c=$(child_of "$ev") || fail "evctl $ev has no child"
         kill -KILL "$c"
@@ -101,7 +101,7 @@ $(bg_show "$t")"
         [[ $kind == sem ]] && expect_exit 0 "$EVCTL" sem create "${kind}B" --max 1
         bg_start 60 env EVCTL_TEST_STOP_HOLDING=1 "$EVCTL" "${runner[0]}" run "${kind}B" touch "ran-$kind-B"
         t=$BG_PID
-        ev=$(bg_child "$t") || fail "no evctl under timeout $t"
+        ev=$(child_of "$t") || fail "no evctl under timeout $t"
         # env execs evctl: same pid.  evctl stops itself holding the slot.
         wait_until "[[ \$(_pstate $ev) == T ]]" 20 || fail "evctl did not stop holding the slot (state $(_pstate "$ev"))"
         if [[ $kind == lock ]]; then
@@ -130,7 +130,7 @@ done
 check "the test-only stop changes nothing else: the command runs after SIGCONT"
 bg_start 60 env EVCTL_TEST_STOP_HOLDING=1 "$EVCTL" lock run LC touch ran-C
 t=$BG_PID
-ev=$(bg_child "$t") || fail "no evctl under timeout $t"
+ev=$(child_of "$t") || fail "no evctl under timeout $t"
 wait_until "[[ \$(_pstate $ev) == T ]]" 20 || fail "evctl did not stop holding the slot"
 kill -CONT "$ev"
 bg_expect "$t" 0
