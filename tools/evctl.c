@@ -171,12 +171,13 @@ static int read_value_file(struct opts *o, const char *path) {
         o->value_buf = malloc(EVD_VALUE_MAX + 1);
         if (!o->value_buf)
                 return die(EXIT_DAEMON, "out of memory");
+        errno = 0;
         size_t n = fread(o->value_buf, 1, EVD_VALUE_MAX + 1, f);
-        bool err = ferror(f);
+        int err = ferror(f) ? (errno ? errno : EIO) : 0;
         if (f != stdin)
                 fclose(f);
         if (err)
-                return die(EXIT_USAGE, "cannot read --value-file %s", path);
+                return die(EXIT_USAGE, "cannot read --value-file %s: %s", path, strerror(err));
         if (n > EVD_VALUE_MAX)
                 return die(EXIT_USAGE, "the value in %s is longer than %d bytes", path, EVD_VALUE_MAX);
         o->value = o->value_buf;

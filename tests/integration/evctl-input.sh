@@ -55,6 +55,15 @@ expect_exit 0 "$EVCTL" set vv --value-file "$_SCRATCH/v"
 expect_exit 0 "$EVCTL" wait vv --timeout 0
 expect_stdout from-file
 
+check "--value-file that cannot be read: exit 2 with the cause"
+expect_error 2 "cannot read --value-file /: Is a directory" "$EVCTL" set vd --value-file /
+rc=0
+timeout -k 2 "$T_CALL" "$EVCTL" set vd --value-file - <&- 2>"$LAST_ERR_F" >/dev/null || rc=$?
+((rc == 2)) || fail "--value-file - with stdin closed: exit $rc, want 2: $(cat "$LAST_ERR_F")"
+expect_one_error_line
+expect_stderr_match "cannot read --value-file -: Bad file descriptor"
+exists vd && fail "a refused set made vd"
+
 check "durations: no sign, no space, and the message names the option"
 for bad in ' 1s' '+1s' '1s ' '+5' $'\t5' '-0' '1m30s'; do
         expect_error 2 "--timeout" "$EVCTL" wait dd --timeout "$bad"
