@@ -53,6 +53,9 @@ _public_ int evd_name_check(const char *name, char *why, size_t whylen) {
         return 0;
 }
 
+/* Durations are int64_t microseconds: stay clear of INT64_MAX (9.22e18). */
+#define DURATION_LIMIT_USEC 9.2e18
+
 _public_ int evd_duration_parse(const char *s, int64_t *usecp, char *why, size_t whylen) {
         static const struct {
                 const char *suffix;
@@ -87,8 +90,9 @@ _public_ int evd_duration_parse(const char *s, int64_t *usecp, char *why, size_t
                 if (strcmp(p, units[i].suffix) != 0)
                         continue;
                 double us = v * units[i].usec;
-                if (!isfinite(us) || us >= 9.2e18) {
-                        set_why(why, whylen, "the duration '%s' is too long", s);
+                if (!isfinite(us) || us >= DURATION_LIMIT_USEC) {
+                        set_why(why, whylen, "the duration '%s' is too long (at most %.0fh)", s,
+                                floor((DURATION_LIMIT_USEC - 1) / 3600e6));
                         return -ERANGE;
                 }
                 *usecp = (int64_t)(us + 0.5);

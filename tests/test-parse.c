@@ -237,6 +237,9 @@ END_TEST
 START_TEST(duration_range) {
         /* Beyond about 290 thousand years: -ERANGE, not a wrapped value. */
         dur_bad("2600000000h", -ERANGE, "too long");
+        /* The message names the limit, which is itself accepted. */
+        dur_bad("2555555556h", -ERANGE, "at most 2555555555h");
+        dur_ok("2555555555h", 2555555555LL * 3600000000LL);
         dur_bad("9300000000000000000us", -ERANGE, NULL);
         dur_bad("99999999999999999999999999h", -ERANGE, NULL);
         char huge[420];
@@ -255,6 +258,17 @@ START_TEST(duration_whitespace) {
         dur_bad("5s\n", -EINVAL, NULL);
         dur_bad(" ", -EINVAL, NULL);
         dur_bad("5 ", -EINVAL, NULL);
+        /* Only digits, a point and a unit: no sign, no other space. */
+        dur_bad("+5", -EINVAL, NULL);
+        dur_bad("+0", -EINVAL, NULL);
+        dur_bad("+.5s", -EINVAL, NULL);
+        dur_bad(" +5s", -EINVAL, NULL);
+        dur_bad("\v5s", -EINVAL, NULL);
+        dur_bad("\f5", -EINVAL, NULL);
+        dur_bad("5\r", -EINVAL, NULL);
+        dur_bad("\xc2\xa0" "5s", -EINVAL, NULL); /* a no-break space */
+        dur_bad("5\xc2\xa0s", -EINVAL, NULL);
+        dur_bad("\xef\xbc\x95" "s", -EINVAL, NULL); /* a full-width 5 */
 }
 END_TEST
 

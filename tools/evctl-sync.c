@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -44,10 +45,9 @@ static int open_lock(struct opts *o, evd_lock **lockp) {
 
 static int acquired(int r, const char *what, const char *name, int64_t timeout) {
         if (r == EVD_ABANDONED) {
-                fprintf(stderr,
-                        "evctl: warning: lock %s was abandoned: its previous owner died holding "
-                        "it, so what it protects may be half-updated\n",
-                        name);
+                warn("lock %s was abandoned: its previous owner died holding it, so what it "
+                     "protects may be half-updated",
+                     name);
                 return 0;
         }
         if (r == -ETIMEDOUT) {
@@ -68,10 +68,50 @@ static int released(int r, const char *what, const char *name, pid_t owner) {
         return r < 0 ? fail_on(r, "release", name) : 0;
 }
 
+/* How a child that was to run COMMAND ended, for messages. */
+static void describe_end(char *buf, size_t len, int status) {
+        if (WIFSIGNALED(status))
+                snprintf(buf, len, "was killed by signal %d (%s)", WTERMSIG(status),
+                         strsignal(WTERMSIG(status)));
+        else if (WIFEXITED(status))
+                snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+        else
+                snprintf(buf, len, "ended");
+}
+
+/* The child that is to run COMMAND, while evctl waits for the slot on its
+ * behalf: once it has ended, COMMAND can never run, and the wait is over. */
+struct run_state {
+        pid_t child;
+        const char *what, *name, *command;
+};
+
+static _Noreturn void child_gone(const struct run_state *st, int status, bool held) {
+        char how[96];
+        describe_end(how, sizeof(how), status);
+        die(EXIT_NOT_RUN, "cannot run %s: the process that was to run it %s %s %s %s", st->command,
+            how, held ? "before it started, after taking" : "while waiting for", st->what,
+            st->name);
+        exit(EXIT_NOT_RUN);
+}
+
+/* The library calls this now and then while the acquire blocks (see
+ * evd_set_wait_progress).  Leaving from here is as safe as being killed:
+ * a waiter holds nothing while it sleeps. */
+static void check_child(void *userdata, const char *name, int64_t waited) {
+        const struct run_state *st = userdata;
+        int status;
+        (void)name;
+        (void)waited;
+        if (waitpid(st->child, &status, WNOHANG) == st->child)
+                child_gone(st, status, false);
+}
+
 /* Run COMMAND holding a slot (ACQUIRE with the child as owner and evctl as
  * companion), so that the hold outlives either of them but not both.  The
  * child waits for a go-ahead on a pipe: if evctl dies before it has the
- * slot, the child sees the pipe close and never runs COMMAND. */
+ * slot, the child sees the pipe close and never runs COMMAND.  If the child
+ * dies first, COMMAND is not run either, and evctl exits EXIT_NOT_RUN. */
 static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, pid_t, pid_t, int64_t),
                        int (*release)(void *, pid_t), void *obj) {
         char **argv = o->args + 1;
@@ -86,14 +126,26 @@ static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, 
                 char c;
                 close(go[1]);
                 if (read(go[0], &c, 1) != 1)
-                        _exit(125);
+                        _exit(EXIT_NOT_RUN);
                 execvp(argv[0], argv);
-                fprintf(stderr, "evctl: cannot run %s: %s\n", argv[0], strerror(errno));
-                _exit(errno == ENOENT ? 127 : 126);
+                int err = errno;
+                die(0, "cannot run %s: %s", argv[0], strerror(err));
+                _exit(err == ENOENT ? 127 : 126);
         }
         close(go[0]);
+        struct run_state st = {
+                .child = child, .what = what, .name = o->args[0], .command = argv[0]
+        };
+        evd_set_wait_progress(ctx, CHILD_CHECK_EVERY, check_child, &st);
         int r = acquire(obj, child, getpid(), o->timeout);
+        evd_set_wait_progress(ctx, 0, NULL, NULL);
         if (r < 0) {
+                /* Did the child end (killed by somebody), while it still had
+                 * the pipe open?  Then that is why, whatever the acquire
+                 * says (-ESRCH: the owner does not run). */
+                int status;
+                if (waitpid(child, &status, WNOHANG) == child)
+                        child_gone(&st, status, false);
                 close(go[1]);
                 kill(child, SIGKILL);
                 waitpid(child, NULL, 0);
@@ -107,20 +159,27 @@ static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, 
         }
         acquired(r, what, o->args[0], o->timeout);
         /* As system(3): the command, not evctl, answers the terminal's
-         * interrupt; evctl stays to give the slot back. */
+         * interrupt; evctl stays to give the slot back.  A child that died
+         * meanwhile has closed the pipe: the write below must fail with
+         * EPIPE, not kill evctl with SIGPIPE. */
         signal(SIGINT, SIG_IGN);
         signal(SIGQUIT, SIG_IGN);
-        if (write(go[1], "x", 1) != 1) {
-                kill(child, SIGKILL);
+        signal(SIGPIPE, SIG_IGN);
+        if (getenv("EVCTL_TEST_STOP_HOLDING")) {
+                /* Test only (tests/integration/run-child.sh): stop here,
+                 * holding the slot, before the child may run COMMAND. */
+                raise(SIGSTOP);
         }
+        bool started = write(go[1], "x", 1) == 1;
         close(go[1]);
         int status = 0;
         while (waitpid(child, &status, 0) < 0 && errno == EINTR)
                 ;
         r = release(obj, child);
         if (r < 0 && r != -EOVERFLOW)
-                fprintf(stderr, "evctl: cannot release %s %s: %s\n", what, o->args[0],
-                        evctl_strerror(r));
+                warn("cannot release %s %s: %s", what, o->args[0], evctl_strerror(r));
+        if (!started)
+                child_gone(&st, status, true);
         if (WIFEXITED(status))
                 return WEXITSTATUS(status);
         return 128 + WTERMSIG(status);

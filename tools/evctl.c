@@ -3,6 +3,7 @@
  * Each subcommand is a usage text, its options, and one or two library
  * calls; all it adds is text in and out, and exit codes. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 
@@ -42,12 +44,27 @@ int exit_code(int err) {
         }
 }
 
+/* Messages repeat what the user typed (names, values, paths): a newline or
+ * an escape sequence in it must neither split the line nor reach the
+ * terminal, so the whole text goes through print_text. */
+static void vmessage(const char *prefix, const char *fmt, va_list ap, const char *suffix) {
+        char *text = NULL;
+        int n = vasprintf(&text, fmt, ap);
+        fputs("evctl: ", stderr);
+        fputs(prefix, stderr);
+        if (n >= 0)
+                print_text(stderr, text, (size_t)n, false);
+        else
+                fputs("(out of memory)", stderr);
+        fputs(suffix, stderr);
+        fputc('\n', stderr);
+        free(text);
+}
+
 int die(int code, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        fputs("evctl: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
+        vmessage("", fmt, ap, "");
         va_end(ap);
         return code;
 }
@@ -59,9 +76,64 @@ const char *evctl_strerror(int err) {
         return d && *d ? d : evd_strerror(err);
 }
 
+void warn(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vmessage("warning: ", fmt, ap, "");
+        va_end(ap);
+}
+
 /* "evctl: cannot VERB NAME: cause", with the exit code that goes with it. */
 int fail_on(int err, const char *verb, const char *name) {
         return die(exit_code(err), "cannot %s %s: %s", verb, name, evctl_strerror(err));
+}
+
+/* Output that was lost must not pass for output that was written: a value
+ * that "wait" consumed and could not print, a "list" cut short by a full
+ * disk.  At exit, as coreutils' close_stdout does, flush standard output
+ * and turn any write error into EXIT_OUTPUT.  A standard output that was
+ * closed (>&-) is no error as long as nothing was written to it. */
+static int stdout_errno; /* of the first write error seen before exit */
+
+/* fflush(stdout), keeping the cause of a failure for close_stdout. */
+static int flush_stdout(void) {
+        if (fflush(stdout) == 0)
+                return 0;
+        if (!stdout_errno)
+                stdout_errno = errno;
+        return -1;
+}
+
+static void close_stdout(void) {
+        bool failed = flush_stdout() != 0 || ferror(stdout);
+        int err = stdout_errno;
+        if (fclose(stdout) != 0 && errno != EBADF && !failed) {
+                failed = true;
+                err = errno;
+        }
+        if (!failed)
+                return;
+        if (err)
+                die(EXIT_OUTPUT, "cannot write to standard output: %s", strerror(err));
+        else
+                die(EXIT_OUTPUT, "cannot write to standard output");
+        _exit(EXIT_OUTPUT);
+}
+
+/* With standard output closed (evctl list >&-), the next file evctl opens,
+ * the shared segment, would become descriptor 1 and the listing would be
+ * written into it.  Fill any hole among 0, 1 and 2 with /dev/null opened
+ * the wrong way round, so that reading stdin or writing stdout and stderr
+ * fails (EBADF) and is reported, instead of landing somewhere else. */
+static void guard_std_fds(void) {
+        for (int fd = 0; fd < 3; fd++) {
+                if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+                        continue;
+                /* Lowest first, so open() returns FD itself. */
+                int nfd = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+                if (nfd > fd)
+                        close(nfd);
+        }
 }
 
 /* ---- options -------------------------------------------------------------- */
@@ -79,17 +151,15 @@ static void command_usage(const struct command *c, FILE *f) {
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
+        char prefix[80] = "", suffix[80];
+        if (current) {
+                snprintf(prefix, sizeof(prefix), "%s: ", current->name);
+                snprintf(suffix, sizeof(suffix), " (see 'evctl %s --help')", current->name);
+        } else
+                snprintf(suffix, sizeof(suffix), " (see 'evctl --help')");
         va_list ap;
         va_start(ap, fmt);
-        fputs("evctl: ", stderr);
-        if (current)
-                fprintf(stderr, "%s: ", current->name);
-        vfprintf(stderr, fmt, ap);
-        if (current)
-                fprintf(stderr, " (see 'evctl %s --help')", current->name);
-        else
-                fputs(" (see 'evctl --help')", stderr);
-        fputc('\n', stderr);
+        vmessage(prefix, fmt, ap, suffix);
         va_end(ap);
         return EXIT_USAGE;
 }
@@ -108,16 +178,35 @@ static int read_value_file(struct opts *o, const char *path) {
         o->value_buf = malloc(EVD_VALUE_MAX + 1);
         if (!o->value_buf)
                 return die(EXIT_DAEMON, "out of memory");
+        errno = 0;
         size_t n = fread(o->value_buf, 1, EVD_VALUE_MAX + 1, f);
-        bool err = ferror(f);
+        int err = ferror(f) ? (errno ? errno : EIO) : 0;
         if (f != stdin)
                 fclose(f);
         if (err)
-                return die(EXIT_USAGE, "cannot read --value-file %s", path);
+                return die(EXIT_USAGE, "cannot read --value-file %s: %s", path, strerror(err));
         if (n > EVD_VALUE_MAX)
                 return die(EXIT_USAGE, "the value in %s is longer than %d bytes", path, EVD_VALUE_MAX);
         o->value = o->value_buf;
         o->value_len = n;
+        return 0;
+}
+
+/* A count or a process ID: plain decimal digits, from MIN to MAX.
+ * strtoul() would also take " 1", "+1" and even "-1" (as a huge number). */
+static int parse_number(const char *opt, const char *s, unsigned long min, unsigned long max,
+                        unsigned long *out) {
+        unsigned long v = 0;
+        bool ok = *s != '\0';
+        for (const char *p = s; ok && *p; p++) {
+                if (*p < '0' || *p > '9' || v > (max - (unsigned long)(*p - '0')) / 10)
+                        ok = false;
+                else
+                        v = v * 10 + (unsigned long)(*p - '0');
+        }
+        if (!ok || v < min)
+                return usage_error("%s needs a number from %lu to %lu, not '%s'", opt, min, max, s);
+        *out = v;
         return 0;
 }
 
@@ -150,6 +239,8 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                 { { "notify-ready", no_argument, NULL, L_NOTIFY_READY }, O_NOTIFY },
         };
         struct option longopts[24];
+        bool value_given = false;
+        unsigned long num;
         int n = 0;
         for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
                 if (c->opts & table[i].bit)
@@ -158,10 +249,28 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
         longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
         longopts[n] = (struct option){ 0 };
 
+        /* sem run and lock run stop taking options where COMMAND starts, as
+         * flock(1) and timeout(1) do: options may come before NAME and
+         * between NAME and COMMAND, and COMMAND is the first argument after
+         * NAME that is not an option, or whatever follows "--".  getopt's
+         * "+" mode stops at the first non-option: NAME, then COMMAND. */
+        bool command = c->opts & O_COMMAND;
+        int name_at = -1;
         optind = 1;
         opterr = 0;
         int ch, r;
-        while ((ch = getopt_long(argc, argv, ":ht:", longopts, NULL)) >= 0) {
+        for (;;) {
+                int before = optind;
+                ch = getopt_long(argc, argv, command ? "+:ht:" : ":ht:", longopts, NULL);
+                if (ch < 0) {
+                        if (!command || name_at >= 0 || optind >= argc)
+                                break;
+                        bool dashdash = optind > before; /* getopt took a "--" */
+                        name_at = optind++;
+                        if (dashdash)
+                                break;
+                        continue;
+                }
                 switch (ch) {
                 case 'h': command_usage(c, stdout); exit(0);
                 case 't':
@@ -179,15 +288,20 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                                 return usage_error("--progress needs a duration above 0");
                         break;
                 case L_VALUE:
+                case L_VALUE_FILE:
+                        if (value_given)
+                                return usage_error("give one --value or --value-file, not several");
+                        value_given = true;
+                        if (ch == L_VALUE_FILE) {
+                                if ((r = read_value_file(o, optarg)))
+                                        return r;
+                                break;
+                        }
                         o->value = optarg;
                         o->value_len = strlen(optarg);
                         if (o->value_len > EVD_VALUE_MAX)
                                 return die(EXIT_USAGE, "the value is %zu bytes long, at most %d are allowed",
                                            o->value_len, EVD_VALUE_MAX);
-                        break;
-                case L_VALUE_FILE:
-                        if ((r = read_value_file(o, optarg)))
-                                return r;
                         break;
                 case L_ONCE:
                 case L_AUTO:
@@ -209,50 +323,50 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                         break;
                 case L_JSON: o->json = true; break;
                 case L_EXIST_OK: o->exist_ok = true; break;
-                case L_COUNT: {
-                        char *end;
-                        errno = 0;
-                        o->count = strtol(optarg, &end, 10);
-                        if (errno || *end || o->count <= 0)
-                                return usage_error("--count needs a number above 0, not '%s'", optarg);
+                case L_COUNT:
+                        if ((r = parse_number("--count", optarg, 1, NUMBER_MAX, &num)))
+                                return r;
+                        o->count = (long)num;
                         break;
-                }
                 case L_RUNTIME_DIR: o->runtime_dir = optarg; break;
                 case L_NOTIFY_READY: o->notify_ready = true; break;
                 case L_MAX:
-                case L_INITIAL:
-                case L_OWNER:
-                case L_PARTIES: {
-                        char *end;
-                        errno = 0;
-                        unsigned long v = strtoul(optarg, &end, 10);
-                        const char *what = ch == L_MAX ? "--max" : ch == L_INITIAL ? "--initial"
-                                           : ch == L_OWNER ? "--owner" : "--parties";
-                        bool zero_ok = ch == L_INITIAL;
-                        if (errno || *end || !*optarg || optarg[0] == '-' || v > INT32_MAX ||
-                            (!zero_ok && v == 0))
-                                return usage_error("%s needs a number %s, not '%s'", what,
-                                                   zero_ok ? "from 0" : "above 0", optarg);
-                        if (ch == L_MAX)
-                                o->max = (uint32_t)v;
-                        else if (ch == L_INITIAL) {
-                                o->initial = (uint32_t)v;
-                                o->initial_given = true;
-                        } else if (ch == L_OWNER)
-                                o->owner = (pid_t)v;
-                        else
-                                o->parties = (uint32_t)v;
+                        if ((r = parse_number("--max", optarg, 1, NUMBER_MAX, &num)))
+                                return r;
+                        o->max = (uint32_t)num;
                         break;
-                }
+                case L_INITIAL:
+                        if ((r = parse_number("--initial", optarg, 0, NUMBER_MAX, &num)))
+                                return r;
+                        o->initial = (uint32_t)num;
+                        o->initial_given = true;
+                        break;
+                case L_OWNER:
+                        if ((r = parse_number("--owner", optarg, 1, NUMBER_MAX, &num)))
+                                return r;
+                        o->owner = (pid_t)num;
+                        break;
+                case L_PARTIES:
+                        if ((r = parse_number("--parties", optarg, 1, PARTIES_MAX, &num)))
+                                return r;
+                        o->parties = (uint32_t)num;
+                        break;
                 case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
                 default: return usage_error("unknown option '%s'", argv[optind - 1]);
                 }
+        }
+        if (name_at >= 0) {
+                /* NAME goes right before COMMAND (getopt is done with argv). */
+                argv[optind - 1] = argv[name_at];
+                optind--;
         }
         o->args = argv + optind;
         o->nargs = argc - optind;
         int max = c->max_args;
         if (c->opts & O_MANY && o->many != MANY_NONE)
                 max = -1;
+        if (command && o->nargs < 2)
+                return usage_error("missing %s", o->nargs ? "COMMAND" : "NAME and COMMAND");
         if (o->nargs < c->min_args)
                 return usage_error("missing %s", c->min_args - o->nargs > 1 || o->nargs ? "arguments" : c->args);
         if (max >= 0 && o->nargs > max)
@@ -261,6 +375,9 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                 return usage_error("--any and --all need at least one name");
         if (o->many == MANY_NONE && (c->opts & O_MANY) && o->nargs > 1)
                 return usage_error("several names need --any or --all");
+        if (o->many != MANY_NONE && o->nargs > WAIT_MANY_MAX)
+                return usage_error("--any and --all take at most %d names, not %d", WAIT_MANY_MAX,
+                                   o->nargs);
         int names = c->free_from > 0 ? MIN(c->free_from, o->nargs) : o->nargs;
         for (int i = 0; i < names; i++) {
                 char why[160];
@@ -298,6 +415,27 @@ static int open_ctx(struct opts *o) {
         return 0;
 }
 
+static const char *kind_opt(enum evd_event_kind k) {
+        return k == EVD_EVENT_ONCE ? "--once" : k == EVD_EVENT_AUTO ? "--auto" : "--manual";
+}
+
+static const char *type_str(enum evd_type t, bool brief);
+
+/* The message for R from opening the event NAME. */
+static int event_open_error(const struct opts *o, const char *name, int r) {
+        if (r == -EMEDIUMTYPE) {
+                struct evd_info i;
+                if (evd_show(ctx, name, &i) == 0 && i.type != EVD_TYPE_EVENT)
+                        return die(EXIT_STATE, "%s is a %s, not an event", name,
+                                   type_str(i.type, false));
+                return die(EXIT_STATE, "%s exists with another kind than %s", name,
+                           kind_opt(o->kind));
+        }
+        if (r == -ENOENT)
+                return die(EXIT_STATE, "no such object: %s", name);
+        return fail_on(r, "open", name);
+}
+
 static int open_event(struct opts *o, const char *name, bool create, evd_event **evp) {
         unsigned flags = 0;
         if (create)
@@ -305,43 +443,116 @@ static int open_event(struct opts *o, const char *name, bool create, evd_event *
         if (!o->kind_given)
                 flags |= EVD_EVENT_ANY_KIND;
         int r = evd_event_open(ctx, name, o->kind, flags, evp);
-        if (r == -EMEDIUMTYPE)
-                return die(EXIT_STATE, "%s exists with another kind than --%s", name,
-                           o->kind == EVD_EVENT_ONCE ? "once" : o->kind == EVD_EVENT_AUTO ? "auto" : "manual");
-        if (r == -ENOENT)
-                return die(EXIT_STATE, "no such object: %s", name);
-        if (r < 0)
-                return fail_on(r, "open", name);
-        return 0;
+        return r < 0 ? event_open_error(o, name, r) : 0;
 }
 
-void print_escaped(FILE *f, const char *s, size_t len, bool json) {
+/* The length of the valid UTF-8 sequence at S (at most LEN bytes), or 0:
+ * no overlong forms, no surrogates, nothing above U+10FFFF.  *CPP gets the
+ * code point. */
+static size_t utf8_seq(const unsigned char *s, size_t len, uint32_t *cpp) {
+        static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+        size_t n = s[0] < 0x80             ? 1
+                   : (s[0] & 0xe0) == 0xc0 ? 2
+                   : (s[0] & 0xf0) == 0xe0 ? 3
+                   : (s[0] & 0xf8) == 0xf0 ? 4
+                                           : 0;
+        if (n == 0 || n > len)
+                return 0;
+        uint32_t cp = n == 1 ? s[0] : s[0] & (0x7f >> n);
+        for (size_t k = 1; k < n; k++) {
+                if ((s[k] & 0xc0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (s[k] & 0x3f);
+        }
+        if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        *cpp = cp;
+        return n;
+}
+
+static bool utf8_valid(const char *s, size_t len) {
+        uint32_t cp;
+        for (size_t i = 0, n; i < len; i += n)
+                if (!(n = utf8_seq((const unsigned char *)s + i, len - i, &cp)))
+                        return false;
+        return true;
+}
+
+void print_text(FILE *f, const char *s, size_t len, bool reversible) {
+        const unsigned char *u = (const unsigned char *)s;
+        for (size_t i = 0; i < len;) {
+                uint32_t cp = 0;
+                size_t n = utf8_seq(u + i, len - i, &cp);
+                if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) {
+                        /* A control character (C0, DEL or C1) or a byte that
+                         * is not UTF-8: escaped byte by byte. */
+                        size_t end = i + (n ? n : 1);
+                        for (; i < end; i++) {
+                                if (u[i] == '\n')
+                                        fputs("\\n", f);
+                                else if (u[i] == '\t')
+                                        fputs("\\t", f);
+                                else if (u[i] == '\r')
+                                        fputs("\\r", f);
+                                else
+                                        fprintf(f, "\\x%02x", u[i]);
+                        }
+                        continue;
+                }
+                if (cp == '\\' && reversible)
+                        fputc('\\', f);
+                fwrite(u + i, 1, n, f);
+                i += n;
+        }
+}
+
+/* A JSON string of valid UTF-8 S: quotes, backslashes and control
+ * characters escaped, the rest as it is. */
+static void print_json_string(const char *s, size_t len) {
+        putchar('"');
         for (size_t i = 0; i < len; i++) {
                 unsigned char c = (unsigned char)s[i];
-                if (c == '"' || c == '\\') {
-                        if (json)
-                                fputc('\\', f);
-                        fputc(c, f);
-                } else if (c == '\n')
-                        fputs("\\n", f);
+                if (c == '"' || c == '\\')
+                        printf("\\%c", c);
+                else if (c == '\n')
+                        fputs("\\n", stdout);
                 else if (c == '\t')
-                        fputs("\\t", f);
+                        fputs("\\t", stdout);
+                else if (c == '\r')
+                        fputs("\\r", stdout);
                 else if (c < 0x20 || c == 0x7f)
-                        fprintf(f, json ? "\\u%04x" : "\\x%02x", c);
-                else if (c >= 0x80 && json) {
-                        /* Pass a valid UTF-8 sequence through, escape a stray byte. */
-                        int more = (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
-                        bool ok = more > 0 && i + (size_t)more < len;
-                        for (int k = 1; ok && k <= more; k++)
-                                ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
-                        if (ok) {
-                                fwrite(s + i, 1, (size_t)more + 1, f);
-                                i += (size_t)more;
-                        } else
-                                fprintf(f, "\\u%04x", c);
-                } else
-                        fputc(c, f);
+                        printf("\\u%04x", c);
+                else
+                        putchar(c);
         }
+        putchar('"');
+}
+
+/* A JSON string when S is valid UTF-8, else null. */
+static void print_json_text(const char *s, size_t len) {
+        if (utf8_valid(s, len))
+                print_json_string(s, len);
+        else
+                fputs("null", stdout);
+}
+
+static void print_base64(const char *s, size_t len) {
+        static const char digits[] =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const unsigned char *u = (const unsigned char *)s;
+        putchar('"');
+        for (size_t i = 0; i < len; i += 3) {
+                uint32_t v = (uint32_t)u[i] << 16;
+                if (i + 1 < len)
+                        v |= (uint32_t)u[i + 1] << 8;
+                if (i + 2 < len)
+                        v |= u[i + 2];
+                putchar(digits[v >> 18 & 63]);
+                putchar(digits[v >> 12 & 63]);
+                putchar(i + 1 < len ? digits[v >> 6 & 63] : '=');
+                putchar(i + 2 < len ? digits[v & 63] : '=');
+        }
+        putchar('"');
 }
 
 static const char *kind_str(enum evd_event_kind k) {
@@ -407,14 +618,20 @@ static void print_holders_json(const struct evd_info *i) {
 static void print_info_json(const struct evd_info *i) {
         char t[40];
         format_time(t, sizeof(t), i->changed_usec);
-        printf("{\"name\":\"%s\",\"type\":\"%s\",", i->name, type_str(i->type, false));
+        fputs("{\"name\":", stdout);
+        print_json_text(i->name, strnlen(i->name, sizeof(i->name)));
+        printf(",\"type\":\"%s\",", type_str(i->type, false));
         switch (i->type) {
         case EVD_TYPE_EVENT:
                 printf("\"kind\":\"%s\",\"state\":\"%s\",\"waiters\":%u,\"sets\":%" PRIu64
-                       ",\"changed\":\"%s\",\"value\":\"",
+                       ",\"changed\":\"%s\",\"value\":",
                        kind_str(i->kind), state_str(i->state), i->waiters, i->sets, t);
-                print_escaped(stdout, i->value, i->value_len, true);
-                printf("\"}");
+                /* "value" is for reading, "value_base64" for the exact
+                 * bytes, which need not be text. */
+                print_json_text(i->value, i->value_len);
+                fputs(",\"value_base64\":", stdout);
+                print_base64(i->value, i->value_len);
+                putchar('}');
                 return;
         case EVD_TYPE_SEMAPHORE:
         case EVD_TYPE_LOCK:
@@ -508,22 +725,59 @@ static void on_progress(void *userdata, const char *name, int64_t waited) {
         notify_waiting(o, progress_names, waited);
 }
 
+/* For wait --any/--all: whether every existing one of the names is an event
+ * that can be waited for (no other type or kind, no auto event for --all),
+ * so that nothing is created for a wait that cannot happen. */
+static int check_events(struct opts *o) {
+        for (int i = 0; i < o->nargs; i++) {
+                evd_event *ev;
+                int r = evd_event_open(ctx, o->args[i], o->kind,
+                                       o->kind_given ? 0 : EVD_EVENT_ANY_KIND, &ev);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0)
+                        return event_open_error(o, o->args[i], r);
+                bool is_auto = evd_event_kind(ev) == EVD_EVENT_AUTO;
+                evd_event_free(ev);
+                if (o->many == MANY_ALL && is_auto)
+                        return die(EXIT_STATE,
+                                   "cannot wait for all of %s: %s is an --auto event (use --any)",
+                                   progress_names, o->args[i]);
+        }
+        return 0;
+}
+
 static int cmd_wait(struct opts *o) {
         int n = o->nargs;
-        evd_event **evs = calloc((size_t)n, sizeof(*evs));
-        char *buf = malloc(EVD_VALUE_MAX + 1);
-        if (!evs || !buf)
-                return die(EXIT_DAEMON, "out of memory");
-        int r = 0;
+        if (n < 1)
+                return usage_error("missing NAME");
+        if (o->many == MANY_ALL && o->kind_given && o->kind == EVD_EVENT_AUTO)
+                return usage_error("--all cannot wait for --auto events (use --any)");
+        /* "a or b or c", or "a, b and 126 more". */
         size_t used = 0;
         progress_names[0] = '\0';
-        for (int i = 0; i < n && r == 0; i++) {
-                r = open_event(o, o->args[i], true, &evs[i]);
-                if (r == 0 && used < sizeof(progress_names) - 1)
-                        used += (size_t)snprintf(progress_names + used, sizeof(progress_names) - used,
-                                                 "%s%s", i ? (o->many == MANY_ALL ? " and " : " or ") : "",
-                                                 o->args[i]);
+        for (int i = 0; i < n; i++) {
+                const char *sep = i == 0 ? "" : o->many == MANY_ALL ? " and " : " or ";
+                if (used + strlen(sep) + strlen(o->args[i]) + 20 >= sizeof(progress_names)) {
+                        snprintf(progress_names + used, sizeof(progress_names) - used,
+                                 " and %d more", n - i);
+                        break;
+                }
+                used += (size_t)snprintf(progress_names + used, sizeof(progress_names) - used,
+                                         "%s%s", sep, o->args[i]);
         }
+        int r = o->many != MANY_NONE ? check_events(o) : 0;
+        if (r)
+                return r;
+        evd_event **evs = calloc((size_t)n, sizeof(*evs));
+        char *buf = malloc(EVD_VALUE_MAX + 1);
+        if (!evs || !buf) {
+                free(evs);
+                free(buf);
+                return die(EXIT_DAEMON, "out of memory");
+        }
+        for (int i = 0; i < n && r == 0; i++)
+                r = open_event(o, o->args[i], true, &evs[i]);
         if (r == 0)
                 notify_waiting(o, progress_names, 0);
         if (r == 0 && (o->progress > 0 || o->notify_ready))
@@ -551,12 +805,8 @@ static int cmd_wait(struct opts *o) {
                         format_duration(d, sizeof(d), o->timeout);
                         r = die(EXIT_TIMEOUT, "timed out waiting for %s (%s)", progress_names, d);
                 } else if (r == -ECANCELED) {
-                        fputs("evctl: ", stderr);
-                        fputs(name, stderr);
-                        fputs(" failed: ", stderr);
-                        print_escaped(stderr, buf, len, false);
-                        fputc('\n', stderr);
-                        r = EXIT_FAILED;
+                        r = die(EXIT_FAILED, "%s failed: %.*s", name,
+                                (int)MIN(len, (size_t)EVD_VALUE_MAX), buf);
                 } else if (r == -EMEDIUMTYPE)
                         r = die(EXIT_STATE, "cannot wait for all of %s: %s is an --auto event (use --any)",
                                 progress_names, name);
@@ -626,7 +876,12 @@ static int cmd_list(struct opts *o) {
                         printf("%-24s %-7s %-6s %-13s %7u  ", e->name, "event", kind_str(e->kind),
                                state_str(e->state), e->waiters);
                         size_t len = e->value_len > 48 ? 45 : e->value_len;
-                        print_escaped(stdout, e->value, len, false);
+                        /* Cut between characters, not inside one. */
+                        for (int k = 0; k < 3 && len < e->value_len && len > 0 &&
+                                        ((unsigned char)e->value[len] & 0xc0) == 0x80;
+                             k++)
+                                len--;
+                        print_text(stdout, e->value, len, true);
                         puts(len < e->value_len ? "..." : "");
                 }
         }
@@ -669,7 +924,7 @@ static int cmd_show(struct opts *o) {
                "%s: ",
                i.name, kind_str(i.kind), state_str(i.state), i.waiters, i.sets, t,
                i.state == EVD_STATE_FAILED ? "message" : "value");
-        print_escaped(stdout, i.value, i.value_len, false);
+        print_text(stdout, i.value, i.value_len, true);
         putchar('\n');
         return 0;
 }
@@ -720,10 +975,10 @@ static void watch_line(uint64_t usec, const char *name, const char *what, const 
         printf("%s %s %s", t, name, what);
         if (i && i->value_len) {
                 putchar(' ');
-                print_escaped(stdout, i->value, i->value_len, false);
+                print_text(stdout, i->value, i->value_len, true);
         }
         putchar('\n');
-        fflush(stdout);
+        flush_stdout();
         watch_lines++;
 }
 
@@ -768,7 +1023,8 @@ static int cmd_watch(struct opts *o) {
         int r = take_snapshot(o, &prev);
         if (r < 0)
                 return die(exit_code(r), "cannot watch: %s", evctl_strerror(r));
-        while (o->count <= 0 || watch_lines < o->count) {
+        /* Until nobody reads what we print: close_stdout says why. */
+        while ((o->count <= 0 || watch_lines < o->count) && !ferror(stdout)) {
                 r = evd_watch_wait(ctx, &seq, o->timeout);
                 if (r == -ETIMEDOUT)
                         break;
@@ -835,9 +1091,13 @@ static const struct command commands[] = {
           O_KIND | O_EXIST_OK, 1, 1, cmd_create, 0 },
         { "delete", "NAME", "Delete NAME; processes waiting for it exit 4.\n", "", 0, 1, 1, cmd_delete, 0 },
         { "list", "[--json]", "List every object: name, type, kind, state, waiters and value.\n",
-          "\nOptions:\n      --json             print a JSON array\n", O_JSON, 0, 0, cmd_list, 0 },
+          "\nOptions:\n      --json             print a JSON array (\"value\": the value as text,\n"
+          "                         or null when it is not UTF-8; \"value_base64\": its bytes)\n",
+          O_JSON, 0, 0, cmd_list, 0 },
         { "show", "NAME [--json]", "Show one object in detail.\n",
-          "\nOptions:\n      --json             print a JSON object\n", O_JSON, 1, 1, cmd_show, 0 },
+          "\nOptions:\n      --json             print a JSON object (\"value\": the value as text,\n"
+          "                         or null when it is not UTF-8; \"value_base64\": its bytes)\n",
+          O_JSON, 1, 1, cmd_show, 0 },
         { "watch", "[NAME...] [--count N] [--timeout D]",
           "Print one line for each change (created, set, clear, failed, deleted) of the\n"
           "named objects, or of all, as it happens.\n",
@@ -868,14 +1128,15 @@ static const struct command commands[] = {
           O_OWNER, 1, 1, cmd_sem_release, 0 },
         { "sem value", "NAME", "Print the number of free slots of the semaphore NAME.\n", "", 0, 1, 1,
           cmd_sem_value, 0 },
-        { "sem run", "NAME [--timeout D] [--max N] -- COMMAND [ARGS...]",
+        { "sem run", "NAME [--timeout D] [--max N] [--] COMMAND [ARGS...]",
           "Run COMMAND holding one slot of the semaphore NAME, and exit with its status\n"
           "(124 when no slot came within D).  The slot stays held while COMMAND runs,\n"
-          "even if evctl is killed, and is given back once neither is alive.\n",
+          "even if evctl is killed, and is given back once neither is alive.  Options\n"
+          "end where COMMAND starts, as with flock(1): its own options are its own.\n",
           "\nOptions:\n"
           "  -t, --timeout D        give up waiting for a slot after D (exit 124)\n"
           "      --max N            create NAME with N slots if it does not exist\n",
-          O_TIMEOUT | O_MAX, 2, -1, cmd_sem_run, 1 },
+          O_TIMEOUT | O_MAX | O_COMMAND, 2, -1, cmd_sem_run, 1 },
         { "lock acquire", "NAME [--timeout D] [--owner PID]",
           "Take the lock NAME (created if missing) for PID (default: evctl's parent).\n"
           "A lock taken over from an owner that died holding it prints a warning.\n",
@@ -888,11 +1149,12 @@ static const struct command commands[] = {
           "does not hold it.\n",
           "\nOptions:\n      --owner PID        whose lock to release\n",
           O_OWNER, 1, 1, cmd_lock_release, 0 },
-        { "lock run", "NAME [--timeout D] -- COMMAND [ARGS...]",
+        { "lock run", "NAME [--timeout D] [--] COMMAND [ARGS...]",
           "Run COMMAND holding the lock NAME, as flock(1) does, and exit with its status\n"
-          "(124 when the lock did not come within D).\n",
+          "(124 when the lock did not come within D).  Options end where COMMAND\n"
+          "starts, as with flock(1): its own options are its own.\n",
           "\nOptions:\n  -t, --timeout D        give up waiting after D (exit 124)\n",
-          O_TIMEOUT, 2, -1, cmd_lock_run, 1 },
+          O_TIMEOUT | O_COMMAND, 2, -1, cmd_lock_run, 1 },
         { "barrier wait", "NAME --parties N [--timeout D]",
           "Wait until N processes wait at the barrier NAME, then print this one's\n"
           "arrival index (0 to N-1).  A timeout breaks the barrier for every party.\n",
@@ -906,6 +1168,26 @@ static const struct command commands[] = {
           "Make the broken barrier NAME usable again; parties waiting now exit 3.\n", "", 0, 1, 1,
           cmd_barrier_reset, 0 },
 };
+
+/* "create, acquire, release, value or run" for WORD "sem". */
+static const char *subcommands(const char *word) {
+        static char list[160];
+        size_t used = 0, wlen = strlen(word);
+        const char *last = NULL;
+        list[0] = '\0';
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+                const char *name = commands[i].name;
+                if (strncmp(name, word, wlen) || name[wlen] != ' ')
+                        continue;
+                if (last && used < sizeof(list))
+                        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+                                                 used ? ", " : "", last);
+                last = name + wlen + 1;
+        }
+        if (last && used < sizeof(list))
+                snprintf(list + used, sizeof(list) - used, "%s%s", used ? " or " : "", last);
+        return list;
+}
 
 static void main_usage(FILE *f) {
         fprintf(f, "Usage: evctl [--runtime-dir DIR | --system | --user] COMMAND [ARGS...]\n\n"
@@ -927,9 +1209,11 @@ static void main_usage(FILE *f) {
                 "  5  the daemon is unreachable and could not be started\n"
                 "  6  permission denied\n"
                 "  7  the namespace (or its holder table) is full\n"
+                "  8  standard output could not be written (closed, disk full, broken pipe)\n"
                 "  For 'sem run' and 'lock run': COMMAND's own status (128+N when a signal N\n"
-                "  ended it), 124 when the slot or lock did not come in time, 126 when COMMAND\n"
-                "  cannot be executed, 127 when it is not found.\n"
+                "  ended it), 124 when the slot or lock did not come in time, 125 when COMMAND\n"
+                "  was not started (its process was killed first), 126 when COMMAND cannot be\n"
+                "  executed, 127 when it is not found.\n"
                 "\nEnvironment:\n"
                 "  EVD_RUNTIME_DIR    the namespace's directory\n"
                 "  EVD_NO_AUTOSTART=1 never start a daemon (exit 5 when none runs)\n"
@@ -939,6 +1223,8 @@ static void main_usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+        guard_std_fds();
+        atexit(close_stdout);
         struct opts o = { .timeout = EVD_FOREVER };
         int i = 1;
         for (; i < argc && argv[i][0] == '-'; i++) {
@@ -973,7 +1259,8 @@ int main(int argc, char **argv) {
                                 main_usage(stdout);
                                 return 0;
                         }
-                        return usage_error("'%s' needs a subcommand (see 'evctl --help')", argv[i]);
+                        return usage_error("'%s' needs a subcommand: %s", argv[i],
+                                           subcommands(argv[i]));
                 }
                 snprintf(name, sizeof(name), "%s %s", argv[i], argv[i + 1]);
                 words = 2;
@@ -987,7 +1274,7 @@ int main(int argc, char **argv) {
                         r = open_ctx(&o);
                 if (r == 0)
                         r = current->run(&o);
-                fflush(stdout);
+                flush_stdout();
                 ctx = evd_close(ctx);
                 free(o.value_buf);
                 return r;

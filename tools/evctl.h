@@ -18,7 +18,19 @@ enum {
         EXIT_DAEMON = 5,
         EXIT_PERM = 6,
         EXIT_FULL = 7,
+        EXIT_OUTPUT = 8,    /* standard output could not be written */
+        EXIT_NOT_RUN = 125, /* sem/lock run: COMMAND was not started */
 };
+
+/* sem/lock run: how often a blocked acquire checks that the child which is
+ * to run COMMAND still lives. */
+#define CHILD_CHECK_EVERY (200 * 1000LL)
+
+/* Limits evctl checks before it touches the namespace, so that the message
+ * can name them.  They mirror the library's: */
+#define WAIT_MANY_MAX 128     /* names for wait --any/--all (futex_waitv's limit) */
+#define PARTIES_MAX 4096      /* a barrier's parties (the segment's holder table) */
+#define NUMBER_MAX 2147483647 /* --max, --initial, --owner, --count */
 
 enum opt_bit {
         O_TIMEOUT = 1 << 0,
@@ -33,6 +45,7 @@ enum opt_bit {
         O_INITIAL = 1 << 9, /* --initial K */
         O_OWNER = 1 << 10,  /* --owner PID */
         O_PARTIES = 1 << 11, /* --parties N */
+        O_COMMAND = 1 << 12, /* NAME COMMAND...: options end where COMMAND starts */
         O_NOTIFY = 1 << 20, /* --notify-ready (evctl-notify.c) */
 };
 
@@ -71,14 +84,23 @@ struct command {
 extern evd_ctx *ctx;
 
 int exit_code(int err);
+/* "evctl: MESSAGE" on stderr, with control bytes escaped (see print_text);
+ * returns CODE. */
 int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same, for a warning: returns nothing. */
+void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "evctl: cannot VERB NAME: cause", with the exit code that goes with it. */
 int fail_on(int err, const char *verb, const char *name);
 /* The cause of ERR for a message: libevd's detail (evd_error_detail) or its
  * text (evd_strerror). */
 const char *evctl_strerror(int err);
 int parse_duration(const char *opt, const char *s, int64_t *out);
-void print_escaped(FILE *f, const char *s, size_t len, bool json);
+/* Print LEN bytes of S for a person.  Valid UTF-8 text passes through;
+ * newline, tab and carriage return become \n \t \r, any other control
+ * byte or byte that is not part of valid UTF-8 becomes \xHH.  With
+ * REVERSIBLE (values) a backslash becomes \\ too, so that the bytes can
+ * be read back exactly; messages leave it alone. */
+void print_text(FILE *f, const char *s, size_t len, bool reversible);
 void format_time(char *buf, size_t len, uint64_t usec);
 void format_duration(char *buf, size_t len, int64_t usec);
 

@@ -290,19 +290,22 @@ expect_exit 0 "$EVCTL" list --json
 "$PY" -m json.tool "$LAST_OUT_F" >/dev/null || fail "list --json is not valid JSON
 $(_show_last)"
 "$PY" - "$LAST_OUT_F" <<'EOF' || fail "list --json does not have the contract's shape"
-import json, sys
+import base64, json, sys
 objs = json.load(open(sys.argv[1]))
 assert isinstance(objs, list) and objs, "not a non-empty array"
-keys = {"name", "type", "kind", "state", "waiters", "sets", "changed", "value"}
+keys = {"name", "type", "kind", "state", "waiters", "sets", "changed", "value", "value_base64"}
 for o in objs:
     assert keys <= set(o), "missing keys %s in %r" % (keys - set(o), o)
     assert o["type"] == "event", o
     assert o["kind"] in ("manual", "once", "auto"), o
     assert o["state"] in ("clear", "set", "failed"), o
     assert isinstance(o["waiters"], int) and isinstance(o["sets"], int), o
-    assert isinstance(o["changed"], str) and isinstance(o["value"], str), o
+    assert isinstance(o["changed"], str) and isinstance(o["value_base64"], str), o
+    # value: text, or null when the bytes are not UTF-8 (none are here)
+    assert isinstance(o["value"], str), o
+    assert base64.b64decode(o["value_base64"]) == o["value"].encode(), o
     if o["state"] == "clear":
-        assert o["value"] == "", o
+        assert o["value"] == "" and o["value_base64"] == "", o
 names = [o["name"] for o in objs]
 assert names == sorted(names), "not sorted by name"
 byname = {o["name"]: o for o in objs}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# exit-codes.sh - every evctl exit code 0..7 that can be produced, --help and
+# exit-codes.sh - every evctl exit code 0..8 that can be produced, --help and
 # --version, and the one-line error format ("evctl: ...").
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -77,6 +77,9 @@ expect_error 2 '' "$EVCTL" wait e1 --timeout
 expect_error 2 '' "$EVCTL" set e1 --once --auto
 expect_error 2 '' "$EVCTL" wait --any
 expect_error 2 '' "$EVCTL" watch --count abc
+expect_error 2 "needs a subcommand" "$EVCTL" sem
+expect_error 2 "--max" "$EVCTL" sem create s2 --max +1
+expect_error 2 "--value" "$EVCTL" set e1 --value a --value-file /dev/null
 
 check "exit 2: bad names, with the bad character or length named"
 expect_error 2 "(['\"]/['\"]|character|char |offset|position)" "$EVCTL" set 'a/b'
@@ -174,6 +177,23 @@ else
                 alive "$EVD_PID" || fail "evd died"
         fi
 fi
+
+# ---- 8 ----------------------------------------------------------------------
+check "exit 8: standard output cannot be written (full disk, closed)"
+expect_exit 0 "$EVCTL" set e8 --value v8
+for cmd in "wait e8" "list" "show e8 --json" "--help" "--version"; do
+        rc=0
+        # shellcheck disable=SC2086
+        timeout -k 2 "$T_CALL" "$EVCTL" $cmd >/dev/full 2>"$LAST_ERR_F" </dev/null || rc=$?
+        ((rc == 8)) || fail "evctl $cmd >/dev/full: expected exit 8, got $rc: $(cat "$LAST_ERR_F")"
+        expect_one_error_line
+        expect_stderr_match 'standard output: No space left on device'
+        rc=0
+        # shellcheck disable=SC2086
+        timeout -k 2 "$T_CALL" "$EVCTL" $cmd >&- 2>"$LAST_ERR_F" </dev/null || rc=$?
+        ((rc == 8)) || fail "evctl $cmd >&-: expected exit 8, got $rc: $(cat "$LAST_ERR_F")"
+        expect_one_error_line
+done
 
 # ---- --help / --version ------------------------------------------------------
 check "--help on every subcommand exits 0 and prints usage"
