@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "detail.h"
 #include "futex.h"
 #include "macro.h"
 
@@ -39,7 +40,7 @@ static int not_responding(const evd_ctx *ctx) {
         }
         snprintf(text, sizeof(text), "the daemon%s%s%s is not responding on %s",
                  *pid ? " (pid " : "", pid, *pid ? ")" : "", ctx->paths.socket_path);
-        return paths_set_detail(-EHOSTDOWN, text);
+        return detail_set(-EHOSTDOWN, "%s", text);
 }
 
 /* Bound the socket's blocking calls (connect included) by DEADLINE. */
@@ -87,7 +88,7 @@ int client_check_dir(evd_ctx *ctx) {
         }
         char why[PATH_MAX + 160];
         int r = paths_check_dir(&ctx->paths, false, why, sizeof(why));
-        return r == -EUCLEAN ? paths_set_detail(r, why) : r;
+        return r == -EUCLEAN ? detail_set(r, "%s", why) : r;
 }
 
 static bool autostart_allowed(const evd_ctx *ctx) {
@@ -137,7 +138,7 @@ static int spawn_daemon(evd_ctx *ctx) {
                 snprintf(text, sizeof(text),
                          "no daemon serves %s, and only its owner (uid %u) may start one",
                          ctx->paths.runtime_dir, (unsigned)st.st_uid);
-                return paths_set_detail(-ECONNREFUSED, text);
+                return detail_set(-ECONNREFUSED, "%s", text);
         }
         /* Only a default directory is made, and only where it is missing. */
         int r = paths_make_dir(&ctx->paths, 0700);
@@ -146,7 +147,7 @@ static int spawn_daemon(evd_ctx *ctx) {
         char why[PATH_MAX + 160];
         r = paths_check_dir(&ctx->paths, true, why, sizeof(why));
         if (r < 0)
-                return r == -EUCLEAN ? paths_set_detail(r, why) : r;
+                return r == -EUCLEAN ? detail_set(r, "%s", why) : r;
         char binbuf[PATH_MAX + 32];
         const char *bin = daemon_binary(binbuf, sizeof(binbuf));
         if (access(bin, X_OK) < 0)
@@ -308,7 +309,7 @@ static int request_once(evd_ctx *ctx, const struct proto_msg *req, struct proto_
 int client_request(evd_ctx *ctx, const struct proto_msg *req, struct proto_msg *rep,
                    uint8_t *valbuf) {
         pthread_mutex_lock(&ctx->lock);
-        paths_set_detail(0, ""); /* only this request's failure may have words */
+        detail_clear(); /* only this request's failure may have words */
         /* One deadline for the whole request, reconnection included. */
         uint64_t deadline = now_monotonic_usec() + REQUEST_TIMEOUT_USEC;
         int r = request_once(ctx, req, rep, valbuf, deadline);
@@ -361,7 +362,7 @@ static int map_segment(evd_ctx *ctx, struct ctx_seg **csp) {
                         r = -EIO;
                 /* The segment's fault, when it is one, named. */
                 if (why[0] && (seg_r == -EPERM || seg_r == -EBADMSG || seg_r == -ESTALE))
-                        seg_set_detail(r, "%s", why);
+                        detail_set(r, "%s", why);
                 return r;
         }
         *csp = cs;
@@ -371,11 +372,11 @@ static int map_segment(evd_ctx *ctx, struct ctx_seg **csp) {
 int client_lost(evd_ctx *ctx) {
         pthread_mutex_lock(&ctx->lock);
         if (ctx->lost_segment[0])
-                seg_set_detail(-EIO, "segment /dev/shm%s was %s; the object was lost with it",
+                detail_set(-EIO, "segment /dev/shm%s was %s; the object was lost with it",
                                ctx->lost_segment,
                                ctx->lost_why == SEG_RETIRED_CORRUPT ? "corrupt" : "truncated");
         else
-                seg_set_detail(-EIO, "the object was lost with a replaced segment");
+                detail_set(-EIO, "the object was lost with a replaced segment");
         pthread_mutex_unlock(&ctx->lock);
         return -EIO;
 }
@@ -435,8 +436,7 @@ _public_ int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags) {
         if (ctx->spin_usec < 0 || ctx->spin_usec > 100000)
                 ctx->spin_usec = 20;
         char why[256];
-        seg_clear_detail();
-        paths_set_detail(0, "");
+        detail_clear();
         int r = paths_resolve(&ctx->paths, runtime_dir, flags & EVD_OPEN_SYSTEM,
                               flags & EVD_OPEN_USER, why, sizeof(why));
         if (r == 0)

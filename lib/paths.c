@@ -133,18 +133,3 @@ void paths_free(struct evd_paths *p) {
         free(p->socket_path);
         p->runtime_dir = p->socket_path = NULL;
 }
-
-static _Thread_local int detail_code;
-static _Thread_local char detail_text[PATH_MAX + 160];
-
-int paths_set_detail(int code, const char *text) {
-        detail_code = code;
-        snprintf(detail_text, sizeof(detail_text), "%s", text);
-        return code;
-}
-
-const char *paths_error_detail(int err) {
-        if (err > 0)
-                err = -err;
-        return err != 0 && err == detail_code && detail_text[0] ? detail_text : NULL;
-}

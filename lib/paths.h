@@ -47,12 +47,3 @@ int paths_check_dir(const struct evd_paths *p, bool must_own, char *why, size_t 
 int paths_refresh(struct evd_paths *p);
 
 void paths_free(struct evd_paths *p);
-
-/* Words that name what a namespace failure was about (the unresponsive
- * daemon's pid and socket, the unsafe directory), kept per thread for the
- * last failure of code CODE, so that evd_strerror() can say them.  Returns
- * CODE. */
-int paths_set_detail(int code, const char *text);
-/* The words for ERR when it is the last code given to paths_set_detail()
- * in this thread; NULL otherwise. */
-const char *paths_error_detail(int err);

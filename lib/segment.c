@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "futex.h"
+#include "detail.h"
 #include "macro.h"
 #include "segment.h"
 
@@ -188,30 +189,6 @@ static bool guard_lost(const struct seg_guard *g) {
 
 bool seg_lost(const struct seg *s) {
         return guard_lost(s->guard);
-}
-
-/* ---- error details ------------------------------------------------------------ */
-
-static __thread char detail_text[320];
-static __thread int detail_err;
-
-void seg_set_detail(int err, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(detail_text, sizeof(detail_text), fmt, ap);
-        va_end(ap);
-        detail_err = err < 0 ? -err : err;
-}
-
-const char *seg_get_detail(int err) {
-        if (!detail_err || detail_err != (err < 0 ? -err : err))
-                return NULL;
-        return detail_text;
-}
-
-void seg_clear_detail(void) {
-        detail_err = 0;
-        detail_text[0] = '\0';
 }
 
 static int seg_map(struct seg *s, int fd, size_t size) {

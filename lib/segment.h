@@ -318,12 +318,6 @@ int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
  * check seg_lost() after reading anything that decides what to do. */
 bool seg_lost(const struct seg *s);
 
-/* A one-line explanation of the last segment error of this thread, kept
- * with its code (see evd_error_detail). */
-void seg_set_detail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-const char *seg_get_detail(int err);
-void seg_clear_detail(void);
-
 uint32_t seg_hash(const char *name, size_t len);
 
 /* Find NAME; stores the slot index and its (even) generation.  Lock-free. */

@@ -5,13 +5,9 @@
 
 #include "evd.h"
 #include "macro.h"
-#include "segment.h"
-#include "paths.h"
+#include "detail.h"
 
 _public_ const char *evd_strerror(int err) {
-        const char *detail = paths_error_detail(err);
-        if (detail)
-                return detail;
         switch (err < 0 ? -err : err) {
         case 0: return "success";
         case ENOENT: return "no such object";
@@ -44,5 +40,5 @@ _public_ const char *evd_strerror(int err) {
 }
 
 _public_ const char *evd_error_detail(int err) {
-        return seg_get_detail(err);
+        return detail_get(err);
 }
