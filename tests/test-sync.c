@@ -44,6 +44,7 @@ struct shared {
         _Atomic int inside, max_inside, overlaps;
         _Atomic long total;
         _Atomic int flag; /* a condition's predicate */
+        _Atomic int many_started; /* waiters_thousands: children about to wait */
 };
 static struct shared *SH;
 /* The barrier the threads of a child wait at (inherited across fork). */
@@ -1358,6 +1359,7 @@ static evd_event *many_ev;
 
 static int child_wait_many(void *p) {
         (void)p;
+        atomic_fetch_add(&SH->many_started, 1);
         return evd_event_wait(many_ev, 120 * 1000000LL, NULL, 0, NULL) == 0 ? 0 : 1;
 }
 
@@ -1388,8 +1390,12 @@ START_TEST(waiters_thousands) {
         static pid_t pids[MANY_WAITERS];
         for (int k = 0; k < MANY_WAITERS; k++)
                 pids[k] = th_fork(child_wait_many, NULL);
-        /* They register as they go to sleep: a generous deadline. */
-        bool all = TH_POLL_FOR(th_waiters_on(C, "many") == MANY_WAITERS, 120000, 20000);
+        /* Every child is about to wait; each registers as it goes to sleep,
+         * a few microseconds later (a generous deadline for a busy machine). */
+        ck_assert_msg(TH_POLL_FOR(atomic_load(&SH->many_started) == MANY_WAITERS, 40000, 10000),
+                      "only %d of %d children started", atomic_load(&SH->many_started),
+                      MANY_WAITERS);
+        bool all = TH_POLL_FOR(th_waiters_on(C, "many") == MANY_WAITERS, 10000, 10000);
         ck_assert_msg(all, "show counts %u of %d blocked waiters", th_waiters_on(C, "many"),
                       MANY_WAITERS);
         struct evd_info *infos = NULL;
