@@ -25,8 +25,8 @@ struct watch {
          * retry_usec (CLOCK_MONOTONIC), and the processes not watched are
          * checked by the periodic scan instead. */
         uint64_t retry_usec, backoff_usec;
-        bool degraded;     /* said so in the log */
-        size_t unwatched;  /* live holders without a pidfd at the last scan */
+        bool degraded;    /* said so in the log */
+        size_t unwatched; /* live holders without a pidfd at the last scan */
 };
 
 /* Watch every holder of SEG from EVENT's loop (and a thread that notices
