@@ -1304,6 +1304,61 @@ START_TEST(barrier_trips_at_deadline) {
 }
 END_TEST
 
+/* A stress case beside the exact one above: a party whose deadline is T,
+ * the other arriving T +- 150 us later, many rounds.  Whatever the timing,
+ * a round never splits: both parties pass, or neither does. */
+#define PROBE_ROUNDS 1000
+#define PROBE_T_US 2000
+
+static _Atomic int probe_round, probe_done;
+static _Atomic int probe_result;
+static evd_barrier *probe_other;
+
+static void *probe_thread(void *arg) {
+        (void)arg;
+        unsigned seed = 12345;
+        for (int round = 1; round <= PROBE_ROUNDS; round++) {
+                while (atomic_load(&probe_round) < round)
+                        th_sleep_usec(20);
+                int64_t jitter = (int64_t)(rand_r(&seed) % 301) - 150;
+                th_sleep_usec(PROBE_T_US + jitter);
+                atomic_store(&probe_result, evd_barrier_wait(probe_other, 0));
+                atomic_store(&probe_done, round);
+        }
+        return NULL;
+}
+
+START_TEST(barrier_deadline_probe) {
+        evd_barrier *b = open_barrier("bp", 2);
+        probe_other = open_barrier("bp", 2);
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, probe_thread, NULL), 0);
+        int passed = 0, failed = 0;
+        for (int round = 1; round <= PROBE_ROUNDS; round++) {
+                th_assert_r(evd_barrier_reset(b), 0);
+                atomic_store(&probe_round, round);
+                int a = evd_barrier_wait(b, PROBE_T_US);
+                ck_assert_msg(TH_WAIT_FOR(atomic_load(&probe_done) == round, DONE_MS),
+                              "round %d: the other party did not return", round);
+                int o = atomic_load(&probe_result);
+                ck_assert_msg((a >= 0) == (o >= 0),
+                              "round %d split: this party got %d (%s), the other %d (%s)", round,
+                              a, a >= 0 ? "passed" : evd_strerror(a), o,
+                              o >= 0 ? "passed" : evd_strerror(o));
+                if (a >= 0) {
+                        ck_assert_msg(a + o == 1, "round %d: indexes %d and %d", round, a, o);
+                        passed++;
+                } else
+                        failed++;
+        }
+        pthread_join(t, NULL);
+        printf("test-sync: barrier deadline probe: %d rounds passed, %d broken, none split\n",
+               passed, failed);
+        probe_other = evd_barrier_free(probe_other);
+        evd_barrier_free(b);
+}
+END_TEST
+
 /* Two threads of one process waiting at a barrier. */
 static void *party_thread(void *arg) {
         int slot = (int)(intptr_t)arg;
@@ -1652,7 +1707,7 @@ int main(void) {
                 { "barrier",
                   { barrier_indexes, barrier_timeout_breaks, barrier_abort,
                     barrier_reset_while_waiting, barrier_party_killed, barrier_trips_at_deadline,
-                    barrier_two_threads_killed } },
+                    barrier_two_threads_killed, barrier_deadline_probe } },
                 { "daemon",
                   { daemon_restart_reclaims, no_daemon_waiter_reclaims,
                     no_daemon_waiter_reclaims_nospin, no_daemon_lock_and_barrier,
