@@ -59,7 +59,6 @@ ev=$pbin/evctl
 lock_state() { show_field "$1" state; }
 
 evd_setup --group "$G"
-chmod 0755 "$(dirname "$EVD_DIR")" 2>/dev/null || true
 
 check "alice holds a lock; bob cannot see her processes in /proc"
 bg_start 120 "${alice[@]}" "$ev" lock run L -- sleep 100
