@@ -6,7 +6,13 @@
  * Clients take holds in the segment without talking to the daemon; they bump
  * the header's holder_seq futex word when they do.  A small thread sleeps on
  * that word and pokes the event loop through an eventfd, which then scans the
- * holder table for processes it does not watch yet. */
+ * holder table for processes it does not watch yet.
+ *
+ * Out of descriptors (EMFILE, ENFILE), it does not retry pidfd_open() for
+ * every hold at every poke: it says so once, backs off (1 s, doubling up to
+ * 30 s, or until a pidfd it had is closed), and checks the processes it
+ * could not watch once a second from the periodic scan, through /proc or
+ * kill(pid, 0).  A process it cannot tell about is never taken for dead. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -25,6 +31,9 @@
 #define SYS_pidfd_open 434
 #endif
 
+#define BACKOFF_MIN_USEC 1000000u
+#define BACKOFF_MAX_USEC 30000000u
+
 struct watched {
         pid_t pid;
         uint64_t start;
@@ -41,6 +50,22 @@ static void forget(struct watch *w, size_t i) {
         safe_close(x->pidfd);
         free(x);
         w->items[i] = w->items[--w->n];
+        /* A descriptor came free: worth trying pidfds again. */
+        w->retry_usec = 0;
+}
+
+/* pidfd_open() failed with ERR for lack of descriptors (or of pidfds). */
+static void pidfd_backoff(struct watch *w, int err) {
+        if (!w->backoff_usec)
+                w->backoff_usec = BACKOFF_MIN_USEC;
+        w->retry_usec = now_monotonic_usec() + w->backoff_usec;
+        w->backoff_usec = MIN(w->backoff_usec * 2, (uint64_t)BACKOFF_MAX_USEC);
+        if (!w->degraded) {
+                w->degraded = true;
+                log_warning("cannot watch holders through pidfds (%s): checking the ones not "
+                            "watched once a second instead",
+                            strerror(err));
+        }
 }
 
 /* PID died: give back every hold it had, unless a companion still lives. */
@@ -85,17 +110,30 @@ static bool watch_pid(struct watch *w, pid_t pid, uint64_t start) {
                 x->seen = true;
                 return true;
         }
-        int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-        if (fd < 0) {
-                if (errno == ESRCH)
+        int fd = -1;
+        if (now_monotonic_usec() >= w->retry_usec) {
+                fd = (int)syscall(SYS_pidfd_open, pid, 0);
+                if (fd < 0 && errno == ESRCH)
                         return false;
-                /* No pidfds (Linux < 5.3) or out of descriptors: the
-                 * once-a-second scan looks at /proc instead. */
-                return proc_start_time(pid) == start;
+                if (fd < 0)
+                        /* Out of descriptors, or no pidfds (Linux < 5.3). */
+                        pidfd_backoff(w, errno);
+                else
+                        w->backoff_usec = 0;
+        }
+        if (fd < 0) {
+                /* Not watched: the periodic scan looks again.  Only a proof
+                 * of death gives the hold back. */
+                if (proc_life(pid, start) == PROC_DEAD)
+                        return false;
+                w->unwatched++;
+                return true;
         }
         /* The pidfd refers to whoever has PID now: make sure it is the
-         * process that took the hold and not a newcomer with its pid. */
-        if (proc_start_time(pid) != start) {
+         * process that took the hold and not a newcomer with its pid.  If
+         * /proc cannot tell, watching it anyway costs at most a late
+         * reclaim, never an early one. */
+        if (proc_life(pid, start) == PROC_DEAD) {
                 safe_close(fd);
                 return false;
         }
@@ -127,6 +165,7 @@ static bool watch_pid(struct watch *w, pid_t pid, uint64_t start) {
 
 void watch_scan(struct watch *w) {
         struct seg *s = w->seg;
+        w->unwatched = 0;
         for (size_t i = 0; i < w->n; i++)
                 w->items[i]->seen = false;
         for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
@@ -138,7 +177,7 @@ void watch_scan(struct watch *w) {
                 if (!obj) {
                         /* Claimed but never filled in: its taker died in
                          * between (or is filling it in right now). */
-                        if (pid > INT32_MAX || proc_start_time((pid_t)pid) == 0)
+                        if (pid > INT32_MAX || proc_life((pid_t)pid, 0) == PROC_DEAD)
                                 atomic_compare_exchange_strong(&h->pid, &pid, 0);
                         continue;
                 }
@@ -156,6 +195,10 @@ void watch_scan(struct watch *w) {
                                 log_info("gave back %d hold(s) of processes that are gone", n);
                 }
         }
+        if (w->degraded && w->unwatched == 0) {
+                w->degraded = false;
+                log_notice("every holder is watched through a pidfd again");
+        }
         /* A process that held something once is likely to again: it stays
          * watched (and published, so its next hold costs no wake-up) until
          * it dies, unless the watch grows past what is published. */
@@ -168,9 +211,15 @@ void watch_scan(struct watch *w) {
 
 static int on_poke(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         uint64_t v;
+        struct watch *w = userdata;
         if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                 return 0;
-        watch_scan(userdata);
+        /* Backing off: new holders could not get a pidfd anyway, and the
+         * periodic scan checks them; rescanning at every hold taken would
+         * keep the daemon busy for nothing. */
+        if (w->degraded && now_monotonic_usec() < w->retry_usec)
+                return 0;
+        watch_scan(w);
         return 0;
 }
 

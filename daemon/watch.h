@@ -21,6 +21,12 @@ struct watch {
         _Atomic bool stop;
         struct watched **items;
         size_t n, alloc;
+        /* Out of descriptors for pidfds: no pidfd_open() before
+         * retry_usec (CLOCK_MONOTONIC), and the processes not watched are
+         * checked by the periodic scan instead. */
+        uint64_t retry_usec, backoff_usec;
+        bool degraded;    /* said so in the log */
+        size_t unwatched; /* live holders without a pidfd at the last scan */
 };
 
 /* Watch every holder of SEG from EVENT's loop (and a thread that notices

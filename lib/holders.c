@@ -33,12 +33,15 @@ int seg_holder_find(const struct seg *s, uint32_t index, pid_t owner) {
 
 int seg_holder_add(struct seg *s, uint32_t index, uint32_t gen, pid_t owner, pid_t companion,
                    uint32_t count, uint64_t tag) {
-        uint64_t start = owner == self_pid_get() ? self_start_time() : proc_start_time(owner);
-        if (start == 0)
-                return -ESRCH;
-        uint64_t start2 = companion > 0 ? proc_start_time(companion) : 0;
-        if (companion > 0 && start2 == 0)
-                return -ESRCH;
+        /* A hold needs its owner's start time: without it, the owner's
+         * death could not be told from a newcomer with its pid.  -ESRCH only
+         * for a process proved gone; "cannot read /proc" is its own error. */
+        uint64_t start = owner == self_pid_get() ? self_start_time() : 0, start2 = 0;
+        int r = start ? 0 : proc_read_start(owner, &start);
+        if (r < 0)
+                return r;
+        if (companion > 0 && (r = proc_read_start(companion, &start2)) < 0)
+                return r;
         uint32_t home = holder_home(index, owner);
         /* The same owner and companion add to the hold they have. */
         for (uint32_t i = 0; i < HOLDER_PROBE; i++) {
@@ -89,11 +92,26 @@ void seg_holder_drop(struct seg *s, int slot, uint32_t count) {
         atomic_store_explicit(&h->pid, 0, memory_order_release);
 }
 
+/* One process of a hold: a pid or start time that is not a real one (a
+ * scribbled segment) names nobody. */
+static enum proc_life one_life(uint32_t pid, uint64_t start) {
+        if (pid == 0 || pid > INT32_MAX || start == 0)
+                return PROC_DEAD;
+        return proc_life((pid_t)pid, start);
+}
+
+enum proc_life seg_holder_life(const struct seg_holder *h) {
+        enum proc_life a = one_life(atomic_load(&h->pid), h->start);
+        if (a == PROC_ALIVE)
+                return a;
+        enum proc_life b = one_life(h->pid2, h->start2);
+        if (b == PROC_ALIVE)
+                return b;
+        return a == PROC_DEAD && b == PROC_DEAD ? PROC_DEAD : PROC_UNKNOWN;
+}
+
 bool seg_holder_alive(const struct seg_holder *h) {
-        uint32_t pid = atomic_load(&h->pid);
-        if (pid && h->start && proc_start_time((pid_t)pid) == h->start)
-                return true;
-        return h->pid2 && h->start2 && proc_start_time((pid_t)h->pid2) == h->start2;
+        return seg_holder_life(h) != PROC_DEAD;
 }
 
 /* Under the object's lock: give the share of dead hold SLOT back. */
@@ -115,7 +133,9 @@ static void give_back(struct seg_obj *o, struct seg_holder *h) {
                  * (threading.Barrier's BrokenBarrierError), not a hang. */
                 if (h->tag == b->generation && b->arrived > 0) {
                         b->broken = 1;
-                        b->arrived--;
+                        /* The threads of one process waiting in the same
+                         * round share one record: COUNT of them. */
+                        b->arrived -= MIN(b->arrived, h->count);
                 }
                 break;
         }

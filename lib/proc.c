@@ -1,44 +1,109 @@
 /* SPDX-License-Identifier: MIT */
 /* proc.c - who a process is: its pid (cached) and its start time, which
- * tells a live process from a newcomer that reuses a dead one's pid */
+ * tells a live process from a newcomer that reuses a dead one's pid, and
+ * whether a process is proved dead, proved alive, or cannot be told */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "macro.h"
 #include "segment.h"
 
-uint64_t proc_start_time(pid_t pid) {
-        char path[64], buf[1024];
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+const char *proc_root = "/proc";
+
+/* Whether a process with PID exists and has not exited: -ESRCH when it is
+ * gone or a zombie, 0 when it exists, or -errno when even that cannot be
+ * told.  Neither needs /proc: a pidfd becomes readable once its process
+ * exits, and kill(pid, 0) answering EPERM says the process is there. */
+static int pid_probe(pid_t pid) {
+        int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (fd >= 0) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int n = poll(&p, 1, 0);
+                safe_close(fd);
+                return n > 0 ? -ESRCH : 0;
+        }
+        if (errno == ESRCH)
+                return -ESRCH;
+        /* No pidfds (old kernel) or no descriptor left: ask kill(), which
+         * cannot tell a zombie from a live process, so a zombie counts as
+         * existing here (it is reaped soon, and then it is gone). */
+        if (kill(pid, 0) == 0 || errno == EPERM)
+                return 0;
+        return errno == ESRCH ? -ESRCH : -errno;
+}
+
+int proc_read_start(pid_t pid, uint64_t *startp) {
+        char path[256], buf[1024];
+        *startp = 0;
+        if (pid <= 0)
+                return -ESRCH;
+        int len = snprintf(path, sizeof(path), "%s/%d/stat", proc_root, (int)pid);
+        if (len < 0 || (size_t)len >= sizeof(path))
+                return -ENAMETOOLONG;
         int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return 0;
+        if (fd < 0) {
+                /* ENOENT is no proof either: hidepid=2 hides other users'
+                 * processes that way. */
+                int err = errno == ENOENT ? EACCES : errno;
+                int r = pid_probe(pid);
+                return r == -ESRCH ? -ESRCH : -err;
+        }
         ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        int err = n < 0 ? errno : EIO;
         safe_close(fd);
-        if (n <= 0)
-                return 0;
+        if (n <= 0) {
+                /* ESRCH: it exited after the open. */
+                int r = pid_probe(pid);
+                return r == -ESRCH ? -ESRCH : -err;
+        }
         buf[n] = '\0';
         /* The command name may hold spaces and parentheses: count fields
          * from the last ')'. */
         char *p = strrchr(buf, ')');
         if (!p || p[1] != ' ')
-                return 0;
+                return -EIO;
         if (p[2] == 'Z' || p[2] == 'X')
-                return 0; /* a zombie holds nothing */
+                return -ESRCH; /* a zombie holds nothing */
         p++;
         /* Field 3 (the state) starts after the ')'; step to field 22. */
         for (int field = 3; field <= 22; field++) {
                 p = strchr(p, ' ');
                 if (!p)
-                        return 0;
+                        return -EIO;
                 p++;
         }
-        return strtoull(p, NULL, 10);
+        uint64_t start = strtoull(p, NULL, 10);
+        if (start == 0)
+                return -EIO;
+        *startp = start;
+        return 0;
+}
+
+uint64_t proc_start_time(pid_t pid) {
+        uint64_t start;
+        return proc_read_start(pid, &start) < 0 ? 0 : start;
+}
+
+enum proc_life proc_life(pid_t pid, uint64_t start) {
+        uint64_t now;
+        int r = proc_read_start(pid, &now);
+        if (r == -ESRCH)
+                return PROC_DEAD;
+        if (r < 0)
+                return PROC_UNKNOWN; /* a process has PID: maybe not ours */
+        return start == 0 || now == start ? PROC_ALIVE : PROC_DEAD;
 }
 
 /* getpid() is a system call (glibc stopped caching it): holds and waits

@@ -31,8 +31,8 @@
 #include "evd.h"
 
 #define SEG_MAGIC 0x31445645u /* "EVD1" */
-#define SEG_VERSION 2u
-#define SEG_WAITER_SLOTS 1024u
+#define SEG_VERSION 3u
+#define SEG_WAITER_SLOTS 65536u
 #define SEG_HOLDER_SLOTS 4096u
 #define SEG_WATCHED_SLOTS 1024u
 #define SEG_CAPACITY_DEFAULT 4096u
@@ -387,7 +387,10 @@ int seg_holder_find(const struct seg *s, uint32_t index, pid_t owner);
 /* Take COUNT off hold SLOT, releasing the slot when it reaches 0. */
 void seg_holder_drop(struct seg *s, int slot, uint32_t count);
 
-/* Whether the owner or the companion of hold SLOT is alive. */
+/* Whether the owner or the companion of hold SLOT is alive: PROC_DEAD
+ * only when both are proved dead (see proc_life). */
+enum proc_life seg_holder_life(const struct seg_holder *h);
+/* seg_holder_life() != PROC_DEAD: the hold must be kept. */
 bool seg_holder_alive(const struct seg_holder *h);
 
 /* Under a semaphore's or lock's object lock: make its free slots agree
@@ -424,8 +427,36 @@ uint32_t seg_waiters_count(const struct seg *s, uint32_t index);
 int seg_obj_snapshot(struct seg *s, uint32_t idx, uint32_t gen, struct evd_info *info,
                      int lock_timeout_ms);
 
-/* The start time of PID from /proc (0 when it is gone). */
+/* Test hook (sync.c): called by a barrier party whose deadline passed,
+ * right before it locks the barrier again to break it. */
+extern void (*barrier_timeout_hook)(void);
+
+/* Where proc.c reads process start times ("/proc"; tests point it at a
+ * directory that hides processes, as hidepid=2 does). */
+extern const char *proc_root;
+
+/* The start time of PID from /proc into *STARTP: 0; -ESRCH when the
+ * process is proved gone (no such pid, or a zombie); any other negative
+ * errno when /proc cannot tell (EMFILE, EACCES, hidden by hidepid=2) although
+ * a process with PID may exist. */
+int proc_read_start(pid_t pid, uint64_t *startp);
+
+/* The same, 0 when it cannot be read for any reason (not a proof of death:
+ * use proc_life() for that). */
 uint64_t proc_start_time(pid_t pid);
+
+/* Whether PID is still the process that started at START (0: any process
+ * with that pid).  Dead needs a proof: the pid is gone or a zombie
+ * (pidfd_open or kill(pid, 0) say ESRCH, /proc says Z), or /proc shows
+ * another start time (the pid was reused).  When /proc cannot be read but a
+ * process has the pid, the answer is PROC_UNKNOWN, which every caller
+ * treats as alive: a hold is never given away on a guess. */
+enum proc_life {
+        PROC_DEAD = 0,
+        PROC_ALIVE = 1,
+        PROC_UNKNOWN = 2,
+};
+enum proc_life proc_life(pid_t pid, uint64_t start);
 
 uint64_t now_realtime_usec(void);
 uint64_t now_monotonic_usec(void);

@@ -374,6 +374,11 @@ _public_ evd_barrier *evd_barrier_free(evd_barrier *barrier) {
 /* The tag of an arrival record whose barrier was reset under it. */
 #define BARRIER_RESET UINT64_MAX
 
+/* Called (when set) by a barrier party whose deadline passed, just before
+ * it re-takes the object's lock: lets a unit test make the barrier trip in
+ * exactly that window.  Not exported. */
+void (*barrier_timeout_hook)(void);
+
 /* Under the lock: forget our arrival record. */
 static void drop_arrival(struct locked *l, const struct sync_obj *o, int slot) {
         const struct seg_holder *h = &l->seg->hdr->holders[slot];
@@ -442,18 +447,30 @@ _public_ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout) {
                         seg_holders_reclaim(l.seg, o->index, 0);
                 r = waiter_sleep(&w, l.seg, &v, 1, o->index);
                 if (r == -ETIMEDOUT) {
+                        if (barrier_timeout_hook)
+                                barrier_timeout_hook();
+                        if (sync_lock(o, &l) < 0)
+                                break;
+                        b = &l.obj->u.barrier;
+                        if (b->generation != gen0) {
+                                /* The last party came between our last look
+                                 * and now: we passed with the others (as
+                                 * threading.Barrier, which looks again after
+                                 * its timed wait), or the barrier was reset
+                                 * under us. */
+                                r = l.seg->hdr->holders[slot].tag == BARRIER_RESET ? -EPIPE
+                                                                                   : (int)index;
+                                drop_arrival(&l, o, slot);
+                                obj_unlock(&l);
+                                break;
+                        }
                         /* As threading.Barrier: a timeout breaks the barrier
                          * for every party. */
-                        if (sync_lock(o, &l) == 0) {
-                                b = &l.obj->u.barrier;
-                                if (b->generation == gen0) {
-                                        b->broken = 1;
-                                        if (b->arrived > 0)
-                                                b->arrived--;
-                                }
-                                drop_arrival(&l, o, slot);
-                                obj_unlock_changed(&l, true);
-                        }
+                        b->broken = 1;
+                        if (b->arrived > 0)
+                                b->arrived--;
+                        drop_arrival(&l, o, slot);
+                        obj_unlock_changed(&l, true);
                         break;
                 }
                 if (r < 0)

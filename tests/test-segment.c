@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* test-segment.c - the shared segment: creation and adoption, header
- * validation, the name table, the waiter registry and the robust object
- * locks (dead holders, scribbled lock words); the published name and who
- * is trusted, replacing a segment, and the SIGBUS guard */
+ * validation, the name table, the waiter registry, the robust object locks
+ * (dead holders, scribbled lock words), telling dead processes from ones
+ * /proc cannot show; the published name and who is trusted, replacing a
+ * segment, and the SIGBUS guard */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -783,6 +785,155 @@ START_TEST(waiters_full) {
 }
 END_TEST
 
+/* ---- liveness: dead only on proof ---------------------------------------------------- */
+
+static int child_sleep(void *arg) {
+        child_ready_and_sleep(arg);
+}
+
+/* A lock in S held (as a client would, under its lock) by a sleeping child,
+ * whose pid goes to *PIDP; returns the lock's slot. */
+static uint32_t lock_held_by_child(struct sync_pipe *sp, pid_t *pidp, int *holdp) {
+        uint32_t idx, gen;
+        struct seg_init init = { .type = EVD_TYPE_LOCK };
+        th_assert_r(seg_table_create_obj(&S, "held", &init, &idx, &gen), 0);
+        sync_init(sp);
+        *pidp = th_fork(child_sleep, sp);
+        parent_wait_ready(sp);
+        struct seg_obj *o = &S.objs[idx];
+        th_assert_r(seg_obj_lock(o, 1000), 0);
+        *holdp = seg_holder_add(&S, idx, gen, *pidp, 0, 1, 0);
+        o->u.sem.value = 0;
+        seg_obj_unlock(o);
+        ck_assert_int_ge(*holdp, 0);
+        return idx;
+}
+
+START_TEST(liveness_proc_hidden) {
+        make_seg(8);
+        struct sync_pipe sp;
+        pid_t pid;
+        int hold;
+        uint32_t idx = lock_held_by_child(&sp, &pid, &hold);
+        const struct seg_holder *h = &S.hdr->holders[hold];
+        uint64_t start = proc_start_time(pid);
+        ck_assert(start != 0 && h->start == start);
+        ck_assert_int_eq(proc_life(pid, start), PROC_ALIVE);
+        ck_assert_int_eq(proc_life(pid, 0), PROC_ALIVE);
+        ck_assert_int_eq(proc_life(pid, start + 1), PROC_DEAD); /* the pid was reused */
+
+        /* A /proc that shows no process at all: what hidepid=2 shows a
+         * member of the group of another user's processes. */
+        char dir[PATH_MAX];
+        th_assert_r(th_mkdtemp(dir, sizeof(dir)), 0);
+        proc_root = dir;
+        uint64_t st = 1;
+        th_assert_r(proc_read_start(pid, &st), -EACCES);
+        ck_assert(st == 0);
+        ck_assert_uint_eq(proc_start_time(pid), 0);
+        ck_assert_int_eq(proc_life(pid, start), PROC_UNKNOWN);
+        ck_assert_int_eq(seg_holder_life(h), PROC_UNKNOWN);
+        ck_assert(seg_holder_alive(h));
+        ck_assert_int_eq(seg_holders_reclaim(&S, idx, 0), 0);
+        ck_assert_uint_eq(S.objs[idx].u.sem.value, 0);
+        ck_assert_uint_eq(S.objs[idx].u.sem.abandoned, 0);
+        ck_assert_uint_eq(seg_holders_list(&S, idx, NULL, 0), 1);
+
+        /* Death is still proved without /proc: a zombie's pidfd is
+         * readable, a reaped pid has none. */
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        proc_root = "/proc";
+        ck_assert_msg(TH_WAIT_FOR(is_zombie(pid), 5000), "child did not become a zombie");
+        proc_root = dir;
+        ck_assert_int_eq(proc_life(pid, start), PROC_DEAD);
+        th_kill_child(pid);
+        ck_assert_int_eq(proc_life(pid, start), PROC_DEAD);
+        th_assert_r(proc_read_start(pid, &st), -ESRCH);
+        ck_assert_int_eq(seg_holders_reclaim(&S, idx, 0), 1);
+        ck_assert_uint_eq(S.objs[idx].u.sem.value, 1);
+        ck_assert_uint_eq(S.objs[idx].u.sem.abandoned, 1);
+        proc_root = "/proc";
+        th_rmtree(dir);
+        sync_close(&sp);
+}
+END_TEST
+
+/* In a child out of descriptors (so that /proc cannot be opened, nor a
+ * pidfd): a live holder must not look dead, and its hold stays.  Returns a
+ * bit per check that failed. */
+struct nofile_arg {
+        pid_t holder;
+        uint32_t idx;
+        int hold;
+};
+
+static int child_out_of_fds(void *arg) {
+        struct nofile_arg *a = arg;
+        struct rlimit rl = { .rlim_cur = 32, .rlim_max = 32 };
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 100;
+        while (dup(0) >= 0)
+                ;
+        if (errno != EMFILE)
+                return 101;
+        if (open("/proc/self/stat", O_RDONLY | O_CLOEXEC) >= 0 || errno != EMFILE)
+                return 102;
+        int bad = 0;
+        if (!seg_holder_alive(&S.hdr->holders[a->hold]))
+                bad |= 1;
+        if (seg_holders_reclaim(&S, a->idx, 0) != 0)
+                bad |= 2;
+        if (S.objs[a->idx].u.sem.value != 0)
+                bad |= 4;
+        if (seg_waiters_count(&S, a->idx) != 1)
+                bad |= 8;
+        return bad;
+}
+
+START_TEST(liveness_out_of_descriptors) {
+        make_seg(8);
+        struct sync_pipe sp;
+        struct nofile_arg a;
+        a.idx = lock_held_by_child(&sp, &a.holder, &a.hold);
+        /* And we wait on it (registered as a waiter) meanwhile. */
+        int w = seg_waiter_register(&S, a.idx);
+        ck_assert_int_ge(w, 0);
+        int code = th_wait_child(th_fork(child_out_of_fds, &a), 10000);
+        ck_assert_msg(code == 0,
+                      "out of descriptors: %s%s%s%s(exit %d)",
+                      code & 1 ? "a live holder looked dead; " : "",
+                      code & 2 ? "its hold was given back; " : "",
+                      code & 4 ? "its lock became free; " : "",
+                      code & 8 ? "a live waiter was not counted; " : "", code);
+        ck_assert_uint_eq(S.objs[a.idx].u.sem.value, 0);
+        seg_waiter_unregister(&S, w);
+        th_kill_child(a.holder);
+        ck_assert_int_eq(seg_holders_reclaim(&S, a.idx, 0), 1);
+        sync_close(&sp);
+}
+END_TEST
+
+/* More waiters than the registry of version 2 had room for (1024) are all
+ * counted, and registering stays a probe or two. */
+START_TEST(waiters_many) {
+        enum { N = 5000 };
+        make_seg(8);
+        ck_assert_uint_ge(SEG_WAITER_SLOTS, 10000);
+        static int slots[N];
+        for (int i = 0; i < N; i++) {
+                slots[i] = seg_waiter_register(&S, 1);
+                ck_assert_int_ge(slots[i], 0);
+        }
+        ck_assert_uint_eq(seg_waiters_count(&S, 1), N);
+        uint32_t counts[8];
+        seg_waiters_reap(&S, counts);
+        ck_assert_uint_eq(counts[1], N);
+        for (int i = 0; i < N; i++)
+                seg_waiter_unregister(&S, slots[i]);
+        ck_assert_uint_eq(used_waiter_slots(), 0);
+}
+END_TEST
+
 /* ---- robust object locks ------------------------------------------------------------ */
 
 enum half_mode { HALF_WRITTEN, FULLY_WRITTEN, BAD_STATE };
@@ -1431,7 +1582,8 @@ int main(void) {
                     change_notification, table_stuck_odd_slots, table_lock_dead_daemon } },
                 { "waiters",
                   { waiters_self, waiters_killed_child_reaped, waiters_zombie_not_counted,
-                    waiters_stale_and_garbage, waiters_full } },
+                    waiters_stale_and_garbage, waiters_full, waiters_many } },
+                { "liveness", { liveness_proc_hidden, liveness_out_of_descriptors } },
                 { "robust-lock",
                   { lock_dead_holder_half_written, lock_dead_holder_fully_written,
                     lock_dead_holder_bad_state, lock_scribbled_word,

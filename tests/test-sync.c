@@ -8,7 +8,9 @@
  * returned in a shared page (struct shared) and the test process judges. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +44,11 @@ struct shared {
         _Atomic int inside, max_inside, overlaps;
         _Atomic long total;
         _Atomic int flag; /* a condition's predicate */
+        _Atomic int many_started; /* waiters_thousands: children about to wait */
 };
 static struct shared *SH;
+/* The barrier the threads of a child wait at (inherited across fork). */
+static evd_barrier *SH_BARRIER;
 
 static pid_t kids[64];
 static int nkids;
@@ -1246,6 +1251,226 @@ START_TEST(barrier_party_killed) {
 }
 END_TEST
 
+/* The barrier trips (or is reset) in the window between a party's deadline
+ * and its locking the barrier again to break it: driven exactly through
+ * the library's hook, which runs the other party's call in that window. */
+static evd_barrier *hook_other;
+static int hook_result;
+static bool hook_reset;
+
+static void trip_in_window(void) {
+        barrier_timeout_hook = NULL;
+        hook_result = hook_reset ? evd_barrier_reset(hook_other) : evd_barrier_wait(hook_other, 0);
+}
+
+START_TEST(barrier_trips_at_deadline) {
+        evd_barrier *b = open_barrier("bd", 2), *other = open_barrier("bd", 2);
+        hook_other = other;
+        hook_reset = false;
+        hook_result = -1000;
+        barrier_timeout_hook = trip_in_window;
+        /* The deadline passes while we wait; the other party arrives before
+         * we break the barrier: we passed with it, index 0, as
+         * threading.Barrier does, and the barrier is not broken. */
+        int r = evd_barrier_wait(b, 1000);
+        ck_assert_msg(barrier_timeout_hook == NULL, "the hook did not run");
+        th_assert_r(hook_result, 1);
+        th_assert_r(r, 0);
+        struct evd_info *i = show("bd");
+        ck_assert_uint_eq(i->broken, 0);
+        ck_assert_uint_eq(i->count, 0);
+        ck_assert_uint_eq(i->nholders, 0);
+        ck_assert(i->sets == 1);
+        barrier_round(b, 2, 0);
+
+        /* Reset in that window instead: broken for us, but not for the
+         * next round. */
+        hook_reset = true;
+        hook_result = -1000;
+        barrier_timeout_hook = trip_in_window;
+        th_assert_r(evd_barrier_wait(b, 1000), -EPIPE);
+        th_assert_r(hook_result, 0);
+        i = show("bd");
+        ck_assert_uint_eq(i->broken, 0);
+        ck_assert_uint_eq(i->count, 0);
+        ck_assert_uint_eq(i->nholders, 0);
+
+        /* Nobody comes: the timeout breaks it, as before. */
+        th_assert_r(evd_barrier_wait(b, 1000), -ETIMEDOUT);
+        ck_assert_uint_eq(show("bd")->broken, 1);
+        ck_assert_uint_eq(show("bd")->count, 0);
+        evd_barrier_free(other);
+        evd_barrier_free(b);
+}
+END_TEST
+
+/* A stress case beside the exact one above: a party whose deadline is T,
+ * the other arriving T +- 150 us later, many rounds.  Whatever the timing,
+ * a round never splits: both parties pass, or neither does. */
+#define PROBE_ROUNDS 1000
+#define PROBE_T_US 2000
+
+static _Atomic int probe_round, probe_done;
+static _Atomic int probe_result;
+static evd_barrier *probe_other;
+
+static void *probe_thread(void *arg) {
+        (void)arg;
+        unsigned seed = 12345;
+        for (int round = 1; round <= PROBE_ROUNDS; round++) {
+                while (atomic_load(&probe_round) < round)
+                        th_sleep_usec(20);
+                int64_t jitter = (int64_t)(rand_r(&seed) % 301) - 150;
+                th_sleep_usec(PROBE_T_US + jitter);
+                atomic_store(&probe_result, evd_barrier_wait(probe_other, 0));
+                atomic_store(&probe_done, round);
+        }
+        return NULL;
+}
+
+START_TEST(barrier_deadline_probe) {
+        evd_barrier *b = open_barrier("bp", 2);
+        probe_other = open_barrier("bp", 2);
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, probe_thread, NULL), 0);
+        int passed = 0, failed = 0;
+        for (int round = 1; round <= PROBE_ROUNDS; round++) {
+                th_assert_r(evd_barrier_reset(b), 0);
+                atomic_store(&probe_round, round);
+                int a = evd_barrier_wait(b, PROBE_T_US);
+                ck_assert_msg(TH_WAIT_FOR(atomic_load(&probe_done) == round, DONE_MS),
+                              "round %d: the other party did not return", round);
+                int o = atomic_load(&probe_result);
+                ck_assert_msg((a >= 0) == (o >= 0),
+                              "round %d split: this party got %d (%s), the other %d (%s)", round,
+                              a, a >= 0 ? "passed" : evd_strerror(a), o,
+                              o >= 0 ? "passed" : evd_strerror(o));
+                if (a >= 0) {
+                        ck_assert_msg(a + o == 1, "round %d: indexes %d and %d", round, a, o);
+                        passed++;
+                } else
+                        failed++;
+        }
+        pthread_join(t, NULL);
+        printf("test-sync: barrier deadline probe: %d rounds passed, %d broken, none split\n",
+               passed, failed);
+        probe_other = evd_barrier_free(probe_other);
+        evd_barrier_free(b);
+}
+END_TEST
+
+/* Two threads of one process waiting at a barrier. */
+static void *party_thread(void *arg) {
+        int slot = (int)(intptr_t)arg;
+        atomic_store(&SH->started[slot], 1);
+        int r = evd_barrier_wait(SH_BARRIER, LONG_US);
+        atomic_store(&SH->result[slot], r);
+        atomic_store(&SH->done[slot], 1);
+        return NULL;
+}
+
+static int child_two_threads(void *p) {
+        (void)p;
+        pthread_t t[2];
+        for (int k = 0; k < 2; k++)
+                if (pthread_create(&t[k], NULL, party_thread, (void *)(intptr_t)(1 + k)))
+                        return 1;
+        for (;;)
+                pause();
+}
+
+START_TEST(barrier_two_threads_killed) {
+        evd_barrier *b = open_barrier("b2", 4);
+        SH_BARRIER = b;
+        pid_t two = th_fork(child_two_threads, NULL);
+        remember(two);
+        ck_assert_msg(TH_WAIT_FOR(show("b2")->count == 2, DONE_MS),
+                      "%u of the 2 threads arrived", show("b2")->count);
+        /* One record for both, with a count of 2. */
+        struct evd_info *i = show("b2");
+        ck_assert_uint_eq(i->nholders, 1);
+        ck_assert_uint_eq(i->holders[0].count, 2);
+        spawn((struct job){ .kind = JOB_BARRIER, .bar = b, .slot = 0 });
+        ck_assert_msg(TH_WAIT_FOR(show("b2")->count == 3, DONE_MS), "%u of 3 parties arrived",
+                      show("b2")->count);
+        ck_assert_int_eq(kill(two, SIGKILL), 0);
+        th_assert_r(result_of(0, RECLAIM_BOUND_MS), -EPIPE);
+        /* Everyone has left: nobody waits. */
+        i = show("b2");
+        ck_assert_uint_eq(i->broken, 1);
+        ck_assert_msg(i->count == 0, "%u parties still counted as waiting", i->count);
+        ck_assert_uint_eq(i->nholders, 0);
+        th_assert_r(evd_barrier_reset(b), 0);
+        barrier_round(b, 4, 3);
+        evd_barrier_free(b);
+}
+END_TEST
+
+/* ==== many waiters ======================================================================= */
+
+#define MANY_WAITERS 2000
+
+static evd_event *many_ev;
+
+static int child_wait_many(void *p) {
+        (void)p;
+        atomic_fetch_add(&SH->many_started, 1);
+        return evd_event_wait(many_ev, 120 * 1000000LL, NULL, 0, NULL) == 0 ? 0 : 1;
+}
+
+/* The waiters `evctl ARGS` reports in its JSON for the first object. */
+static long evctl_waiters(const char *args) {
+        const char *evctl = getenv("EVCTL");
+        if (!evctl)
+                return -2;
+        char cmd[PATH_MAX * 2 + 128];
+        snprintf(cmd, sizeof(cmd), "EVD_RUNTIME_DIR='%s' EVD_NO_AUTOSTART=1 timeout 60 '%s' %s",
+                 D.dir, evctl, args);
+        FILE *f = popen(cmd, "r");
+        if (!f)
+                return -3;
+        static char out[65536];
+        size_t n = fread(out, 1, sizeof(out) - 1, f);
+        out[n] = '\0';
+        pclose(f);
+        const char *w = strstr(out, "\"waiters\":");
+        return w ? strtol(w + strlen("\"waiters\":"), NULL, 10) : -1;
+}
+
+/* Far more blocked processes than the registry of version 2 (1024 slots)
+ * had room for are all counted: by show (the library, from the segment),
+ * by list (the daemon) and by evctl show --json. */
+START_TEST(waiters_thousands) {
+        th_assert_r(evd_event_open(C, "many", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &many_ev), 0);
+        static pid_t pids[MANY_WAITERS];
+        for (int k = 0; k < MANY_WAITERS; k++)
+                pids[k] = th_fork(child_wait_many, NULL);
+        /* Every child is about to wait; each registers as it goes to sleep,
+         * a few microseconds later (a generous deadline for a busy machine). */
+        ck_assert_msg(TH_POLL_FOR(atomic_load(&SH->many_started) == MANY_WAITERS, 40000, 10000),
+                      "only %d of %d children started", atomic_load(&SH->many_started),
+                      MANY_WAITERS);
+        bool all = TH_POLL_FOR(th_waiters_on(C, "many") == MANY_WAITERS, 10000, 10000);
+        ck_assert_msg(all, "show counts %u of %d blocked waiters", th_waiters_on(C, "many"),
+                      MANY_WAITERS);
+        struct evd_info *infos = NULL;
+        size_t n = 0;
+        th_assert_r(evd_list(C, &infos, &n), 0);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_uint_eq(infos[0].waiters, MANY_WAITERS);
+        free(infos);
+        ck_assert_int_eq(evctl_waiters("show --json many"), MANY_WAITERS);
+        ck_assert_int_eq(evctl_waiters("list --json"), MANY_WAITERS);
+        th_assert_r(evd_event_set(many_ev, "go", 2), 0);
+        int bad = 0;
+        for (int k = 0; k < MANY_WAITERS; k++)
+                bad += th_wait_child(pids[k], 60000) != 0;
+        ck_assert_msg(bad == 0, "%d of %d waiters did not return 0", bad, MANY_WAITERS);
+        ck_assert_uint_eq(th_waiters_on(C, "many"), 0);
+        many_ev = evd_event_free(many_ev);
+}
+END_TEST
+
 /* ==== without a daemon, and across its restart ========================================================= */
 
 START_TEST(daemon_restart_reclaims) {
@@ -1481,12 +1706,13 @@ int main(void) {
                     cond_killed_waiter, cond_open_errors } },
                 { "barrier",
                   { barrier_indexes, barrier_timeout_breaks, barrier_abort,
-                    barrier_reset_while_waiting, barrier_party_killed } },
+                    barrier_reset_while_waiting, barrier_party_killed, barrier_trips_at_deadline,
+                    barrier_two_threads_killed, barrier_deadline_probe } },
                 { "daemon",
                   { daemon_restart_reclaims, no_daemon_waiter_reclaims,
                     no_daemon_waiter_reclaims_nospin, no_daemon_lock_and_barrier,
                     no_daemon_barrier_nospin } },
-                { "introspection", { list_show_holders_waiters } },
+                { "introspection", { list_show_holders_waiters, waiters_thousands } },
         };
         const struct th_fixture fx = {
                 .unchecked_setup = janitor_setup,
