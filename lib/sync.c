@@ -97,7 +97,7 @@ static bool proc_stopped(pid_t pid) {
  * alongside a working daemon is harmless, only redundant. */
 static bool daemon_absent(const struct seg *s) {
         uint32_t pid = atomic_load(&s->hdr->daemon_pid);
-        if (pid == 0 || proc_start_time((pid_t)pid) != atomic_load(&s->hdr->daemon_start))
+        if (pid == 0 || proc_life((pid_t)pid, atomic_load(&s->hdr->daemon_start)) == PROC_DEAD)
                 return true;
         uint64_t beat = atomic_load(&s->hdr->daemon_beat), now = now_monotonic_usec();
         if (beat && now > beat && now - beat > DAEMON_BEAT_STALE_USEC)
