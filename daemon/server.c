@@ -467,7 +467,7 @@ static void check_segment(struct server *s, bool asked) {
         if (r == 0 && reason == SEG_RETIRED_TRUNCATED &&
             s->known_count > atomic_load(&s->seg.hdr->count) + lost)
                 lost = s->known_count - atomic_load(&s->seg.hdr->count);
-        if (watching && watch_start(&s->watch, s->event, &s->seg) < 0)
+        if (watching && watch_start(&s->watch, s->event, &s->seg, s->pidfd_ceiling) < 0)
                 log_error("cannot watch holders any more: dead holders keep their holds");
         if (r < 0)
                 log_error("cannot restore segment %s: %s", old, strerror(-r));
@@ -859,6 +859,9 @@ int server_init(struct server *s, const struct server_config *cfg) {
                                   : 65536;
         uint64_t reserve = MAX(MIN(nofile / 4, 1024), 16);
         s->max_connections = nofile > reserve + 16 ? (unsigned)MIN(nofile - reserve, UINT32_MAX) : 16;
+        /* Pidfds stop 16 short of the limit: connections and /proc reads
+         * always find a descriptor (idle connections are closed for them). */
+        s->pidfd_ceiling = nofile > 64 + 16 ? (int)MIN(nofile - 16, INT32_MAX) : (int)MAX(nofile * 3 / 4, 8);
         r = sd_event_default(&s->event);
         if (r < 0)
                 return r;
@@ -880,7 +883,7 @@ int server_init(struct server *s, const struct server_config *cfg) {
                 return r;
         }
         sd_event_source_set_enabled(s->tick_source, SD_EVENT_ON);
-        r = watch_start(&s->watch, s->event, &s->seg);
+        r = watch_start(&s->watch, s->event, &s->seg, s->pidfd_ceiling);
         if (r < 0) {
                 log_error("cannot watch holders: %s", strerror(-r));
                 return r;

@@ -43,6 +43,7 @@ struct server {
          * less a reserve for pidfds and /proc) close the idlest one. */
         struct conn *conns_tail; /* idle the longest */
         unsigned max_connections;
+        int pidfd_ceiling; /* see struct watch */
         sd_event_source *accept_retry_source;
         uint64_t limit_logged_usec;
         unsigned limit_closed;

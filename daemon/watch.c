@@ -115,6 +115,11 @@ static bool watch_pid(struct watch *w, pid_t pid, uint64_t start) {
                 fd = (int)syscall(SYS_pidfd_open, pid, 0);
                 if (fd < 0 && errno == ESRCH)
                         return false;
+                if (w->fd_ceiling > 0 && fd >= w->fd_ceiling) {
+                        safe_close(fd);
+                        fd = -1;
+                        errno = EMFILE;
+                }
                 if (fd < 0)
                         /* Out of descriptors, or no pidfds (Linux < 5.3). */
                         pidfd_backoff(w, errno);
@@ -241,8 +246,9 @@ static void *thread_main(void *arg) {
         return NULL;
 }
 
-int watch_start(struct watch *w, sd_event *event, struct seg *seg) {
+int watch_start(struct watch *w, sd_event *event, struct seg *seg, int fd_ceiling) {
         memset(w, 0, sizeof(*w));
+        w->fd_ceiling = fd_ceiling;
         w->event = event;
         w->seg = seg;
         /* What an earlier daemon published, it no longer watches. */

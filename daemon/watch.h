@@ -26,13 +26,17 @@ struct watch {
          * checked by the periodic scan instead. */
         uint64_t retry_usec, backoff_usec;
         bool degraded;    /* said so in the log */
+        /* A pidfd numbered at or above this is given up as if the limit
+         * were reached (0: no ceiling), so that pidfds never take the last
+         * descriptors, which connections and /proc reads need. */
+        int fd_ceiling;
         size_t unwatched; /* live holders without a pidfd at the last scan */
 };
 
 /* Watch every holder of SEG from EVENT's loop (and a thread that notices
  * new holds).  Scans at once: holders that died while no daemon ran are
- * given back here. */
-int watch_start(struct watch *w, sd_event *event, struct seg *seg);
+ * given back here.  FD_CEILING: see struct watch. */
+int watch_start(struct watch *w, sd_event *event, struct seg *seg, int fd_ceiling);
 
 /* Look at the holder table again (new holders, dead ones). */
 void watch_scan(struct watch *w);
