@@ -61,7 +61,7 @@ static int connect_socket(const char *path, uint64_t deadline) {
         if (strlen(path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
         strcpy(sa.sun_path, path);
-        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        int fd = fd_above_stdio(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
         if (fd < 0)
                 return negative_errno();
         /* SO_SNDTIMEO bounds the wait for room in the listener's backlog. */

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -49,6 +50,19 @@ static inline void closep(int *fd) {
                 (fd) = -1;       \
                 _fd_;            \
         })
+
+/* Move a descriptor the library keeps (a segment, a socket) above 0, 1
+ * and 2: in a program started with standard output closed, the segment
+ * would otherwise become descriptor 1 and the program's output would be
+ * written into it.  Returns the descriptor, or -1 with errno set (FD is
+ * closed either way on failure). */
+static inline int fd_above_stdio(int fd) {
+        if (fd < 0 || fd > 2)
+                return fd;
+        int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        safe_close(fd);
+        return nfd;
+}
 
 /* errno as a negative code, never 0 even when errno was left unset. */
 static inline int negative_errno(void) {

@@ -366,7 +366,7 @@ static int init_header(struct seg *s, uint32_t capacity) {
  * sized for CAPACITY; the header is left for the caller. */
 static int create_named(struct seg *s, const char *shm_name, uint32_t capacity, mode_t mode) {
         mode_t old = umask(0);
-        int fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        int fd = fd_above_stdio(shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode));
         umask(old);
         if (fd < 0)
                 return negative_errno();
@@ -483,7 +483,7 @@ static int open_fd(struct seg *s, int fd, const char *shm_name, char *why, size_
 }
 
 int seg_open(struct seg *s, const char *shm_name, char *why, size_t whylen) {
-        int fd = shm_open(shm_name, O_RDWR | O_CLOEXEC, 0);
+        int fd = fd_above_stdio(shm_open(shm_name, O_RDWR | O_CLOEXEC, 0));
         if (fd < 0)
                 return negative_errno();
         return open_fd(s, fd, shm_name, why, whylen);
@@ -491,7 +491,7 @@ int seg_open(struct seg *s, const char *shm_name, char *why, size_t whylen) {
 
 int seg_open_trusted(struct seg *s, const char *shm_name, uid_t owner, bool only_owner, char *why,
                      size_t whylen) {
-        int fd = shm_open(shm_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+        int fd = fd_above_stdio(shm_open(shm_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0));
         if (fd < 0)
                 return negative_errno();
         int r = seg_check_trust(fd, shm_name, owner, only_owner, why, whylen);
@@ -550,7 +550,7 @@ _Static_assert(offsetof(struct seg_head, size) == offsetof(struct seg_header, si
                "struct seg_head mirrors the start of struct seg_header");
 
 int seg_diagnose(struct seg *s, const char *shm_name, uid_t owner, char *why, size_t whylen) {
-        int fd = shm_open(shm_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+        int fd = fd_above_stdio(shm_open(shm_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0));
         if (fd < 0)
                 return negative_errno();
         int r = seg_check_trust(fd, shm_name, owner, true, why, whylen);
@@ -600,7 +600,7 @@ int seg_diagnose(struct seg *s, const char *shm_name, uid_t owner, char *why, si
 }
 
 void seg_retire_file(const char *shm_name, int reason) {
-        _cleanup_close_ int fd = shm_open(shm_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+        _cleanup_close_ int fd = fd_above_stdio(shm_open(shm_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0));
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0)
                 return;

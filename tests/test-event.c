@@ -2,6 +2,7 @@
 /* test-event.c - events through the public API, against a real daemon (the
  * daemon's own code in a forked child), with waiters in forked processes */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -908,6 +909,25 @@ START_TEST(daemon_killed) {
 }
 END_TEST
 
+/* A program started with its standard descriptors closed: what libevd keeps
+ * open (the segment, the daemon's socket) must not become descriptor 0, 1
+ * or 2, or the program's output would be written into the segment. */
+START_TEST(stdio_closed) {
+        close(0);
+        close(1);
+        close(2);
+        evd_ctx *c = th_open(&D);
+        evd_event *ev = NULL;
+        th_assert_r(evd_event_open(c, "stdio", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &ev), 0);
+        th_assert_r(evd_event_set(ev, "v", 1), 0);
+        for (int fd = 0; fd < 3; fd++)
+                ck_assert_msg(fcntl(fd, F_GETFD) < 0 && errno == EBADF,
+                              "libevd left a descriptor of its own at %d", fd);
+        evd_event_free(ev);
+        evd_close(c);
+}
+END_TEST
+
 int main(void) {
         const struct th_case cases[] = {
                 { "values", { set_wait_value, clear, fail_event, once } },
@@ -919,6 +939,7 @@ int main(void) {
                 { "introspection", { show_fields, list_sorted, watch, progress_callback } },
                 { "watch-fresh", { watch_first_call_returns_at_once } },
                 { "daemon", { daemon_killed } },
+                { "stdio", { stdio_closed } },
         };
         const struct th_fixture fx = { .setup = setup, .teardown = teardown, .timeout = 60 };
         return th_run_cases("event", cases, ELEMENTSOF(cases), &fx);
