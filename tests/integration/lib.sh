@@ -310,7 +310,8 @@ expect_error() {
 # pass a generous one when the condition must become true.
 wait_until() {
         local cond=$1 t=${2:-$T_WAIT} end now
-        end=$(($(date +%s%N) + $(awk -v t="$t" 'BEGIN { printf "%d", t * 1e9 }')))
+        # %.0f, not %d: mawk's %d stops at 2^31 ns, about 2.1 s.
+        end=$(($(date +%s%N) + $(awk -v t="$t" 'BEGIN { printf "%.0f", t * 1e9 }')))
         while ! eval "$cond"; do
                 now=$(date +%s%N)
                 if ((now >= end)); then
