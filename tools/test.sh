@@ -80,10 +80,11 @@ meson compile -C "$builddir"
 # --busy: one hog per core, killed by pid however the script ends.
 hogs=()
 stop_hogs() {
-        ((${#hogs[@]})) && kill "${hogs[@]}" 2>/dev/null
-        ((${#hogs[@]})) && wait "${hogs[@]}" 2>/dev/null
+        if ((${#hogs[@]})); then
+                kill "${hogs[@]}" 2>/dev/null || true
+                wait "${hogs[@]}" 2>/dev/null || true # they die of SIGTERM
+        fi
         hogs=()
-        return 0
 }
 trap stop_hogs EXIT
 trap 'exit 130' INT TERM HUP
