@@ -84,6 +84,7 @@ struct oracle {
         _Atomic uint64_t violations;
         _Atomic uint64_t resets; /* barrier resets, counted before each */
         _Atomic uint64_t strict_rounds;
+        _Atomic uint64_t drops[8]; /* per holdable object: marks dropped so far */
         _Atomic uint32_t nmsg;
         struct target targets[MAX_SLOTS][NTARGETS];
         struct rec recs[MAX_RECS];
@@ -221,27 +222,55 @@ static int rec_claim(int obj) {
 static void rec_drop(int i) {
         if (i < 0)
                 return;
+        int obj = atomic_load(&O->recs[i].obj);
+        if (obj >= 0 && obj < NHOLD)
+                atomic_fetch_add(&O->drops[obj], 1);
         atomic_store(&O->recs[i].obj, -1);
         atomic_store(&O->recs[i].start, 0);
         atomic_store(&O->recs[i].pid, 0);
 }
 
 /* Holders of OBJ marked in the oracle whose process still runs; their pids
- * go to PIDS (up to 8) for the message. */
+ * go to PIDS (up to 8) for the message.  A scan is not a snapshot: a holder
+ * may unmark and another mark a later record while it runs, or a marked
+ * process die, its slot go to another, which marks.  So a scan counts only
+ * when no mark of OBJ was dropped while it ran, and only processes that
+ * still run after it: then all it counted held at once, at its end. */
 static unsigned count_holders(int obj, pid_t *pids) {
-        unsigned n = 0;
-        for (int i = 0; i < MAX_RECS; i++) {
-                if (atomic_load(&O->recs[i].obj) != obj)
-                        continue;
-                pid_t pid = atomic_load(&O->recs[i].pid);
-                uint64_t start = atomic_load(&O->recs[i].start);
-                if (atomic_load(&O->recs[i].obj) != obj || !runs_as(pid, start))
-                        continue;
-                if (n < 8)
-                        pids[n] = pid;
-                n++;
+        enum { MAXN = 64 };
+        for (int attempt = 0; attempt < 20; attempt++) {
+                pid_t seen[MAXN];
+                uint64_t starts[MAXN];
+                unsigned n = 0;
+                uint64_t d0 = atomic_load(&O->drops[obj]);
+                for (int i = 0; i < MAX_RECS && n < MAXN; i++) {
+                        if (atomic_load(&O->recs[i].obj) != obj)
+                                continue;
+                        pid_t pid = atomic_load(&O->recs[i].pid);
+                        uint64_t start = atomic_load(&O->recs[i].start);
+                        if (atomic_load(&O->recs[i].obj) != obj || !runs_as(pid, start))
+                                continue;
+                        bool dup = false;
+                        for (unsigned k = 0; k < n; k++)
+                                dup = dup || seen[k] == pid;
+                        if (!dup) {
+                                seen[n] = pid;
+                                starts[n++] = start;
+                        }
+                }
+                if (atomic_load(&O->drops[obj]) != d0)
+                        continue; /* raced with an unmark: look again */
+                unsigned live = 0;
+                for (unsigned k = 0; k < n; k++) {
+                        if (!runs_as(seen[k], starts[k]))
+                                continue;
+                        if (live < 8)
+                                pids[live] = seen[k];
+                        live++;
+                }
+                return live;
         }
-        return n;
+        return 0; /* too busy to tell this time */
 }
 
 static void check_bound(int obj) {
@@ -383,16 +412,20 @@ static void barrier_op(evd_ctx *ctx, unsigned *seed) {
 /* In a child just forked: die when the parent dies, so that a killed
  * participant leaves no waiter of its own behind (a command run by a killed
  * evctl is another matter: evctl does not do this). */
+static pid_t parent_pid; /* getpid() before each fork */
+
 static void die_with_parent(void) {
-        pid_t parent = getppid();
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
+        /* The parent may have died before the prctl: then we are orphaned
+         * already, and no signal will come. */
+        if (getppid() != parent_pid)
                 _exit(0);
 }
 
 /* fork + exec ARGV with output to /dev/null; publishes the child as kill
  * target K of SLOT.  Returns its pid. */
 static pid_t spawn(int slot, int k, char *const argv[]) {
+        parent_pid = getpid();
         pid_t pid = fork();
         if (pid < 0) {
                 violation("fork: %s", strerror(errno));
@@ -542,6 +575,7 @@ static void tester_round(evd_ctx *ctx, int slot, unsigned *seed, uint64_t round)
         for (int i = 0; i < k; i++) {
                 lib[i] = rnd(seed, 2);
                 if (lib[i]) {
+                        parent_pid = getpid();
                         kids[i] = fork();
                         if (kids[i] == 0) {
                                 die_with_parent();
@@ -777,6 +811,7 @@ static enum role part_role[MAX_SLOTS];
 static void spawn_participant(int slot, unsigned seed) {
         for (int k = 0; k < NTARGETS; k++)
                 publish(slot, k, 0);
+        parent_pid = getpid();
         fflush(NULL);
         pid_t pid = fork();
         if (pid < 0) {
@@ -1137,8 +1172,14 @@ int main(int argc, char **argv) {
                 }
         }
 
-        /* Stop: every participant finishes its operation and leaves; the
-         * longest of them is bounded by its own deadlines. */
+        /* Stop.  Holders and barrier parties die where they are (holding,
+         * or waiting at the barrier, maybe from two threads), for the check
+         * that everything they had comes back; the others finish their
+         * operation and leave, which their own deadlines bound. */
+        for (int s = 0; s < opt.procs; s++)
+                if (part_pid[s] && (part_role[s] == ROLE_HOLDER || part_role[s] == ROLE_BARRIER) &&
+                    kill(part_pid[s], SIGKILL) == 0)
+                        kills++;
         atomic_store(&O->stop, 1);
         int64_t end = now_usec() + 120 * SEC + (int64_t)opt.slack * SEC;
         for (;;) {
