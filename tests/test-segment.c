@@ -563,7 +563,8 @@ START_TEST(table_stuck_odd_slots) {
         th_assert_r(seg_lookup(&S, "absent", &i2, &g2), -ENOENT);
         int64_t el = th_now_usec() - t0;
         /* Bounded, not fast: a deadline for an endless scan. */
-        ck_assert_msg(el < 60000000, "lookups over a table of odd slots took %lld us", (long long)el);
+        ck_assert_msg(el < 60000000, "lookups over a table of odd slots took %lld us",
+                      (long long)el);
         /* Every slot odd, with random states. */
         uint64_t x = 42;
         for (uint32_t i = 0; i < S.capacity; i++) {
@@ -575,7 +576,8 @@ START_TEST(table_stuck_odd_slots) {
         for (int k = 0; k < 10; k++)
                 th_assert_r(seg_lookup(&S, "fine", &i2, &g2), -ENOENT);
         el = th_now_usec() - t0;
-        ck_assert_msg(el < 60000000, "10 lookups over a scribbled table took %lld us", (long long)el);
+        ck_assert_msg(el < 60000000, "10 lookups over a scribbled table took %lld us",
+                      (long long)el);
 }
 END_TEST
 
@@ -825,7 +827,8 @@ static struct seg_obj *killed_holder(enum half_mode mode) {
          * the data repaired. */
         int64_t t0 = th_now_usec();
         th_assert_r(seg_obj_lock(o, 2000), 0);
-        ck_assert_msg(th_now_usec() - t0 < 60000000, "taking over a dead holder's lock took %lld us",
+        ck_assert_msg(th_now_usec() - t0 < 60000000,
+                      "taking over a dead holder's lock took %lld us",
                       (long long)(th_now_usec() - t0));
         /* The dead holder woke nobody: the repair does, so that sleepers
          * look at the state again. */
