@@ -738,6 +738,9 @@ static void start_daemon(void) {
                 exit(2);
         }
         if (pid == 0) {
+                /* Should the soak itself be killed, its daemon stops too
+                 * (and, --ephemeral, removes the segment). */
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
                 int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
                 int null = open("/dev/null", O_RDONLY);
                 dup2(null, 0);
