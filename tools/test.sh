@@ -2,26 +2,31 @@
 # SPDX-License-Identifier: MIT
 # test.sh - configure, build and run every evd test.
 #
-# Usage: tools/test.sh [--sanitize] [-- MESON-TEST-ARGS...]
+# Usage: tools/test.sh [--sanitize] [--busy] [-- MESON-TEST-ARGS...]
 #
 #   (no flag)    build into build/ (debugoptimized, warnings are errors) and
 #                run the whole test suite
 #   --sanitize   the same in build-asan/ with AddressSanitizer and
 #                UndefinedBehaviorSanitizer; any report fails the run
+#   --busy       run the tests with every core saturated: one CPU hog
+#                (`yes >/dev/null`) per core, started after the build and
+#                stopped when the tests end; the suite must pass anyway
 #   -- ARGS      passed on to `meson test`, e.g. `-- --suite unit`
 #
 # It installs nothing: run tools/install-deps.sh first.
 set -euo pipefail
 
 usage() {
-        sed -n "5,14s/^# \\{0,1\\}//p" "${BASH_SOURCE[0]}"
+        sed -n "5,17s/^# \\{0,1\\}//p" "${BASH_SOURCE[0]}"
 }
 
 sanitize=0
+busy=0
 test_args=()
 while (($#)); do
         case "$1" in
         --sanitize) sanitize=1 ;;
+        --busy) busy=1 ;;
         -h | --help)
                 usage
                 exit 0
@@ -72,14 +77,37 @@ fi
 
 meson compile -C "$builddir"
 
+# --busy: one hog per core, killed by pid however the script ends.
+hogs=()
+stop_hogs() {
+        if ((${#hogs[@]})); then
+                kill "${hogs[@]}" 2>/dev/null || true
+                wait "${hogs[@]}" 2>/dev/null || true # they die of SIGTERM
+        fi
+        hogs=()
+}
+trap stop_hogs EXIT
+trap 'exit 130' INT TERM HUP
+if ((busy)); then
+        ncpu=$(nproc 2>/dev/null || echo 2)
+        for ((i = 0; i < ncpu; i++)); do
+                yes >/dev/null &
+                hogs+=("$!")
+        done
+        echo "test.sh: running the tests next to ${#hogs[@]} CPU hogs (one per core)"
+fi
+
 testlog="$builddir/meson-logs/testlog.json"
 rm -f "$testlog"
 status=0
 meson test -C "$builddir" --print-errorlogs --num-processes 2 "${test_args[@]}" || status=$?
+stop_hogs
 
 # One closing line that says what ran, from meson's machine-readable log.
 if [[ -f "$testlog" ]] && command -v python3 >/dev/null 2>&1; then
-        python3 - "$testlog" "$builddir" <<'EOF' || true
+        busy_note=""
+        ((busy)) && busy_note=" (next to $ncpu CPU hogs)"
+        python3 - "$testlog" "$builddir" "$busy_note" <<'EOF' || true
 import json, sys
 passed = failed = skipped = 0
 with open(sys.argv[1]) as f:
@@ -94,7 +122,7 @@ with open(sys.argv[1]) as f:
             skipped += 1
         else:
             failed += 1
-print(f"{sys.argv[2]}: {passed} passed, {failed} failed, {skipped} skipped")
+print(f"{sys.argv[2]}: {passed} passed, {failed} failed, {skipped} skipped{sys.argv[3]}")
 EOF
 fi
 

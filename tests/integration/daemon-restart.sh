@@ -88,13 +88,13 @@ expect_stdout "with space"
 expect_error 3 '^evctl: f1 failed: broken pipe$' "$EVCTL" wait f1 --timeout 0
 expect_exit 1 "$EVCTL" is-set c1
 expect_exit 1 "$EVCTL" wait c1 --timeout 200ms
-bg_start 15 "$EVCTL" wait c1 --timeout 10s
+bg_start 300 "$EVCTL" wait c1 --timeout 240s
 w=$BG_PID
 sleep 0.5
 alive "$w" || { bg_wait "$w"; fail "a wait on clear c1 ended by itself while evd is down
 $(bg_show "$w")"; }
 expect_exit 0 "$EVCTL" set c1 --value down
-wait_until "! alive $w" 3 || fail "set while evd is down did not wake the waiter within 3 s"
+wait_until "! alive $w" || fail "set while evd is down did not wake the waiter within ${T_WAIT} s"
 bg_expect "$w" 0 down
 expect_exit 0 "$EVCTL" clear c1
 expect_exit 0 "$EVCTL" set m1 --value while-down

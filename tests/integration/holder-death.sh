@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # holder-death.sh - fault tests with kill -9: semaphore slots and locks held
 # by processes that die (a `sem run`, its command, an --owner process) come
-# back promptly (measured; the target is 100 ms, asserted with a generous
-# bound), also when the daemon was killed in between and restarted; a lock
+# back (measured and printed; the target is 100 ms, but only a deadline for
+# a hang is asserted, so that a busy machine passes), also when the daemon
+# was killed in between and restarted; a lock
 # owner killed in its critical section is reported to the next owner; a
 # barrier party killed breaks the barrier for the others instead of hanging
 # them.  Plus the exit codes of the new commands and their --help.
@@ -11,12 +12,12 @@ set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# Generous bound (ms) for a dead holder's slot to come back; the figure
-# measured is printed.
-BOUND_MS=${HOLDER_DEATH_BOUND_MS:-1000}
+# Deadline (ms) for a dead holder's slot to come back: a hang, not a
+# measurement (the figure measured is printed).
+BOUND_MS=${HOLDER_DEATH_BOUND_MS:-$((T_WAIT * 1000))}
 
 # value NAME: `evctl sem value NAME` ("" on error).
-value() { timeout -k 1 5 "$EVCTL" sem value "$1" 2>/dev/null </dev/null || true; }
+value() { timeout -k 1 "$T_CALL" "$EVCTL" sem value "$1" 2>/dev/null </dev/null || true; }
 
 # lock_state NAME: "free" or "held", from show.
 # shellcheck disable=SC2317 # called through wait_until
@@ -31,7 +32,7 @@ reap() {
 
 # sleeper: a process to hold things for (--owner); its pid in SLEEPER.
 sleeper() {
-        bg_start 120 sleep 100
+        bg_start 900 sleep 800
         SLEEPER=$(bg_child "$BG_PID") || fail "no sleep under timeout $BG_PID"
         SLEEPER_GROUP=$BG_PID
 }
@@ -62,7 +63,7 @@ rand_sleep() { awk -v r=$((RANDOM % $1)) 'BEGIN { printf "%.3f", r / 1000 }'; }
 # timeout(1) process and the command evctl runs.
 pids_of_run() {
         RUN_EVCTL=$(bg_child "$1") || fail "no evctl under timeout $1"
-        wait_until "RUN_CMD=\$(pgrep -P $RUN_EVCTL | head -n 1); [[ -n \$RUN_CMD ]]" 3 ||
+        wait_until "RUN_CMD=\$(pgrep -P $RUN_EVCTL | head -n 1); [[ -n \$RUN_CMD ]]" ||
                 fail "evctl $RUN_EVCTL started no command"
 }
 
@@ -120,10 +121,10 @@ expect_error 2 "" "$EVCTL" sem acquire S --owner "$pid_gone" --timeout 0
 
 check "sem run killed (evctl and its command) at random moments: slot back"
 for i in 1 2 3 4 5; do
-        bg_start 60 "$EVCTL" sem run S -- sleep 30
+        bg_start 600 "$EVCTL" sem run S -- sleep 500
         r=$BG_PID
         pids_of_run "$r"
-        wait_until "[[ \$(value S) == 0 ]]" 3 || fail "sem run did not take the slot"
+        wait_until "[[ \$(value S) == 0 ]]" || fail "sem run did not take the slot"
         sleep "$(rand_sleep 200)"
         t0=$(date +%s%N)
         kill -KILL "$RUN_EVCTL" "$RUN_CMD"
@@ -144,22 +145,22 @@ for i in 1 2 3 4 5; do
 done
 
 check "the command of a sem run killed: evctl gives the slot back and exits 137"
-bg_start 60 "$EVCTL" sem run S -- sleep 30
+bg_start 600 "$EVCTL" sem run S -- sleep 500
 r=$BG_PID
 pids_of_run "$r"
-wait_until "[[ \$(value S) == 0 ]]" 3 || fail "sem run did not take the slot"
+wait_until "[[ \$(value S) == 0 ]]" || fail "sem run did not take the slot"
 t0=$(date +%s%N)
 kill -KILL "$RUN_CMD"
 measure_back S 1 "$t0" "command of a sem run killed"
 bg_expect "$r" 137
 
 check "only evctl of a sem run killed: the slot stays held while the command runs"
-bg_start 60 "$EVCTL" sem run S -- sleep 30
+bg_start 600 "$EVCTL" sem run S -- sleep 500
 r=$BG_PID
 pids_of_run "$r"
-wait_until "[[ \$(value S) == 0 ]]" 3 || fail "sem run did not take the slot"
+wait_until "[[ \$(value S) == 0 ]]" || fail "sem run did not take the slot"
 kill -KILL "$RUN_EVCTL"
-wait_until "! alive $RUN_EVCTL" 3 || fail "evctl survived SIGKILL"
+wait_until "! alive $RUN_EVCTL" || fail "evctl survived SIGKILL"
 sleep 0.3
 alive "$RUN_CMD" || fail "the command died with evctl"
 [[ $(value S) == 0 ]] || fail "the slot came back (value $(value S)) while the command still runs"
@@ -172,14 +173,14 @@ measure_back S 1 "$t0" "command of a sem run whose evctl was killed first"
 reap "$r"
 
 check "lock owner killed inside its critical section: the next owner is warned"
-bg_start 60 "$EVCTL" lock run L -- sleep 30
+bg_start 600 "$EVCTL" lock run L -- sleep 500
 r=$BG_PID
 pids_of_run "$r"
-wait_until "[[ \$(lock_state L) == held ]]" 3 || fail "lock run did not take the lock"
+wait_until "[[ \$(lock_state L) == held ]]" || fail "lock run did not take the lock"
 sleep "$(rand_sleep 100)"
 kill -KILL "$RUN_EVCTL" "$RUN_CMD"
 reap "$r"
-expect_exit 0 "$EVCTL" lock acquire L --owner $$ --timeout 2s
+expect_exit 0 "$EVCTL" lock acquire L --owner $$ --timeout 60s
 expect_stderr_match '^evctl: warning: lock L was abandoned'
 expect_one_error_line
 expect_no_stdout
@@ -193,21 +194,21 @@ sleeper
 expect_exit 0 "$EVCTL" lock acquire L --owner "$SLEEPER"
 kill -KILL "$SLEEPER"
 reap "$SLEEPER_GROUP"
-expect_exit 5 "$EVCTL" lock run L --timeout 2s -- sh -c 'exit 5'
+expect_exit 5 "$EVCTL" lock run L --timeout 60s -- sh -c 'exit 5'
 expect_stderr_match '^evctl: warning: lock L was abandoned'
 expect_exit 0 "$EVCTL" lock run L --timeout 0 -- true
 expect_no_stderr
 
 check "barrier party killed: the others exit 3 promptly"
-bg_start 30 "$EVCTL" barrier wait B --parties 3 --timeout 20s
+bg_start 300 "$EVCTL" barrier wait B --parties 3 --timeout 240s
 keep=$BG_PID
-bg_start 30 "$EVCTL" barrier wait B --parties 3 --timeout 20s
+bg_start 300 "$EVCTL" barrier wait B --parties 3 --timeout 240s
 victim=$BG_PID
-wait_until "[[ \$(show_field B state) == '2/3 waiting' ]]" 5 || fail "two parties did not arrive (state: $(show_field B state))"
+wait_until "[[ \$(show_field B state) == '2/3 waiting' ]]" || fail "two parties did not arrive (state: $(show_field B state))"
 cv=$(bg_child "$victim") || fail "no evctl under timeout $victim"
 t0=$(date +%s%N)
 kill -KILL "$cv"
-wait_until "! alive $keep" 2 || fail "the surviving party still waits 2 s after the other was killed"
+wait_until "! alive $keep" || fail "the surviving party still waits ${T_WAIT} s after the other was killed"
 ms=$((($(date +%s%N) - t0) / 1000000))
 say "barrier: surviving party ended ${ms} ms after the other was killed"
 bg_expect "$keep" 3
@@ -218,7 +219,7 @@ expect_exit 3 "$EVCTL" barrier wait B --parties 3 --timeout 0
 expect_exit 0 "$EVCTL" barrier reset B
 parties=()
 for _ in 1 2 3; do
-        bg_start 30 "$EVCTL" barrier wait B --parties 3 --timeout 10s
+        bg_start 300 "$EVCTL" barrier wait B --parties 3 --timeout 240s
         parties+=("$BG_PID")
 done
 idx=""
@@ -230,11 +231,11 @@ done
         fail "arrival indexes after the reset: $idx"
 
 check "barrier timeout: exit 1 for the one that timed out, 3 for the others"
-bg_start 30 "$EVCTL" barrier wait T --parties 3 --timeout 20s
+bg_start 300 "$EVCTL" barrier wait T --parties 3 --timeout 240s
 other=$BG_PID
-wait_until "[[ \$(show_field T state) == '1/3 waiting' ]]" 5 || fail "the first party did not arrive"
+wait_until "[[ \$(show_field T state) == '1/3 waiting' ]]" || fail "the first party did not arrive"
 expect_error 1 "T" "$EVCTL" barrier wait T --parties 3 --timeout 200ms
-wait_until "! alive $other" 2 || fail "the other party still waits after the timeout broke the barrier"
+wait_until "! alive $other" || fail "the other party still waits after the timeout broke the barrier"
 bg_expect "$other" 3
 
 # ---- the daemon killed while holders die ------------------------------------------------
@@ -256,12 +257,12 @@ reap "$g2"
 sleep 0.2
 # (Read without starting a daemon; not asserted: nobody is obliged to give
 # the slots back before a daemon or a waiter looks.)
-v=$(EVD_NO_AUTOSTART=1 timeout 5 "$EVCTL" sem value D 2>/dev/null || true)
+v=$(EVD_NO_AUTOSTART=1 timeout "$T_CALL" "$EVCTL" sem value D 2>/dev/null || true)
 say "with evd down and nobody waiting, the value is '$v'"
 t0=$(date +%s%N)
 evd_start
 measure_back D 2 "$t0" "restarted evd (measured from before its start, start-up included)"
-expect_exit 0 "$EVCTL" lock acquire DL --owner $$ --timeout 2s
+expect_exit 0 "$EVCTL" lock acquire DL --owner $$ --timeout 60s
 expect_stderr_match 'abandoned'
 expect_exit 0 "$EVCTL" lock release DL --owner $$
 
@@ -271,13 +272,13 @@ expect_exit 0 "$EVCTL" sem acquire D --owner "$SLEEPER"
 expect_exit 0 "$EVCTL" sem acquire D --owner "$SLEEPER"
 evd_kill9
 export EVD_NO_AUTOSTART=1
-bg_start 20 "$EVCTL" sem acquire D --owner $$ --timeout 10s
+bg_start 300 "$EVCTL" sem acquire D --owner $$ --timeout 240s
 w=$BG_PID
-wait_until "[[ \$(waiters D) == 1 ]]" 5 || fail "the acquire does not wait"
+wait_until "[[ \$(waiters D) == 1 ]]" || fail "the acquire does not wait"
 t0=$(date +%s%N)
 kill -KILL "$SLEEPER"
 reap "$SLEEPER_GROUP"
-wait_until "! alive $w" 3 || fail "the waiter did not take the dead holder's slot within 3 s (no daemon)"
+wait_until "! alive $w" || fail "the waiter did not take the dead holder's slot within ${T_WAIT} s (no daemon)"
 say "with evd down: waiter got the slot after $((($(date +%s%N) - t0) / 1000000)) ms"
 bg_expect "$w" 0
 [[ $(value D) == 1 ]] || fail "value $(value D) after the waiter took one of two reclaimed slots"
@@ -288,6 +289,6 @@ expect_exit 0 "$EVCTL" sem release D --owner $$
 
 say "reclaim latencies measured (ms): ${MEASURED[*]}"
 max=$(printf '%s\n' "${MEASURED[@]}" | sort -g | tail -n 1)
-say "worst: $max ms (target 100 ms, asserted bound $BOUND_MS ms)"
+say "worst: $max ms (target 100 ms; deadline for a hang $BOUND_MS ms)"
 alive "$EVD_PID" || fail "evd died"
 exit 0

@@ -100,10 +100,10 @@ cc -Wall -Werror -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs libev
 echo "install: the installed evctl starts the installed evd by itself"
 export LD_LIBRARY_PATH=$libdir EVD_RUNTIME_DIR=$rt
 unset EVD_DAEMON EVD_NO_AUTOSTART
-timeout 20 "$prefix/bin/evctl" set installed --value from-the-prefix || fail "evctl set (autostart)"
+timeout 120 "$prefix/bin/evctl" set installed --value from-the-prefix || fail "evctl set (autostart)"
 [[ -f $rt/evd.pid ]] || fail "no daemon was started"
 exe=$(readlink "/proc/$(cat "$rt/evd.pid")/exe")
 [[ $exe == "$prefix/bin/evd" ]] || fail "autostart ran $exe, not $prefix/bin/evd"
-out=$(timeout 20 "$tmp/prog") || fail "the pkg-config program failed"
+out=$(timeout 120 "$tmp/prog") || fail "the pkg-config program failed"
 [[ $out == from-the-prefix ]] || fail "the program read '$out'"
 echo "install: ok"

@@ -14,8 +14,13 @@
 export EVD EVCTL
 
 TEST_NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
-# Bound (seconds) for a single command that is not supposed to block.
-: "${T_CALL:=10}"
+# Deadlines, in seconds.  They only catch hangs: nothing here measures how
+# fast anything is, so that the suite passes on a machine whose cores are
+# saturated by other work.  T_CALL bounds a single command that is not
+# supposed to block; T_WAIT bounds waiting for something that must happen
+# soon (a daemon ready, a waiter blocked or released, a process gone).
+: "${T_CALL:=60}"
+: "${T_WAIT:=60}"
 
 _MAIN_PID=$$
 _PIDS=()        # plain background processes (daemons, redis, ...)
@@ -299,11 +304,13 @@ expect_error() {
         [[ -z $re ]] || expect_stderr_match "$re"
 }
 
-# wait_until 'CONDITION' TIMEOUT_S: poll the shell CONDITION every 50 ms;
+# wait_until 'CONDITION' [TIMEOUT_S]: poll the shell CONDITION every 50 ms;
 # returns 1 (with a note on stderr) if it is not true within TIMEOUT_S
-# (fractions allowed).  (%.0f, not %d: mawk caps %d at 2^31-1 ns, about 2 s.)
+# (fractions allowed; default T_WAIT).  TIMEOUT_S is a deadline for a hang:
+# pass a generous one when the condition must become true.
 wait_until() {
-        local cond=$1 t=${2:-5} end now
+        local cond=$1 t=${2:-$T_WAIT} end now
+        # %.0f, not %d: mawk's %d stops at 2^31 ns, about 2.1 s.
         end=$(($(date +%s%N) + $(awk -v t="$t" 'BEGIN { printf "%.0f", t * 1e9 }')))
         while ! eval "$cond"; do
                 now=$(date +%s%N)
@@ -375,7 +382,7 @@ $(bg_show "$pid")"
 # bg_child PID: the pid of the command that timeout PID runs.
 bg_child() {
         local c=""
-        wait_until "c=\$(pgrep -P $1 | head -n 1); [[ -n \$c ]]" 3 || return 1
+        wait_until "c=\$(pgrep -P $1 | head -n 1); [[ -n \$c ]]" "$T_WAIT" || return 1
         printf '%s' "$c"
 }
 
@@ -394,7 +401,7 @@ evd_mkdir() {
 _sock_ino() { stat -c %i "$1/evd.sock" 2>/dev/null || echo none; }
 
 # evd_start [EVD ARGS...]: start evd on EVD_DIR in the background (log:
-# EVD_DIR/evd.log, appended) and wait up to 5 s until it is ready: a new
+# EVD_DIR/evd.log, appended) and wait (T_WAIT) until it is ready: a new
 # "ready" line in the log, or a new socket.  Sets EVD_PID and EVD_SEGMENT.
 evd_start() {
         local dir=$EVD_DIR ino0 lines0
@@ -405,14 +412,14 @@ evd_start() {
         EVD_PID=$!
         _PIDS+=("$EVD_PID")
         local cond="! alive $EVD_PID || awk -v n=$lines0 'NR > n && /(^|[^A-Za-z])ready/ { f = 1 } END { exit !f }' '$dir/evd.log' || { [[ -S '$dir/evd.sock' ]] && [[ \$(_sock_ino '$dir') != '$ino0' ]]; }"
-        wait_until "$cond" 5 || fail "evd did not become ready within 5 s; log:
+        wait_until "$cond" "$T_WAIT" || fail "evd did not become ready within ${T_WAIT} s; log:
 $(tail -n 20 "$dir/evd.log")"
         alive "$EVD_PID" || fail "evd exited at start; log:
 $(tail -n 20 "$dir/evd.log")"
-        [[ -S $dir/evd.sock ]] || wait_until "[[ -S '$dir/evd.sock' ]]" 5 ||
+        [[ -S $dir/evd.sock ]] || wait_until "[[ -S '$dir/evd.sock' ]]" "$T_WAIT" ||
                 fail "evd logged ready but $dir/evd.sock does not exist"
         EVD_SEGMENT=""
-        wait_until "EVD_SEGMENT=\$(grep -om1 '/dev/shm/evd-[^ ]*' /proc/$EVD_PID/maps); [[ -n \$EVD_SEGMENT ]]" 2 ||
+        wait_until "EVD_SEGMENT=\$(grep -om1 '/dev/shm/evd-[^ ]*' /proc/$EVD_PID/maps); [[ -n \$EVD_SEGMENT ]]" "$T_WAIT" ||
                 say "note: could not find evd's segment in /proc/$EVD_PID/maps"
         [[ -z $EVD_SEGMENT ]] || _SHM+=("$EVD_SEGMENT")
 }
@@ -437,25 +444,25 @@ _reap() {
         fi
 }
 
-# evd_stop: SIGTERM the daemon and wait (5 s) for it; its exit code -> EVD_EXIT.
+# evd_stop: SIGTERM the daemon and wait (T_WAIT) for it; its exit code -> EVD_EXIT.
 evd_stop() {
         kill -TERM "$EVD_PID" 2>/dev/null || fail "evd (pid $EVD_PID) is not running"
-        _reap "$EVD_PID" 5
+        _reap "$EVD_PID" "$T_WAIT"
         EVD_EXIT=$REAP_RC
-        ((EVD_EXIT != 124)) || fail "evd did not exit within 5 s of SIGTERM"
+        ((EVD_EXIT != 124)) || fail "evd did not exit within ${T_WAIT} s of SIGTERM"
 }
 
 # evd_kill9: SIGKILL the daemon and reap it.
 evd_kill9() {
         kill -KILL "$EVD_PID" 2>/dev/null || fail "evd (pid $EVD_PID) is not running"
-        _reap "$EVD_PID" 5
+        _reap "$EVD_PID" "$T_WAIT"
 }
 
 # ---- objects --------------------------------------------------------------------------------
 
 # show_field NAME FIELD: one field of `evctl show NAME` ("" on error).
 show_field() {
-        timeout -k 1 5 "$EVCTL" show "$1" 2>/dev/null </dev/null |
+        timeout -k 1 "$T_CALL" "$EVCTL" show "$1" 2>/dev/null </dev/null |
                 awk -v f="$2" '{ k = $0; sub(/:.*/, "", k) } k == f { v = $0; sub(/^[^:]*: ?/, "", v); print v; exit }' ||
                 true
 }
@@ -476,4 +483,17 @@ rand_str() {
         local s
         s=$(tr -dc 'A-Za-z0-9' </dev/urandom 2>/dev/null | head -c "$1") || true
         printf '%s' "$s"
+}
+
+# ---- handshakes ------------------------------------------------------------------------------
+
+# in_futex PID: PID (any of its threads) sleeps in a futex wait now, e.g. an
+# evctl that has taken its snapshot and waits for a change.  A handshake for
+# commands that show no waiter count: poll it with wait_until.
+in_futex() {
+        local t
+        for t in /proc/"$1"/task/*; do
+                grep -q futex "$t/wchan" 2>/dev/null && return 0
+        done
+        return 1
 }

@@ -119,9 +119,9 @@ expect_exit 0 "${primary[@]}" "$ev" create primary-made
 expect_exit 0 "$EVCTL" show primary-made
 
 check "a member's waiter is woken by root's set"
-bg_start 20 "${member[@]}" "$ev" wait cross-user --timeout 15s
+bg_start 300 "${member[@]}" "$ev" wait cross-user --timeout 240s
 w=$BG_PID
-wait_until "[[ \$(waiters cross-user) == 1 ]]" 5 || fail "the member's wait did not start"
+wait_until "[[ \$(waiters cross-user) == 1 ]]" || fail "the member's wait did not start"
 expect_exit 0 "$EVCTL" set cross-user --value ok
 bg_expect "$w" 0 ok
 
@@ -160,9 +160,9 @@ if command -v systemd-socket-activate >/dev/null; then
         systemd-socket-activate --seqpacket -l "$EVD_DIR/evd.sock" -- "$EVD" --runtime-dir "$EVD_DIR" \
                 --group "$G" 2>>"$EVD_DIR/evd.log" &
         _PIDS+=("$!")
-        wait_until "[[ -S '$EVD_DIR/evd.sock' ]]" 5 || fail "systemd-socket-activate did not listen"
+        wait_until "[[ -S '$EVD_DIR/evd.sock' ]]" || fail "systemd-socket-activate did not listen"
         expect_exit 0 "$EVCTL" create activated # starts evd on the inherited socket
-        wait_until "[[ \$(mode_group '$EVD_DIR/evd.sock') == '660 $G' ]]" 5 ||
+        wait_until "[[ \$(mode_group '$EVD_DIR/evd.sock') == '660 $G' ]]" ||
                 fail "the inherited socket is $(mode_group "$EVD_DIR/evd.sock"), want 660 $G"
         expect_modes
         expect_exit 0 "${member[@]}" "$ev" set activated
