@@ -36,8 +36,9 @@
  * The suite runs a short soak (`meson test -C build soak`); a long one, by
  * hand:  build/tests/evd-soak --duration 600 --procs 24
  * EVD and EVCTL in the environment name the binaries (meson sets them).
- * --kill-unstarted and --mt-barrier add faults that open defects of issue 7
- * (14 and 2) fail on; the suite's run leaves them out until those are fixed. */
+ * --kill-unstarted (kill the process `run` forks before it runs the command)
+ * and --mt-barrier (two threads per barrier party) add the faults behind two
+ * defects this soak once caught; the suite's run has both. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
