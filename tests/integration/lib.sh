@@ -304,7 +304,8 @@ expect_error() {
 # (fractions allowed).
 wait_until() {
         local cond=$1 t=${2:-5} end now
-        end=$(($(date +%s%N) + $(awk -v t="$t" 'BEGIN { printf "%d", t * 1e9 }')))
+        # %.0f: mawk's %d stops at 2^31 - 1, which made every limit 2.1 s.
+        end=$(($(date +%s%N) + $(awk -v t="$t" 'BEGIN { printf "%.0f", t * 1e9 }')))
         while ! eval "$cond"; do
                 now=$(date +%s%N)
                 if ((now >= end)); then
