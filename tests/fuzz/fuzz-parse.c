@@ -75,7 +75,7 @@ static void check_name(const char *s) {
                 bad("evd_name_check returned an unexpected code");
         if ((r == 0) != name_rule(s))
                 bad(r == 0 ? "evd_name_check accepted a name the rule refuses"
-                            : "evd_name_check refused a name the rule accepts");
+                           : "evd_name_check refused a name the rule accepts");
         if (r < 0) {
                 why_check(&w, sizeof(w.buf));
                 if (!w.buf[0])

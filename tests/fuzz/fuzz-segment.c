@@ -183,7 +183,7 @@ static void list_all(struct server *sv) {
         for (uint32_t page = 0;; page++) {
                 if (page > sv->seg.capacity)
                         bad("a list does not end within capacity + 1 pages");
-                struct proto_msg req = { .op = OP_LIST }, rep;
+                struct proto_msg req = {.op = OP_LIST}, rep;
                 proto_set_u32(&req, TAG_CURSOR, cursor);
                 int r = request(sv, &req, &rep);
                 if (rep.op == OP_REPLY) {
@@ -199,7 +199,7 @@ static void list_all(struct server *sv) {
 }
 
 static void create_delete(struct server *sv, const char *name, uint32_t type, uint32_t max) {
-        struct proto_msg req = { .op = OP_CREATE }, rep;
+        struct proto_msg req = {.op = OP_CREATE}, rep;
         proto_set_name(&req, name);
         proto_set_u32(&req, TAG_TYPE, type);
         proto_set_u32(&req, TAG_KIND, 0);
@@ -218,7 +218,7 @@ static void create_delete(struct server *sv, const char *name, uint32_t type, ui
         struct evd_info info;
         if (seg_obj_snapshot(&sv->seg, idx, gen, &info, 100) != 0 || info.type != type)
                 bad("an object just created cannot be read");
-        struct proto_msg del = { .op = OP_DELETE };
+        struct proto_msg del = {.op = OP_DELETE};
         proto_set_name(&del, name);
         r = request(sv, &del, &rep);
         if (r != 0)
@@ -258,13 +258,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                          sizeof(why)) == 0;
 
         struct server sv;
-        struct server_config cfg = { .runtime_dir = dir, .capacity = FUZZ_CAPACITY };
+        struct server_config cfg = {.runtime_dir = dir, .capacity = FUZZ_CAPACITY};
         int r = server_init(&sv, &cfg);
         if (r == 0 && !valid)
                 bad("the daemon adopted a segment whose header is invalid");
         if (r < 0 && (valid || r != -EBADMSG))
                 bad(valid ? "the daemon refused a segment whose header is valid"
-                           : "the daemon refused an invalid segment with another code than EBADMSG");
+                          : "the daemon refused an invalid segment with another code than EBADMSG");
         if (r < 0)
                 n_refused++;
         if (r == 0) {

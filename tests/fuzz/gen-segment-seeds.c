@@ -25,13 +25,13 @@
 
 static const char *outdir;
 
-#define TRY(expr)                                                                         \
-        do {                                                                              \
-                int _r = (expr);                                                          \
-                if (_r < 0) {                                                             \
-                        fprintf(stderr, "gen-segment-seeds: %s: %s\n", #expr, evd_strerror(_r)); \
-                        exit(1);                                                          \
-                }                                                                         \
+#define TRY(expr)                                                                                  \
+        do {                                                                                       \
+                int _r = (expr);                                                                   \
+                if (_r < 0) {                                                                      \
+                        fprintf(stderr, "gen-segment-seeds: %s: %s\n", #expr, evd_strerror(_r));   \
+                        exit(1);                                                                   \
+                }                                                                                  \
         } while (0)
 
 static evd_ctx *open_ns(const struct th_daemon *d) {
@@ -120,7 +120,7 @@ int main(int argc, char **argv) {
                 return 2;
         }
         outdir = argv[1];
-        struct th_daemon d = { .capacity = 4 };
+        struct th_daemon d = {.capacity = 4};
         TRY(th_daemon_start(&d));
         evd_ctx *ctx = open_ns(&d);
         dump(&d, "empty-cap4");
@@ -130,7 +130,7 @@ int main(int argc, char **argv) {
         th_daemon_cleanup(&d);
 
         /* Holds of a process that died while no daemon watched. */
-        d = (struct th_daemon){ .capacity = 4 };
+        d = (struct th_daemon){.capacity = 4};
         TRY(th_daemon_start(&d));
         ctx = open_ns(&d);
         four_objects(ctx, false);
@@ -144,7 +144,7 @@ int main(int argc, char **argv) {
         th_daemon_cleanup(&d);
 
         /* A tombstone and a failed event. */
-        d = (struct th_daemon){ .capacity = 2 };
+        d = (struct th_daemon){.capacity = 2};
         TRY(th_daemon_start(&d));
         ctx = open_ns(&d);
         evd_event *ev;
@@ -159,7 +159,7 @@ int main(int argc, char **argv) {
         th_daemon_cleanup(&d);
 
         /* A registered waiter. */
-        d = (struct th_daemon){ .capacity = 4 };
+        d = (struct th_daemon){.capacity = 4};
         TRY(th_daemon_start(&d));
         ctx = open_ns(&d);
         pid_t w = spawn(wait_forever, ctx);

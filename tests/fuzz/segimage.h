@@ -29,8 +29,7 @@
 /* Call PUT(ctx, offset, bytes, len) for every record of the image in DATA;
  * returns the file size. */
 static inline size_t segimage_decode(const uint8_t *data, size_t len,
-                                     void (*put)(void *ctx, size_t off, const uint8_t *p,
-                                                 size_t n),
+                                     void (*put)(void *ctx, size_t off, const uint8_t *p, size_t n),
                                      void *ctx) {
         uint32_t sz = 0;
         if (len < 4) {
