@@ -69,10 +69,10 @@ if ! command -v clang >/dev/null 2>&1; then
 fi
 if [[ ! -f $builddir/meson-private/coredata.dat ]]; then
         # No --werror: clang warns about things gcc does not, and this build
-        # is for finding crashes.  Only the fuzz targets are built (libevd.so
-        # does not link with clang's static sanitizer runtimes).
+        # is for finding crashes.
         CC=clang meson setup "$builddir" -Dfuzz=true -Dbuildtype=debugoptimized -Db_lundef=false
 fi
+# Only the targets: what else the tree builds is not needed here.
 ninja -C "$builddir" "${targets[@]/#/tests/fuzz-}"
 
 work=$builddir/fuzz-work

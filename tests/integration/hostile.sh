@@ -55,6 +55,7 @@ BAD=0
 step_begin() {
         STEP=$1
         STEP_PROBLEMS=()
+        STEP_START=$SECONDS
         printf '%s\n' "$STEP" >"$W/step"
         say "== step $STEP"
 }
@@ -75,20 +76,20 @@ expected_to_fail() {
 }
 
 step_end() {
-        local n=${#STEP_PROBLEMS[@]} why
+        local n=${#STEP_PROBLEMS[@]} why took=" ($((SECONDS - STEP_START))s)"
         why=$(printf '%s; ' "${STEP_PROBLEMS[@]}")
         if expected_to_fail "$STEP"; then
                 if ((n)); then
-                        RESULTS+=("$STEP: FAILED, as expected on this branch: ${why%; }")
+                        RESULTS+=("$STEP$took: FAILED, as expected on this branch: ${why%; }")
                 else
-                        RESULTS+=("$STEP: passed, but it is in EXPECTED_FAIL: remove it from that list")
+                        RESULTS+=("$STEP$took: passed, but it is in EXPECTED_FAIL: remove it from that list")
                         BAD=1
                 fi
         elif ((n)); then
-                RESULTS+=("$STEP: FAILED: ${why%; }")
+                RESULTS+=("$STEP$took: FAILED: ${why%; }")
                 BAD=1
         else
-                RESULTS+=("$STEP: ok")
+                RESULTS+=("$STEP$took: ok")
         fi
         say "${RESULTS[-1]}"
 }
@@ -314,14 +315,18 @@ step_begin flood
 : >"$W/flood.out"
 # Each client's exit code and error line go out in one write of one line
 # (evctl writes its error line in pieces: parallel writers would mix them).
-cat >"$W/flood-one.sh" <<'EOF'
+cat >"$W/flood-some.sh" <<'EOF'
 #!/usr/bin/env bash
-e=$(timeout -k 2 60 "$1" create "flood-$3" 2>&1 >/dev/null)
-rc=$?
-printf '%s\t%s\n' "$rc" "$e" >>"$2/flood.out"
+E=$1 W=$2
+shift 2
+for n in "$@"; do
+        e=$(timeout -k 2 60 "$E" create "flood-$n" 2>&1 >/dev/null)
+        rc=$?
+        printf '%s\t%s\n' "$rc" "$e" >>"$W/flood.out"
+done
 EOF
 seq 1 5000 >"$W/flood.names"
-bg_start 900 xargs -P 8 -a "$W/flood.names" -I{} bash "$W/flood-one.sh" "$EVCTL" "$W" {}
+bg_start 900 xargs -P 8 -n 50 -a "$W/flood.names" bash "$W/flood-some.sh" "$EVCTL" "$W"
 FLOOD=$BG_PID
 # The well-behaved clients keep going meanwhile.
 progress
