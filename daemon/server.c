@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -630,13 +631,35 @@ static int open_listener(struct server *s) {
         return 0;
 }
 
+/* Whether a robust mutex in the segment says it is held by a thread that
+ * does not exist.  The kernel marks the hold of an owner that dies
+ * FUTEX_OWNER_DIED, so only a scribble makes one: left alone, it would cost
+ * every later taker its whole timeout, for good. */
+static bool held_by_nobody(const pthread_mutex_t *m) {
+        uint32_t w = (uint32_t)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
+        pid_t tid = (pid_t)(w & FUTEX_TID_MASK);
+        if (!tid || (w & FUTEX_OWNER_DIED))
+                return false;
+        return kill(tid, 0) < 0 && errno == ESRCH &&
+               (uint32_t)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == w;
+}
+
 static void scan_segment(struct server *s) {
         uint32_t live = 0, bad = 0;
         for (uint32_t i = 0; i < s->seg.capacity; i++) {
                 struct seg_obj *o = &s->seg.objs[i];
                 uint32_t st = atomic_load(&o->state);
-                if (st == SLOT_FREE || st == SLOT_DEAD)
+                if (st == SLOT_FREE || st == SLOT_DEAD) {
+                        /* A daemon died rewriting it (what the table lock's
+                         * repair does, done here: the lock is made afresh
+                         * below). */
+                        uint32_t g = atomic_load(&o->gen);
+                        if (g & 1) {
+                                atomic_store(&o->state, SLOT_DEAD);
+                                atomic_store(&o->gen, g + 1);
+                        }
                         continue;
+                }
                 char name[EVD_NAME_MAX + 1];
                 memcpy(name, o->name, EVD_NAME_MAX);
                 name[EVD_NAME_MAX] = '\0';
@@ -655,13 +678,21 @@ static void scan_segment(struct server *s) {
                          * can be holding it, so make it afresh. */
                         log_warning("object %s had a corrupt lock; reset it", name);
                         seg_mutex_reset(&o->lock);
+                } else if (o->lock_ready == 1 && held_by_nobody(&o->lock)) {
+                        log_warning("object %s had a lock held by a thread that does not exist; "
+                                    "reset it",
+                                    name);
+                        seg_mutex_reset(&o->lock);
                 }
                 live++;
         }
-        if (!seg_mutex_sane(&s->seg.hdr->table_lock)) {
+        /* Only a daemon takes the table lock, and the runtime directory's
+         * lock says no other one runs: whatever its word says (held by a
+         * daemon that died, or scribbled on) is stale, and the slots a dead
+         * daemon was rewriting were retired above. */
+        if (!seg_mutex_sane(&s->seg.hdr->table_lock))
                 log_warning("the table lock was corrupt; reset it");
-                seg_mutex_reset(&s->seg.hdr->table_lock);
-        }
+        seg_mutex_reset(&s->seg.hdr->table_lock);
         atomic_store(&s->seg.hdr->count, live);
         if (bad)
                 log_warning("quarantined %u corrupt slot(s) in the segment", bad);

@@ -11,9 +11,15 @@
  *   fuzz-proto [--iterations N] [--seed S]
  *
  * runs N generated inputs (random bytes, valid messages, mutated valid
- * messages, hand-made field lists) from a deterministic generator.  Built
- * with -DEVD_LIBFUZZER (and clang -fsanitize=fuzzer), it provides
- * LLVMFuzzerTestOneInput instead of main. */
+ * messages, hand-made field lists) from a deterministic generator;
+ *
+ *   fuzz-proto --corpus DIR [--iterations N] [--seed S]
+ *
+ * writes N generated inputs (mostly valid messages) into DIR instead, as
+ * seeds for the libFuzzer target.  Built with -DEVD_LIBFUZZER, it provides
+ * LLVMFuzzerTestOneInput instead of main: the target fuzz-proto of
+ * tests/fuzz/ (with libFuzzer's main under -Dfuzz=true, with the corpus
+ * replayer otherwise). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -108,12 +114,11 @@ static int fuzz_setup(void) {
         seg_shm_name(shm_name, sizeof(shm_name), geteuid(), dir);
         start_janitor();
         /* The daemon logs every create and delete: keep that out of the
-         * test log (sanitizers write to the descriptor, not to stderr). */
-#ifndef EVD_LIBFUZZER
+         * test log (sanitizers and libFuzzer write to the descriptor or
+         * their own copy of the stream, not to this stderr). */
         FILE *null = fopen("/dev/null", "we");
         if (null)
                 stderr = null;
-#endif
         struct server_config cfg = { .runtime_dir = dir, .capacity = FUZZ_CAPACITY };
         int r = server_init(&sv, &cfg);
         if (r < 0) {
@@ -558,13 +563,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 #else
 
 static void usage(FILE *f) {
-        fprintf(f, "Usage: fuzz-proto [--iterations N] [--seed S]\n");
+        fprintf(f, "Usage: fuzz-proto [--corpus DIR] [--iterations N] [--seed S]\n");
+}
+
+/* Seeds for the libFuzzer target: mostly valid messages of every op. */
+static int write_corpus(const char *corpus, unsigned long long n) {
+        static uint8_t buf[PROTO_MSG_MAX + 64];
+        for (unsigned long long i = 0; i < n; i++) {
+                size_t len = i % 4 == 3 ? gen_fields(buf, sizeof(buf)) : gen_valid(buf, sizeof(buf));
+                char path[4096];
+                snprintf(path, sizeof(path), "%s/gen-%04llu", corpus, i);
+                FILE *f = fopen(path, "we");
+                if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
+                        fprintf(stderr, "fuzz-proto: cannot write %s: %s\n", path, strerror(errno));
+                        return 1;
+                }
+        }
+        printf("fuzz-proto: wrote %llu inputs into %s\n", n, corpus);
+        return 0;
 }
 
 int main(int argc, char **argv) {
         unsigned long long iterations = 100000, seed = 1;
+        const char *corpus = NULL;
         for (int i = 1; i < argc; i++) {
                 char *end = NULL;
+                if (strcmp(argv[i], "--corpus") == 0 && i + 1 < argc) {
+                        corpus = argv[++i];
+                        continue;
+                }
                 if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc)
                         iterations = strtoull(argv[++i], &end, 10);
                 else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
@@ -580,6 +607,10 @@ int main(int argc, char **argv) {
                         fprintf(stderr, "fuzz-proto: invalid number '%s'\n", argv[i]);
                         return 2;
                 }
+        }
+        if (corpus) {
+                rs = seed;
+                return write_corpus(corpus, iterations);
         }
         if (fuzz_setup() < 0) {
                 fuzz_teardown();

@@ -26,6 +26,9 @@ packages=(
         passwd          # groupadd, groupdel (permission tests)
         coreutils       # timeout, mktemp
         python3         # summarises meson's test log in tools/test.sh
+        clang           # the fuzz targets (-Dfuzz=true, tests/fuzz/run.sh)
+        libclang-rt-dev # clang's libFuzzer, ASan and UBSan runtimes (libclang-rt-14-dev)
+        llvm            # llvm-symbolizer: readable stack traces in fuzzer reports
 )
 
 force=0

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/* gen-segment-seeds.c - write seed inputs for fuzz-segment: real segments
+ * of a real daemon, in the sparse form of segimage.h.
+ *
+ *   gen-segment-seeds DIR
+ *
+ * writes DIR/empty-cap4 (a fresh segment of capacity 4), DIR/four-objects
+ * (an event set with a value, a semaphore and a lock with holds of this
+ * process, a barrier), DIR/dead-holders (the same objects held by a process
+ * that died while no daemon ran), DIR/tombstone-cap2 (capacity 2, a deleted
+ * object and a failed once event) and DIR/waiter (a process blocked in a
+ * wait, registered in the waiter table).  Run it again when the segment
+ * layout changes (SEG_VERSION): tests/fuzz/make-corpus.sh does. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "segimage.h"
+#include "testhelp.h"
+
+static const char *outdir;
+
+#define TRY(expr)                                                                                  \
+        do {                                                                                       \
+                int _r = (expr);                                                                   \
+                if (_r < 0) {                                                                      \
+                        fprintf(stderr, "gen-segment-seeds: %s: %s\n", #expr, evd_strerror(_r));   \
+                        exit(1);                                                                   \
+                }                                                                                  \
+        } while (0)
+
+static evd_ctx *open_ns(const struct th_daemon *d) {
+        evd_ctx *ctx = NULL;
+        TRY(evd_open(&ctx, d->dir, EVD_OPEN_NO_AUTOSTART));
+        return ctx;
+}
+
+/* A child running FN(ARG) (these helpers run outside Check, so no th_fork). */
+static pid_t spawn(int (*fn)(void *), void *arg) {
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid < 0) {
+                perror("gen-segment-seeds: fork");
+                exit(1);
+        }
+        if (pid == 0)
+                _exit(fn(arg));
+        return pid;
+}
+
+static void dump(const struct th_daemon *d, const char *name) {
+        int fd = shm_open(d->shm_name, O_RDONLY | O_CLOEXEC, 0);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                fprintf(stderr, "gen-segment-seeds: %s: %s\n", d->shm_name, strerror(errno));
+                exit(1);
+        }
+        size_t size = (size_t)st.st_size;
+        uint8_t *file = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+        close(fd);
+        uint8_t *out = malloc(size + 64);
+        if (file == MAP_FAILED || !out)
+                exit(1);
+        size_t n = segimage_encode(file, size, out, size + 64);
+        munmap(file, size);
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", outdir, name);
+        FILE *f = fopen(path, "we");
+        if (!n || !f || fwrite(out, 1, n, f) != n || fclose(f) != 0) {
+                fprintf(stderr, "gen-segment-seeds: cannot write %s\n", path);
+                exit(1);
+        }
+        free(out);
+        printf("gen-segment-seeds: %s (%zu bytes for a %zu-byte segment)\n", path, n, size);
+}
+
+/* Open (create) the objects of the four-object seeds and, with HOLD, take
+ * holds for this process. */
+static void four_objects(evd_ctx *ctx, bool hold) {
+        evd_event *ev;
+        evd_sem *sem;
+        evd_lock *lock;
+        evd_barrier *bar;
+        TRY(evd_event_open(ctx, "redis-ready", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &ev));
+        TRY(evd_sem_open(ctx, "db-slots", 3, 3, EVD_SEM_CREATE, &sem));
+        TRY(evd_lock_open(ctx, "deploy.lock", EVD_SEM_CREATE, &lock));
+        if (hold) {
+                TRY(evd_event_set(ev, "port=6379", 9));
+                TRY(evd_sem_acquire(sem, 0, 0, 0));
+                TRY(evd_sem_acquire(sem, 0, 0, 0));
+                TRY(evd_lock_acquire(lock, 0, 0, 0));
+        }
+        TRY(evd_barrier_open(ctx, "stage@1", 3, EVD_SEM_CREATE, &bar));
+        evd_event_free(ev);
+        evd_sem_free(sem);
+        evd_lock_free(lock);
+        evd_barrier_free(bar);
+}
+
+static int hold_and_die(void *arg) {
+        four_objects(arg, true);
+        return 0; /* exits holding everything */
+}
+
+static int wait_forever(void *arg) {
+        evd_event *ev;
+        TRY(evd_event_open(arg, "redis-ready", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &ev));
+        evd_event_wait(ev, EVD_FOREVER, NULL, 0, NULL);
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        if (argc != 2) {
+                fprintf(stderr, "Usage: gen-segment-seeds DIR\n");
+                return 2;
+        }
+        outdir = argv[1];
+        struct th_daemon d = {.capacity = 4};
+        TRY(th_daemon_start(&d));
+        evd_ctx *ctx = open_ns(&d);
+        dump(&d, "empty-cap4");
+        four_objects(ctx, true);
+        dump(&d, "four-objects");
+        evd_close(ctx);
+        th_daemon_cleanup(&d);
+
+        /* Holds of a process that died while no daemon watched. */
+        d = (struct th_daemon){.capacity = 4};
+        TRY(th_daemon_start(&d));
+        ctx = open_ns(&d);
+        four_objects(ctx, false);
+        th_daemon_stop(&d);
+        if (th_wait_child(spawn(hold_and_die, ctx), 10000) != 0) {
+                fprintf(stderr, "gen-segment-seeds: the holding child failed\n");
+                return 1;
+        }
+        dump(&d, "dead-holders");
+        evd_close(ctx);
+        th_daemon_cleanup(&d);
+
+        /* A tombstone and a failed event. */
+        d = (struct th_daemon){.capacity = 2};
+        TRY(th_daemon_start(&d));
+        ctx = open_ns(&d);
+        evd_event *ev;
+        TRY(evd_event_open(ctx, "gone", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &ev));
+        evd_event_free(ev);
+        TRY(evd_delete(ctx, "gone"));
+        TRY(evd_event_open(ctx, "job:42", EVD_EVENT_ONCE, EVD_EVENT_CREATE, &ev));
+        TRY(evd_event_fail(ev, "exit code 3"));
+        evd_event_free(ev);
+        dump(&d, "tombstone-cap2");
+        evd_close(ctx);
+        th_daemon_cleanup(&d);
+
+        /* A registered waiter. */
+        d = (struct th_daemon){.capacity = 4};
+        TRY(th_daemon_start(&d));
+        ctx = open_ns(&d);
+        pid_t w = spawn(wait_forever, ctx);
+        if (!TH_WAIT_FOR(th_waiters_on(ctx, "redis-ready") == 1, 10000)) {
+                fprintf(stderr, "gen-segment-seeds: the waiter did not show up\n");
+                th_kill_child(w);
+                return 1;
+        }
+        dump(&d, "waiter");
+        th_kill_child(w);
+        evd_close(ctx);
+        th_daemon_cleanup(&d);
+        return 0;
+}
