@@ -574,7 +574,7 @@ static void tester_round(evd_ctx *ctx, int slot, unsigned *seed, uint64_t round)
         evd_event_clear(ev);
         int k = 1 + (int)rnd(seed, 4);
         pid_t kids[4];
-        bool lib[4];
+        bool lib[4], gone[4] = { false };
         for (int i = 0; i < k; i++) {
                 lib[i] = rnd(seed, 2);
                 if (lib[i]) {
@@ -620,8 +620,8 @@ static void tester_round(evd_ctx *ctx, int slot, unsigned *seed, uint64_t round)
                 r = evd_show(ctx, name, &info);
                 uint32_t w = r == 0 ? info.waiters : 0;
                 for (int i = 0; i < k; i++)
-                        if (waitpid(kids[i], NULL, WNOHANG) != 0)
-                                died = true; /* killed, or worse: no strict round */
+                        if (!gone[i] && waitpid(kids[i], NULL, WNOHANG) != 0)
+                                died = gone[i] = true; /* killed, or worse: no strict round */
                 if (!died && w == (uint32_t)k) {
                         blocked = true;
                         break;
@@ -642,6 +642,13 @@ static void tester_round(evd_ctx *ctx, int slot, unsigned *seed, uint64_t round)
                 violation("set %s: %s", name, evd_strerror(r));
         if (rnd(seed, 2))
                 evd_event_clear(ev);
+        /* Not a strict round (a waiter was killed before all of them were
+         * seen blocked): the others may have started waiting after the set,
+         * and would wait out their whole timeout for nothing. */
+        if (died || !blocked)
+                for (int i = 0; i < k; i++)
+                        if (!gone[i])
+                                kill(kids[i], SIGKILL);
         for (int i = 0; i < k; i++) {
                 int status = reap(kids[i]);
                 publish(slot, 1 + i, 0);
@@ -1025,6 +1032,54 @@ static void rm_rf(const char *path) {
         rmdir(path);
 }
 
+/* A hung participant: print PID and its descendants (command line, state,
+ * where the kernel has it sleeping), so that the report says which command
+ * hangs and on what. */
+static void show_tree(pid_t pid, int depth) {
+        char path[64], buf[512];
+        snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f)
+                fclose(f);
+        for (size_t k = 0; k + 1 < n; k++)
+                if (buf[k] == '\0')
+                        buf[k] = ' ';
+        buf[n] = '\0';
+        char wchan[64] = "?";
+        snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+        f = fopen(path, "r");
+        if (f) {
+                size_t m = fread(wchan, 1, sizeof(wchan) - 1, f);
+                wchan[m] = '\0';
+                fclose(f);
+        }
+        fprintf(stderr, "  %*spid %d [%s]: %s\n", 2 * depth, "", (int)pid, wchan, buf);
+        DIR *d = opendir("/proc");
+        if (!d)
+                return;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                pid_t child = (pid_t)atoi(e->d_name);
+                if (child <= 0)
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%d/stat", (int)child);
+                f = fopen(path, "r");
+                if (!f)
+                        continue;
+                n = fread(buf, 1, sizeof(buf) - 1, f);
+                fclose(f);
+                buf[n] = '\0';
+                char *p = strrchr(buf, ')');
+                int ppid = 0;
+                char state = '?';
+                if (p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == pid && depth < 6)
+                        show_tree(child, depth + 1);
+        }
+        closedir(d);
+}
+
+
 static void usage(FILE *f) {
         fprintf(f,
                 "Usage: evd-soak [OPTIONS]\n"
@@ -1206,9 +1261,12 @@ int main(int argc, char **argv) {
                 if (now_usec() > end) {
                         for (int s = 0; s < opt.procs; s++)
                                 if (part_pid[s])
+                                {
                                         violation("participant %d (pid %d) hangs: it did not stop "
                                                   "within %d s",
                                                   s, (int)part_pid[s], 120 + opt.slack);
+                                        show_tree(part_pid[s], 0);
+                                }
                         break;
                 }
                 sleep_usec(10000);
