@@ -46,8 +46,6 @@ static bool sv_up;
 static char dir[64];
 static char shm_name[64];
 static FILE *report; /* our own stderr: the daemon's log goes to /dev/null */
-static pid_t janitor = -1;
-static int janitor_fd = -1;
 
 /* ---- set-up ---------------------------------------------------------------- */
 
@@ -55,50 +53,6 @@ static void cleanup_files(void) {
         if (shm_name[0])
                 shm_unlink(shm_name);
         th_rmtree(dir);
-}
-
-/* A child that outlives us only long enough to remove the segment and the
- * directory, whichever way we end (even killed or aborted by a sanitizer). */
-static void start_janitor(void) {
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return;
-        pid_t pid = fork();
-        if (pid < 0) {
-                close(p[0]);
-                close(p[1]);
-                return;
-        }
-        if (pid == 0) {
-                close(p[1]);
-                int null = open("/dev/null", O_RDWR);
-                if (null >= 0) {
-                        dup2(null, 0);
-                        dup2(null, 1);
-                        dup2(null, 2);
-                }
-                setpgid(0, 0);
-                signal(SIGINT, SIG_IGN);
-                signal(SIGTERM, SIG_IGN);
-                char c;
-                while (read(p[0], &c, 1) > 0)
-                        ;
-                cleanup_files();
-                _exit(0);
-        }
-        close(p[0]);
-        janitor = pid;
-        janitor_fd = p[1];
-}
-
-static void stop_janitor(void) {
-        if (janitor_fd >= 0)
-                close(janitor_fd);
-        janitor_fd = -1;
-        if (janitor > 0)
-                while (waitpid(janitor, NULL, 0) < 0 && errno == EINTR)
-                        ;
-        janitor = -1;
 }
 
 static int fuzz_setup(void) {
@@ -112,7 +66,7 @@ static int fuzz_setup(void) {
                 return -errno;
         }
         seg_shm_name(shm_name, sizeof(shm_name), geteuid(), dir);
-        start_janitor();
+        th_janitor_start(cleanup_files);
         /* The daemon logs every create and delete: keep that out of the
          * test log (sanitizers and libFuzzer write to the descriptor or
          * their own copy of the stream, not to this stderr). */
@@ -137,7 +91,7 @@ static void fuzz_teardown(void) {
                 sv_up = false;
         }
         cleanup_files();
-        stop_janitor();
+        th_janitor_stop();
 }
 
 /* ---- checking one input ------------------------------------------------------ */

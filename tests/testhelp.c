@@ -370,3 +370,51 @@ int th_run_cases(const char *name, const struct th_case *cases, size_t n,
         th_add_cases(s, cases, n, fx);
         return th_run_suite(s);
 }
+
+/* ---- the janitor ---------------------------------------------------------------- */
+
+static pid_t janitor = -1;
+static int janitor_fd = -1;
+
+void th_janitor_start(void (*cleanup)(void)) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return;
+        pid_t pid = fork();
+        if (pid < 0) {
+                close(p[0]);
+                close(p[1]);
+                return;
+        }
+        if (pid == 0) {
+                close(p[1]);
+                int null = open("/dev/null", O_RDWR);
+                if (null >= 0) {
+                        dup2(null, 0);
+                        dup2(null, 1);
+                        dup2(null, 2);
+                }
+                setpgid(0, 0);
+                signal(SIGINT, SIG_IGN);
+                signal(SIGTERM, SIG_IGN);
+                char c;
+                /* EOF: the caller ended or stopped us. */
+                while (read(p[0], &c, 1) > 0)
+                        ;
+                cleanup();
+                _exit(0);
+        }
+        close(p[0]);
+        janitor = pid;
+        janitor_fd = p[1];
+}
+
+void th_janitor_stop(void) {
+        if (janitor_fd >= 0)
+                close(janitor_fd);
+        janitor_fd = -1;
+        if (janitor > 0)
+                while (waitpid(janitor, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        janitor = -1;
+}

@@ -145,3 +145,10 @@ void th_add_cases(Suite *s, const struct th_case *cases, size_t n, const struct 
  * th_run_suite; returns the process exit status. */
 int th_run_cases(const char *name, const struct th_case *cases, size_t n,
                  const struct th_fixture *fx);
+
+/* A child that outlives the caller only long enough to run CLEANUP (remove
+ * a test's segment and directory), however the caller ends: killed, or
+ * aborted by a sanitizer.  th_janitor_stop() ends it early; CLEANUP runs
+ * then too.  One janitor per process. */
+void th_janitor_start(void (*cleanup)(void));
+void th_janitor_stop(void);

@@ -2,9 +2,10 @@
 /* fuzz-segment.c - fuzz target: the daemon adopting an arbitrary segment.
  *
  * Each input is a segment file in the sparse form of segimage.h.  It is
- * written into the POSIX shm object of a private runtime directory, and the
- * daemon's real start-up runs on it: server_init() finds the segment there,
- * validates its header (seg_create_or_adopt, seg_validate_header), scans and
+ * written into the POSIX shm object of a private runtime directory (under
+ * the name an evd that publishes no evd.segment used), and the daemon's
+ * real start-up runs on it: server_init() finds the segment there,
+ * validates its header (seg_open_trusted, seg_diagnose), scans and
  * repairs every slot (scan_segment, seg_obj_sane), reaps the waiter table
  * and starts watching the holders (watch_start, watch_scan).  Then the
  * daemon's first requests run on what it adopted: a full list, a create and
@@ -12,8 +13,10 @@
  *
  * It must never crash, hang, read outside the mapping or hand a scribbled
  * mutex to glibc (ASan, UBSan and libFuzzer's -timeout see those), and:
- *   - the segment is adopted exactly when seg_validate_header accepts it,
- *     and refused with -EBADMSG otherwise;
+ *   - the segment is adopted exactly when seg_validate_header accepts it;
+ *     otherwise the daemon replaces it with a segment of its own (a new
+ *     name; restored from what is left when it was cut short), or refuses
+ *     it with -EPROTONOSUPPORT when it is of another layout version;
  *   - after adoption every live slot is sane (type state, name, hash, an
  *     even generation, a lock glibc may see, not held by a thread that does
  *     not exist), the live count is right, and the table lock (which only
@@ -47,43 +50,24 @@ static char shm_name[64];
 static const uint8_t *in_data;
 static size_t in_size;
 static int shm_fd = -1;
-static unsigned long n_adopted, n_refused;
+static unsigned long n_adopted, n_replaced, n_refused;
 
 /* So that a target gone blind (refusing every input) shows. */
 static void print_stats(void) {
-        printf("fuzz-segment: %lu segment(s) adopted, %lu refused\n", n_adopted, n_refused);
+        printf("fuzz-segment: %lu segment(s) adopted, %lu replaced, %lu refused\n", n_adopted,
+               n_replaced, n_refused);
 }
 
 static _Noreturn void bad(const char *what) {
         fuzz_fail("fuzz-segment", in_data, in_size, what);
 }
 
-/* A child that outlives us only long enough to remove the segment and the
- * directory, however we end (killed, or aborted by a sanitizer). */
-static void start_janitor(void) {
-        int p[2];
-        if (pipe(p) < 0)
-                return;
-        pid_t pid = fork();
-        if (pid < 0) {
-                close(p[0]);
-                close(p[1]);
-                return;
-        }
-        if (pid == 0) {
-                close(p[1]);
-                setpgid(0, 0);
-                signal(SIGINT, SIG_IGN);
-                signal(SIGTERM, SIG_IGN);
-                char c;
-                while (read(p[0], &c, 1) > 0)
-                        ;
-                shm_unlink(shm_name);
-                th_rmtree(dir);
-                _exit(0);
-        }
-        close(p[0]);
-        /* Kept open (not close-on-exec) for as long as we live. */
+static void cleanup_files(void) {
+        shm_unlink(shm_name);
+        char name[SEG_NAME_MAX], why[256];
+        if (seg_name_read(dir, name, sizeof(name), NULL, why, sizeof(why)) == 0)
+                shm_unlink(name);
+        th_rmtree(dir);
 }
 
 static void setup(void) {
@@ -101,7 +85,7 @@ static void setup(void) {
         }
         snprintf(shm_name, sizeof(shm_name), "%s", p.shm_name);
         paths_free(&p);
-        start_janitor();
+        th_janitor_start(cleanup_files);
         atexit(print_stats);
 }
 
@@ -235,6 +219,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         in_data = data;
         in_size = size;
 
+        /* The input is the only segment the daemon can find. */
+        char name_file[sizeof(dir) + sizeof(SEG_NAME_FILE) + 1];
+        snprintf(name_file, sizeof(name_file), "%s/%s", dir, SEG_NAME_FILE);
+        unlink(name_file);
         shm_unlink(shm_name);
         shm_fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (shm_fd < 0) {
@@ -260,15 +248,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct server sv;
         struct server_config cfg = {.runtime_dir = dir, .capacity = FUZZ_CAPACITY};
         int r = server_init(&sv, &cfg);
-        if (r == 0 && !valid)
+        bool adopted = r == 0 && strcmp(sv.seg.name, shm_name) == 0;
+        if (adopted && !valid)
                 bad("the daemon adopted a segment whose header is invalid");
-        if (r < 0 && (valid || r != -EBADMSG))
+        if (r == 0 && !adopted && valid)
+                bad("the daemon replaced a segment whose header is valid");
+        if (r < 0 && (valid || r != -EPROTONOSUPPORT))
                 bad(valid ? "the daemon refused a segment whose header is valid"
-                          : "the daemon refused an invalid segment with another code than EBADMSG");
+                          : "the daemon refused an invalid segment instead of replacing it, and "
+                            "not for its layout version");
         if (r < 0)
                 n_refused++;
+        char made[SEG_NAME_MAX] = "";
         if (r == 0) {
-                n_adopted++;
+                if (adopted)
+                        n_adopted++;
+                else
+                        n_replaced++;
+                snprintf(made, sizeof(made), "%s", sv.seg.name);
                 check_adopted(&sv);
                 list_all(&sv);
                 create_delete(&sv, "fuzz-new-event", EVD_TYPE_EVENT, 0);
@@ -279,5 +276,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         server_deinit(&sv);
         shm_unlink(shm_name);
+        if (made[0])
+                shm_unlink(made);
         return 0;
 }

@@ -13,6 +13,7 @@
  * layout changes (SEG_VERSION): tests/fuzz/make-corpus.sh does. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,10 @@ static pid_t spawn(int (*fn)(void *), void *arg) {
         return pid;
 }
 
-static void dump(const struct th_daemon *d, const char *name) {
+/* Dump the segment of D as seed NAME, first changed by PATCH (may be NULL)
+ * in a private copy. */
+static void dump_patched(const struct th_daemon *d, const char *name,
+                         void (*patch)(uint8_t *file, size_t size)) {
         int fd = shm_open(d->shm_name, O_RDONLY | O_CLOEXEC, 0);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0) {
@@ -61,8 +65,10 @@ static void dump(const struct th_daemon *d, const char *name) {
                 exit(1);
         }
         size_t size = (size_t)st.st_size;
-        uint8_t *file = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+        uint8_t *file = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
         close(fd);
+        if (file != MAP_FAILED && patch)
+                patch(file, size);
         uint8_t *out = malloc(size + 64);
         if (file == MAP_FAILED || !out)
                 exit(1);
@@ -77,6 +83,30 @@ static void dump(const struct th_daemon *d, const char *name) {
         }
         free(out);
         printf("gen-segment-seeds: %s (%zu bytes for a %zu-byte segment)\n", path, n, size);
+}
+
+static void dump(const struct th_daemon *d, const char *name) {
+        dump_patched(d, name, NULL);
+}
+
+/* A lock word that says a thread holds it which cannot exist (above any
+ * pid_max): the daemon must not adopt such a lock as it is, or every taker
+ * waits out its whole timeout, for good. */
+#define NO_SUCH_TID 0x3ffffffeu
+
+static void hold_by_nobody(pthread_mutex_t *m) {
+        __atomic_store_n(&m->__data.__lock, (int)NO_SUCH_TID, __ATOMIC_RELAXED);
+}
+
+static void table_lock_held(uint8_t *file, size_t size) {
+        (void)size;
+        hold_by_nobody(&((struct seg_header *)file)->table_lock);
+}
+
+static void object_lock_held(uint8_t *file, size_t size) {
+        const struct seg_header *h = (const struct seg_header *)file;
+        if (h->header_size + sizeof(struct seg_obj) <= size)
+                hold_by_nobody(&((struct seg_obj *)(file + h->header_size))->lock);
 }
 
 /* Open (create) the objects of the four-object seeds and, with HOLD, take
@@ -126,6 +156,10 @@ int main(int argc, char **argv) {
         dump(&d, "empty-cap4");
         four_objects(ctx, true);
         dump(&d, "four-objects");
+        /* The regressions of the one defect the fuzzer found (a lock held
+         * by a thread that does not exist), remade for each layout. */
+        dump_patched(&d, "regress-table-lock-held", table_lock_held);
+        dump_patched(&d, "regress-object-lock-held", object_lock_held);
         evd_close(ctx);
         th_daemon_cleanup(&d);
 

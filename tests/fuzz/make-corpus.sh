@@ -27,6 +27,9 @@ for t in wire parse segment; do
         mkdir -p "$corpus/$t"
         find "$corpus/$t" -type f ! -name 'crash-*' ! -name 'regress-*' -delete
 done
+# The segment's regression inputs are remade by gen-segment-seeds (they
+# must follow the layout).
+rm -f "$corpus"/segment/regress-*
 
 "$build/tests/fuzz-proto" --corpus "$corpus/wire" --iterations 48 --seed 7
 "$build/tests/gen-segment-seeds" "$corpus/segment"
