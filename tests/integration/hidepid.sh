@@ -37,24 +37,12 @@ mount -t proc -o hidepid=2 proc /proc
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-G=evdh$$
-groupadd --system "$G" || fail "groupadd --system $G failed"
-gid=$(getent group "$G" | cut -d: -f3)
-[[ -n $gid ]] || fail "group $G has no gid"
-# Binaries the members can reach (the build tree may sit under a 0700 home).
-pbin=$(mktemp -d /tmp/evd-it-hidepid-bin.XXXXXX)
-chmod 0755 "$pbin"
-cp "$EVCTL" "$pbin/evctl"
-lib=$(ldd "$EVCTL" | awk '$1 == "libevd.so.1" { print $3 }')
-[[ -f $lib ]] || fail "cannot find the libevd.so.1 evctl uses: $(ldd "$EVCTL")"
-cp "$lib" "$pbin/"
-chmod -R a+rX "$pbin"
-trap '_rc=$?; set +e; groupdel "$G" 2>/dev/null; rm -rf "$pbin"; (exit $_rc); _cleanup' EXIT
+group_with_binaries evdh$$
 
 # Two members of G with uids of their own.
-alice=(setpriv --reuid=65533 --regid=65533 --groups="$gid" env LD_LIBRARY_PATH="$pbin")
-bob=(setpriv --reuid=65534 --regid=65534 --groups="$gid" env LD_LIBRARY_PATH="$pbin")
-ev=$pbin/evctl
+alice=(setpriv --reuid=65533 --regid=65533 --groups="$GID" env LD_LIBRARY_PATH="$PBIN")
+bob=(setpriv --reuid=65534 --regid=65534 --groups="$GID" env LD_LIBRARY_PATH="$PBIN")
+ev=$PBIN/evctl
 
 lock_state() { show_field "$1" state; }
 

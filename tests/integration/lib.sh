@@ -497,3 +497,25 @@ in_futex() {
         done
         return 1
 }
+
+# group_with_binaries NAME: a temporary system group NAME (its gid in GID)
+# and a directory PBIN with copies of evctl and the libevd it uses that any
+# uid can run (the build tree may sit under a 0700 home); both are removed
+# at exit, before lib.sh's own cleanup.  For tests that run as other uids.
+group_with_binaries() {
+        G=$1
+        groupadd --system "$G" || fail "groupadd --system $G failed"
+        GID=$(getent group "$G" | cut -d: -f3)
+        [[ -n $GID ]] || fail "group $G has no gid"
+        PBIN=$(mktemp -d "/tmp/evd-it-$TEST_NAME-bin.XXXXXX")
+        chmod 0755 "$PBIN"
+        cp "$EVCTL" "$PBIN/evctl"
+        local lib
+        lib=$(ldd "$EVCTL" | awk '$1 == "libevd.so.1" { print $3 }')
+        [[ -f $lib ]] || fail "cannot find the libevd.so.1 evctl uses: $(ldd "$EVCTL")"
+        cp "$lib" "$PBIN/"
+        chmod -R a+rX "$PBIN"
+        # Then lib.sh's cleanup, with the test's status; set +e first, or
+        # errexit would end the trap at "(exit 1)" and leave daemons running.
+        trap '_rc=$?; set +e; groupdel "$G" 2>/dev/null; rm -rf "$PBIN"; (exit $_rc); _cleanup' EXIT
+}

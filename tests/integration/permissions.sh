@@ -22,29 +22,14 @@ done
 SYS_PY=/usr/bin/python3
 [[ -x $SYS_PY ]] || skip "/usr/bin/python3 is needed"
 
-G=evdt$$
-groupadd --system "$G" || fail "groupadd --system $G failed"
-gid=$(getent group "$G" | cut -d: -f3)
-[[ -n $gid ]] || fail "group $G has no gid"
-# The runs as nobody need binaries they can reach: the build tree may sit
-# under a 0700 home directory, so copy evctl and libevd somewhere open.
-pbin=$(mktemp -d /tmp/evd-it-permissions-bin.XXXXXX)
-chmod 0755 "$pbin"
-cp "$EVCTL" "$pbin/evctl"
-lib=$(ldd "$EVCTL" | awk '$1 == "libevd.so.1" { print $3 }')
-[[ -f $lib ]] || fail "cannot find the libevd.so.1 evctl uses: $(ldd "$EVCTL")"
-cp "$lib" "$pbin/"
-chmod -R a+rX "$pbin"
-# Then lib.sh's cleanup, with the test's status; set +e first, or errexit
-# would end the trap at "(exit 1)" and leave the daemons running.
-trap '_rc=$?; set +e; groupdel "$G" 2>/dev/null; rm -rf "$pbin"; (exit $_rc); _cleanup' EXIT
+group_with_binaries evdt$$
 
 NOBODY=65534
 # Command prefixes (arrays, as run/expect_* need real programs).
-outsider=(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups env LD_LIBRARY_PATH="$pbin")
-member=(setpriv --reuid=$NOBODY --regid=$NOBODY --groups="$gid" env LD_LIBRARY_PATH="$pbin")
-primary=(setpriv --reuid=$NOBODY --regid="$gid" --clear-groups env LD_LIBRARY_PATH="$pbin")
-ev=$pbin/evctl
+outsider=(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups env LD_LIBRARY_PATH="$PBIN")
+member=(setpriv --reuid=$NOBODY --regid=$NOBODY --groups="$GID" env LD_LIBRARY_PATH="$PBIN")
+primary=(setpriv --reuid=$NOBODY --regid="$GID" --clear-groups env LD_LIBRARY_PATH="$PBIN")
+ev=$PBIN/evctl
 
 # mode_group PATH: "MODE GROUP" of PATH.
 mode_group() { stat -c '%a %G' "$1"; }
