@@ -92,7 +92,9 @@ while [[ ! -e $W/stop ]]; do
                 continue
         fi
         # The answer to this round; older ones (after an error) are skipped.
-        while :; do
+        # Once told to stop, the ponger may be gone and pong may keep an
+        # older value: stop here too, or this loop never ends.
+        while [[ ! -e $W/stop ]]; do
                 rc=0
                 v=$(timeout -k 2 90 "$E" wait pong --timeout 60 2>>"$W/pinger.err") || rc=$?
                 if ((rc)); then
