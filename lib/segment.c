@@ -489,8 +489,10 @@ int seg_open(struct seg *s, const char *shm_name, char *why, size_t whylen) {
         return open_fd(s, fd, shm_name, why, whylen);
 }
 
-int seg_open_trusted(struct seg *s, const char *shm_name, uid_t owner, bool only_owner, char *why,
-                     size_t whylen) {
+/* Open SHM_NAME, never through a symlink, and check who may have written it
+ * (seg_check_trust); the descriptor, or a negative code with WHY filled. */
+static int open_trusted_fd(const char *shm_name, uid_t owner, bool only_owner, char *why,
+                           size_t whylen) {
         int fd = fd_above_stdio(shm_open(shm_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0));
         if (fd < 0)
                 return negative_errno();
@@ -499,6 +501,14 @@ int seg_open_trusted(struct seg *s, const char *shm_name, uid_t owner, bool only
                 safe_close(fd);
                 return r;
         }
+        return fd;
+}
+
+int seg_open_trusted(struct seg *s, const char *shm_name, uid_t owner, bool only_owner, char *why,
+                     size_t whylen) {
+        int fd = open_trusted_fd(shm_name, owner, only_owner, why, whylen);
+        if (fd < 0)
+                return fd;
         return open_fd(s, fd, shm_name, why, whylen);
 }
 
@@ -550,14 +560,9 @@ _Static_assert(offsetof(struct seg_head, size) == offsetof(struct seg_header, si
                "struct seg_head mirrors the start of struct seg_header");
 
 int seg_diagnose(struct seg *s, const char *shm_name, uid_t owner, char *why, size_t whylen) {
-        int fd = fd_above_stdio(shm_open(shm_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0));
+        int fd = open_trusted_fd(shm_name, owner, true, why, whylen);
         if (fd < 0)
-                return negative_errno();
-        int r = seg_check_trust(fd, shm_name, owner, true, why, whylen);
-        if (r < 0) {
-                safe_close(fd);
-                return r;
-        }
+                return fd;
         struct stat st;
         struct seg_head h = { 0 };
         if (fstat(fd, &st) < 0 || read_upto(fd, &h, sizeof(h), 0) < sizeof(h)) {
