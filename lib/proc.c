@@ -44,13 +44,16 @@ static int pid_probe(pid_t pid) {
         return errno == ESRCH ? -ESRCH : -errno;
 }
 
-int proc_read_start(pid_t pid, uint64_t *startp) {
-        char path[256], buf[1024];
-        *startp = 0;
+/* Read /proc/PID/stat into BUF (LEN bytes) and point *STATEP at its state
+ * field (the command name may hold spaces and parentheses: fields are
+ * counted from the last ')').  -ESRCH only on proof that PID is gone;
+ * -errno when /proc cannot tell. */
+static int read_stat(pid_t pid, char *buf, size_t len, char **statep) {
+        char path[256];
         if (pid <= 0)
                 return -ESRCH;
-        int len = snprintf(path, sizeof(path), "%s/%d/stat", proc_root, (int)pid);
-        if (len < 0 || (size_t)len >= sizeof(path))
+        int plen = snprintf(path, sizeof(path), "%s/%d/stat", proc_root, (int)pid);
+        if (plen < 0 || (size_t)plen >= sizeof(path))
                 return -ENAMETOOLONG;
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
@@ -60,7 +63,7 @@ int proc_read_start(pid_t pid, uint64_t *startp) {
                 int r = pid_probe(pid);
                 return r == -ESRCH ? -ESRCH : -err;
         }
-        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        ssize_t n = read(fd, buf, len - 1);
         int err = n < 0 ? errno : EIO;
         safe_close(fd);
         if (n <= 0) {
@@ -69,14 +72,27 @@ int proc_read_start(pid_t pid, uint64_t *startp) {
                 return r == -ESRCH ? -ESRCH : -err;
         }
         buf[n] = '\0';
-        /* The command name may hold spaces and parentheses: count fields
-         * from the last ')'. */
         char *p = strrchr(buf, ')');
-        if (!p || p[1] != ' ')
+        if (!p || p[1] != ' ' || !p[2])
                 return -EIO;
-        if (p[2] == 'Z' || p[2] == 'X')
+        *statep = p + 2;
+        return 0;
+}
+
+bool proc_stopped(pid_t pid) {
+        char buf[1024], *state;
+        return read_stat(pid, buf, sizeof(buf), &state) == 0 && (*state == 'T' || *state == 't');
+}
+
+int proc_read_start(pid_t pid, uint64_t *startp) {
+        char buf[1024], *state;
+        *startp = 0;
+        int r = read_stat(pid, buf, sizeof(buf), &state);
+        if (r < 0)
+                return r;
+        if (*state == 'Z' || *state == 'X')
                 return -ESRCH; /* a zombie holds nothing */
-        p++;
+        char *p = state - 1;
         /* Field 3 (the state) starts after the ')'; step to field 22. */
         for (int field = 3; field <= 22; field++) {
                 p = strchr(p, ' ');

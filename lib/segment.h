@@ -458,5 +458,9 @@ enum proc_life {
 };
 enum proc_life proc_life(pid_t pid, uint64_t start);
 
+/* Whether PID is stopped (SIGSTOP, a debugger): 'T' or 't' in its stat;
+ * false when /proc cannot tell. */
+bool proc_stopped(pid_t pid);
+
 uint64_t now_realtime_usec(void);
 uint64_t now_monotonic_usec(void);

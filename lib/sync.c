@@ -75,22 +75,6 @@ static int sync_lock(const struct sync_obj *o, struct locked *l) {
  * counting on it; it beats every second. */
 #define DAEMON_BEAT_STALE_USEC (5 * 1000000ull)
 
-/* Whether PID is stopped (SIGSTOP, a debugger): 'T' or 't' in its stat. */
-static bool proc_stopped(pid_t pid) {
-        char path[64], buf[512];
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        ssize_t n = read(fd, buf, sizeof(buf) - 1);
-        safe_close(fd);
-        if (n <= 0)
-                return false;
-        buf[n] = '\0';
-        const char *p = strrchr(buf, ')');
-        return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
-}
-
 /* Whether no daemon looks after the namespace right now (none runs, or it
  * is stopped, or its heartbeat is stale: alive but not doing its job): then
  * the waiters themselves give back what dead holders held.  Reclaiming
