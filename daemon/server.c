@@ -20,8 +20,10 @@
 
 #include "log.h"
 #include "macro.h"
+#include "proc.h"
 #include "proto.h"
 #include "server.h"
+#include "waiters.h"
 
 #define DAEMON_LOCK_TIMEOUT_MS 100
 #define TICK_USEC 1000000

@@ -23,8 +23,10 @@
 #include <unistd.h>
 
 #include "futex.h"
+#include "holders.h"
 #include "log.h"
 #include "macro.h"
+#include "proc.h"
 #include "watch.h"
 
 #ifndef SYS_pidfd_open

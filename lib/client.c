@@ -20,6 +20,7 @@
 #include "detail.h"
 #include "futex.h"
 #include "macro.h"
+#include "proc.h"
 
 extern char **environ;
 

@@ -9,6 +9,7 @@
 #include "futex.h"
 #include "macro.h"
 #include "object.h"
+#include "waiters.h"
 
 #define WAIT_MANY_MAX 128 /* futex_waitv's limit */
 

@@ -4,8 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "holders.h"
 #include "macro.h"
 #include "object.h"
+#include "proc.h"
+#include "waiters.h"
 
 /* A sleeper looks at the state at least this often even when nobody wakes
  * it: a writer killed between its change and its wake-up costs waiters at

@@ -49,3 +49,7 @@ int waiter_sleep(struct waiter *w, struct seg *s, struct evd_futex_waitv *v, uns
                  uint32_t obj_index);
 /* Fill V to sleep on O's futex word as it is now. */
 void fill_waitv(struct evd_futex_waitv *v, struct seg_obj *o);
+
+/* Test hook (sync.c): called by a barrier party whose deadline passed,
+ * right before it locks the barrier again to break it. */
+extern void (*barrier_timeout_hook)(void);

@@ -10,8 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "holders.h"
 #include "macro.h"
 #include "object.h"
+#include "proc.h"
 
 /* What every handle of this file is. */
 struct sync_obj {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "proc.h"
 #include "segment.h"
 #include "testhelp.h"
 

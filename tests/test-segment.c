@@ -17,9 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "holders.h"
 #include "macro.h"
+#include "proc.h"
 #include "segment.h"
 #include "testhelp.h"
+#include "waiters.h"
 
 /* Segment names are derived from the runner's pid, so that the runner's
  * (unchecked) teardown can remove them even when a test died half-way. */

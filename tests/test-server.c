@@ -14,6 +14,7 @@
 #include "proto.h"
 #include "server.h"
 #include "testhelp.h"
+#include "waiters.h"
 
 #define CAPACITY 16u
 

@@ -19,7 +19,10 @@
 #include <unistd.h>
 
 #include "futex.h"
+#include "holders.h"
 #include "macro.h"
+#include "object.h"
+#include "proc.h"
 #include "segment.h"
 #include "testhelp.h"
 

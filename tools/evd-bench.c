@@ -19,13 +19,13 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "evd.h"
-#include "segment.h"
 
 static double now_s(void) {
         struct timespec t;
@@ -249,12 +249,12 @@ static void bench_commands(const char *dir, const char *evctl, int n, double *fl
         unlink(cmd);
 }
 
-static pid_t start_daemon(const char *evd, const char *dir) {
+static pid_t start_daemon(const char *evd, const char *dir, const char *capacity) {
         pid_t p = fork();
         if (p == 0) {
                 int null = open("/dev/null", O_WRONLY);
                 dup2(null, 2);
-                execl(evd, "evd", "--runtime-dir", dir, "--ephemeral", "--capacity", "64",
+                execl(evd, "evd", "--runtime-dir", dir, "--ephemeral", "--capacity", capacity,
                       (char *)NULL);
                 _exit(127);
         }
@@ -267,6 +267,32 @@ static pid_t start_daemon(const char *evd, const char *dir) {
                 exit(1);
         }
         return p;
+}
+
+/* The size of the segment the daemon of DIR publishes, in bytes. */
+static double segment_size(const char *dir) {
+        char path[4300], name[128] = "";
+        snprintf(path, sizeof(path), "%s/evd.segment", dir);
+        FILE *f = fopen(path, "r");
+        if (!f || !fgets(name, sizeof(name), f))
+                die("reading evd.segment", -ENOENT);
+        fclose(f);
+        name[strcspn(name, "\n")] = '\0';
+        snprintf(path, sizeof(path), "/dev/shm%s", name);
+        struct stat st;
+        if (stat(path, &st) < 0)
+                die("stat of the segment", -errno);
+        return (double)st.st_size;
+}
+
+static void cleanup_dir(const char *dir) {
+        static const char *const files[] = { "evd.lock", "evd.log", "evd.pid", "evd.segment", "evd.sock" };
+        char path[4300];
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+                snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+                unlink(path);
+        }
+        rmdir(dir);
 }
 
 int main(int argc, char **argv) {
@@ -301,7 +327,7 @@ int main(int argc, char **argv) {
         char dir[] = "/tmp/evd-bench.XXXXXX";
         if (!mkdtemp(dir))
                 die("mkdtemp", -errno);
-        pid_t daemon = start_daemon(evd, dir);
+        pid_t daemon = start_daemon(evd, dir, "64");
 
         struct shared *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (s == MAP_FAILED)
@@ -357,21 +383,25 @@ int main(int argc, char **argv) {
                 printf("  evctl lock run NAME -- true        %8.2f     %.2fx\n", ce, ce / cf);
         }
 
-        printf("\nmemory: %zu bytes of segment per object (values up to %d bytes), %zu of header;\n"
-               "        a namespace of %u objects maps %.1f MiB, of which only the pages of\n"
-               "        objects in use are ever touched\n",
-               sizeof(struct seg_obj), EVD_VALUE_MAX, sizeof(struct seg_header), SEG_CAPACITY_DEFAULT,
-               (double)(sizeof(struct seg_header) + SEG_CAPACITY_DEFAULT * sizeof(struct seg_obj)) / 1048576.0);
-
+        /* The segment's size for two capacities, from the file itself (the
+         * bench sees only the public header): the difference is the cost
+         * of an object, the rest the header's. */
+        double size64 = segment_size(dir);
         kill(daemon, SIGTERM);
         waitpid(daemon, NULL, 0);
-        char path[4300];
-        snprintf(path, sizeof(path), "%s/evd.lock", dir);
-        unlink(path);
-        snprintf(path, sizeof(path), "%s/evd.log", dir);
-        unlink(path);
-        snprintf(path, sizeof(path), "%s/evd.pid", dir);
-        unlink(path);
-        rmdir(dir);
+        char dir2[] = "/tmp/evd-bench.XXXXXX";
+        if (!mkdtemp(dir2))
+                die("mkdtemp", -errno);
+        daemon = start_daemon(evd, dir2, "128");
+        double size128 = segment_size(dir2);
+        kill(daemon, SIGTERM);
+        waitpid(daemon, NULL, 0);
+        cleanup_dir(dir2);
+        double per_obj = (size128 - size64) / 64, header = size64 - 64 * per_obj;
+        printf("\nmemory: %.0f bytes of segment per object (values up to %d bytes), %.0f of header;\n"
+               "        a namespace of 4096 objects (the default) maps %.1f MiB, of which only\n"
+               "        the pages of objects in use are ever touched\n",
+               per_obj, EVD_VALUE_MAX, header, (header + 4096 * per_obj) / 1048576.0);
+        cleanup_dir(dir);
         return 0;
 }

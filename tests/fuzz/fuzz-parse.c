@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* fuzz-parse.c - fuzz target: object names and durations (lib/parse.c).
+/* fuzz-parse.c - fuzz target: object names and durations (common/parse.c).
  *
  * The input, cut at its first NUL byte, is checked as a name and parsed as a
  * duration.  Checked for every input:

@@ -42,6 +42,7 @@
 #include "segimage.h"
 #include "server.h"
 #include "testhelp.h"
+#include "waiters.h"
 
 #define FUZZ_CAPACITY 4u
 

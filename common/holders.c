@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "futex.h"
+#include "holders.h"
 #include "macro.h"
+#include "proc.h"
 #include "segment.h"
 
 /* Holds of one object cluster around a hash of the object and the owner;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "proc.h"
 #include "segment.h"
 
 #ifndef SYS_pidfd_open
@@ -154,4 +155,16 @@ uint64_t self_start_time(void) {
                 atomic_store(&self_start, start);
         }
         return start;
+}
+
+uint64_t now_realtime_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t now_monotonic_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }

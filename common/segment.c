@@ -14,22 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "futex.h"
 #include "detail.h"
+#include "futex.h"
+#include "holders.h"
 #include "macro.h"
+#include "proc.h"
 #include "segment.h"
 
-uint64_t now_realtime_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-uint64_t now_monotonic_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static uint64_t fnv1a64(const void *p, size_t n) {
         const unsigned char *c = p;

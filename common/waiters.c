@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "proc.h"
 #include "segment.h"
+#include "waiters.h"
 
 /* A waiter's slot is found by linear probing from its thread id: tids are
  * mostly distinct modulo the registry's size, so a registration takes one

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* holders.h - holds on semaphores and locks, barrier parties, and the daemon's published
+ * set of watched processes */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proc.h"
+#include "segment.h"
+
+/* Every call below that changes a hold runs under the object's lock. */
+
+/* Record a hold of COUNT on object INDEX for OWNER (and COMPANION, 0 for
+ * none), or add COUNT to the one OWNER/COMPANION already has.  Returns the
+ * slot or -ENOSPC when the holder table is full.  Bumps holder_seq. */
+int seg_holder_add(struct seg *s, uint32_t index, uint32_t gen, pid_t owner, pid_t companion,
+                   uint32_t count, uint64_t tag);
+
+/* Find OWNER's hold on INDEX (any companion); -ENOENT if none. */
+int seg_holder_find(const struct seg *s, uint32_t index, pid_t owner);
+
+/* Take COUNT off hold SLOT, releasing the slot when it reaches 0. */
+void seg_holder_drop(struct seg *s, int slot, uint32_t count);
+
+/* Whether the owner or the companion of hold SLOT is alive: PROC_DEAD
+ * only when both are proved dead (see proc_life). */
+enum proc_life seg_holder_life(const struct seg_holder *h);
+/* seg_holder_life() != PROC_DEAD: the hold must be kept. */
+bool seg_holder_alive(const struct seg_holder *h);
+
+/* Under a semaphore's or lock's object lock: make its free slots agree
+ * with the holder table again after a writer died halfway. */
+void seg_sem_reconcile(struct seg *s, uint32_t index);
+
+/* Give back (under the object's lock, which this takes) every hold on
+ * object INDEX whose processes are all dead; ONLY_PID limits it to holds of
+ * that pid (0: all).  Returns how many were given back. */
+int seg_holders_reclaim(struct seg *s, uint32_t index, pid_t only_pid);
+
+/* Holds of object INDEX: up to MAX (pid, since) pairs into OUT; returns the
+ * total number of live holds. */
+struct evd_holder;
+uint32_t seg_holders_list(const struct seg *s, uint32_t index, struct evd_holder *out,
+                          uint32_t max);
+
+/* The daemon's published set of watched processes. */
+bool seg_watched_has(const struct seg *s, pid_t pid, uint64_t start);
+bool seg_watched_add(struct seg *s, pid_t pid, uint64_t start);
+void seg_watched_remove(struct seg *s, pid_t pid, uint64_t start);
