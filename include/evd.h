@@ -18,7 +18,13 @@
  *   - Durations are microseconds (int64_t) measured on CLOCK_MONOTONIC and
  *     relative to the call; EVD_FOREVER waits without a limit and 0 does not
  *     block.  Waits are restarted after signal handlers run, keeping the
- *     original deadline.
+ *     original deadline, unless the context was opened with
+ *     EVD_OPEN_INTERRUPTIBLE (then they return -EINTR); evd_cancel() ends
+ *     them from another thread.
+ *   - ABI: libevd.so.1, symbol version EVD_1.  Structures the library fills
+ *     in (struct evd_info) are passed with their size, so that later
+ *     versions can add fields at their end without breaking programs built
+ *     against this header.
  *   - The library is silent: it never prints.
  */
 #ifndef EVD_H
@@ -31,6 +37,11 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The version of this header; evd_version() gives the library's. */
+#define EVD_VERSION_MAJOR 1
+#define EVD_VERSION_MINOR 0
+#define EVD_VERSION_MICRO 0
 
 #define EVD_FOREVER ((int64_t)-1)
 
@@ -55,6 +66,10 @@ typedef struct evd_event evd_event;
  *   -EMEDIUMTYPE   the name belongs to an object of another type or kind
  *   -EIDRM         the object was deleted while the handle was open
  *   -ENOSPC        the namespace is full
+ *   -EUSERS        the namespace's table of holders is full
+ *   -EINTR         a wait was interrupted: a signal handler ran (on a
+ *                  context opened with EVD_OPEN_INTERRUPTIBLE) or another
+ *                  thread called evd_cancel()
  *   -EMSGSIZE      a value or message longer than EVD_VALUE_MAX
  *   -ECONNREFUSED  no daemon runs for that namespace (and none could be
  *                  started)
@@ -68,6 +83,9 @@ typedef struct evd_event evd_event;
  *                  it, or the segment was scribbled on)
  */
 const char *evd_strerror(int err);
+
+/* The library's version, "MAJOR.MINOR.MICRO" (static storage). */
+const char *evd_version(void);
 
 /* A one-line explanation of the last error ERR that libevd returned in the
  * calling thread, when the code alone cannot say it: which segment file was
@@ -94,6 +112,8 @@ enum {
         EVD_OPEN_NO_AUTOSTART = 1u << 0, /* never start a daemon */
         EVD_OPEN_SYSTEM = 1u << 1,       /* the system instance (/run/evd) */
         EVD_OPEN_USER = 1u << 2,         /* the user instance, even as root */
+        EVD_OPEN_INTERRUPTIBLE = 1u << 3, /* blocking calls return -EINTR after a
+                                           * signal handler ran */
 };
 
 /* Open the namespace served from RUNTIME_DIR (NULL: the instance that
@@ -106,7 +126,8 @@ enum {
  * (the binary named by $EVD_DAEMON, else the installed evd) and waits until
  * it is ready.  Calls that go to the daemon give up after ten seconds with
  * -EHOSTDOWN.  Returns 0 or a negative code; *ctxp is set only on
- * success. */
+ * success.  On failure, evd_error_detail(code) names the cause when the
+ * code alone cannot (which variable was missing, which file was refused). */
 int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags);
 
 /* Close the context and every resource it owns.  Handles opened from it
@@ -124,7 +145,24 @@ void evd_set_wait_progress(evd_ctx *ctx, int64_t interval,
                            void (*cb)(void *userdata, const char *name, int64_t waited),
                            void *userdata);
 
+/* Cancel waits on CTX from any thread: every blocking call through CTX in
+ * progress now returns -EINTR at once, and so does every one that starts
+ * later (without blocking first), until evd_cancel_reset(CTX).  Nothing
+ * else the call would have done happens (no slot is taken, no event
+ * consumed).  Use one context per group of waits to cancel together. */
+int evd_cancel(evd_ctx *ctx);
+int evd_cancel_reset(evd_ctx *ctx);
+
 /* ---- objects in general ----------------------------------------------------- */
+
+/* Creation flags, the same for every type. */
+enum {
+        EVD_CREATE = 1u << 0, /* create the object if it is missing */
+        EVD_EXCL = 1u << 1,   /* with EVD_CREATE: -EEXIST if it exists */
+        EVD_EVENT_ANY_KIND = 1u << 2, /* events: accept an existing one of any kind */
+        EVD_SEM_UNBOUNDED = 1u << 3,  /* semaphores: no maximum and no owners
+                                       * (see evd_sem_open) */
+};
 
 enum evd_type {
         EVD_TYPE_EVENT = 1,
@@ -165,7 +203,9 @@ struct evd_holder {
 
 #define EVD_INFO_HOLDERS 32 /* holders a snapshot lists at most */
 
-/* A snapshot of one object, as list and show report it. */
+/* A snapshot of one object, as list and show report it.  Calls that fill
+ * one take its size (sizeof(struct evd_info) as the caller was built), and
+ * fill only the fields that fit: fields are only ever added at the end. */
 struct evd_info {
         char name[EVD_NAME_MAX + 1];
         enum evd_type type;
@@ -185,13 +225,18 @@ struct evd_info {
         struct evd_holder holders[EVD_INFO_HOLDERS];
 };
 
+/* The size of struct evd_info in libevd 1.0: the least INFO_SIZE the calls
+ * below accept (-EINVAL below it). */
+#define EVD_INFO_SIZE_1_0 4744
+
 /* Every object in the namespace, sorted by name, from the daemon.  *infosp
- * is a malloc'ed array of *np entries; free() it. */
-int evd_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np);
+ * is a malloc'ed array of *np entries INFO_SIZE bytes apart (pass
+ * sizeof(struct evd_info)); free() it. */
+int evd_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np, size_t info_size);
 
 /* One object, read straight from the segment (works while the daemon is
- * down).  -ENOENT if there is none. */
-int evd_show(evd_ctx *ctx, const char *name, struct evd_info *info);
+ * down), into INFO of INFO_SIZE bytes.  -ENOENT if there is none. */
+int evd_show(evd_ctx *ctx, const char *name, struct evd_info *info, size_t info_size);
 
 /* Wait until anything in the namespace changes (an object created, deleted,
  * set, cleared or failed) after the change counter had the value *seqp, or
@@ -199,15 +244,25 @@ int evd_show(evd_ctx *ctx, const char *name, struct evd_info *info);
  * with the current counter.  Updates *seqp.  Returns 0, or -ETIMEDOUT. */
 int evd_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout);
 
+/* A descriptor that an event loop (poll, epoll, sd-event, asyncio, libuv)
+ * can wait on: it becomes readable when object NAME changes (an event set,
+ * cleared or failed; a slot acquired or released; a notify; a barrier
+ * party arriving, a trip, an abort or reset; the object deleted), or, with
+ * NAME NULL, when anything in the namespace changes.  It stays readable
+ * until evd_notifier_ack().  Costs nothing while nothing changes (one
+ * thread of the calling process sleeps in the kernel). */
+typedef struct evd_notifier evd_notifier;
+int evd_notifier_open(evd_ctx *ctx, const char *name, evd_notifier **notifierp);
+/* The descriptor (owned by the notifier: do not close it). */
+int evd_notifier_fd(const evd_notifier *notifier);
+/* Make the descriptor unreadable until the next change.  Returns 0, or
+ * -EIDRM once the object was deleted. */
+int evd_notifier_ack(evd_notifier *notifier);
+evd_notifier *evd_notifier_free(evd_notifier *notifier);
+
 /* ---- events ------------------------------------------------------------- */
 
-enum {
-        EVD_EVENT_CREATE = 1u << 0, /* create it (with KIND) if missing */
-        EVD_EVENT_EXCL = 1u << 1,   /* with CREATE: fail with -EEXIST if it exists */
-        EVD_EVENT_ANY_KIND = 1u << 2, /* accept an existing event of any kind */
-};
-
-/* Open the event NAME.  With EVD_EVENT_CREATE a missing event is created
+/* Open the event NAME.  With EVD_CREATE a missing event is created
  * through the daemon with KIND.  An existing event of another kind gives
  * -EMEDIUMTYPE unless EVD_EVENT_ANY_KIND is passed. */
 int evd_event_open(evd_ctx *ctx, const char *name, enum evd_event_kind kind,
@@ -261,14 +316,16 @@ int evd_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size_t *index
 
 typedef struct evd_sem evd_sem;
 
-enum {
-        EVD_SEM_CREATE = 1u << 0, /* create it (with MAX and INITIAL) if missing */
-        EVD_SEM_EXCL = 1u << 1,   /* with CREATE: -EEXIST if it exists */
-};
-
-/* Open the semaphore NAME.  With EVD_SEM_CREATE a missing one is created
- * with MAX slots of which INITIAL are free (INITIAL <= MAX, MAX >= 1); an
- * existing one with another MAX gives -EMEDIUMTYPE unless MAX is 0 (any). */
+/* Open the semaphore NAME.  With EVD_CREATE a missing one is created with
+ * MAX slots of which INITIAL are free (INITIAL <= MAX, MAX >= 1); an
+ * existing one with another MAX gives -EMEDIUMTYPE unless MAX is 0 (any).
+ *
+ * With EVD_SEM_UNBOUNDED it is a plain counter, as threading.Semaphore and
+ * sem_t are: INITIAL free slots, no maximum (MAX must be 0), and no owners:
+ * any process may release, a slot taken is not recorded, and a process that
+ * dies holding slots does not give them back.  Opening an unbounded one
+ * without the flag (or a bounded one with it) gives -EMEDIUMTYPE unless MAX
+ * is 0 and the flag is absent (any). */
 int evd_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t initial, unsigned flags,
                  evd_sem **semp);
 evd_sem *evd_sem_free(evd_sem *sem);
@@ -276,20 +333,24 @@ evd_sem *evd_sem_free(evd_sem *sem);
 /* Take one slot, waiting up to TIMEOUT.  The slot belongs to OWNER (0: the
  * calling process) and, when COMPANION is not 0, to that process too: it is
  * given back when neither is alive any more, within about 100 ms while evd
- * runs (and when it starts again otherwise).  -ETIMEDOUT, -ENOSPC (the
- * namespace's holder table is full), -EIDRM, -ESRCH (OWNER does not run). */
+ * runs (and when it starts again otherwise).  -ETIMEDOUT, -EUSERS (the
+ * namespace's holder table is full), -EIDRM, -ESRCH (OWNER does not run).
+ * An unbounded semaphore has no owners: OWNER and COMPANION must be 0. */
 int evd_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout);
 
-/* Give back one slot held by OWNER (0: the calling process).  -EOVERFLOW
- * when OWNER holds none (a bounded semaphore never grows past its max). */
-int evd_sem_release(evd_sem *sem, pid_t owner);
+/* Give back N (>= 1) slots held by OWNER (0: the calling process) at once,
+ * waking up to N waiters.  -EOVERFLOW, and nothing released, when OWNER
+ * holds fewer than N (a bounded semaphore never grows past its max).  On
+ * an unbounded semaphore anybody may release (OWNER must be 0); -EOVERFLOW
+ * when the count would pass UINT32_MAX. */
+int evd_sem_release(evd_sem *sem, pid_t owner, uint32_t n);
 
 /* Free slots now (>= 0), or a negative code. */
 int evd_sem_value(evd_sem *sem);
 
 typedef struct evd_lock evd_lock;
 
-/* Open (with EVD_SEM_CREATE: create if missing) the lock NAME. */
+/* Open (with EVD_CREATE: create if missing) the lock NAME. */
 int evd_lock_open(evd_ctx *ctx, const char *name, unsigned flags, evd_lock **lockp);
 evd_lock *evd_lock_free(evd_lock *lock);
 
@@ -302,11 +363,15 @@ int evd_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeo
  * OWNER does not hold it. */
 int evd_lock_release(evd_lock *lock, pid_t owner);
 
+/* Whether the lock is held now, without waiting: 1 held (*OWNERP, when not
+ * NULL, gets the holder's pid), 0 free, or a negative code. */
+int evd_lock_held(evd_lock *lock, pid_t *ownerp);
+
 /* ---- conditions ---------------------------------------------------------- */
 
 typedef struct evd_cond evd_cond;
 
-/* Open (with EVD_SEM_CREATE: create if missing) the condition NAME bound
+/* Open (with EVD_CREATE: create if missing) the condition NAME bound
  * to LOCK; a condition bound to another lock gives -EMEDIUMTYPE. */
 int evd_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,
                   evd_cond **condp);
@@ -326,7 +391,7 @@ int evd_cond_notify_all(evd_cond *cond);
 
 typedef struct evd_barrier evd_barrier;
 
-/* Open (with EVD_SEM_CREATE: create if missing) the barrier NAME for
+/* Open (with EVD_CREATE: create if missing) the barrier NAME for
  * PARTIES processes; another party count gives -EMEDIUMTYPE (0: any). */
 int evd_barrier_open(evd_ctx *ctx, const char *name, uint32_t parties, unsigned flags,
                      evd_barrier **barrierp);
@@ -337,6 +402,20 @@ evd_barrier *evd_barrier_free(evd_barrier *barrier);
  * barrier for everyone; -EPIPE: the barrier is broken (a party timed out,
  * was killed, or it was aborted or reset) until evd_barrier_reset(). */
 int evd_barrier_wait(evd_barrier *barrier, int64_t timeout);
+
+/* The action this handle runs when its party is the last to arrive: after
+ * every party has arrived and before any is released, ACTION(USERDATA)
+ * runs once in that party's thread.  A non-zero return breaks the barrier
+ * (every party, the one that ran it too, gets -EPIPE), as does that
+ * party's death or another party's timeout meanwhile.  ACTION NULL: none.
+ * Set it before the handle is shared between threads. */
+int evd_barrier_set_action(evd_barrier *barrier, int (*action)(void *userdata), void *userdata);
+
+/* Cheap reads, without a snapshot: the parties the barrier was made for;
+ * how many wait now; 1 if broken, 0 if not.  Negative codes on error. */
+int evd_barrier_parties(evd_barrier *barrier);
+int evd_barrier_waiting(evd_barrier *barrier);
+int evd_barrier_broken(evd_barrier *barrier);
 
 /* Break the barrier: waiting and later parties get -EPIPE until a reset. */
 int evd_barrier_abort(evd_barrier *barrier);

@@ -440,6 +440,8 @@ _public_ int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags) {
         detail_clear();
         int r = paths_resolve(&ctx->paths, runtime_dir, flags & EVD_OPEN_SYSTEM,
                               flags & EVD_OPEN_USER, why, sizeof(why));
+        if (r < 0 && why[0])
+                detail_set(r, "%s", why);
         if (r == 0)
                 r = client_check_dir(ctx);
         struct ctx_seg *cs = NULL;
@@ -474,6 +476,10 @@ _public_ evd_ctx *evd_close(evd_ctx *ctx) {
         pthread_mutex_destroy(&ctx->lock);
         free(ctx);
         return NULL;
+}
+
+_public_ const char *evd_version(void) {
+        return EVD_LIB_VERSION;
 }
 
 _public_ const char *evd_runtime_dir(const evd_ctx *ctx) {
@@ -516,7 +522,20 @@ static int info_cmp(const void *a, const void *b) {
         return strcmp(((const struct evd_info *)a)->name, ((const struct evd_info *)b)->name);
 }
 
-_public_ int evd_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np) {
+/* The library's struct evd_info is the 1.0 one: a later version that adds
+ * fields raises the size, and EVD_INFO_SIZE_1_0 stays. */
+_Static_assert(sizeof(struct evd_info) == EVD_INFO_SIZE_1_0, "struct evd_info changed size");
+
+void info_copy_out(struct evd_info *dst, size_t dst_size, const struct evd_info *src) {
+        size_t n = dst_size < sizeof(*src) ? dst_size : sizeof(*src);
+        memcpy(dst, src, n);
+        if (dst_size > n)
+                memset((uint8_t *)dst + n, 0, dst_size - n);
+}
+
+_public_ int evd_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np, size_t info_size) {
+        if (!ctx || !infosp || !np || info_size < EVD_INFO_SIZE_1_0)
+                return -EINVAL;
         struct evd_info *infos = NULL;
         size_t n = 0, alloc = 0;
         uint32_t cursor = 0;
@@ -567,6 +586,19 @@ _public_ int evd_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np) {
         }
         if (n)
                 qsort(infos, n, sizeof(*infos), info_cmp);
+        if (info_size != sizeof(*infos)) {
+                /* The caller's struct is another version's: entries
+                 * INFO_SIZE apart, each as much of ours as fits. */
+                uint8_t *out = calloc(n ? n : 1, info_size);
+                if (!out) {
+                        free(infos);
+                        return -ENOMEM;
+                }
+                for (size_t k = 0; k < n; k++)
+                        info_copy_out((struct evd_info *)(out + k * info_size), info_size, &infos[k]);
+                free(infos);
+                infos = (struct evd_info *)out;
+        }
         *infosp = infos;
         *np = n;
         return 0;

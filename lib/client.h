@@ -65,3 +65,7 @@ int client_lost(evd_ctx *ctx);
 
 /* Create NAME through the daemon. */
 int client_create(evd_ctx *ctx, const char *name, const struct seg_init *init, bool excl);
+
+/* Copy SRC into the caller's DST of DST_SIZE bytes (another version's
+ * struct evd_info): as much as fits, the rest zeroed. */
+void info_copy_out(struct evd_info *dst, size_t dst_size, const struct evd_info *src);

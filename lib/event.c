@@ -39,11 +39,11 @@ static int check_kind(uint32_t have, enum evd_event_kind want, unsigned flags) {
 _public_ int evd_event_open(evd_ctx *ctx, const char *name, enum evd_event_kind kind,
                             unsigned flags, evd_event **evp) {
         if (!ctx || !evp || evd_name_check(name, NULL, 0) < 0 || (unsigned)kind > EVD_EVENT_AUTO ||
-            (flags & ~(EVD_EVENT_CREATE | EVD_EVENT_EXCL | EVD_EVENT_ANY_KIND)))
+            (flags & ~(EVD_CREATE | EVD_EXCL | EVD_EVENT_ANY_KIND)))
                 return -EINVAL;
         uint32_t idx, gen;
         struct seg_init init = { .type = EVD_TYPE_EVENT, .kind = kind };
-        int r = obj_open(ctx, name, &init, flags & EVD_EVENT_CREATE, flags & EVD_EVENT_EXCL, &idx,
+        int r = obj_open(ctx, name, &init, flags & EVD_CREATE, flags & EVD_EXCL, &idx,
                          &gen);
         if (r < 0)
                 return r;
@@ -303,17 +303,19 @@ _public_ int evd_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size
 
 /* ---- show ----------------------------------------------------------------- */
 
-_public_ int evd_show(evd_ctx *ctx, const char *name, struct evd_info *info) {
-        if (!ctx || !info || evd_name_check(name, NULL, 0) < 0)
+_public_ int evd_show(evd_ctx *ctx, const char *name, struct evd_info *info, size_t info_size) {
+        if (!ctx || !info || info_size < EVD_INFO_SIZE_1_0 || evd_name_check(name, NULL, 0) < 0)
                 return -EINVAL;
         uint32_t idx, gen;
         struct seg *s = client_seg(ctx);
         int r = seg_lookup(s, name, &idx, &gen);
         if (r < 0)
                 return r;
-        r = seg_obj_snapshot(s, idx, gen, info, CLIENT_LOCK_TIMEOUT_MS);
+        struct evd_info full;
+        r = seg_obj_snapshot(s, idx, gen, &full, CLIENT_LOCK_TIMEOUT_MS);
         if (r < 0)
                 return r;
-        info->waiters = seg_waiters_count(s, idx);
+        full.waiters = seg_waiters_count(s, idx);
+        info_copy_out(info, info_size, &full);
         return 0;
 }

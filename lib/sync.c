@@ -50,12 +50,12 @@ static uint32_t made_size(const struct seg_obj *o) {
  * INIT->max (when that is not 0) gives -EMEDIUMTYPE. */
 static int sync_open(evd_ctx *ctx, const char *name, const struct seg_init *init, unsigned flags,
                      size_t size, void **handlep) {
-        if (!ctx || !handlep || (flags & ~(EVD_SEM_CREATE | EVD_SEM_EXCL)))
+        if (!ctx || !handlep || (flags & ~(EVD_CREATE | EVD_EXCL)))
                 return -EINVAL;
-        if ((flags & EVD_SEM_CREATE) && !seg_init_valid(init))
+        if ((flags & EVD_CREATE) && !seg_init_valid(init))
                 return -EINVAL;
         uint32_t idx, gen;
-        int r = obj_open(ctx, name, init, flags & EVD_SEM_CREATE, flags & EVD_SEM_EXCL, &idx, &gen);
+        int r = obj_open(ctx, name, init, flags & EVD_CREATE, flags & EVD_EXCL, &idx, &gen);
         if (r < 0)
                 return r;
         if (init->max && made_size(&client_seg(ctx)->objs[idx]) != init->max)
@@ -137,8 +137,8 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
         return r;
 }
 
-static int sem_release(const struct sync_obj *o, pid_t owner) {
-        if (owner < 0)
+static int sem_release(const struct sync_obj *o, pid_t owner, uint32_t n) {
+        if (owner < 0 || n == 0)
                 return -EINVAL;
         if (owner == 0)
                 owner = self_pid_get();
@@ -148,19 +148,21 @@ static int sem_release(const struct sync_obj *o, pid_t owner) {
                 return r;
         struct seg_sem *m = &l.obj->u.sem;
         int slot = seg_holder_find(l.seg, o->index, owner);
-        if (slot >= 0)
-                seg_holder_drop(l.seg, slot, 1);
-        else if (m->unowned > 0)
-                m->unowned--; /* a slot the semaphore was created without */
-        else {
-                /* Bounded: never more free slots than the max, and never a
-                 * slot given back for somebody who does not hold one. */
+        uint32_t held = slot >= 0 ? l.seg->hdr->holders[slot].count : 0;
+        /* Bounded: never more free slots than the max, and never a slot
+         * given back for somebody who does not hold one: all N, or none.
+         * Slots the semaphore was created without count for anybody. */
+        if (held > n)
+                held = n;
+        if (n - held > m->unowned) {
                 obj_unlock(&l);
                 return -EOVERFLOW;
         }
-        if (m->value < m->max)
-                m->value++;
-        m->releases++;
+        if (held)
+                seg_holder_drop(l.seg, slot, held);
+        m->unowned -= n - held;
+        m->value = m->max - m->value < n ? m->max : m->value + n;
+        m->releases += n;
         obj_unlock_changed(&l, true);
         return 0;
 }
@@ -180,8 +182,8 @@ _public_ int evd_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t
         return sem_acquire(&sem->o, owner, companion, timeout);
 }
 
-_public_ int evd_sem_release(evd_sem *sem, pid_t owner) {
-        return sem_release(&sem->o, owner);
+_public_ int evd_sem_release(evd_sem *sem, pid_t owner, uint32_t n) {
+        return sem_release(&sem->o, owner, n);
 }
 
 _public_ int evd_sem_value(evd_sem *sem) {
@@ -209,7 +211,7 @@ _public_ int evd_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int6
 }
 
 _public_ int evd_lock_release(evd_lock *lock, pid_t owner) {
-        return sem_release(&lock->o, owner);
+        return sem_release(&lock->o, owner, 1);
 }
 
 /* ---- conditions ------------------------------------------------------------- */

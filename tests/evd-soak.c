@@ -367,7 +367,7 @@ static void holder_op(evd_ctx *ctx, unsigned *seed) {
                 sleep_usec((int64_t)rnd(seed, 20000));
                 check_bound(obj);
                 rec_drop(rec);
-                r = l ? evd_lock_release(l, 0) : evd_sem_release(s, 0);
+                r = l ? evd_lock_release(l, 0) : evd_sem_release(s, 0, 1);
                 if (r < 0)
                         violation("a live holder could not release %s: %s", hold_name[obj],
                                   evd_strerror(r));
@@ -394,7 +394,7 @@ static void barrier_op(evd_ctx *ctx, unsigned *seed) {
                         violation("barrier index %d of %d parties", r, parties);
         } else if (r == -ETIMEDOUT) {
                 struct evd_info info;
-                int s = evd_show(ctx, BARRIER, &info);
+                int s = evd_show(ctx, BARRIER, &info, sizeof(info));
                 if (s < 0)
                         violation("show " BARRIER ": %s", evd_strerror(s));
                 else if (!info.broken && atomic_load(&O->resets) == resets0)
@@ -560,7 +560,7 @@ static void tester_round(evd_ctx *ctx, int slot, unsigned *seed, uint64_t round)
         int64_t end = now_usec() + 60 * SEC;
         for (;;) {
                 struct evd_info info;
-                r = evd_show(ctx, name, &info);
+                r = evd_show(ctx, name, &info, sizeof(info));
                 if (r == 0 && info.waiters == 0)
                         break;
                 if (now_usec() > end) {
@@ -617,7 +617,7 @@ static void tester_round(evd_ctx *ctx, int slot, unsigned *seed, uint64_t round)
         end = now_usec() + 60 * SEC;
         while (!died && now_usec() < end) {
                 struct evd_info info;
-                r = evd_show(ctx, name, &info);
+                r = evd_show(ctx, name, &info, sizeof(info));
                 uint32_t w = r == 0 ? info.waiters : 0;
                 for (int i = 0; i < k; i++)
                         if (!gone[i] && waitpid(kids[i], NULL, WNOHANG) != 0)
@@ -771,7 +771,7 @@ static void daemon_ready(bool check) {
                 size_t n = 0;
                 r = evd_open(&ctx, dir, EVD_OPEN_NO_AUTOSTART);
                 if (r == 0)
-                        r = evd_list(ctx, &infos, &n);
+                        r = evd_list(ctx, &infos, &n, sizeof(*infos));
                 if (r == 0 && !check) {
                         free(infos);
                         evd_close(ctx);
@@ -791,7 +791,7 @@ static void daemon_ready(bool check) {
                                 for (size_t i = 0; i < n && !found; i++)
                                         found = strcmp(infos[i].name, names[k]) == 0;
                                 struct evd_info info;
-                                if (!found || evd_show(ctx, names[k], &info) < 0)
+                                if (!found || evd_show(ctx, names[k], &info, sizeof(info)) < 0)
                                         violation("object %s is lost after a daemon restart",
                                                   names[k]);
                         }
@@ -950,7 +950,7 @@ static void check_quiescent(void) {
                 why[0] = '\0';
                 struct evd_info info;
                 for (int i = 0; i < NHOLD && !why[0]; i++) {
-                        int r = evd_show(ctx, hold_name[i], &info);
+                        int r = evd_show(ctx, hold_name[i], &info, sizeof(info));
                         if (r < 0)
                                 snprintf(why, sizeof(why), "show %s: %s", hold_name[i],
                                          evd_strerror(r));
@@ -961,7 +961,7 @@ static void check_quiescent(void) {
                                          info.nholders ? info.holders[0].pid : 0);
                 }
                 if (!why[0]) {
-                        int r = evd_show(ctx, BARRIER, &info);
+                        int r = evd_show(ctx, BARRIER, &info, sizeof(info));
                         if (r < 0)
                                 snprintf(why, sizeof(why), "show " BARRIER ": %s", evd_strerror(r));
                         else if (info.count || info.waiters)
@@ -984,20 +984,20 @@ static int create_objects(void) {
         for (int i = 0; i < NHOLD && r >= 0; i++) {
                 if (is_lock(i)) {
                         evd_lock *l;
-                        r = evd_lock_open(ctx, hold_name[i], EVD_SEM_CREATE, &l);
+                        r = evd_lock_open(ctx, hold_name[i], EVD_CREATE, &l);
                         if (r >= 0)
                                 evd_lock_free(l);
                 } else {
                         evd_sem *s;
                         r = evd_sem_open(ctx, hold_name[i], hold_max[i], hold_max[i],
-                                         EVD_SEM_CREATE, &s);
+                                         EVD_CREATE, &s);
                         if (r >= 0)
                                 evd_sem_free(s);
                 }
         }
         evd_barrier *b;
         if (r >= 0)
-                r = evd_barrier_open(ctx, BARRIER, (uint32_t)parties, EVD_SEM_CREATE, &b);
+                r = evd_barrier_open(ctx, BARRIER, (uint32_t)parties, EVD_CREATE, &b);
         if (r >= 0)
                 evd_barrier_free(b);
         for (int i = -1; i < opt.procs && r >= 0; i++) {
@@ -1007,7 +1007,7 @@ static int create_objects(void) {
                 else
                         snprintf(name, sizeof(name), "soak-e%d", i);
                 evd_event *ev;
-                r = evd_event_open(ctx, name, EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &ev);
+                r = evd_event_open(ctx, name, EVD_EVENT_MANUAL, EVD_CREATE, &ev);
                 if (r >= 0)
                         evd_event_free(ev);
         }

@@ -46,7 +46,7 @@ static void reclaim_with_fake_daemon(int64_t beat_age_usec, bool stop) {
         ck_assert_int_eq(th_daemon_start(&d), 0);
         evd_ctx *ctx = th_open(&d);
         evd_sem *sem;
-        th_assert_r(evd_sem_open(ctx, "slot", 1, 1, EVD_SEM_CREATE, &sem), 0);
+        th_assert_r(evd_sem_open(ctx, "slot", 1, 1, EVD_CREATE, &sem), 0);
         pid_t holder = th_fork(sleep_forever, NULL);
         th_assert_r(evd_sem_acquire(sem, holder, 0, 0), 0);
         ck_assert_int_eq(th_daemon_stop(&d), 0);
@@ -68,7 +68,7 @@ static void reclaim_with_fake_daemon(int64_t beat_age_usec, bool stop) {
         th_kill_child(holder);
         /* Nobody else gives the slot back: only this acquirer can. */
         th_assert_r(evd_sem_acquire(sem, 0, 0, 30 * 1000000LL), 0);
-        th_assert_r(evd_sem_release(sem, 0), 0);
+        th_assert_r(evd_sem_release(sem, 0, 1), 0);
 
         atomic_store(&seg.hdr->daemon_pid, 0);
         seg_close(&seg);

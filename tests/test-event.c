@@ -38,7 +38,7 @@ static void teardown(void) {
 
 static evd_event *open_ev(const char *name, enum evd_event_kind kind) {
         evd_event *ev = NULL;
-        int r = evd_event_open(C, name, kind, EVD_EVENT_CREATE, &ev);
+        int r = evd_event_open(C, name, kind, EVD_CREATE, &ev);
         ck_assert_msg(r == 0, "evd_event_open(%s): %s", name, evd_strerror(r));
         ck_assert_ptr_nonnull(ev);
         return ev;
@@ -204,7 +204,7 @@ START_TEST(clear) {
         th_assert_r(evd_event_is_set(ev), 0);
         th_assert_r(evd_event_wait(ev, 0, NULL, 0, NULL), -ETIMEDOUT);
         struct evd_info info;
-        th_assert_r(evd_show(C, "clearme", &info), 0);
+        th_assert_r(evd_show(C, "clearme", &info, sizeof(info)), 0);
         ck_assert_int_eq(info.state, EVD_STATE_CLEAR);
         ck_assert_uint_eq(info.value_len, 0);
         ck_assert_str_eq(info.value, "");
@@ -231,7 +231,7 @@ START_TEST(fail_event) {
         th_assert_r(evd_event_wait(ev, 1000000, buf, sizeof(buf), &len), -ECANCELED);
         th_assert_r(evd_event_is_set(ev), 0);
         struct evd_info info;
-        th_assert_r(evd_show(C, "failing", &info), 0);
+        th_assert_r(evd_show(C, "failing", &info, sizeof(info)), 0);
         ck_assert_int_eq(info.state, EVD_STATE_FAILED);
         ck_assert_str_eq(info.value, "boom: disk full");
 
@@ -516,7 +516,7 @@ START_TEST(killed_waiter) {
         ck_assert_uint_eq(th_waiters_on(C, "victim"), 0);
         struct evd_info *infos = NULL;
         size_t n = 0;
-        th_assert_r(evd_list(C, &infos, &n), 0);
+        th_assert_r(evd_list(C, &infos, &n, sizeof(*infos)), 0);
         ck_assert_uint_eq(n, 1);
         ck_assert_uint_eq(infos[0].waiters, 0);
         free(infos);
@@ -560,7 +560,7 @@ START_TEST(delete_while_waiting) {
         th_assert_r(evd_event_wait(ev, 0, NULL, 0, NULL), -EIDRM);
         th_assert_r(evd_event_fail(ev, "x"), -EIDRM);
         struct evd_info info;
-        th_assert_r(evd_show(C, "doomed", &info), -ENOENT);
+        th_assert_r(evd_show(C, "doomed", &info, sizeof(info)), -ENOENT);
         evd_event *again = NULL;
         th_assert_r(evd_event_open(C, "doomed", EVD_EVENT_MANUAL, 0, &again), -ENOENT);
         th_assert_r(evd_delete(C, "doomed"), -ENOENT);
@@ -579,16 +579,16 @@ START_TEST(open_errors) {
         evd_event *ev = NULL;
         th_assert_r(evd_event_open(C, "missing", EVD_EVENT_MANUAL, 0, &ev), -ENOENT);
         ck_assert_ptr_null(ev);
-        th_assert_r(evd_event_open(C, "bad name", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &ev), -EINVAL);
-        th_assert_r(evd_event_open(C, "", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &ev), -EINVAL);
-        th_assert_r(evd_event_open(C, "k", (enum evd_event_kind)7, EVD_EVENT_CREATE, &ev), -EINVAL);
+        th_assert_r(evd_event_open(C, "bad name", EVD_EVENT_MANUAL, EVD_CREATE, &ev), -EINVAL);
+        th_assert_r(evd_event_open(C, "", EVD_EVENT_MANUAL, EVD_CREATE, &ev), -EINVAL);
+        th_assert_r(evd_event_open(C, "k", (enum evd_event_kind)7, EVD_CREATE, &ev), -EINVAL);
         th_assert_r(evd_event_open(C, "k", EVD_EVENT_MANUAL, 0x100, &ev), -EINVAL);
-        th_assert_r(evd_event_open(C, "k", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, NULL), -EINVAL);
+        th_assert_r(evd_event_open(C, "k", EVD_EVENT_MANUAL, EVD_CREATE, NULL), -EINVAL);
         ck_assert_ptr_null(ev);
         /* Nothing was created by any of these. */
         struct evd_info *infos = NULL;
         size_t n = 99;
-        th_assert_r(evd_list(C, &infos, &n), 0);
+        th_assert_r(evd_list(C, &infos, &n, sizeof(*infos)), 0);
         ck_assert_uint_eq(n, 0);
         free(infos);
 }
@@ -597,17 +597,17 @@ END_TEST
 START_TEST(kind_mismatch) {
         evd_event *ev = open_ev("kinded", EVD_EVENT_MANUAL), *other = NULL;
         th_assert_r(evd_event_open(C, "kinded", EVD_EVENT_AUTO, 0, &other), -EMEDIUMTYPE);
-        th_assert_r(evd_event_open(C, "kinded", EVD_EVENT_ONCE, EVD_EVENT_CREATE, &other),
+        th_assert_r(evd_event_open(C, "kinded", EVD_EVENT_ONCE, EVD_CREATE, &other),
                     -EMEDIUMTYPE);
         ck_assert_ptr_null(other);
         th_assert_r(evd_event_open(C, "kinded", EVD_EVENT_AUTO, EVD_EVENT_ANY_KIND, &other), 0);
         ck_assert_int_eq(evd_event_kind(other), EVD_EVENT_MANUAL);
         evd_event_free(other);
         other = NULL;
-        th_assert_r(evd_event_open(C, "kinded", EVD_EVENT_MANUAL, EVD_EVENT_CREATE | EVD_EVENT_EXCL,
+        th_assert_r(evd_event_open(C, "kinded", EVD_EVENT_MANUAL, EVD_CREATE | EVD_EXCL,
                                    &other),
                     -EEXIST);
-        th_assert_r(evd_event_open(C, "kinded", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &other), 0);
+        th_assert_r(evd_event_open(C, "kinded", EVD_EVENT_MANUAL, EVD_CREATE, &other), 0);
         /* Two handles, one object. */
         th_assert_r(evd_event_set(ev, "shared", 6), 0);
         th_assert_r(evd_event_is_set(other), 1);
@@ -623,7 +623,7 @@ START_TEST(show_fields) {
         evd_event *ev = open_ev("shown", EVD_EVENT_ONCE);
         struct evd_info info;
         memset(&info, 0x55, sizeof(info));
-        th_assert_r(evd_show(C, "shown", &info), 0);
+        th_assert_r(evd_show(C, "shown", &info, sizeof(info)), 0);
         ck_assert_str_eq(info.name, "shown");
         ck_assert_int_eq(info.type, EVD_TYPE_EVENT);
         ck_assert_int_eq(info.kind, EVD_EVENT_ONCE);
@@ -638,7 +638,7 @@ START_TEST(show_fields) {
 
         uint64_t t1 = realtime_usec();
         th_assert_r(evd_event_set(ev, "v1", 2), 0);
-        th_assert_r(evd_show(C, "shown", &info), 0);
+        th_assert_r(evd_show(C, "shown", &info, sizeof(info)), 0);
         ck_assert_int_eq(info.state, EVD_STATE_SET);
         ck_assert(info.sets == 1);
         ck_assert_uint_eq(info.value_len, 2);
@@ -647,12 +647,12 @@ START_TEST(show_fields) {
 
         th_assert_r(evd_event_clear(ev), 0);
         th_assert_r(evd_event_fail(ev, "bad"), 0);
-        th_assert_r(evd_show(C, "shown", &info), 0);
+        th_assert_r(evd_show(C, "shown", &info, sizeof(info)), 0);
         ck_assert_int_eq(info.state, EVD_STATE_FAILED);
         ck_assert(info.sets == 2);
         ck_assert_str_eq(info.value, "bad");
         th_assert_r(evd_event_clear(ev), 0);
-        th_assert_r(evd_show(C, "shown", &info), 0);
+        th_assert_r(evd_show(C, "shown", &info, sizeof(info)), 0);
         ck_assert_int_eq(info.state, EVD_STATE_CLEAR);
         ck_assert(info.sets == 2);
         ck_assert_uint_eq(info.value_len, 0);
@@ -670,12 +670,12 @@ START_TEST(show_fields) {
         static char big[EVD_VALUE_MAX];
         memset(big, 'z', sizeof(big));
         th_assert_r(evd_event_set(ev, big, sizeof(big)), 0);
-        th_assert_r(evd_show(C, "shown", &info), 0);
+        th_assert_r(evd_show(C, "shown", &info, sizeof(info)), 0);
         ck_assert_uint_eq(info.value_len, EVD_VALUE_MAX);
         ck_assert_int_eq(info.value[EVD_VALUE_MAX], '\0');
 
-        th_assert_r(evd_show(C, "absent", &info), -ENOENT);
-        th_assert_r(evd_show(C, "a/b", &info), -EINVAL);
+        th_assert_r(evd_show(C, "absent", &info, sizeof(info)), -ENOENT);
+        th_assert_r(evd_show(C, "a/b", &info, sizeof(info)), -EINVAL);
         evd_event_free(ev);
 }
 END_TEST
@@ -690,7 +690,7 @@ static int info_cmp_ok(const struct evd_info *infos, size_t n) {
 START_TEST(list_sorted) {
         struct evd_info *infos = NULL;
         size_t n = 99;
-        th_assert_r(evd_list(C, &infos, &n), 0);
+        th_assert_r(evd_list(C, &infos, &n, sizeof(*infos)), 0);
         ck_assert_uint_eq(n, 0);
         free(infos);
 
@@ -703,7 +703,7 @@ START_TEST(list_sorted) {
                         th_assert_r(evd_event_fail(ev, "broken"), 0);
                 evd_event_free(ev);
         }
-        th_assert_r(evd_list(C, &infos, &n), 0);
+        th_assert_r(evd_list(C, &infos, &n, sizeof(*infos)), 0);
         ck_assert_uint_eq(n, 7);
         const char *sorted[] = { "0start", "Mid", "_under", "alpha", "beta", "beta-2", "zeta" };
         for (size_t i = 0; i < n; i++) {
@@ -736,7 +736,7 @@ START_TEST(list_sorted) {
                 evd_event_free(ev);
         }
         th_assert_r(evd_delete(C, "beta-2"), 0);
-        th_assert_r(evd_list(C, &infos, &n), 0);
+        th_assert_r(evd_list(C, &infos, &n, sizeof(*infos)), 0);
         ck_assert_uint_eq(n, 46);
         ck_assert_msg(info_cmp_ok(infos, n) == 0, "not sorted at %d", info_cmp_ok(infos, n));
         for (size_t i = 0; i < n; i++)
@@ -911,8 +911,8 @@ START_TEST(daemon_killed) {
         /* What needs the daemon says so. */
         struct evd_info *infos = NULL;
         size_t n = 0;
-        th_assert_r(evd_list(C, &infos, &n), -ECONNREFUSED);
-        th_assert_r(evd_event_open(C, "newborn", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &again),
+        th_assert_r(evd_list(C, &infos, &n, sizeof(*infos)), -ECONNREFUSED);
+        th_assert_r(evd_event_open(C, "newborn", EVD_EVENT_MANUAL, EVD_CREATE, &again),
                     -ECONNREFUSED);
         th_assert_r(evd_event_set(ev, "after", 5), 0);
 
@@ -920,15 +920,15 @@ START_TEST(daemon_killed) {
         int r = th_daemon_start(&D);
         ck_assert_msg(r == 0, "restart: %s", evd_strerror(r));
         struct evd_info info;
-        th_assert_r(evd_show(C, "survivor", &info), 0);
+        th_assert_r(evd_show(C, "survivor", &info, sizeof(info)), 0);
         ck_assert_int_eq(info.state, EVD_STATE_SET);
         ck_assert_str_eq(info.value, "after");
         ck_assert(info.sets == 3);
         ck_assert_int_eq(info.kind, EVD_EVENT_MANUAL);
-        th_assert_r(evd_show(C, "survivor-auto", &info), 0);
+        th_assert_r(evd_show(C, "survivor-auto", &info, sizeof(info)), 0);
         ck_assert_int_eq(info.kind, EVD_EVENT_AUTO);
         ck_assert_int_eq(info.state, EVD_STATE_CLEAR);
-        th_assert_r(evd_list(C, &infos, &n), 0);
+        th_assert_r(evd_list(C, &infos, &n, sizeof(*infos)), 0);
         ck_assert_uint_eq(n, 2);
         ck_assert_str_eq(infos[0].name, "survivor");
         ck_assert_str_eq(infos[0].value, "after");
@@ -939,7 +939,7 @@ START_TEST(daemon_killed) {
         th_assert_r(evd_event_wait(ev, 0, NULL, 0, NULL), 0);
         /* A fresh context sees it all too. */
         evd_ctx *c2 = th_open(&D);
-        th_assert_r(evd_show(c2, "newborn", &info), 0);
+        th_assert_r(evd_show(c2, "newborn", &info, sizeof(info)), 0);
         ck_assert_int_eq(info.state, EVD_STATE_SET);
         evd_close(c2);
         evd_event_free(nb);
@@ -957,7 +957,7 @@ START_TEST(stdio_closed) {
         close(2);
         evd_ctx *c = th_open(&D);
         evd_event *ev = NULL;
-        th_assert_r(evd_event_open(c, "stdio", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &ev), 0);
+        th_assert_r(evd_event_open(c, "stdio", EVD_EVENT_MANUAL, EVD_CREATE, &ev), 0);
         th_assert_r(evd_event_set(ev, "v", 1), 0);
         for (int fd = 0; fd < 3; fd++)
                 ck_assert_msg(fcntl(fd, F_GETFD) < 0 && errno == EBADF,

@@ -125,7 +125,7 @@ static double ms_since(int64_t t0) {
 
 static evd_sem *open_sem(const char *name, uint32_t max, uint32_t initial) {
         evd_sem *s = NULL;
-        int r = evd_sem_open(C, name, max, initial, EVD_SEM_CREATE, &s);
+        int r = evd_sem_open(C, name, max, initial, EVD_CREATE, &s);
         ck_assert_msg(r == 0, "evd_sem_open(%s, %u, %u): %s", name, max, initial, evd_strerror(r));
         ck_assert_ptr_nonnull(s);
         return s;
@@ -133,28 +133,28 @@ static evd_sem *open_sem(const char *name, uint32_t max, uint32_t initial) {
 
 static evd_lock *open_lock(const char *name) {
         evd_lock *l = NULL;
-        int r = evd_lock_open(C, name, EVD_SEM_CREATE, &l);
+        int r = evd_lock_open(C, name, EVD_CREATE, &l);
         ck_assert_msg(r == 0, "evd_lock_open(%s): %s", name, evd_strerror(r));
         return l;
 }
 
 static evd_cond *open_cond(const char *name, evd_lock *lock) {
         evd_cond *c = NULL;
-        int r = evd_cond_open(C, name, lock, EVD_SEM_CREATE, &c);
+        int r = evd_cond_open(C, name, lock, EVD_CREATE, &c);
         ck_assert_msg(r == 0, "evd_cond_open(%s): %s", name, evd_strerror(r));
         return c;
 }
 
 static evd_barrier *open_barrier(const char *name, uint32_t parties) {
         evd_barrier *b = NULL;
-        int r = evd_barrier_open(C, name, parties, EVD_SEM_CREATE, &b);
+        int r = evd_barrier_open(C, name, parties, EVD_CREATE, &b);
         ck_assert_msg(r == 0, "evd_barrier_open(%s, %u): %s", name, parties, evd_strerror(r));
         return b;
 }
 
 static struct evd_info *show(const char *name) {
         static struct evd_info info;
-        int r = evd_show(C, name, &info);
+        int r = evd_show(C, name, &info, sizeof(info));
         ck_assert_msg(r == 0, "evd_show(%s): %s", name, evd_strerror(r));
         return &info;
 }
@@ -262,7 +262,7 @@ static int child_job(void *p) {
                         pause();
         while (!atomic_load(&SH->go[s]))
                 th_sleep_ms(1);
-        int rr = j->kind == JOB_SEM ? evd_sem_release(j->sem, j->owner)
+        int rr = j->kind == JOB_SEM ? evd_sem_release(j->sem, j->owner, 1)
                  : j->kind == JOB_LOCK ? evd_lock_release(j->lock, j->owner)
                                        : 0;
         atomic_store(&SH->released[s], 1000 + rr);
@@ -358,10 +358,10 @@ START_TEST(sem_basic) {
         ck_assert_uint_eq(i->holders[0].count, 3);
         ck_assert(i->sets == 3);
         for (int k = 0; k < 3; k++)
-                th_assert_r(evd_sem_release(s, 0), 0);
+                th_assert_r(evd_sem_release(s, 0, 1), 0);
         th_assert_r(sem_value(s), 3);
         /* Bounded: nothing more to give back. */
-        th_assert_r(evd_sem_release(s, 0), -EOVERFLOW);
+        th_assert_r(evd_sem_release(s, 0, 1), -EOVERFLOW);
         th_assert_r(sem_value(s), 3);
         ck_assert_uint_eq(show("s")->nholders, 0);
         evd_sem_free(s);
@@ -371,32 +371,32 @@ END_TEST
 START_TEST(sem_open_errors) {
         evd_sem *s = open_sem("o", 2, 2), *t = NULL;
         /* Another max; 0 accepts any. */
-        th_assert_r(evd_sem_open(C, "o", 3, 3, EVD_SEM_CREATE, &t), -EMEDIUMTYPE);
+        th_assert_r(evd_sem_open(C, "o", 3, 3, EVD_CREATE, &t), -EMEDIUMTYPE);
         th_assert_r(evd_sem_open(C, "o", 3, 3, 0, &t), -EMEDIUMTYPE);
         th_assert_r(evd_sem_open(C, "o", 0, 0, 0, &t), 0);
         th_assert_r(sem_value(t), 2);
         t = evd_sem_free(t);
-        th_assert_r(evd_sem_open(C, "o", 2, 2, EVD_SEM_CREATE | EVD_SEM_EXCL, &t), -EEXIST);
+        th_assert_r(evd_sem_open(C, "o", 2, 2, EVD_CREATE | EVD_EXCL, &t), -EEXIST);
         th_assert_r(evd_sem_open(C, "missing", 2, 2, 0, &t), -ENOENT);
         /* Bad arguments never reach the table. */
-        th_assert_r(evd_sem_open(C, "bad", 2, 3, EVD_SEM_CREATE, &t), -EINVAL);
-        th_assert_r(evd_sem_open(C, "bad", 0, 0, EVD_SEM_CREATE, &t), -EINVAL);
-        th_assert_r(evd_sem_open(C, "a/b", 2, 2, EVD_SEM_CREATE, &t), -EINVAL);
-        th_assert_r(evd_show(C, "bad", show("o")), -ENOENT);
+        th_assert_r(evd_sem_open(C, "bad", 2, 3, EVD_CREATE, &t), -EINVAL);
+        th_assert_r(evd_sem_open(C, "bad", 0, 0, EVD_CREATE, &t), -EINVAL);
+        th_assert_r(evd_sem_open(C, "a/b", 2, 2, EVD_CREATE, &t), -EINVAL);
+        th_assert_r(evd_show(C, "bad", show("o"), sizeof(*show("o"))), -ENOENT);
         /* Types do not mix. */
         evd_lock *l = NULL;
         th_assert_r(evd_lock_open(C, "o", 0, &l), -EMEDIUMTYPE);
         evd_event *ev = NULL;
-        th_assert_r(evd_event_open(C, "ev", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &ev), 0);
+        th_assert_r(evd_event_open(C, "ev", EVD_EVENT_MANUAL, EVD_CREATE, &ev), 0);
         th_assert_r(evd_sem_open(C, "ev", 0, 0, 0, &t), -EMEDIUMTYPE);
-        th_assert_r(evd_sem_open(C, "ev", 1, 1, EVD_SEM_CREATE, &t), -EMEDIUMTYPE);
+        th_assert_r(evd_sem_open(C, "ev", 1, 1, EVD_CREATE, &t), -EMEDIUMTYPE);
         evd_event_free(ev);
         /* A semaphore with one slot is not a lock, nor the other way round. */
         evd_lock_free(open_lock("lk"));
         th_assert_r(evd_sem_open(C, "lk", 0, 0, 0, &t), -EMEDIUMTYPE);
         th_assert_r(evd_sem_acquire(s, -1, 0, 0), -EINVAL);
         th_assert_r(evd_sem_acquire(s, 0, -5, 0), -EINVAL);
-        th_assert_r(evd_sem_release(s, -1), -EINVAL);
+        th_assert_r(evd_sem_release(s, -1, 1), -EINVAL);
         evd_sem_free(s);
 }
 END_TEST
@@ -407,28 +407,28 @@ START_TEST(sem_initial_below_max) {
         ck_assert_uint_eq(show("ib")->max, 3);
         /* The two slots taken at creation belong to nobody: they may be
          * given back (by anyone), once each. */
-        th_assert_r(evd_sem_release(s, 0), 0);
+        th_assert_r(evd_sem_release(s, 0, 1), 0);
         th_assert_r(sem_value(s), 2);
-        th_assert_r(evd_sem_release(s, 0), 0);
+        th_assert_r(evd_sem_release(s, 0, 1), 0);
         th_assert_r(sem_value(s), 3);
-        th_assert_r(evd_sem_release(s, 0), -EOVERFLOW);
+        th_assert_r(evd_sem_release(s, 0, 1), -EOVERFLOW);
         th_assert_r(sem_value(s), 3);
 
         /* Unowned and owned slots side by side: max 2, none free. */
         evd_sem *z = open_sem("zero", 2, 0);
         th_assert_r(evd_sem_acquire(z, 0, 0, 0), -ETIMEDOUT);
-        th_assert_r(evd_sem_release(z, 0), 0); /* one unowned slot back */
+        th_assert_r(evd_sem_release(z, 0, 1), 0); /* one unowned slot back */
         pid_t h = spawn_holder(JOB_SEM, z, 0, AFTER_HOLD);
         th_assert_r(sem_value(z), 0);
         /* One slot is the child's, the other still nobody's. */
-        th_assert_r(evd_sem_release(z, 0), 0);
+        th_assert_r(evd_sem_release(z, 0, 1), 0);
         th_assert_r(sem_value(z), 1);
-        th_assert_r(evd_sem_release(z, 0), -EOVERFLOW);
+        th_assert_r(evd_sem_release(z, 0, 1), -EOVERFLOW);
         th_assert_r(sem_value(z), 1);
         /* The child's slot comes back when it dies, and then the
          * semaphore is full: no more releases. */
         kill_and_measure(h, z, 2, "semaphore created with initial 0");
-        th_assert_r(evd_sem_release(z, 0), -EOVERFLOW);
+        th_assert_r(evd_sem_release(z, 0, 1), -EOVERFLOW);
         th_assert_r(sem_value(z), 2);
         evd_sem_free(z);
         evd_sem_free(s);
@@ -468,7 +468,7 @@ START_TEST(sem_across_processes) {
         ck_assert_uint_eq(show("x")->nholders, 0);
         /* A slot a child holds is not ours to give back. */
         spawn_holder(JOB_SEM, s, 3, AFTER_HOLD);
-        th_assert_r(evd_sem_release(s, 0), -EOVERFLOW);
+        th_assert_r(evd_sem_release(s, 0, 1), -EOVERFLOW);
         th_assert_r(sem_value(s), 1);
         evd_sem_free(s);
 }
@@ -490,13 +490,13 @@ START_TEST(sem_acquire_timeout) {
         /* A timed-out waiter took nothing and left no waiter behind. */
         th_assert_r(sem_value(s), 0);
         th_wait_for_waiters(C, "t", 0);
-        th_assert_r(evd_sem_release(s, 0), 0);
+        th_assert_r(evd_sem_release(s, 0, 1), 0);
         th_assert_r(sem_value(s), 1);
         /* A slot freed during the wait is taken before the deadline. */
         th_assert_r(evd_sem_acquire(s, 0, 0, 0), 0);
         spawn((struct job){ .kind = JOB_SEM, .sem = s, .slot = 1, .timeout = 3000000 });
         th_wait_for_waiters(C, "t", 1);
-        th_assert_r(evd_sem_release(s, 0), 0);
+        th_assert_r(evd_sem_release(s, 0, 1), 0);
         th_assert_r(result_of(1, DONE_MS), 0);
         evd_sem_free(s);
 }
@@ -511,11 +511,11 @@ START_TEST(sem_owner_other_process) {
         struct evd_info *i = show("ow");
         ck_assert_uint_eq(i->nholders, 1);
         ck_assert_uint_eq(i->holders[0].pid, (uint32_t)sl);
-        th_assert_r(evd_sem_release(s, 0), -EOVERFLOW);
+        th_assert_r(evd_sem_release(s, 0, 1), -EOVERFLOW);
         /* Released for it, by anyone who names it. */
-        th_assert_r(evd_sem_release(s, sl), 0);
+        th_assert_r(evd_sem_release(s, sl, 1), 0);
         th_assert_r(sem_value(s), 2);
-        th_assert_r(evd_sem_release(s, sl), -EOVERFLOW);
+        th_assert_r(evd_sem_release(s, sl, 1), -EOVERFLOW);
         /* Two slots for it, then it dies: both come back. */
         th_assert_r(evd_sem_acquire(s, sl, 0, 0), 0);
         th_assert_r(evd_sem_acquire(s, sl, 0, 0), 0);
@@ -595,7 +595,7 @@ static int child_churn(void *p) {
                 if (r < 0)
                         return 1;
                 atomic_fetch_add(&SH->total, 1);
-                r = evd_sem_release(s, 0);
+                r = evd_sem_release(s, 0, 1);
                 if (r < 0)
                         return 2;
         }
@@ -636,8 +636,8 @@ START_TEST(sem_killed_at_random_moments) {
                         th_assert_r(evd_sem_acquire(s, 0, 0, 0), 0);
                 th_assert_r(evd_sem_acquire(s, 0, 0, 0), -ETIMEDOUT);
                 for (int k = 0; k < 3; k++)
-                        th_assert_r(evd_sem_release(s, 0), 0);
-                th_assert_r(evd_sem_release(s, 0), -EOVERFLOW);
+                        th_assert_r(evd_sem_release(s, 0, 1), 0);
+                th_assert_r(evd_sem_release(s, 0, 1), -EOVERFLOW);
         }
         printf("test-sync: churners killed at random: all slots back within %.2f ms (worst "
                "round)\n",
@@ -710,8 +710,8 @@ static void crash_inside(bool in_release) {
         th_assert_r(evd_sem_acquire(s, 0, 0, 0), 0);
         th_assert_r(evd_sem_acquire(s, 0, 0, 0), -ETIMEDOUT);
         for (int k = 0; k < 3; k++)
-                th_assert_r(evd_sem_release(s, 0), 0);
-        th_assert_r(evd_sem_release(s, 0), -EOVERFLOW);
+                th_assert_r(evd_sem_release(s, 0, 1), 0);
+        th_assert_r(evd_sem_release(s, 0, 1), -EOVERFLOW);
         th_assert_r(sem_value(s), 3);
         evd_sem_free(s);
 }
@@ -773,8 +773,8 @@ START_TEST(sem_companion) {
         own = spawn_sleeper();
         comp = spawn_sleeper();
         th_assert_r(evd_sem_acquire(s, own, comp, 0), 0);
-        th_assert_r(evd_sem_release(s, comp), -EOVERFLOW); /* the companion is not the owner */
-        th_assert_r(evd_sem_release(s, own), 0);
+        th_assert_r(evd_sem_release(s, comp, 1), -EOVERFLOW); /* the companion is not the owner */
+        th_assert_r(evd_sem_release(s, own, 1), 0);
         th_assert_r(sem_value(s), 1);
         evd_sem_free(s);
 }
@@ -807,7 +807,7 @@ START_TEST(sem_pid_reuse) {
         printf("test-sync: hold of a reused pid given back after %.2f ms\n", ms_since(t0));
         ck_assert_msg(back, "a hold recorded for a previous process with pid %d kept by the new "
                       "one (value %d)", (int)sl, sem_value(s));
-        th_assert_r(evd_sem_release(s, sl), -EOVERFLOW);
+        th_assert_r(evd_sem_release(s, sl, 1), -EOVERFLOW);
         seg_close(&seg);
         evd_sem_free(s);
 }
@@ -889,8 +889,8 @@ START_TEST(lock_errors) {
         evd_lock *m = NULL;
         th_assert_r(evd_lock_open(C, "nolock", 0, &m), -ENOENT);
         evd_sem_free(open_sem("sm", 1, 1));
-        th_assert_r(evd_lock_open(C, "sm", EVD_SEM_CREATE, &m), -EMEDIUMTYPE);
-        th_assert_r(evd_lock_open(C, "le", EVD_SEM_CREATE | EVD_SEM_EXCL, &m), -EEXIST);
+        th_assert_r(evd_lock_open(C, "sm", EVD_CREATE, &m), -EMEDIUMTYPE);
+        th_assert_r(evd_lock_open(C, "le", EVD_CREATE | EVD_EXCL, &m), -EEXIST);
         evd_lock_free(l);
 }
 END_TEST
@@ -1098,7 +1098,7 @@ START_TEST(cond_open_errors) {
         evd_lock *l = open_lock("l1"), *l2 = open_lock("l2");
         evd_cond *c = open_cond("bound", l), *d = NULL;
         th_assert_r(evd_cond_open(C, "bound", l2, 0, &d), -EMEDIUMTYPE);
-        th_assert_r(evd_cond_open(C, "bound", l2, EVD_SEM_CREATE, &d), -EMEDIUMTYPE);
+        th_assert_r(evd_cond_open(C, "bound", l2, EVD_CREATE, &d), -EMEDIUMTYPE);
         th_assert_r(evd_cond_open(C, "bound", NULL, 0, &d), -EINVAL);
         th_assert_r(evd_cond_open(C, "bound", l, 0, &d), 0);
         evd_cond_free(d);
@@ -1170,7 +1170,7 @@ START_TEST(barrier_indexes) {
         th_assert_r(evd_barrier_open(C, "b", N + 1, 0, &t), -EMEDIUMTYPE);
         th_assert_r(evd_barrier_open(C, "b", 0, 0, &t), 0);
         evd_barrier_free(t);
-        th_assert_r(evd_barrier_open(C, "zero", 0, EVD_SEM_CREATE, &t), -EINVAL);
+        th_assert_r(evd_barrier_open(C, "zero", 0, EVD_CREATE, &t), -EINVAL);
         evd_barrier_free(b);
 }
 END_TEST
@@ -1446,7 +1446,7 @@ static long evctl_waiters(const char *args) {
  * had room for are all counted: by show (the library, from the segment),
  * by list (the daemon) and by evctl show --json. */
 START_TEST(waiters_thousands) {
-        th_assert_r(evd_event_open(C, "many", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &many_ev), 0);
+        th_assert_r(evd_event_open(C, "many", EVD_EVENT_MANUAL, EVD_CREATE, &many_ev), 0);
         static pid_t pids[MANY_WAITERS];
         for (int k = 0; k < MANY_WAITERS; k++)
                 pids[k] = th_fork(child_wait_many, NULL);
@@ -1460,7 +1460,7 @@ START_TEST(waiters_thousands) {
                       MANY_WAITERS);
         struct evd_info *infos = NULL;
         size_t n = 0;
-        th_assert_r(evd_list(C, &infos, &n), 0);
+        th_assert_r(evd_list(C, &infos, &n, sizeof(*infos)), 0);
         ck_assert_uint_eq(n, 1);
         ck_assert_uint_eq(infos[0].waiters, MANY_WAITERS);
         free(infos);
@@ -1651,7 +1651,7 @@ START_TEST(list_show_holders_waiters) {
         /* list, from the daemon */
         struct evd_info *infos = NULL;
         size_t n = 0;
-        th_assert_r(evd_list(C, &infos, &n), 0);
+        th_assert_r(evd_list(C, &infos, &n, sizeof(*infos)), 0);
         ck_assert_uint_eq(n, 3);
         const struct evd_info *e = find(infos, n, "ls-sem");
         ck_assert_ptr_nonnull(e);
@@ -1681,7 +1681,7 @@ START_TEST(list_show_holders_waiters) {
         ck_assert_uint_eq(i->nholders, 2);
         ck_assert(!holds(i, sh[0]));
         ck_assert(holds(i, sh[1]) && holds(i, sw));
-        th_assert_r(evd_list(C, &infos, &n), 0);
+        th_assert_r(evd_list(C, &infos, &n, sizeof(*infos)), 0);
         e = find(infos, n, "ls-sem");
         ck_assert_ptr_nonnull(e);
         ck_assert_uint_eq(e->nholders, 2);

@@ -328,7 +328,7 @@ evd_ctx *th_open(const struct th_daemon *d) {
 
 uint32_t th_waiters_on(evd_ctx *ctx, const char *name) {
         static struct evd_info info;
-        return evd_show(ctx, name, &info) == 0 ? info.waiters : UINT32_MAX;
+        return evd_show(ctx, name, &info, sizeof(info)) == 0 ? info.waiters : UINT32_MAX;
 }
 
 void th_wait_for_waiters(evd_ctx *ctx, const char *name, uint32_t n) {

@@ -20,7 +20,7 @@ static pid_t owner_of(const struct opts *o) {
 
 static int open_sem(struct opts *o, bool create, evd_sem **semp) {
         const char *name = o->args[0];
-        unsigned flags = create && o->max ? EVD_SEM_CREATE : 0;
+        unsigned flags = create && o->max ? EVD_CREATE : 0;
         uint32_t initial = o->initial_given ? o->initial : o->max;
         int r = evd_sem_open(ctx, name, o->max, initial, flags, semp);
         if (r == -ENOENT)
@@ -37,7 +37,7 @@ static int open_sem(struct opts *o, bool create, evd_sem **semp) {
 }
 
 static int open_lock(struct opts *o, evd_lock **lockp) {
-        int r = evd_lock_open(ctx, o->args[0], EVD_SEM_CREATE, lockp);
+        int r = evd_lock_open(ctx, o->args[0], EVD_CREATE, lockp);
         if (r == -EMEDIUMTYPE)
                 return die(EXIT_STATE, "%s exists and is not a lock", o->args[0]);
         return r < 0 ? fail_on(r, "open", o->args[0]) : 0;
@@ -193,7 +193,7 @@ int cmd_sem_create(struct opts *o) {
         if (o->initial_given && o->initial > o->max)
                 return die(EXIT_USAGE, "--initial %u is above --max %u", o->initial, o->max);
         evd_sem *sem;
-        unsigned flags = EVD_SEM_CREATE | (o->exist_ok ? 0 : EVD_SEM_EXCL);
+        unsigned flags = EVD_CREATE | (o->exist_ok ? 0 : EVD_EXCL);
         int r = evd_sem_open(ctx, o->args[0], o->max, o->initial_given ? o->initial : o->max, flags,
                              &sem);
         if (r == -EEXIST)
@@ -222,7 +222,7 @@ int cmd_sem_release(struct opts *o) {
         int r = open_sem(o, false, &sem);
         if (r)
                 return r;
-        r = evd_sem_release(sem, owner_of(o));
+        r = evd_sem_release(sem, owner_of(o), 1);
         evd_sem_free(sem);
         return released(r, "semaphore", o->args[0], owner_of(o));
 }
@@ -245,7 +245,7 @@ static int sem_acquire_cb(void *obj, pid_t owner, pid_t companion, int64_t timeo
 }
 
 static int sem_release_cb(void *obj, pid_t owner) {
-        return evd_sem_release(obj, owner);
+        return evd_sem_release(obj, owner, 1);
 }
 
 int cmd_sem_run(struct opts *o) {
@@ -301,7 +301,7 @@ int cmd_lock_run(struct opts *o) {
 /* ---- barriers ------------------------------------------------------------------------ */
 
 static int open_barrier(struct opts *o, bool create, evd_barrier **bp) {
-        int r = evd_barrier_open(ctx, o->args[0], o->parties, create ? EVD_SEM_CREATE : 0, bp);
+        int r = evd_barrier_open(ctx, o->args[0], o->parties, create ? EVD_CREATE : 0, bp);
         if (r == -ENOENT)
                 return die(EXIT_STATE, "no such barrier: %s", o->args[0]);
         if (r == -EMEDIUMTYPE)

@@ -425,7 +425,7 @@ static const char *type_str(enum evd_type t, bool brief);
 static int event_open_error(const struct opts *o, const char *name, int r) {
         if (r == -EMEDIUMTYPE) {
                 struct evd_info i;
-                if (evd_show(ctx, name, &i) == 0 && i.type != EVD_TYPE_EVENT)
+                if (evd_show(ctx, name, &i, sizeof(i)) == 0 && i.type != EVD_TYPE_EVENT)
                         return die(EXIT_STATE, "%s is a %s, not an event", name,
                                    type_str(i.type, false));
                 return die(EXIT_STATE, "%s exists with another kind than %s", name,
@@ -439,7 +439,7 @@ static int event_open_error(const struct opts *o, const char *name, int r) {
 static int open_event(struct opts *o, const char *name, bool create, evd_event **evp) {
         unsigned flags = 0;
         if (create)
-                flags |= EVD_EVENT_CREATE;
+                flags |= EVD_CREATE;
         if (!o->kind_given)
                 flags |= EVD_EVENT_ANY_KIND;
         int r = evd_event_open(ctx, name, o->kind, flags, evp);
@@ -826,7 +826,7 @@ static int cmd_wait(struct opts *o) {
 
 static int cmd_create(struct opts *o) {
         evd_event *ev;
-        unsigned flags = EVD_EVENT_CREATE | (o->exist_ok ? 0 : EVD_EVENT_EXCL);
+        unsigned flags = EVD_CREATE | (o->exist_ok ? 0 : EVD_EXCL);
         int r = evd_event_open(ctx, o->args[0], o->kind, flags, &ev);
         if (r == -EEXIST)
                 return die(EXIT_STATE, "cannot create %s: it already exists", o->args[0]);
@@ -848,7 +848,7 @@ static int cmd_delete(struct opts *o) {
 static int cmd_list(struct opts *o) {
         struct evd_info *infos;
         size_t n;
-        int r = evd_list(ctx, &infos, &n);
+        int r = evd_list(ctx, &infos, &n, sizeof(*infos));
         if (r < 0)
                 return die(exit_code(r), "cannot list %s: %s", evd_runtime_dir(ctx), evctl_strerror(r));
         if (o->json) {
@@ -891,7 +891,7 @@ static int cmd_list(struct opts *o) {
 
 static int cmd_show(struct opts *o) {
         struct evd_info i;
-        int r = evd_show(ctx, o->args[0], &i);
+        int r = evd_show(ctx, o->args[0], &i, sizeof(i));
         if (r == -ENOENT)
                 return die(EXIT_STATE, "cannot show %s: no such object", o->args[0]);
         if (r < 0)
@@ -937,13 +937,13 @@ struct snapshot {
 
 static int take_snapshot(struct opts *o, struct snapshot *s) {
         if (o->nargs == 0)
-                return evd_list(ctx, &s->infos, &s->n);
+                return evd_list(ctx, &s->infos, &s->n, sizeof(*s->infos));
         s->infos = calloc((size_t)o->nargs, sizeof(*s->infos));
         if (!s->infos)
                 return -ENOMEM;
         s->n = 0;
         for (int i = 0; i < o->nargs; i++) {
-                int r = evd_show(ctx, o->args[i], &s->infos[s->n]);
+                int r = evd_show(ctx, o->args[i], &s->infos[s->n], sizeof(s->infos[s->n]));
                 if (r == 0)
                         s->n++;
                 else if (r != -ENOENT) {

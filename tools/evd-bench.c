@@ -128,8 +128,8 @@ static double bench_evd(const char *dir, long n, const char *spin) {
         if (r < 0)
                 die("evd_open", r);
         evd_event *a, *b;
-        if ((r = evd_event_open(ctx, ping, EVD_EVENT_AUTO, EVD_EVENT_CREATE, &a)) < 0 ||
-            (r = evd_event_open(ctx, pong, EVD_EVENT_AUTO, EVD_EVENT_CREATE, &b)) < 0)
+        if ((r = evd_event_open(ctx, ping, EVD_EVENT_AUTO, EVD_CREATE, &a)) < 0 ||
+            (r = evd_event_open(ctx, pong, EVD_EVENT_AUTO, EVD_CREATE, &b)) < 0)
                 die("evd_event_open", r);
         pid_t p = fork();
         if (p == 0) {
@@ -163,7 +163,7 @@ static void bench_ops(const char *dir, long n, double *setp, double *waitp, doub
         if (r < 0)
                 die("evd_open", r);
         evd_event *e;
-        if ((r = evd_event_open(ctx, "bench.ops", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &e)) < 0)
+        if ((r = evd_event_open(ctx, "bench.ops", EVD_EVENT_MANUAL, EVD_CREATE, &e)) < 0)
                 die("evd_event_open", r);
         double t = now_s();
         for (long i = 0; i < n; i++)
@@ -193,7 +193,7 @@ static void bench_locks(const char *dir, long n, double *evdp, double *flockp, d
         if (r < 0)
                 die("evd_open", r);
         evd_lock *l;
-        if ((r = evd_lock_open(ctx, "bench.lock", EVD_SEM_CREATE, &l)) < 0)
+        if ((r = evd_lock_open(ctx, "bench.lock", EVD_CREATE, &l)) < 0)
                 die("evd_lock_open", r);
         double t = now_s();
         for (long i = 0; i < n; i++) {

@@ -116,16 +116,16 @@ static void four_objects(evd_ctx *ctx, bool hold) {
         evd_sem *sem;
         evd_lock *lock;
         evd_barrier *bar;
-        TRY(evd_event_open(ctx, "redis-ready", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &ev));
-        TRY(evd_sem_open(ctx, "db-slots", 3, 3, EVD_SEM_CREATE, &sem));
-        TRY(evd_lock_open(ctx, "deploy.lock", EVD_SEM_CREATE, &lock));
+        TRY(evd_event_open(ctx, "redis-ready", EVD_EVENT_MANUAL, EVD_CREATE, &ev));
+        TRY(evd_sem_open(ctx, "db-slots", 3, 3, EVD_CREATE, &sem));
+        TRY(evd_lock_open(ctx, "deploy.lock", EVD_CREATE, &lock));
         if (hold) {
                 TRY(evd_event_set(ev, "port=6379", 9));
                 TRY(evd_sem_acquire(sem, 0, 0, 0));
                 TRY(evd_sem_acquire(sem, 0, 0, 0));
                 TRY(evd_lock_acquire(lock, 0, 0, 0));
         }
-        TRY(evd_barrier_open(ctx, "stage@1", 3, EVD_SEM_CREATE, &bar));
+        TRY(evd_barrier_open(ctx, "stage@1", 3, EVD_CREATE, &bar));
         evd_event_free(ev);
         evd_sem_free(sem);
         evd_lock_free(lock);
@@ -139,7 +139,7 @@ static int hold_and_die(void *arg) {
 
 static int wait_forever(void *arg) {
         evd_event *ev;
-        TRY(evd_event_open(arg, "redis-ready", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &ev));
+        TRY(evd_event_open(arg, "redis-ready", EVD_EVENT_MANUAL, EVD_CREATE, &ev));
         evd_event_wait(ev, EVD_FOREVER, NULL, 0, NULL);
         return 0;
 }
@@ -182,10 +182,10 @@ int main(int argc, char **argv) {
         TRY(th_daemon_start(&d));
         ctx = open_ns(&d);
         evd_event *ev;
-        TRY(evd_event_open(ctx, "gone", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &ev));
+        TRY(evd_event_open(ctx, "gone", EVD_EVENT_MANUAL, EVD_CREATE, &ev));
         evd_event_free(ev);
         TRY(evd_delete(ctx, "gone"));
-        TRY(evd_event_open(ctx, "job:42", EVD_EVENT_ONCE, EVD_EVENT_CREATE, &ev));
+        TRY(evd_event_open(ctx, "job:42", EVD_EVENT_ONCE, EVD_CREATE, &ev));
         TRY(evd_event_fail(ev, "exit code 3"));
         evd_event_free(ev);
         dump(&d, "tombstone-cap2");

@@ -83,7 +83,7 @@ int main(void) {
         size_t len;
         int r = evd_open(&ctx, NULL, EVD_OPEN_NO_AUTOSTART);
         if (r < 0) { fprintf(stderr, "open: %s\n", evd_strerror(r)); return 1; }
-        r = evd_event_open(ctx, "installed", EVD_EVENT_MANUAL, EVD_EVENT_CREATE, &ev);
+        r = evd_event_open(ctx, "installed", EVD_EVENT_MANUAL, EVD_CREATE, &ev);
         if (r < 0) { fprintf(stderr, "event: %s\n", evd_strerror(r)); return 1; }
         r = evd_event_wait(ev, 5000000, buf, sizeof(buf), &len);
         if (r < 0) { fprintf(stderr, "wait: %s\n", evd_strerror(r)); return 1; }
