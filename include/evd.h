@@ -56,23 +56,31 @@ typedef struct evd_event evd_event;
 
 /* ---- errors -------------------------------------------------------------
  * Besides ordinary errno values, these are the codes with an evd meaning:
- *   -EINVAL        bad argument (name, duration, flags)
+ *   -EINVAL        bad argument (name, duration, flags, size)
+ *   -ERANGE        a duration too long to represent
  *   -ENOENT        no object of that name (and creation was not asked for)
  *   -EEXIST        an object of that name exists already
  *   -ETIMEDOUT     the wait timed out, or a non-blocking call would block
+ *   -EINTR         a wait was interrupted: a signal handler ran (on a
+ *                  context opened with EVD_OPEN_INTERRUPTIBLE) or another
+ *                  thread called evd_cancel()
  *   -ECANCELED     the event was failed (evd_event_fail); the message is
  *                  handed back where the call says so
+ *   -EPIPE         the barrier is broken
  *   -EALREADY      a --once event that is already set was set again
+ *   -EOVERFLOW     a release for an owner that does not hold enough
+ *   -ESRCH         the owner or companion of an acquire does not run
  *   -EMEDIUMTYPE   the name belongs to an object of another type or kind
  *   -EIDRM         the object was deleted while the handle was open
  *   -ENOSPC        the namespace is full
  *   -EUSERS        the namespace's table of holders is full
- *   -EINTR         a wait was interrupted: a signal handler ran (on a
- *                  context opened with EVD_OPEN_INTERRUPTIBLE) or another
- *                  thread called evd_cancel()
  *   -EMSGSIZE      a value or message longer than EVD_VALUE_MAX
  *   -ECONNREFUSED  no daemon runs for that namespace (and none could be
  *                  started)
+ *   -EHOSTDOWN     the daemon did not answer within ten seconds
+ *   -ENXIO         no runtime directory ($XDG_RUNTIME_DIR unset)
+ *   -ENOTDIR       the runtime directory named does not exist
+ *   -EUCLEAN       the runtime directory is writable by group or others
  *   -EACCES/-EPERM permission denied (segment or socket)
  *   -EPROTO        the daemon spoke an unknown protocol version
  *   -EBADMSG       the shared segment is corrupt or of another layout
@@ -81,6 +89,7 @@ typedef struct evd_event evd_event;
  *                  be replaced, and the object with it
  *   -ENOTRECOVERABLE an object's lock is stuck (a process stopped inside
  *                  it, or the segment was scribbled on)
+ *   -ENOSYS        futex_waitv is missing (Linux older than 5.16)
  */
 const char *evd_strerror(int err);
 

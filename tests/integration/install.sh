@@ -97,6 +97,28 @@ C
 cc -Wall -Werror -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs libevd) ||
         fail "a program does not build with pkg-config --cflags --libs libevd"
 
+echo "install: a program sees evd.h and nothing else of libevd"
+headers=$(cd "$prefix/include" && find . -type f | sort)
+[[ $headers == "./evd.h" ]] || fail "installed headers are not just evd.h: $(echo $headers)"
+for private in segment.h client.h object.h proto.h; do
+        printf '#include <evd.h>\n#include "%s"\nint main(void) { return 0; }\n' "$private" >"$tmp/private.c"
+        # shellcheck disable=SC2046
+        if cc -c -o "$tmp/private.o" "$tmp/private.c" $(pkg-config --cflags libevd) 2>/dev/null; then
+                fail "a program built with pkg-config's flags can include the private $private"
+        fi
+done
+# The header stands alone, in C and in C++, with every warning.
+printf '#include <evd.h>\nint main(void) { return EVD_VERSION_MAJOR == 1 ? 0 : 1; }\n' >"$tmp/alone.c"
+# shellcheck disable=SC2046
+cc -std=c99 -Wall -Wextra -Wpedantic -Werror -c -o "$tmp/alone.o" "$tmp/alone.c" $(pkg-config --cflags libevd) ||
+        fail "evd.h does not build alone as C99 with -Wpedantic"
+if command -v c++ >/dev/null; then
+        cp "$tmp/alone.c" "$tmp/alone.cc"
+        # shellcheck disable=SC2046
+        c++ -Wall -Wextra -Werror -c -o "$tmp/alone.o" "$tmp/alone.cc" $(pkg-config --cflags libevd) ||
+                fail "evd.h does not build as C++"
+fi
+
 echo "install: the installed evctl starts the installed evd by itself"
 export LD_LIBRARY_PATH=$libdir EVD_RUNTIME_DIR=$rt
 unset EVD_DAEMON EVD_NO_AUTOSTART
