@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/* types.c - the table of object types: one row per type, each defined in
+ * its own type-*.c file */
+#include "macro.h"
+#include "types.h"
+
+static const struct obj_type *const types[] = {
+        [EVD_TYPE_EVENT] = &obj_type_event,
+        [EVD_TYPE_SEMAPHORE] = &obj_type_semaphore,
+        [EVD_TYPE_LOCK] = &obj_type_lock,
+        [EVD_TYPE_BARRIER] = &obj_type_barrier,
+        [EVD_TYPE_CONDITION] = &obj_type_condition,
+};
+
+const struct obj_type *obj_type_get(uint32_t type) {
+        return type < ELEMENTSOF(types) ? types[type] : NULL;
+}
