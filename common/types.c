@@ -4,6 +4,10 @@
 #include "macro.h"
 #include "types.h"
 
+/* Each type's file (type-*.c) defines its row. */
+extern const struct obj_type obj_type_event, obj_type_semaphore, obj_type_lock,
+        obj_type_barrier, obj_type_condition;
+
 static const struct obj_type *const types[] = {
         [EVD_TYPE_EVENT] = &obj_type_event,
         [EVD_TYPE_SEMAPHORE] = &obj_type_semaphore,

@@ -66,7 +66,3 @@ struct obj_type {
 /* The row of TYPE, or NULL when TYPE is not a type of ours (a scribbled
  * segment, a request from a newer client). */
 const struct obj_type *obj_type_get(uint32_t type);
-
-/* The rows, each type's file defines its own. */
-extern const struct obj_type obj_type_event, obj_type_semaphore, obj_type_lock,
-        obj_type_barrier, obj_type_condition;

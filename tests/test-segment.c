@@ -1659,9 +1659,9 @@ START_TEST(type_table_complete) {
         }
         /* A condition is only ever bound to a live lock. */
         struct seg_init cond = init_for(EVD_TYPE_CONDITION, lidx, lgen + 2);
-        th_assert_r(obj_type_condition.check_create(&S, &cond), -EINVAL);
+        th_assert_r(obj_type_get(EVD_TYPE_CONDITION)->check_create(&S, &cond), -EINVAL);
         cond = init_for(EVD_TYPE_CONDITION, S.capacity, 0);
-        th_assert_r(obj_type_condition.check_create(&S, &cond), -EINVAL);
+        th_assert_r(obj_type_get(EVD_TYPE_CONDITION)->check_create(&S, &cond), -EINVAL);
 }
 END_TEST
 
