@@ -9,6 +9,7 @@
 #include "macro.h"
 #include "proc.h"
 #include "segment.h"
+#include "types.h"
 
 /* Holds of one object cluster around a hash of the object and the owner;
  * a search looks at this many slots from there before it scans the table. */
@@ -116,55 +117,11 @@ bool seg_holder_alive(const struct seg_holder *h) {
         return seg_holder_life(h) != PROC_DEAD;
 }
 
-/* Under the object's lock: give the share of dead hold SLOT back. */
-static void give_back(struct seg_obj *o, struct seg_holder *h) {
-        switch (o->type) {
-        case EVD_TYPE_SEMAPHORE:
-        case EVD_TYPE_LOCK: {
-                struct seg_sem *m = &o->u.sem;
-                uint64_t v = (uint64_t)m->value + h->count;
-                m->value = (uint32_t)MIN(v, (uint64_t)m->max);
-                m->reclaimed++;
-                if (o->type == EVD_TYPE_LOCK)
-                        m->abandoned = 1;
-                break;
-        }
-        case EVD_TYPE_BARRIER: {
-                struct seg_barrier *b = &o->u.barrier;
-                /* A party that died waiting breaks the barrier for the others
-                 * (threading.Barrier's BrokenBarrierError), not a hang. */
-                if (h->tag == b->generation && b->arrived > 0) {
-                        b->broken = 1;
-                        /* The threads of one process waiting in the same
-                         * round share one record: COUNT of them. */
-                        b->arrived -= MIN(b->arrived, h->count);
-                }
-                break;
-        }
-        default:
-                break;
-        }
-}
-
-void seg_sem_reconcile(struct seg *s, uint32_t index) {
-        struct seg_obj *o = &s->objs[index];
-        struct seg_sem *m = &o->u.sem;
-        uint32_t gen = atomic_load(&o->gen);
-        uint64_t held = m->unowned;
-        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
-                const struct seg_holder *h = &s->hdr->holders[i];
-                if (atomic_load(&h->pid) && atomic_load(&h->obj_plus1) == index + 1 &&
-                    h->obj_gen == gen)
-                        held += h->count;
-        }
-        m->value = held >= m->max ? 0 : (uint32_t)(m->max - held);
-        m->dirty = 0;
-}
-
 int seg_holders_reclaim(struct seg *s, uint32_t index, pid_t only_pid) {
         if (index >= s->capacity)
                 return 0;
         struct seg_obj *o = &s->objs[index];
+        const struct obj_type *t = NULL;
         int n = 0;
         bool locked = false;
         for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
@@ -180,15 +137,18 @@ int seg_holders_reclaim(struct seg *s, uint32_t index, pid_t only_pid) {
                         if (seg_obj_lock(o, 200) < 0)
                                 return n;
                         locked = true;
-                        if ((o->type == EVD_TYPE_SEMAPHORE || o->type == EVD_TYPE_LOCK) &&
-                            o->u.sem.dirty)
-                                seg_sem_reconcile(s, index);
+                        /* A scribbled type gives nothing back, but its dead
+                         * holds are still dropped. */
+                        t = obj_type_get(o->type);
+                        if (t && t->settle)
+                                t->settle(s, index);
                 }
                 /* Still the same dead hold now that we hold the lock? */
                 if (atomic_load(&h->pid) != pid || atomic_load(&h->obj_plus1) != index + 1)
                         continue;
-                if (h->obj_gen == atomic_load(&o->gen) && atomic_load(&o->state) == SLOT_LIVE)
-                        give_back(o, h);
+                if (h->obj_gen == atomic_load(&o->gen) && atomic_load(&o->state) == SLOT_LIVE &&
+                    t && t->give_back)
+                        t->give_back(o, h);
                 seg_holder_drop(s, (int)i, UINT32_MAX);
                 n++;
         }

@@ -30,10 +30,6 @@ enum proc_life seg_holder_life(const struct seg_holder *h);
 /* seg_holder_life() != PROC_DEAD: the hold must be kept. */
 bool seg_holder_alive(const struct seg_holder *h);
 
-/* Under a semaphore's or lock's object lock: make its free slots agree
- * with the holder table again after a writer died halfway. */
-void seg_sem_reconcile(struct seg *s, uint32_t index);
-
 /* Give back (under the object's lock, which this takes) every hold on
  * object INDEX whose processes are all dead; ONLY_PID limits it to holds of
  * that pid (0: all).  Returns how many were given back. */

@@ -20,6 +20,7 @@
 #include "macro.h"
 #include "proc.h"
 #include "segment.h"
+#include "types.h"
 
 
 static uint64_t fnv1a64(const void *p, size_t n) {
@@ -755,8 +756,9 @@ int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
                 kept++;
                 /* Holds may have been cut off with the holder table: count
                  * them again at the next lock. */
-                if (o->type == EVD_TYPE_SEMAPHORE || o->type == EVD_TYPE_LOCK)
-                        o->u.sem.dirty = 1;
+                const struct obj_type *t = obj_type_get(o->type);
+                if (t && t->holds_doubted)
+                        t->holds_doubted(o);
         }
         atomic_store(&h->count, kept);
         atomic_thread_fence(memory_order_release);
@@ -851,28 +853,13 @@ int seg_lookup(const struct seg *s, const char *name, uint32_t *indexp, uint32_t
 /* ---- locks ----------------------------------------------------------------- */
 
 static void repair_object(struct seg_obj *o) {
-        /* The last holder died inside the critical section.  Writers store
-         * the payload before they publish it through `sets`, so a payload
-         * that does not belong to the current generation is dropped.  The
-         * dead writer may not have woken anybody: wake everyone, so that they
-         * look at the state again. */
-        if (o->type == EVD_TYPE_EVENT) {
-                struct seg_event *e = &o->u.event;
-                if (e->state > EVD_STATE_FAILED)
-                        e->state = EVD_STATE_CLEAR;
-                if (e->payload_len > EVD_VALUE_MAX || e->payload_gen != e->sets)
-                        e->payload_len = 0;
-        } else if (o->type == EVD_TYPE_SEMAPHORE || o->type == EVD_TYPE_LOCK) {
-                /* The free count and the holder table are written one after
-                 * the other: whoever next locks it with the segment at hand
-                 * counts the holds again (seg_sem_reconcile). */
-                if (o->u.sem.value > o->u.sem.max)
-                        o->u.sem.value = o->u.sem.max;
-                o->u.sem.dirty = 1;
-        } else if (o->type == EVD_TYPE_BARRIER) {
-                if (o->u.barrier.arrived >= o->u.barrier.parties)
-                        o->u.barrier.arrived = 0;
-        }
+        /* The last holder died inside the critical section: its type puts
+         * the state back within bounds (a scribbled type has none to fix).
+         * The dead writer may not have woken anybody: wake everyone, so that
+         * they look at the state again. */
+        const struct obj_type *t = obj_type_get(o->type);
+        if (t && t->repair)
+                t->repair(o);
         atomic_fetch_add(&o->seq, 1);
         futex_wake_all(&o->seq);
 }
@@ -993,44 +980,24 @@ int seg_table_create(struct seg *s, const char *name, uint32_t type, uint32_t ki
 }
 
 bool seg_init_valid(const struct seg_init *i) {
-        switch (i->type) {
-        case EVD_TYPE_EVENT: return i->kind <= EVD_EVENT_AUTO;
-        case EVD_TYPE_SEMAPHORE: return i->max >= 1 && i->initial <= i->max;
-        case EVD_TYPE_LOCK: return true;
-        case EVD_TYPE_BARRIER: return i->max >= 1 && i->max <= SEG_HOLDER_SLOTS;
-        case EVD_TYPE_CONDITION: return true;
-        default: return false;
-        }
+        const struct obj_type *t = obj_type_get(i->type);
+        return t && t->valid(i);
 }
 
-/* Under the object's lock: the state of a new object. */
-static void init_object(struct seg_obj *o, const struct seg_init *i) {
+/* Under the object's lock: the state of a new object of type T. */
+static void init_object(struct seg_obj *o, const struct obj_type *t, const struct seg_init *i) {
         memset(&o->u, 0, sizeof(o->u));
-        switch (i->type) {
-        case EVD_TYPE_SEMAPHORE:
-                o->u.sem.max = i->max;
-                o->u.sem.value = i->initial;
-                o->u.sem.unowned = i->max - i->initial;
-                break;
-        case EVD_TYPE_LOCK:
-                o->u.sem.max = 1;
-                o->u.sem.value = 1;
-                break;
-        case EVD_TYPE_BARRIER: o->u.barrier.parties = i->max; break;
-        case EVD_TYPE_CONDITION:
-                o->u.cond.lock_index = i->lock_index;
-                o->u.cond.lock_gen = i->lock_gen;
-                break;
-        default: break;
-        }
+        if (t->init)
+                t->init(o, i);
 }
 
 int seg_table_create_obj(struct seg *s, const char *name, const struct seg_init *init,
                          uint32_t *indexp, uint32_t *genp) {
-        uint32_t type = init->type, kind = init->type == EVD_TYPE_EVENT ? init->kind : 0;
-        size_t len = strnlen(name, EVD_NAME_MAX + 1);
-        if (!seg_init_valid(init))
+        const struct obj_type *t = obj_type_get(init->type);
+        if (!t || !t->valid(init))
                 return -EINVAL;
+        uint32_t type = init->type, kind = t->keeps_kind ? init->kind : 0;
+        size_t len = strnlen(name, EVD_NAME_MAX + 1);
         if (evd_name_check(name, NULL, 0) < 0)
                 return -EINVAL;
         int r = table_lock(s);
@@ -1086,7 +1053,7 @@ int seg_table_create_obj(struct seg *s, const char *name, const struct seg_init 
         o->hash = h;
         memset(o->name, 0, sizeof(o->name));
         memcpy(o->name, name, len);
-        init_object(o, init);
+        init_object(o, t, init);
         o->changed_usec = now_realtime_usec();
         atomic_fetch_add(&o->seq, 1);
         seg_obj_unlock(o);
@@ -1145,9 +1112,11 @@ int seg_obj_snapshot(struct seg *s, uint32_t idx, uint32_t gen, struct evd_info 
         if (r < 0)
                 return r;
         r = 0;
+        /* Read the type once: the row chosen is the row used. */
+        const struct obj_type *t = obj_type_get(o->type);
         if (atomic_load(&o->gen) != gen || atomic_load(&o->state) != SLOT_LIVE)
                 r = -ENOENT;
-        else if (!seg_obj_sane(o))
+        else if (!t || !t->sane(o))
                 r = -EBADMSG;
         if (r < 0) {
                 seg_obj_unlock(o);
@@ -1156,55 +1125,18 @@ int seg_obj_snapshot(struct seg *s, uint32_t idx, uint32_t gen, struct evd_info 
         memset(info, 0, sizeof(*info));
         memcpy(info->name, o->name, EVD_NAME_MAX);
         info->name[EVD_NAME_MAX] = '\0';
-        info->type = o->type;
+        info->type = t->type;
         info->changed_usec = o->changed_usec;
-        switch (o->type) {
-        case EVD_TYPE_EVENT: {
-                info->kind = o->kind;
-                const struct seg_event *e = &o->u.event;
-                info->state = e->state;
-                info->sets = e->sets;
-                if (info->state != EVD_STATE_CLEAR) {
-                        info->value_len = e->payload_len <= EVD_VALUE_MAX ? e->payload_len : 0;
-                        memcpy(info->value, e->payload, info->value_len);
-                }
-                break;
-        }
-        case EVD_TYPE_SEMAPHORE:
-        case EVD_TYPE_LOCK:
-                if (o->u.sem.dirty)
-                        seg_sem_reconcile(s, idx);
-                info->max = o->u.sem.max;
-                info->count = o->u.sem.value;
-                info->sets = o->u.sem.acquires;
-                break;
-        case EVD_TYPE_BARRIER:
-                info->max = o->u.barrier.parties;
-                info->count = o->u.barrier.arrived;
-                info->broken = o->u.barrier.broken;
-                info->sets = o->u.barrier.generation;
-                break;
-        default: break;
-        }
+        if (t->settle)
+                t->settle(s, idx);
+        t->snapshot(o, info);
         seg_obj_unlock(o);
-        if (o->type != EVD_TYPE_EVENT && o->type != EVD_TYPE_CONDITION)
+        if (t->lists_holders)
                 info->nholders = seg_holders_list(s, idx, info->holders, EVD_INFO_HOLDERS);
         return 0;
 }
 
 bool seg_obj_sane(const struct seg_obj *o) {
-        switch (o->type) {
-        case EVD_TYPE_EVENT:
-                return o->kind <= EVD_EVENT_AUTO && o->u.event.state <= EVD_STATE_FAILED &&
-                       o->u.event.payload_len <= EVD_VALUE_MAX;
-        case EVD_TYPE_SEMAPHORE:
-        case EVD_TYPE_LOCK:
-                return o->u.sem.max >= 1 && o->u.sem.value <= o->u.sem.max &&
-                       o->u.sem.unowned <= o->u.sem.max &&
-                       (o->type == EVD_TYPE_SEMAPHORE || o->u.sem.max == 1);
-        case EVD_TYPE_BARRIER:
-                return o->u.barrier.parties >= 1 && o->u.barrier.arrived < o->u.barrier.parties;
-        case EVD_TYPE_CONDITION: return true;
-        default: return false;
-        }
+        const struct obj_type *t = obj_type_get(o->type);
+        return t && t->sane(o);
 }

@@ -332,10 +332,13 @@ struct seg_init {
         uint32_t lock_index, lock_gen; /* conditions: the lock */
 };
 
+/* Whether INIT makes an object of a type of ours (its row's valid, see
+ * types.h). */
 bool seg_init_valid(const struct seg_init *init);
 
-/* Whether an object's type-specific state is within its bounds (a
- * scribbled one is reported, never followed). */
+/* Whether an object's type-specific state is within its bounds (its row's
+ * sane; an unknown type never is): a scribbled one is reported, never
+ * followed. */
 bool seg_obj_sane(const struct seg_obj *o);
 
 /* Table writes (daemon only; they take the table lock themselves).  An

@@ -23,6 +23,7 @@
 #include "proc.h"
 #include "proto.h"
 #include "server.h"
+#include "types.h"
 #include "waiters.h"
 
 #define DAEMON_LOCK_TIMEOUT_MS 100
@@ -41,11 +42,6 @@ struct conn {
         bool denied;
 };
 
-static const char *kind_name(uint32_t k) {
-        static const char *names[] = { "manual", "once", "auto" };
-        return k < ELEMENTSOF(names) ? names[k] : "?";
-}
-
 /* ---- requests ------------------------------------------------------------- */
 
 static void reply_status(struct proto_msg *rep, int status) {
@@ -55,11 +51,6 @@ static void reply_status(struct proto_msg *rep, int status) {
 }
 
 static void check_segment(struct server *s, bool asked);
-
-static const char *type_name(uint32_t t) {
-        static const char *names[] = { "?", "event", "semaphore", "lock", "barrier", "condition" };
-        return t < ELEMENTSOF(names) ? names[t] : "?";
-}
 
 static void handle_create(struct server *s, const struct proto_msg *req, struct proto_msg *rep,
                           pid_t pid) {
@@ -71,33 +62,23 @@ static void handle_create(struct server *s, const struct proto_msg *req, struct 
                 .lock_index = req->index,
                 .lock_gen = req->gen,
         };
-        if (!PROTO_HAS(req, TAG_NAME) || evd_name_check(req->name, NULL, 0) < 0 ||
-            !seg_init_valid(&init)) {
+        const struct obj_type *t = obj_type_get(init.type);
+        if (!PROTO_HAS(req, TAG_NAME) || evd_name_check(req->name, NULL, 0) < 0 || !t ||
+            !t->valid(&init) || (t->check_create && t->check_create(&s->seg, &init) < 0)) {
                 reply_status(rep, -EINVAL);
                 return;
-        }
-        if (init.type == EVD_TYPE_CONDITION) {
-                /* A condition is bound to a lock that exists. */
-                const struct seg_obj *l = init.lock_index < s->seg.capacity
-                                                  ? &s->seg.objs[init.lock_index]
-                                                  : NULL;
-                if (!l || atomic_load(&l->state) != SLOT_LIVE || l->type != EVD_TYPE_LOCK ||
-                    atomic_load(&l->gen) != init.lock_gen) {
-                        reply_status(rep, -EINVAL);
-                        return;
-                }
         }
         uint32_t idx = 0, gen = 0;
         int r = seg_table_create_obj(&s->seg, req->name, &init, &idx, &gen);
         if (r == -EEXIST && !(req->flags & PROTO_CREATE_EXCL))
                 r = 0;
         else if (r == 0) {
-                if (init.type == EVD_TYPE_EVENT)
-                        log_info("created event %s (%s) for pid %d", req->name,
-                                 kind_name(init.kind), (int)pid);
-                else
-                        log_info("created %s %s for pid %d", type_name(init.type), req->name,
+                const char *kind = t->kind_name ? t->kind_name(init.kind) : NULL;
+                if (kind)
+                        log_info("created %s %s (%s) for pid %d", t->name, req->name, kind,
                                  (int)pid);
+                else
+                        log_info("created %s %s for pid %d", t->name, req->name, (int)pid);
         } else if (r == -ENOSPC)
                 log_warning("cannot create %s: the namespace is full (capacity %u)", req->name,
                             s->seg.capacity);
@@ -148,13 +129,13 @@ static void handle_list(struct server *s, const struct proto_msg *req, struct pr
                 proto_set_u64(rep, TAG_SETS, info->sets);
                 proto_set_u64(rep, TAG_CHANGED, info->changed_usec);
                 proto_set_value(rep, info->value, (uint32_t)info->value_len);
-                if (info->type != EVD_TYPE_EVENT) {
-                        proto_set_u32(rep, TAG_MAX, info->max);
-                        proto_set_u32(rep, TAG_COUNT, info->count);
-                        proto_set_u32(rep, TAG_BROKEN, info->broken);
-                        proto_set_u32(rep, TAG_NHOLDERS, info->nholders);
-                        proto_set_holders(rep, info->holders, MIN(info->nholders, EVD_INFO_HOLDERS));
-                }
+                /* Every type's fields, whatever the type: those it does not
+                 * use are 0, as the client's are before it decodes. */
+                proto_set_u32(rep, TAG_MAX, info->max);
+                proto_set_u32(rep, TAG_COUNT, info->count);
+                proto_set_u32(rep, TAG_BROKEN, info->broken);
+                proto_set_u32(rep, TAG_NHOLDERS, info->nholders);
+                proto_set_holders(rep, info->holders, MIN(info->nholders, EVD_INFO_HOLDERS));
                 proto_set_u32(rep, TAG_CURSOR, i + 1);
                 return;
         }

@@ -500,10 +500,9 @@ int client_create(evd_ctx *ctx, const char *name, const struct seg_init *init, b
         proto_set_u32(&req, TAG_KIND, init->kind);
         proto_set_u32(&req, TAG_MAX, init->max);
         proto_set_u32(&req, TAG_INITIAL, init->initial);
-        if (init->type == EVD_TYPE_CONDITION) {
-                proto_set_u32(&req, TAG_INDEX, init->lock_index);
-                proto_set_u32(&req, TAG_GEN, init->lock_gen);
-        }
+        /* Conditions' lock; 0 and unused for the other types. */
+        proto_set_u32(&req, TAG_INDEX, init->lock_index);
+        proto_set_u32(&req, TAG_GEN, init->lock_gen);
         proto_set_u32(&req, TAG_FLAGS, excl ? PROTO_CREATE_EXCL : 0);
         int r = client_request(ctx, &req, &rep, NULL);
         return r < 0 ? r : rep.status;

@@ -8,6 +8,7 @@
 #include "macro.h"
 #include "object.h"
 #include "proc.h"
+#include "types.h"
 #include "waiters.h"
 
 /* A sleeper looks at the state at least this often even when nobody wakes
@@ -52,8 +53,9 @@ int obj_lock(evd_ctx *ctx, uint32_t index, uint32_t gen, uint32_t type, struct l
                         seg_obj_unlock(o);
                         return -EBADMSG;
                 }
-                if ((type == EVD_TYPE_SEMAPHORE || type == EVD_TYPE_LOCK) && o->u.sem.dirty)
-                        seg_sem_reconcile(s, index);
+                const struct obj_type *t = obj_type_get(type);
+                if (t && t->settle)
+                        t->settle(s, index);
                 *l = (struct locked){ .seg = s, .obj = o };
                 return 0;
         }

@@ -14,6 +14,7 @@
 #include "macro.h"
 #include "object.h"
 #include "proc.h"
+#include "types.h"
 
 /* What every handle of this file is. */
 struct sync_obj {
@@ -36,16 +37,6 @@ struct evd_barrier {
         struct sync_obj o;
 };
 
-/* The size an object of type TYPE was made with: a semaphore's slots, a
- * barrier's parties (0 for the others). */
-static uint32_t made_size(const struct seg_obj *o) {
-        switch (o->type) {
-        case EVD_TYPE_SEMAPHORE: return o->u.sem.max;
-        case EVD_TYPE_BARRIER: return o->u.barrier.parties;
-        default: return 0;
-        }
-}
-
 /* Open (or create) NAME as INIT says; an existing object whose size is not
  * INIT->max (when that is not 0) gives -EMEDIUMTYPE. */
 static int sync_open(evd_ctx *ctx, const char *name, const struct seg_init *init, unsigned flags,
@@ -58,7 +49,10 @@ static int sync_open(evd_ctx *ctx, const char *name, const struct seg_init *init
         int r = obj_open(ctx, name, init, flags & EVD_CREATE, flags & EVD_EXCL, &idx, &gen);
         if (r < 0)
                 return r;
-        if (init->max && made_size(&client_seg(ctx)->objs[idx]) != init->max)
+        /* obj_open checked the type: INIT's row is the object's. */
+        const struct obj_type *t = obj_type_get(init->type);
+        uint32_t made = t && t->made_size ? t->made_size(&client_seg(ctx)->objs[idx]) : 0;
+        if (init->max && made != init->max)
                 return -EMEDIUMTYPE;
         struct sync_obj *o = calloc(1, size);
         if (!o)
@@ -93,7 +87,10 @@ static bool daemon_absent(const struct seg *s) {
 
 /* ---- semaphores and locks ------------------------------------------------- */
 
-static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64_t timeout) {
+/* LOCK: tell the new owner when a dead owner's hold was given back (see
+ * lock_give_back in common/type-sem.c). */
+static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64_t timeout,
+                       bool lock) {
         if (owner < 0 || companion < 0)
                 return -EINVAL;
         if (owner == 0)
@@ -117,7 +114,7 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
                         m->value--;
                         m->acquires++;
                         r = 0;
-                        if (o->type == EVD_TYPE_LOCK && m->abandoned) {
+                        if (lock && m->abandoned) {
                                 m->abandoned = 0;
                                 r = EVD_ABANDONED;
                         }
@@ -179,7 +176,7 @@ _public_ evd_sem *evd_sem_free(evd_sem *sem) {
 }
 
 _public_ int evd_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout) {
-        return sem_acquire(&sem->o, owner, companion, timeout);
+        return sem_acquire(&sem->o, owner, companion, timeout, false);
 }
 
 _public_ int evd_sem_release(evd_sem *sem, pid_t owner, uint32_t n) {
@@ -207,7 +204,7 @@ _public_ evd_lock *evd_lock_free(evd_lock *lock) {
 }
 
 _public_ int evd_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeout) {
-        return sem_acquire(&lock->o, owner, companion, timeout);
+        return sem_acquire(&lock->o, owner, companion, timeout, true);
 }
 
 _public_ int evd_lock_release(evd_lock *lock, pid_t owner) {

@@ -3,7 +3,7 @@
  * validation, the name table, the waiter registry, the robust object locks
  * (dead holders, scribbled lock words), telling dead processes from ones
  * /proc cannot show; the published name and who is trusted, replacing a
- * segment, and the SIGBUS guard */
+ * segment, the SIGBUS guard, and the table of object types */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -22,6 +22,7 @@
 #include "proc.h"
 #include "segment.h"
 #include "testhelp.h"
+#include "types.h"
 #include "waiters.h"
 
 /* Segment names are derived from the runner's pid, so that the runner's
@@ -1579,6 +1580,190 @@ START_TEST(guard_default_still_kills) {
 }
 END_TEST
 
+/* ---- the table of object types ------------------------------------------------ */
+
+static const uint32_t all_types[] = { EVD_TYPE_EVENT, EVD_TYPE_SEMAPHORE, EVD_TYPE_LOCK,
+                                      EVD_TYPE_BARRIER, EVD_TYPE_CONDITION };
+
+/* A valid way to make an object of each type (a condition bound to LOCK). */
+static struct seg_init init_for(uint32_t type, uint32_t lock_index, uint32_t lock_gen) {
+        switch (type) {
+        case EVD_TYPE_SEMAPHORE: return (struct seg_init){ .type = type, .max = 3, .initial = 2 };
+        case EVD_TYPE_BARRIER: return (struct seg_init){ .type = type, .max = 4 };
+        case EVD_TYPE_CONDITION:
+                return (struct seg_init){ .type = type, .lock_index = lock_index,
+                                          .lock_gen = lock_gen };
+        case EVD_TYPE_EVENT: return (struct seg_init){ .type = type, .kind = EVD_EVENT_AUTO };
+        default: return (struct seg_init){ .type = type };
+        }
+}
+
+START_TEST(type_table_complete) {
+        /* Every type of evd.h has its row, with every mandatory operation. */
+        for (size_t k = 0; k < ELEMENTSOF(all_types); k++) {
+                const struct obj_type *t = obj_type_get(all_types[k]);
+                ck_assert_msg(t, "type %u has no row", all_types[k]);
+                ck_assert_uint_eq(t->type, all_types[k]);
+                ck_assert_msg(t->name && t->name[0] && t->brief && t->brief[0],
+                              "type %u has no names", all_types[k]);
+                ck_assert_msg(t->valid && t->sane && t->snapshot,
+                              "%s lacks a mandatory operation", t->name);
+                /* Names are unique, long and brief alike. */
+                for (size_t j = 0; j < k; j++) {
+                        const struct obj_type *u = obj_type_get(all_types[j]);
+                        ck_assert_str_ne(t->name, u->name);
+                        ck_assert_str_ne(t->brief, u->brief);
+                }
+        }
+        /* And nothing else is a type: an unknown number is refused by
+         * validate and sane alike. */
+        for (uint32_t type = 0; type < 1024; type++) {
+                bool ours = false;
+                for (size_t k = 0; k < ELEMENTSOF(all_types); k++)
+                        ours |= all_types[k] == type;
+                ck_assert_msg(!obj_type_get(type) == !ours, "type %u: row %p", type,
+                              (const void *)obj_type_get(type));
+        }
+        const uint32_t strangers[] = { 0, 6, 99, 1u << 16, INT32_MAX, UINT32_MAX };
+        for (size_t k = 0; k < ELEMENTSOF(strangers); k++) {
+                ck_assert(!obj_type_get(strangers[k]));
+                struct seg_init bad = { .type = strangers[k], .max = 1, .initial = 1 };
+                ck_assert(!seg_init_valid(&bad));
+        }
+
+        /* Each row makes objects that its own sane accepts and its snapshot
+         * reports as its type; lists_holders says whether holds are shown. */
+        make_seg(16);
+        uint32_t lidx, lgen;
+        th_assert_r(seg_table_create(&S, "the-lock", EVD_TYPE_LOCK, 0, &lidx, &lgen), 0);
+        for (size_t k = 0; k < ELEMENTSOF(all_types); k++) {
+                const struct obj_type *t = obj_type_get(all_types[k]);
+                struct seg_init init = init_for(all_types[k], lidx, lgen);
+                ck_assert_msg(t->valid(&init), "%s refuses a valid init", t->name);
+                if (t->check_create)
+                        th_assert_r(t->check_create(&S, &init), 0);
+                char name[32];
+                snprintf(name, sizeof(name), "t-%s", t->brief);
+                uint32_t idx, gen;
+                th_assert_r(seg_table_create_obj(&S, name, &init, &idx, &gen), 0);
+                ck_assert_msg(seg_obj_sane(&S.objs[idx]), "a new %s is not sane", t->name);
+                ck_assert_uint_eq(S.objs[idx].kind, t->keeps_kind ? init.kind : 0);
+                static struct evd_info info;
+                th_assert_r(seg_obj_snapshot(&S, idx, gen, &info, 1000), 0);
+                ck_assert_uint_eq(info.type, all_types[k]);
+                ck_assert_str_eq(info.name, name);
+                if (t->made_size)
+                        ck_assert_uint_eq(t->made_size(&S.objs[idx]), init.max);
+                if (t->kind_name)
+                        ck_assert_ptr_nonnull(t->kind_name(init.kind));
+        }
+        /* A condition is only ever bound to a live lock. */
+        struct seg_init cond = init_for(EVD_TYPE_CONDITION, lidx, lgen + 2);
+        th_assert_r(obj_type_get(EVD_TYPE_CONDITION)->check_create(&S, &cond), -EINVAL);
+        cond = init_for(EVD_TYPE_CONDITION, S.capacity, 0);
+        th_assert_r(obj_type_get(EVD_TYPE_CONDITION)->check_create(&S, &cond), -EINVAL);
+}
+END_TEST
+
+/* A live object whose type word was scribbled on: refused everywhere, and
+ * its dead holds are still dropped, with nothing given back to anybody. */
+START_TEST(type_scribbled_refused) {
+        make_seg(8);
+        uint32_t idx, gen;
+        struct seg_init init = { .type = EVD_TYPE_SEMAPHORE, .max = 2, .initial = 2 };
+        th_assert_r(seg_table_create_obj(&S, "scrib", &init, &idx, &gen), 0);
+        struct seg_obj *o = &S.objs[idx];
+        int slot = seg_holder_add(&S, idx, gen, getpid(), 0, 1, 0);
+        ck_assert_int_ge(slot, 0);
+        o->u.sem.value = 1;
+        o->u.sem.acquires = 1;
+        o->type = 99;
+        ck_assert(!seg_obj_sane(o));
+        static struct evd_info info;
+        th_assert_r(seg_obj_snapshot(&S, idx, gen, &info, 1000), -EBADMSG);
+        /* Its holder proved dead (a start time of 0 names nobody). */
+        S.hdr->holders[slot].start = 0;
+        ck_assert_int_eq(seg_holders_reclaim(&S, idx, 0), 1);
+        ck_assert_int_eq(seg_holder_find(&S, idx, getpid()), -ENOENT);
+        ck_assert_uint_eq(o->u.sem.value, 1);
+        ck_assert_uint_eq(o->u.sem.reclaimed, 0);
+        /* A writer that died holding its lock: no row to repair it, the
+         * waiters are woken all the same. */
+        uint32_t seq = atomic_load(&o->seq);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                _exit(seg_obj_lock(o, 1000) == 0 ? 0 : 1);
+        }
+        ck_assert_int_eq(th_wait_child(pid, 10000), 0);
+        th_assert_r(seg_obj_lock(o, 1000), 0);
+        seg_obj_unlock(o);
+        ck_assert_uint_ne(atomic_load(&o->seq), seq);
+        ck_assert_uint_eq(o->type, 99);
+        /* Made right again, it is a semaphore as before. */
+        o->type = EVD_TYPE_SEMAPHORE;
+        th_assert_r(seg_obj_snapshot(&S, idx, gen, &info, 1000), 0);
+        ck_assert_uint_eq(info.type, EVD_TYPE_SEMAPHORE);
+        ck_assert_uint_eq(info.max, 2);
+}
+END_TEST
+
+static int sit(void *arg) {
+        int fd = *(int *)arg;
+        char c;
+        return read(fd, &c, 1) == 1 ? 0 : 1;
+}
+
+/* The same through a real daemon: show and list refuse the object, and the
+ * daemon drops a dead holder's hold on it without giving anything back, and
+ * goes on serving. */
+START_TEST(type_scribbled_daemon) {
+        struct th_daemon d = { 0 };
+        th_assert_r(th_daemon_start(&d), 0);
+        evd_ctx *ctx = th_open(&d);
+        evd_sem *sem;
+        th_assert_r(evd_sem_open(ctx, "scrib", 2, 2, EVD_CREATE, &sem), 0);
+        int p[2];
+        ck_assert_int_eq(pipe(p), 0);
+        pid_t child = th_fork(sit, &p[0]);
+        th_assert_r(evd_sem_acquire(sem, child, 0, 0), 0);
+
+        struct seg m = SEG_NULL;
+        char why[256] = "";
+        int r = seg_open(&m, d.shm_name, why, sizeof(why));
+        ck_assert_msg(r == 0, "seg_open: %s (%s)", evd_strerror(r), why);
+        uint32_t idx, gen;
+        th_assert_r(seg_lookup(&m, "scrib", &idx, &gen), 0);
+        ck_assert_int_ge(seg_holder_find(&m, idx, child), 0);
+        m.objs[idx].type = 99;
+
+        static struct evd_info info;
+        th_assert_r(evd_show(ctx, "scrib", &info, sizeof(info)), -EBADMSG);
+        struct evd_info *infos = NULL;
+        size_t n = 0;
+        th_assert_r(evd_list(ctx, &infos, &n, sizeof(*infos)), 0);
+        for (size_t k = 0; k < n; k++)
+                ck_assert_str_ne(infos[k].name, "scrib");
+        free(infos);
+
+        /* The holder dies: the daemon's reclaim meets the scribbled type. */
+        th_kill_child(child);
+        ck_assert_msg(TH_WAIT_FOR(seg_holder_find(&m, idx, child) < 0, 10000),
+                      "the dead holder's hold was not dropped");
+        ck_assert_uint_eq(m.objs[idx].u.sem.value, 1);
+        ck_assert_int_eq(kill(d.pid, 0), 0);
+        th_assert_r(evd_list(ctx, &infos, &n, sizeof(*infos)), 0);
+        free(infos);
+
+        close(p[0]);
+        close(p[1]);
+        seg_close(&m);
+        evd_sem_free(sem);
+        evd_close(ctx);
+        th_assert_r(th_daemon_cleanup(&d), 0);
+}
+END_TEST
+
 int main(void) {
         const struct th_case cases[] = {
                 { "create",
@@ -1604,6 +1789,7 @@ int main(void) {
                 { "sigbus-guard",
                   { guard_truncated_mapping, guard_chains_to_earlier_handler,
                     guard_default_still_kills } },
+                { "types", { type_table_complete, type_scribbled_refused, type_scribbled_daemon } },
         };
         const struct th_fixture fx = {
                 .unchecked_teardown = runner_teardown,

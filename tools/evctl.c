@@ -419,15 +419,13 @@ static const char *kind_opt(enum evd_event_kind k) {
         return k == EVD_EVENT_ONCE ? "--once" : k == EVD_EVENT_AUTO ? "--auto" : "--manual";
 }
 
-static const char *type_str(enum evd_type t, bool brief);
-
 /* The message for R from opening the event NAME. */
 static int event_open_error(const struct opts *o, const char *name, int r) {
         if (r == -EMEDIUMTYPE) {
                 struct evd_info i;
                 if (evd_show(ctx, name, &i, sizeof(i)) == 0 && i.type != EVD_TYPE_EVENT)
                         return die(EXIT_STATE, "%s is a %s, not an event", name,
-                                   type_str(i.type, false));
+                                   evctl_type_get(i.type)->name);
                 return die(EXIT_STATE, "%s exists with another kind than %s", name,
                            kind_opt(o->kind));
         }
@@ -528,39 +526,11 @@ static void print_json_string(const char *s, size_t len) {
         putchar('"');
 }
 
-/* A JSON string when S is valid UTF-8, else null. */
-static void print_json_text(const char *s, size_t len) {
+void print_json_text(const char *s, size_t len) {
         if (utf8_valid(s, len))
                 print_json_string(s, len);
         else
                 fputs("null", stdout);
-}
-
-static void print_base64(const char *s, size_t len) {
-        static const char digits[] =
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        const unsigned char *u = (const unsigned char *)s;
-        putchar('"');
-        for (size_t i = 0; i < len; i += 3) {
-                uint32_t v = (uint32_t)u[i] << 16;
-                if (i + 1 < len)
-                        v |= (uint32_t)u[i + 1] << 8;
-                if (i + 2 < len)
-                        v |= u[i + 2];
-                putchar(digits[v >> 18 & 63]);
-                putchar(digits[v >> 12 & 63]);
-                putchar(i + 1 < len ? digits[v >> 6 & 63] : '=');
-                putchar(i + 2 < len ? digits[v & 63] : '=');
-        }
-        putchar('"');
-}
-
-static const char *kind_str(enum evd_event_kind k) {
-        return k == EVD_EVENT_ONCE ? "once" : k == EVD_EVENT_AUTO ? "auto" : "manual";
-}
-
-static const char *state_str(enum evd_event_state s) {
-        return s == EVD_STATE_SET ? "set" : s == EVD_STATE_FAILED ? "failed" : "clear";
 }
 
 void format_time(char *buf, size_t len, uint64_t usec) {
@@ -578,87 +548,15 @@ void format_duration(char *buf, size_t len, int64_t usec) {
                 snprintf(buf, len, "%" PRId64 "ms", usec / 1000);
 }
 
-static const char *type_str(enum evd_type t, bool brief) {
-        switch (t) {
-        case EVD_TYPE_EVENT: return "event";
-        case EVD_TYPE_SEMAPHORE: return brief ? "sem" : "semaphore";
-        case EVD_TYPE_LOCK: return "lock";
-        case EVD_TYPE_BARRIER: return "barrier";
-        case EVD_TYPE_CONDITION: return brief ? "cond" : "condition";
-        default: return "?";
-        }
-}
-
-/* What a semaphore, lock or barrier is doing, in a few words. */
-static void sync_state(char *buf, size_t len, const struct evd_info *i) {
-        switch (i->type) {
-        case EVD_TYPE_SEMAPHORE: snprintf(buf, len, "%u/%u free", i->count, i->max); break;
-        case EVD_TYPE_LOCK: snprintf(buf, len, "%s", i->count ? "free" : "held"); break;
-        case EVD_TYPE_BARRIER:
-                if (i->broken)
-                        snprintf(buf, len, "broken");
-                else
-                        snprintf(buf, len, "%u/%u waiting", i->count, i->max);
-                break;
-        default: snprintf(buf, len, "-"); break;
-        }
-}
-
-static void print_holders_json(const struct evd_info *i) {
-        printf(",\"holders\":[");
-        for (uint32_t k = 0; k < i->nholders && k < EVD_INFO_HOLDERS; k++) {
-                char t[40];
-                format_time(t, sizeof(t), i->holders[k].since_usec);
-                printf("%s{\"pid\":%u,\"count\":%u,\"since\":\"%s\"}", k ? "," : "",
-                       i->holders[k].pid, i->holders[k].count, t);
-        }
-        printf("]");
-}
-
 static void print_info_json(const struct evd_info *i) {
-        char t[40];
-        format_time(t, sizeof(t), i->changed_usec);
+        const struct evctl_type *t = evctl_type_get(i->type);
+        char changed[40];
+        format_time(changed, sizeof(changed), i->changed_usec);
         fputs("{\"name\":", stdout);
         print_json_text(i->name, strnlen(i->name, sizeof(i->name)));
-        printf(",\"type\":\"%s\",", type_str(i->type, false));
-        switch (i->type) {
-        case EVD_TYPE_EVENT:
-                printf("\"kind\":\"%s\",\"state\":\"%s\",\"waiters\":%u,\"sets\":%" PRIu64
-                       ",\"changed\":\"%s\",\"value\":",
-                       kind_str(i->kind), state_str(i->state), i->waiters, i->sets, t);
-                /* "value" is for reading, "value_base64" for the exact
-                 * bytes, which need not be text. */
-                print_json_text(i->value, i->value_len);
-                fputs(",\"value_base64\":", stdout);
-                print_base64(i->value, i->value_len);
-                putchar('}');
-                return;
-        case EVD_TYPE_SEMAPHORE:
-        case EVD_TYPE_LOCK:
-                printf("\"max\":%u,\"free\":%u,\"acquires\":%" PRIu64 ",", i->max, i->count,
-                       i->sets);
-                break;
-        case EVD_TYPE_BARRIER:
-                printf("\"parties\":%u,\"waiting\":%u,\"broken\":%s,\"trips\":%" PRIu64 ",",
-                       i->max, i->count, i->broken ? "true" : "false", i->sets);
-                break;
-        default: break;
-        }
-        printf("\"waiters\":%u,\"changed\":\"%s\"", i->waiters, t);
-        if (i->type != EVD_TYPE_CONDITION)
-                print_holders_json(i);
-        printf("}");
-}
-
-/* "pid 123 (2), pid 456" for the list's last column. */
-static void print_holders_brief(const struct evd_info *i) {
-        for (uint32_t k = 0; k < i->nholders && k < 4; k++) {
-                printf("%spid %u", k ? ", " : "", i->holders[k].pid);
-                if (i->holders[k].count > 1)
-                        printf(" (%u)", i->holders[k].count);
-        }
-        if (i->nholders > 4)
-                printf(", +%u more", i->nholders - 4);
+        printf(",\"type\":\"%s\",", t->name);
+        t->json(t, i, changed);
+        putchar('}');
 }
 
 /* ---- event commands ----------------------------------------------------------- */
@@ -864,25 +762,13 @@ static int cmd_list(struct opts *o) {
                        "VALUE");
                 for (size_t i = 0; i < n; i++) {
                         const struct evd_info *e = &infos[i];
-                        if (e->type != EVD_TYPE_EVENT) {
-                                char st[32];
-                                sync_state(st, sizeof(st), e);
-                                printf("%-24s %-7s %-6s %-13s %7u  ", e->name, type_str(e->type, true),
-                                       "-", st, e->waiters);
-                                print_holders_brief(e);
-                                putchar('\n');
-                                continue;
-                        }
-                        printf("%-24s %-7s %-6s %-13s %7u  ", e->name, "event", kind_str(e->kind),
-                               state_str(e->state), e->waiters);
-                        size_t len = e->value_len > 48 ? 45 : e->value_len;
-                        /* Cut between characters, not inside one. */
-                        for (int k = 0; k < 3 && len < e->value_len && len > 0 &&
-                                        ((unsigned char)e->value[len] & 0xc0) == 0x80;
-                             k++)
-                                len--;
-                        print_text(stdout, e->value, len, true);
-                        puts(len < e->value_len ? "..." : "");
+                        const struct evctl_type *t = evctl_type_get(e->type);
+                        char st[32];
+                        evctl_type_state(t, st, sizeof(st), e);
+                        printf("%-24s %-7s %-6s %-13s %7u  ", e->name, t->brief,
+                               t->kind ? t->kind(e) : "-", st, e->waiters);
+                        t->list_value(t, e);
+                        putchar('\n');
                 }
         }
         free(infos);
@@ -901,31 +787,11 @@ static int cmd_show(struct opts *o) {
                 putchar('\n');
                 return 0;
         }
-        char t[40];
-        format_time(t, sizeof(t), i.changed_usec);
-        if (i.type != EVD_TYPE_EVENT) {
-                char st[32];
-                sync_state(st, sizeof(st), &i);
-                printf("name: %s\ntype: %s\nstate: %s\nwaiters: %u\nchanged: %s\n", i.name,
-                       type_str(i.type, false), st, i.waiters, t);
-                for (uint32_t k = 0; k < i.nholders && k < EVD_INFO_HOLDERS; k++) {
-                        format_time(t, sizeof(t), i.holders[k].since_usec);
-                        if (i.type == EVD_TYPE_BARRIER)
-                                printf("party: pid %u, waiting since %s\n", i.holders[k].pid, t);
-                        else
-                                printf("holder: pid %u, %u slot%s, since %s\n", i.holders[k].pid,
-                                       i.holders[k].count, i.holders[k].count == 1 ? "" : "s", t);
-                }
-                if (i.nholders > EVD_INFO_HOLDERS)
-                        printf("holders not shown: %u\n", i.nholders - EVD_INFO_HOLDERS);
-                return 0;
-        }
-        printf("name: %s\ntype: event\nkind: %s\nstate: %s\nwaiters: %u\nsets: %" PRIu64 "\nchanged: %s\n"
-               "%s: ",
-               i.name, kind_str(i.kind), state_str(i.state), i.waiters, i.sets, t,
-               i.state == EVD_STATE_FAILED ? "message" : "value");
-        print_text(stdout, i.value, i.value_len, true);
-        putchar('\n');
+        const struct evctl_type *t = evctl_type_get(i.type);
+        char changed[40];
+        format_time(changed, sizeof(changed), i.changed_usec);
+        printf("name: %s\ntype: %s\n", i.name, t->name);
+        t->show(t, &i, changed);
         return 0;
 }
 
@@ -969,7 +835,7 @@ static uint64_t now_usec(void) {
         return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static void watch_line(uint64_t usec, const char *name, const char *what, const struct evd_info *i) {
+void watch_line(uint64_t usec, const char *name, const char *what, const struct evd_info *i) {
         char t[40];
         format_time(t, sizeof(t), usec);
         printf("%s %s %s", t, name, what);
@@ -990,26 +856,8 @@ static void diff_snapshots(const struct snapshot *a, const struct snapshot *b) {
                         watch_line(now->changed_usec, now->name, "created", NULL);
                         was = &unborn;
                 }
-                if (now->type != EVD_TYPE_EVENT) {
-                        /* Semaphores, locks, barriers: say how they stand now
-                         * whenever that changed. */
-                        if (now->count != was->count || now->nholders != was->nholders ||
-                            now->broken != was->broken || now->sets != was->sets) {
-                                char st[32];
-                                sync_state(st, sizeof(st), now);
-                                watch_line(now->changed_usec, now->name, st, NULL);
-                        }
-                        continue;
-                }
-                if (now->sets != was->sets) {
-                        if (now->state == EVD_STATE_CLEAR) {
-                                /* Set (or failed) and cleared since we looked. */
-                                watch_line(now->changed_usec, now->name, "set", NULL);
-                                watch_line(now->changed_usec, now->name, "clear", NULL);
-                        } else
-                                watch_line(now->changed_usec, now->name, state_str(now->state), now);
-                } else if (now->state != was->state)
-                        watch_line(now->changed_usec, now->name, state_str(now->state), now);
+                const struct evctl_type *t = evctl_type_get(now->type);
+                t->watch(t, now, was);
         }
         for (size_t k = 0; k < a->n; k++)
                 if (!find_info(b, a->infos[k].name))

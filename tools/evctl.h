@@ -126,3 +126,42 @@ void notify_waiting(const struct opts *o, const char *what, int64_t waited);
  * success (NAME fired, with VALUE), only STATUS= saying why otherwise. */
 void notify_done(const struct opts *o, int r, const char *what, const char *name, const void *value,
                  size_t len);
+
+/* evctl.c: what the type table (evctl-types.c) prints with. */
+/* A JSON string when S is valid UTF-8, else null. */
+void print_json_text(const char *s, size_t len);
+/* watch: one line "TIME NAME WHAT[ VALUE]", I's value when I is given. */
+void watch_line(uint64_t usec, const char *name, const char *what, const struct evd_info *i);
+
+/* evctl-types.c: how each object type is shown, one row per type; a new
+ * type adds its row there. */
+struct evctl_type {
+        uint32_t type;     /* enum evd_type */
+        const char *name;  /* "semaphore": show, --json, messages */
+        const char *brief; /* "sem": list's TYPE column */
+        /* list's KIND column (NULL: "-") */
+        const char *(*kind)(const struct evd_info *i);
+        /* its state in a few words: list's STATE column, show, watch
+         * (NULL: "-"); see evctl_type_state */
+        void (*state)(char *buf, size_t len, const struct evd_info *i);
+        /* list's last column, without the newline */
+        void (*list_value)(const struct evctl_type *t, const struct evd_info *i);
+        /* show's lines after "type:" (CHANGED: the time of the last change) */
+        void (*show)(const struct evctl_type *t, const struct evd_info *i, const char *changed);
+        /* show --json's and list --json's fields after "type", without the
+         * closing brace */
+        void (*json)(const struct evctl_type *t, const struct evd_info *i, const char *changed);
+        /* watch's lines for a change from WAS to NOW */
+        void (*watch)(const struct evctl_type *t, const struct evd_info *now,
+                      const struct evd_info *was);
+        /* for the types with holds (show, json and watch above shared): */
+        void (*json_details)(const struct evd_info *i); /* its fields, each followed by ',' */
+        bool json_holders; /* --json lists its holders */
+        bool parties;      /* its holders are barrier parties waiting */
+};
+
+/* The row of TYPE; one for an unknown type (never NULL). */
+const struct evctl_type *evctl_type_get(uint32_t type);
+/* T's state of I in BUF ("-" when T has none to tell). */
+void evctl_type_state(const struct evctl_type *t, char *buf, size_t len,
+                      const struct evd_info *i);
