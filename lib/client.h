@@ -26,6 +26,8 @@ struct ctx_seg {
 
 struct evd_ctx {
         const struct evd_backend *be; /* every call on the context goes through it */
+        void *be_state; /* a backend's own, set by its ns_open (the shm backend's
+                         * fields are below, by name) */
         struct evd_paths paths;
         unsigned flags;
         /* The shared-segment backend's: the mapping in use, and the ones it
