@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* client.h - the library's context, shared by its modules */
+/* client.h - the library's context (ctx.c), the daemon transport
+ * (transport.c) and the shared-segment backend's namespace (namespace.c),
+ * shared by the library's modules */
 #pragma once
 
 #include <pthread.h>
 
+#include "backend.h"
 #include "evd.h"
 #include "paths.h"
 #include "proto.h"
@@ -22,8 +25,13 @@ struct ctx_seg {
 };
 
 struct evd_ctx {
+        const struct evd_backend *be; /* every call on the context goes through it */
+        void *be_state; /* a backend's own, set by its ns_open (the shm backend's
+                         * fields are below, by name) */
         struct evd_paths paths;
         unsigned flags;
+        /* The shared-segment backend's: the mapping in use, and the ones it
+         * left (see client_remap). */
         struct ctx_seg *_Atomic cur;
         struct ctx_seg *retired; /* guarded by lock */
         pthread_mutex_t lock; /* guards sock and the request buffer */
@@ -63,9 +71,5 @@ int client_remap(evd_ctx *ctx, struct seg *stale);
  * to replace: -EIO, with a detail naming that segment. */
 int client_lost(evd_ctx *ctx);
 
-/* Create NAME through the daemon. */
+/* Create NAME through the daemon (the shm backend's create). */
 int client_create(evd_ctx *ctx, const char *name, const struct seg_init *init, bool excl);
-
-/* Copy SRC into the caller's DST of DST_SIZE bytes (another version's
- * struct evd_info): as much as fits, the rest zeroed. */
-void info_copy_out(struct evd_info *dst, size_t dst_size, const struct evd_info *src);

@@ -9,17 +9,11 @@
 #include "futex.h"
 #include "macro.h"
 #include "object.h"
+#include "shm.h"
 #include "waiters.h"
 
-#define WAIT_MANY_MAX 128 /* futex_waitv's limit */
-
-struct evd_event {
-        evd_ctx *ctx;
-        uint32_t index;
-        uint32_t gen;
-        enum evd_event_kind kind;
-        char name[EVD_NAME_MAX + 1];
-};
+/* The handle, struct evd_event, is the seam's (backend.h): its index and
+ * gen are this backend's state. */
 
 static int ev_lock(const evd_event *ev, struct locked *l) {
         return obj_lock(ev->ctx, ev->index, ev->gen, EVD_TYPE_EVENT, l);
@@ -36,11 +30,8 @@ static int check_kind(uint32_t have, enum evd_event_kind want, unsigned flags) {
         return 0;
 }
 
-_public_ int evd_event_open(evd_ctx *ctx, const char *name, enum evd_event_kind kind,
-                            unsigned flags, evd_event **evp) {
-        if (!ctx || !evp || evd_name_check(name, NULL, 0) < 0 || (unsigned)kind > EVD_EVENT_AUTO ||
-            (flags & ~(EVD_CREATE | EVD_EXCL | EVD_EVENT_ANY_KIND)))
-                return -EINVAL;
+int shm_event_open(evd_ctx *ctx, const char *name, enum evd_event_kind kind, unsigned flags,
+                   evd_event **evp) {
         uint32_t idx, gen;
         struct seg_init init = { .type = EVD_TYPE_EVENT, .kind = kind };
         int r = obj_open(ctx, name, &init, flags & EVD_CREATE, flags & EVD_EXCL, &idx,
@@ -64,24 +55,11 @@ _public_ int evd_event_open(evd_ctx *ctx, const char *name, enum evd_event_kind 
         return 0;
 }
 
-_public_ evd_event *evd_event_free(evd_event *ev) {
+void shm_event_free(evd_event *ev) {
         free(ev);
-        return NULL;
-}
-
-_public_ const char *evd_event_name(const evd_event *ev) {
-        return ev->name;
-}
-
-_public_ enum evd_event_kind evd_event_kind(const evd_event *ev) {
-        return ev->kind;
 }
 
 static int store(evd_event *ev, enum evd_event_state state, const void *data, size_t len) {
-        if (len > EVD_VALUE_MAX)
-                return -EMSGSIZE;
-        if (len && !data)
-                return -EINVAL;
         struct locked l;
         int r = ev_lock(ev, &l);
         if (r < 0)
@@ -104,15 +82,15 @@ static int store(evd_event *ev, enum evd_event_state state, const void *data, si
         return 0;
 }
 
-_public_ int evd_event_set(evd_event *ev, const void *value, size_t len) {
+int shm_event_set(evd_event *ev, const void *value, size_t len) {
         return store(ev, EVD_STATE_SET, value, len);
 }
 
-_public_ int evd_event_fail(evd_event *ev, const char *message) {
+int shm_event_fail(evd_event *ev, const char *message) {
         return store(ev, EVD_STATE_FAILED, message, message ? strlen(message) : 0);
 }
 
-_public_ int evd_event_clear(evd_event *ev) {
+int shm_event_clear(evd_event *ev) {
         struct locked l;
         int r = ev_lock(ev, &l);
         if (r < 0)
@@ -124,7 +102,7 @@ _public_ int evd_event_clear(evd_event *ev) {
         return 0;
 }
 
-_public_ int evd_event_is_set(evd_event *ev) {
+int shm_event_is_set(evd_event *ev) {
         struct locked l;
         int r = ev_lock(ev, &l);
         if (r < 0)
@@ -178,8 +156,7 @@ static int take(const evd_event *ev, struct locked *l, int fired_r, void *buf, s
         return fired_r == 1 ? 0 : fired_r;
 }
 
-_public_ int evd_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize,
-                            size_t *lenp) {
+int shm_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize, size_t *lenp) {
         struct waiter w;
         waiter_init(&w, ev->ctx, ev->name, timeout);
         uint64_t start = 0;
@@ -207,21 +184,10 @@ _public_ int evd_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bu
         return r;
 }
 
-static int check_many(evd_event **evs, size_t n) {
-        if (!evs || n == 0 || n > WAIT_MANY_MAX)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++)
-                if (!evs[i] || evs[i]->ctx != evs[0]->ctx)
-                        return -EINVAL;
-        return 0;
-}
-
 /* The shared loop of wait_any (ALL false) and wait_all (ALL true). */
 static int wait_many(evd_event **evs, size_t n, bool all, int64_t timeout, size_t *indexp,
                      void *buf, size_t bufsize, size_t *lenp) {
-        int r = check_many(evs, n);
-        if (r < 0)
-                return r;
+        int r;
         for (size_t i = 0; all && i < n; i++)
                 if (evs[i]->kind == EVD_EVENT_AUTO) {
                         if (indexp)
@@ -291,31 +257,12 @@ out:
         return r;
 }
 
-_public_ int evd_event_wait_any(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
-                                void *buf, size_t bufsize, size_t *lenp) {
+int shm_event_wait_any(evd_event **evs, size_t n, int64_t timeout, size_t *indexp, void *buf,
+                       size_t bufsize, size_t *lenp) {
         return wait_many(evs, n, false, timeout, indexp, buf, bufsize, lenp);
 }
 
-_public_ int evd_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
-                                void *buf, size_t bufsize, size_t *lenp) {
+int shm_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size_t *indexp, void *buf,
+                       size_t bufsize, size_t *lenp) {
         return wait_many(evs, n, true, timeout, indexp, buf, bufsize, lenp);
-}
-
-/* ---- show ----------------------------------------------------------------- */
-
-_public_ int evd_show(evd_ctx *ctx, const char *name, struct evd_info *info, size_t info_size) {
-        if (!ctx || !info || info_size < EVD_INFO_SIZE_1_0 || evd_name_check(name, NULL, 0) < 0)
-                return -EINVAL;
-        uint32_t idx, gen;
-        struct seg *s = client_seg(ctx);
-        int r = seg_lookup(s, name, &idx, &gen);
-        if (r < 0)
-                return r;
-        struct evd_info full;
-        r = seg_obj_snapshot(s, idx, gen, &full, CLIENT_LOCK_TIMEOUT_MS);
-        if (r < 0)
-                return r;
-        full.waiters = seg_waiters_count(s, idx);
-        info_copy_out(info, info_size, &full);
-        return 0;
 }

@@ -71,16 +71,13 @@ void obj_unlock_changed(struct locked *l, bool wake) {
         seg_obj_unlock_changed(l->seg, l->obj, wake);
 }
 
-
 int obj_open(evd_ctx *ctx, const char *name, const struct seg_init *init, bool create, bool excl,
              uint32_t *indexp, uint32_t *genp) {
-        if (evd_name_check(name, NULL, 0) < 0)
-                return -EINVAL;
         int r = seg_lookup(client_seg(ctx), name, indexp, genp);
         if (r == 0 && create && excl)
                 return -EEXIST;
         if (r == -ENOENT && create) {
-                r = client_create(ctx, name, init, excl);
+                r = ctx->be->create(ctx, name, init, excl);
                 if (r == -EEXIST && !excl)
                         r = 0; /* somebody else created it first: fine */
                 if (r < 0 && r != -EMEDIUMTYPE)

@@ -24,8 +24,9 @@ void obj_unlock(struct locked *l);
 /* Publish a change made under the lock (see seg_obj_unlock_changed). */
 void obj_unlock_changed(struct locked *l, bool wake);
 
-/* Look NAME up; create it through the daemon with INIT when CREATE and it
- * is missing.  Checks the type; the caller checks the rest. */
+/* Look NAME (valid: the seam checked it) up; create it through the
+ * backend's create (the daemon) with INIT when CREATE and it is missing.
+ * Checks the type; the caller checks the rest. */
 int obj_open(evd_ctx *ctx, const char *name, const struct seg_init *init, bool create, bool excl,
              uint32_t *indexp, uint32_t *genp);
 

@@ -14,35 +14,18 @@
 #include "macro.h"
 #include "object.h"
 #include "proc.h"
+#include "shm.h"
 #include "types.h"
 
-/* What every handle of this file is. */
-struct sync_obj {
-        evd_ctx *ctx;
-        uint32_t index, gen, type;
-        char name[EVD_NAME_MAX + 1];
-};
-
-struct evd_sem {
-        struct sync_obj o;
-};
-struct evd_lock {
-        struct sync_obj o;
-};
-struct evd_cond {
-        struct sync_obj o;
-        evd_lock *lock;
-};
-struct evd_barrier {
-        struct sync_obj o;
-};
+/* The handles (struct sync_obj and the types made of it) are the seam's
+ * (backend.h): their index and gen are this backend's state. */
 
 /* Open (or create) NAME as INIT says; an existing object whose size is not
  * INIT->max (when that is not 0) gives -EMEDIUMTYPE. */
 static int sync_open(evd_ctx *ctx, const char *name, const struct seg_init *init, unsigned flags,
                      size_t size, void **handlep) {
-        if (!ctx || !handlep || (flags & ~(EVD_CREATE | EVD_EXCL)))
-                return -EINVAL;
+        /* The callers checked the rest; the limits of a new object's size
+         * are the segment's own (a barrier's parties, its holder table). */
         if ((flags & EVD_CREATE) && !seg_init_valid(init))
                 return -EINVAL;
         uint32_t idx, gen;
@@ -91,8 +74,6 @@ static bool daemon_absent(const struct seg *s) {
  * lock_give_back in common/type-sem.c). */
 static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64_t timeout,
                        bool lock) {
-        if (owner < 0 || companion < 0)
-                return -EINVAL;
         if (owner == 0)
                 owner = self_pid_get();
         struct waiter w;
@@ -135,8 +116,6 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
 }
 
 static int sem_release(const struct sync_obj *o, pid_t owner, uint32_t n) {
-        if (owner < 0 || n == 0)
-                return -EINVAL;
         if (owner == 0)
                 owner = self_pid_get();
         struct locked l;
@@ -164,26 +143,25 @@ static int sem_release(const struct sync_obj *o, pid_t owner, uint32_t n) {
         return 0;
 }
 
-_public_ int evd_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t initial,
-                          unsigned flags, evd_sem **semp) {
+int shm_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t initial, unsigned flags,
+                 evd_sem **semp) {
         struct seg_init init = { .type = EVD_TYPE_SEMAPHORE, .max = max, .initial = initial };
         return sync_open(ctx, name, &init, flags, sizeof(evd_sem), (void **)semp);
 }
 
-_public_ evd_sem *evd_sem_free(evd_sem *sem) {
+void shm_sem_free(evd_sem *sem) {
         free(sem);
-        return NULL;
 }
 
-_public_ int evd_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout) {
+int shm_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout) {
         return sem_acquire(&sem->o, owner, companion, timeout, false);
 }
 
-_public_ int evd_sem_release(evd_sem *sem, pid_t owner, uint32_t n) {
+int shm_sem_release(evd_sem *sem, pid_t owner, uint32_t n) {
         return sem_release(&sem->o, owner, n);
 }
 
-_public_ int evd_sem_value(evd_sem *sem) {
+int shm_sem_value(evd_sem *sem) {
         struct locked l;
         int r = sync_lock(&sem->o, &l);
         if (r < 0)
@@ -193,30 +171,27 @@ _public_ int evd_sem_value(evd_sem *sem) {
         return r;
 }
 
-_public_ int evd_lock_open(evd_ctx *ctx, const char *name, unsigned flags, evd_lock **lockp) {
+int shm_lock_open(evd_ctx *ctx, const char *name, unsigned flags, evd_lock **lockp) {
         struct seg_init init = { .type = EVD_TYPE_LOCK };
         return sync_open(ctx, name, &init, flags, sizeof(evd_lock), (void **)lockp);
 }
 
-_public_ evd_lock *evd_lock_free(evd_lock *lock) {
+void shm_lock_free(evd_lock *lock) {
         free(lock);
-        return NULL;
 }
 
-_public_ int evd_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeout) {
+int shm_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeout) {
         return sem_acquire(&lock->o, owner, companion, timeout, true);
 }
 
-_public_ int evd_lock_release(evd_lock *lock, pid_t owner) {
+int shm_lock_release(evd_lock *lock, pid_t owner) {
         return sem_release(&lock->o, owner, 1);
 }
 
 /* ---- conditions ------------------------------------------------------------- */
 
-_public_ int evd_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,
-                           evd_cond **condp) {
-        if (!lock || lock->o.ctx != ctx)
-                return -EINVAL;
+int shm_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,
+                  evd_cond **condp) {
         struct seg_init init = { .type = EVD_TYPE_CONDITION,
                                  .lock_index = lock->o.index,
                                  .lock_gen = lock->o.gen };
@@ -225,19 +200,19 @@ _public_ int evd_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsig
                 return r;
         const struct seg_cond *c = &client_seg(ctx)->objs[(*condp)->o.index].u.cond;
         if (c->lock_index != lock->o.index || c->lock_gen != lock->o.gen) {
-                *condp = evd_cond_free(*condp);
+                shm_cond_free(*condp);
+                *condp = NULL;
                 return -EMEDIUMTYPE;
         }
         (*condp)->lock = lock;
         return 0;
 }
 
-_public_ evd_cond *evd_cond_free(evd_cond *cond) {
+void shm_cond_free(evd_cond *cond) {
         free(cond);
-        return NULL;
 }
 
-_public_ int evd_cond_wait(evd_cond *cond, int64_t timeout) {
+int shm_cond_wait(evd_cond *cond, int64_t timeout) {
         const struct sync_obj *o = &cond->o;
         struct locked l;
         int r = sync_lock(o, &l);
@@ -255,7 +230,7 @@ _public_ int evd_cond_wait(evd_cond *cond, int64_t timeout) {
         obj_unlock(&l);
         /* Our ticket is taken before the lock is released: a notify made
          * under the lock from now on counts us in. */
-        r = evd_lock_release(cond->lock, 0);
+        r = shm_lock_release(cond->lock, 0);
         if (r < 0) {
                 if (sync_lock(o, &l) == 0) {
                         seg_holder_drop(l.seg, slot, 1);
@@ -292,7 +267,7 @@ _public_ int evd_cond_wait(evd_cond *cond, int64_t timeout) {
                 }
         }
         waiter_done(&w);
-        int ra = evd_lock_acquire(cond->lock, 0, 0, EVD_FOREVER);
+        int ra = shm_lock_acquire(cond->lock, 0, 0, EVD_FOREVER);
         if (ra < 0)
                 return ra;
         return r < 0 ? r : ra;
@@ -324,7 +299,7 @@ static void release_tickets(struct locked *l, uint32_t index, uint32_t n) {
         }
 }
 
-static int cond_notify(evd_cond *cond, uint32_t n) {
+int shm_cond_notify(evd_cond *cond, uint32_t n) {
         struct locked l;
         int r = sync_lock(&cond->o, &l);
         if (r < 0)
@@ -335,25 +310,16 @@ static int cond_notify(evd_cond *cond, uint32_t n) {
         return 0;
 }
 
-_public_ int evd_cond_notify(evd_cond *cond, uint32_t n) {
-        return n ? cond_notify(cond, n) : 0;
-}
-
-_public_ int evd_cond_notify_all(evd_cond *cond) {
-        return cond_notify(cond, UINT32_MAX);
-}
-
 /* ---- barriers ------------------------------------------------------------------ */
 
-_public_ int evd_barrier_open(evd_ctx *ctx, const char *name, uint32_t parties, unsigned flags,
-                              evd_barrier **barrierp) {
+int shm_barrier_open(evd_ctx *ctx, const char *name, uint32_t parties, unsigned flags,
+                     evd_barrier **barrierp) {
         struct seg_init init = { .type = EVD_TYPE_BARRIER, .max = parties };
         return sync_open(ctx, name, &init, flags, sizeof(evd_barrier), (void **)barrierp);
 }
 
-_public_ evd_barrier *evd_barrier_free(evd_barrier *barrier) {
+void shm_barrier_free(evd_barrier *barrier) {
         free(barrier);
-        return NULL;
 }
 
 /* The tag of an arrival record whose barrier was reset under it. */
@@ -372,7 +338,7 @@ static void drop_arrival(struct locked *l, const struct sync_obj *o, int slot) {
                 seg_holder_drop(l->seg, slot, 1);
 }
 
-_public_ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout) {
+int shm_barrier_wait(evd_barrier *barrier, int64_t timeout) {
         const struct sync_obj *o = &barrier->o;
         struct locked l;
         int r = sync_lock(o, &l);
@@ -465,7 +431,7 @@ _public_ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout) {
         return r;
 }
 
-_public_ int evd_barrier_abort(evd_barrier *barrier) {
+int shm_barrier_abort(evd_barrier *barrier) {
         struct locked l;
         int r = sync_lock(&barrier->o, &l);
         if (r < 0)
@@ -475,7 +441,7 @@ _public_ int evd_barrier_abort(evd_barrier *barrier) {
         return 0;
 }
 
-_public_ int evd_barrier_reset(evd_barrier *barrier) {
+int shm_barrier_reset(evd_barrier *barrier) {
         struct locked l;
         int r = sync_lock(&barrier->o, &l);
         if (r < 0)

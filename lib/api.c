@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: MIT */
+/* api.c - the seam: every public call on a namespace or an object.  Each
+ * checks here what no backend may see wrong (NULL, names, flags, sizes,
+ * lengths: backend.h lists them) and then makes one call through its
+ * context's backend table.  Kept in one file, apart from the backends, so
+ * that the whole public surface and its checks read in one place, and a
+ * second backend needs no public function of its own.  (Contexts are
+ * opened and closed in ctx.c, through the same table.) */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "client.h"
+#include "macro.h"
+
+#define WAIT_MANY_MAX 128 /* futex_waitv's limit, and the API's */
+
+static bool name_ok(const char *name) {
+        return evd_name_check(name, NULL, 0) == 0;
+}
+
+/* ---- the namespace ---------------------------------------------------------- */
+
+_public_ int evd_delete(evd_ctx *ctx, const char *name) {
+        if (!ctx || !name_ok(name))
+                return -EINVAL;
+        return ctx->be->delete(ctx, name);
+}
+
+/* The library's struct evd_info is the 1.0 one: a later version that adds
+ * fields raises the size, and EVD_INFO_SIZE_1_0 stays. */
+_Static_assert(sizeof(struct evd_info) == EVD_INFO_SIZE_1_0, "struct evd_info changed size");
+
+/* Copy SRC into the caller's DST of DST_SIZE bytes (another version's
+ * struct evd_info): as much as fits, the rest zeroed.  Backends deal in the
+ * library's own struct only: the caller's size is handled here, once. */
+static void info_copy_out(struct evd_info *dst, size_t dst_size, const struct evd_info *src) {
+        size_t n = dst_size < sizeof(*src) ? dst_size : sizeof(*src);
+        memcpy(dst, src, n);
+        if (dst_size > n)
+                memset((uint8_t *)dst + n, 0, dst_size - n);
+}
+
+_public_ int evd_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np, size_t info_size) {
+        if (!ctx || !infosp || !np || info_size < EVD_INFO_SIZE_1_0)
+                return -EINVAL;
+        struct evd_info *infos = NULL;
+        size_t n = 0;
+        int r = ctx->be->list(ctx, &infos, &n);
+        if (r < 0)
+                return r;
+        if (info_size != sizeof(*infos)) {
+                /* The caller's struct is another version's: entries
+                 * INFO_SIZE apart, each as much of ours as fits. */
+                uint8_t *out = calloc(n ? n : 1, info_size);
+                if (!out) {
+                        free(infos);
+                        return -ENOMEM;
+                }
+                for (size_t k = 0; k < n; k++)
+                        info_copy_out((struct evd_info *)(out + k * info_size), info_size, &infos[k]);
+                free(infos);
+                infos = (struct evd_info *)out;
+        }
+        *infosp = infos;
+        *np = n;
+        return 0;
+}
+
+_public_ int evd_show(evd_ctx *ctx, const char *name, struct evd_info *info, size_t info_size) {
+        if (!ctx || !info || info_size < EVD_INFO_SIZE_1_0 || !name_ok(name))
+                return -EINVAL;
+        struct evd_info full;
+        int r = ctx->be->show(ctx, name, &full);
+        if (r < 0)
+                return r;
+        info_copy_out(info, info_size, &full);
+        return 0;
+}
+
+_public_ int evd_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout) {
+        if (!ctx || !seqp)
+                return -EINVAL;
+        return ctx->be->watch_wait(ctx, seqp, timeout);
+}
+
+/* ---- events ----------------------------------------------------------------- */
+
+_public_ int evd_event_open(evd_ctx *ctx, const char *name, enum evd_event_kind kind,
+                            unsigned flags, evd_event **evp) {
+        if (!ctx || !evp || !name_ok(name) || (unsigned)kind > EVD_EVENT_AUTO ||
+            (flags & ~(EVD_CREATE | EVD_EXCL | EVD_EVENT_ANY_KIND)))
+                return -EINVAL;
+        return ctx->be->event_open(ctx, name, kind, flags, evp);
+}
+
+_public_ evd_event *evd_event_free(evd_event *ev) {
+        if (ev)
+                ev->ctx->be->event_free(ev);
+        return NULL;
+}
+
+_public_ const char *evd_event_name(const evd_event *ev) {
+        return ev->name;
+}
+
+_public_ enum evd_event_kind evd_event_kind(const evd_event *ev) {
+        return ev->kind;
+}
+
+_public_ int evd_event_set(evd_event *ev, const void *value, size_t len) {
+        if (!ev)
+                return -EINVAL;
+        if (len > EVD_VALUE_MAX)
+                return -EMSGSIZE;
+        if (len && !value)
+                return -EINVAL;
+        return ev->ctx->be->event_set(ev, value, len);
+}
+
+_public_ int evd_event_fail(evd_event *ev, const char *message) {
+        if (!ev)
+                return -EINVAL;
+        if (message && strnlen(message, EVD_VALUE_MAX + 1) > EVD_VALUE_MAX)
+                return -EMSGSIZE;
+        return ev->ctx->be->event_fail(ev, message);
+}
+
+_public_ int evd_event_clear(evd_event *ev) {
+        if (!ev)
+                return -EINVAL;
+        return ev->ctx->be->event_clear(ev);
+}
+
+_public_ int evd_event_is_set(evd_event *ev) {
+        if (!ev)
+                return -EINVAL;
+        return ev->ctx->be->event_is_set(ev);
+}
+
+_public_ int evd_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize,
+                            size_t *lenp) {
+        if (!ev)
+                return -EINVAL;
+        return ev->ctx->be->event_wait(ev, timeout, buf, bufsize, lenp);
+}
+
+/* The events of one wait_any or wait_all: 1..WAIT_MANY_MAX handles of one
+ * context (one backend serves them all). */
+static int check_many(evd_event **evs, size_t n) {
+        if (!evs || n == 0 || n > WAIT_MANY_MAX)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (!evs[i] || evs[i]->ctx != evs[0]->ctx)
+                        return -EINVAL;
+        return 0;
+}
+
+_public_ int evd_event_wait_any(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
+                                void *buf, size_t bufsize, size_t *lenp) {
+        int r = check_many(evs, n);
+        if (r < 0)
+                return r;
+        return evs[0]->ctx->be->event_wait_any(evs, n, timeout, indexp, buf, bufsize, lenp);
+}
+
+_public_ int evd_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
+                                void *buf, size_t bufsize, size_t *lenp) {
+        int r = check_many(evs, n);
+        if (r < 0)
+                return r;
+        return evs[0]->ctx->be->event_wait_all(evs, n, timeout, indexp, buf, bufsize, lenp);
+}
+
+/* ---- semaphores and locks ----------------------------------------------------- */
+
+/* What every open of a semaphore, lock, condition or barrier checks.  The
+ * size of a new object (slots, parties) is the backend's to check: its
+ * limits are its own. */
+static bool open_ok(const evd_ctx *ctx, const char *name, unsigned flags, void *handlep) {
+        return ctx && handlep && name_ok(name) && !(flags & ~(EVD_CREATE | EVD_EXCL));
+}
+
+_public_ int evd_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t initial,
+                          unsigned flags, evd_sem **semp) {
+        if (!open_ok(ctx, name, flags, semp))
+                return -EINVAL;
+        return ctx->be->sem_open(ctx, name, max, initial, flags, semp);
+}
+
+_public_ evd_sem *evd_sem_free(evd_sem *sem) {
+        if (sem)
+                sem->o.ctx->be->sem_free(sem);
+        return NULL;
+}
+
+_public_ int evd_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout) {
+        if (!sem || owner < 0 || companion < 0)
+                return -EINVAL;
+        return sem->o.ctx->be->sem_acquire(sem, owner, companion, timeout);
+}
+
+_public_ int evd_sem_release(evd_sem *sem, pid_t owner, uint32_t n) {
+        if (!sem || owner < 0 || n == 0)
+                return -EINVAL;
+        return sem->o.ctx->be->sem_release(sem, owner, n);
+}
+
+_public_ int evd_sem_value(evd_sem *sem) {
+        if (!sem)
+                return -EINVAL;
+        return sem->o.ctx->be->sem_value(sem);
+}
+
+_public_ int evd_lock_open(evd_ctx *ctx, const char *name, unsigned flags, evd_lock **lockp) {
+        if (!open_ok(ctx, name, flags, lockp))
+                return -EINVAL;
+        return ctx->be->lock_open(ctx, name, flags, lockp);
+}
+
+_public_ evd_lock *evd_lock_free(evd_lock *lock) {
+        if (lock)
+                lock->o.ctx->be->lock_free(lock);
+        return NULL;
+}
+
+_public_ int evd_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeout) {
+        if (!lock || owner < 0 || companion < 0)
+                return -EINVAL;
+        return lock->o.ctx->be->lock_acquire(lock, owner, companion, timeout);
+}
+
+_public_ int evd_lock_release(evd_lock *lock, pid_t owner) {
+        if (!lock || owner < 0)
+                return -EINVAL;
+        return lock->o.ctx->be->lock_release(lock, owner);
+}
+
+/* ---- conditions ----------------------------------------------------------------- */
+
+_public_ int evd_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,
+                           evd_cond **condp) {
+        if (!open_ok(ctx, name, flags, condp) || !lock || lock->o.ctx != ctx)
+                return -EINVAL;
+        return ctx->be->cond_open(ctx, name, lock, flags, condp);
+}
+
+_public_ evd_cond *evd_cond_free(evd_cond *cond) {
+        if (cond)
+                cond->o.ctx->be->cond_free(cond);
+        return NULL;
+}
+
+_public_ int evd_cond_wait(evd_cond *cond, int64_t timeout) {
+        if (!cond)
+                return -EINVAL;
+        return cond->o.ctx->be->cond_wait(cond, timeout);
+}
+
+_public_ int evd_cond_notify(evd_cond *cond, uint32_t n) {
+        if (!cond)
+                return -EINVAL;
+        return n ? cond->o.ctx->be->cond_notify(cond, n) : 0;
+}
+
+_public_ int evd_cond_notify_all(evd_cond *cond) {
+        if (!cond)
+                return -EINVAL;
+        return cond->o.ctx->be->cond_notify(cond, UINT32_MAX);
+}
+
+/* ---- barriers ------------------------------------------------------------------- */
+
+_public_ int evd_barrier_open(evd_ctx *ctx, const char *name, uint32_t parties, unsigned flags,
+                              evd_barrier **barrierp) {
+        if (!open_ok(ctx, name, flags, barrierp))
+                return -EINVAL;
+        return ctx->be->barrier_open(ctx, name, parties, flags, barrierp);
+}
+
+_public_ evd_barrier *evd_barrier_free(evd_barrier *barrier) {
+        if (barrier)
+                barrier->o.ctx->be->barrier_free(barrier);
+        return NULL;
+}
+
+_public_ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout) {
+        if (!barrier)
+                return -EINVAL;
+        return barrier->o.ctx->be->barrier_wait(barrier, timeout);
+}
+
+_public_ int evd_barrier_abort(evd_barrier *barrier) {
+        if (!barrier)
+                return -EINVAL;
+        return barrier->o.ctx->be->barrier_abort(barrier);
+}
+
+_public_ int evd_barrier_reset(evd_barrier *barrier) {
+        if (!barrier)
+                return -EINVAL;
+        return barrier->o.ctx->be->barrier_reset(barrier);
+}

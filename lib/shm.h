@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* shm.h - the shared-segment backend's operations: the namespace's in
+ * namespace.c (create, through the daemon, in transport.c's request), the
+ * objects' in event.c and sync.c.  Each is what the evd_* call of the same
+ * name does once the seam (api.c) has checked its arguments; shm.c puts
+ * them in the backend table. */
+#pragma once
+
+#include "backend.h"
+
+int shm_ns_open(evd_ctx *ctx);
+void shm_ns_close(evd_ctx *ctx);
+int shm_delete(evd_ctx *ctx, const char *name);
+int shm_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np);
+int shm_show(evd_ctx *ctx, const char *name, struct evd_info *info);
+int shm_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout);
+
+int shm_event_open(evd_ctx *ctx, const char *name, enum evd_event_kind kind, unsigned flags,
+                   evd_event **evp);
+void shm_event_free(evd_event *ev);
+int shm_event_set(evd_event *ev, const void *value, size_t len);
+int shm_event_clear(evd_event *ev);
+int shm_event_fail(evd_event *ev, const char *message);
+int shm_event_is_set(evd_event *ev);
+int shm_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize, size_t *lenp);
+int shm_event_wait_any(evd_event **evs, size_t n, int64_t timeout, size_t *indexp, void *buf,
+                       size_t bufsize, size_t *lenp);
+int shm_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size_t *indexp, void *buf,
+                       size_t bufsize, size_t *lenp);
+
+int shm_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t initial, unsigned flags,
+                 evd_sem **semp);
+void shm_sem_free(evd_sem *sem);
+int shm_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout);
+int shm_sem_release(evd_sem *sem, pid_t owner, uint32_t n);
+int shm_sem_value(evd_sem *sem);
+
+int shm_lock_open(evd_ctx *ctx, const char *name, unsigned flags, evd_lock **lockp);
+void shm_lock_free(evd_lock *lock);
+int shm_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeout);
+int shm_lock_release(evd_lock *lock, pid_t owner);
+
+int shm_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,
+                  evd_cond **condp);
+void shm_cond_free(evd_cond *cond);
+int shm_cond_wait(evd_cond *cond, int64_t timeout);
+int shm_cond_notify(evd_cond *cond, uint32_t n);
+
+int shm_barrier_open(evd_ctx *ctx, const char *name, uint32_t parties, unsigned flags,
+                     evd_barrier **barrierp);
+void shm_barrier_free(evd_barrier *barrier);
+int shm_barrier_wait(evd_barrier *barrier, int64_t timeout);
+int shm_barrier_abort(evd_barrier *barrier);
+int shm_barrier_reset(evd_barrier *barrier);
