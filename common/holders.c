@@ -122,6 +122,8 @@ static void give_back(struct seg_obj *o, struct seg_holder *h) {
         case EVD_TYPE_SEMAPHORE:
         case EVD_TYPE_LOCK: {
                 struct seg_sem *m = &o->u.sem;
+                if (o->kind == SEG_SEM_UNBOUNDED)
+                        break; /* never has holds: a forged one gives nothing */
                 uint64_t v = (uint64_t)m->value + h->count;
                 m->value = (uint32_t)MIN(v, (uint64_t)m->max);
                 m->reclaimed++;
@@ -133,8 +135,11 @@ static void give_back(struct seg_obj *o, struct seg_holder *h) {
                 struct seg_barrier *b = &o->u.barrier;
                 /* A party that died waiting breaks the barrier for the others
                  * (threading.Barrier's BrokenBarrierError), not a hang. */
-                if (h->tag == b->generation && b->arrived > 0) {
+                /* So does the last party dying inside its barrier action
+                 * (tripping): the others were not released yet. */
+                if (h->tag == b->generation && (b->arrived > 0 || b->tripping)) {
                         b->broken = 1;
+                        b->tripping = 0;
                         /* The threads of one process waiting in the same
                          * round share one record: COUNT of them. */
                         b->arrived -= MIN(b->arrived, h->count);
@@ -149,6 +154,11 @@ static void give_back(struct seg_obj *o, struct seg_holder *h) {
 void seg_sem_reconcile(struct seg *s, uint32_t index) {
         struct seg_obj *o = &s->objs[index];
         struct seg_sem *m = &o->u.sem;
+        if (o->kind == SEG_SEM_UNBOUNDED) {
+                /* No holds to count: its count is whatever it says. */
+                m->dirty = 0;
+                return;
+        }
         uint32_t gen = atomic_load(&o->gen);
         uint64_t held = m->unowned;
         for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {

@@ -755,7 +755,8 @@ int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
                 kept++;
                 /* Holds may have been cut off with the holder table: count
                  * them again at the next lock. */
-                if (o->type == EVD_TYPE_SEMAPHORE || o->type == EVD_TYPE_LOCK)
+                if ((o->type == EVD_TYPE_SEMAPHORE || o->type == EVD_TYPE_LOCK) &&
+                    o->kind != SEG_SEM_UNBOUNDED) /* unbounded: no holds to count */
                         o->u.sem.dirty = 1;
         }
         atomic_store(&h->count, kept);
@@ -862,6 +863,9 @@ static void repair_object(struct seg_obj *o) {
                         e->state = EVD_STATE_CLEAR;
                 if (e->payload_len > EVD_VALUE_MAX || e->payload_gen != e->sets)
                         e->payload_len = 0;
+        } else if (o->type == EVD_TYPE_SEMAPHORE && o->kind == SEG_SEM_UNBOUNDED) {
+                /* A plain counter: one store, no holds to count again, and
+                 * no max to clamp it to. */
         } else if (o->type == EVD_TYPE_SEMAPHORE || o->type == EVD_TYPE_LOCK) {
                 /* The free count and the holder table are written one after
                  * the other: whoever next locks it with the segment at hand
@@ -995,7 +999,10 @@ int seg_table_create(struct seg *s, const char *name, uint32_t type, uint32_t ki
 bool seg_init_valid(const struct seg_init *i) {
         switch (i->type) {
         case EVD_TYPE_EVENT: return i->kind <= EVD_EVENT_AUTO;
-        case EVD_TYPE_SEMAPHORE: return i->max >= 1 && i->initial <= i->max;
+        case EVD_TYPE_SEMAPHORE:
+                if (i->kind == SEG_SEM_UNBOUNDED)
+                        return i->max == 0;
+                return i->kind == 0 && i->max >= 1 && i->initial <= i->max;
         case EVD_TYPE_LOCK: return true;
         case EVD_TYPE_BARRIER: return i->max >= 1 && i->max <= SEG_HOLDER_SLOTS;
         case EVD_TYPE_CONDITION: return true;
@@ -1010,7 +1017,8 @@ static void init_object(struct seg_obj *o, const struct seg_init *i) {
         case EVD_TYPE_SEMAPHORE:
                 o->u.sem.max = i->max;
                 o->u.sem.value = i->initial;
-                o->u.sem.unowned = i->max - i->initial;
+                /* Unbounded: max 0, and no slot is owed to anybody. */
+                o->u.sem.unowned = i->kind == SEG_SEM_UNBOUNDED ? 0 : i->max - i->initial;
                 break;
         case EVD_TYPE_LOCK:
                 o->u.sem.max = 1;
@@ -1027,7 +1035,8 @@ static void init_object(struct seg_obj *o, const struct seg_init *i) {
 
 int seg_table_create_obj(struct seg *s, const char *name, const struct seg_init *init,
                          uint32_t *indexp, uint32_t *genp) {
-        uint32_t type = init->type, kind = init->type == EVD_TYPE_EVENT ? init->kind : 0;
+        uint32_t type = init->type;
+        uint32_t kind = type == EVD_TYPE_EVENT || type == EVD_TYPE_SEMAPHORE ? init->kind : 0;
         size_t len = strnlen(name, EVD_NAME_MAX + 1);
         if (!seg_init_valid(init))
                 return -EINVAL;
@@ -1199,11 +1208,15 @@ bool seg_obj_sane(const struct seg_obj *o) {
                        o->u.event.payload_len <= EVD_VALUE_MAX;
         case EVD_TYPE_SEMAPHORE:
         case EVD_TYPE_LOCK:
-                return o->u.sem.max >= 1 && o->u.sem.value <= o->u.sem.max &&
+                if (o->type == EVD_TYPE_SEMAPHORE && o->kind == SEG_SEM_UNBOUNDED)
+                        return o->u.sem.max == 0 && o->u.sem.unowned == 0 &&
+                               o->u.sem.dirty == 0;
+                return o->kind == 0 && o->u.sem.max >= 1 && o->u.sem.value <= o->u.sem.max &&
                        o->u.sem.unowned <= o->u.sem.max &&
                        (o->type == EVD_TYPE_SEMAPHORE || o->u.sem.max == 1);
         case EVD_TYPE_BARRIER:
-                return o->u.barrier.parties >= 1 && o->u.barrier.arrived < o->u.barrier.parties;
+                return o->u.barrier.parties >= 1 && o->u.barrier.arrived < o->u.barrier.parties &&
+                       o->u.barrier.tripping <= 1;
         case EVD_TYPE_CONDITION: return true;
         default: return false;
         }

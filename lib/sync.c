@@ -4,6 +4,7 @@
  * can give back what a dead process held */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,8 @@ struct evd_cond {
 };
 struct evd_barrier {
         struct sync_obj o;
+        int (*action)(void *userdata); /* run by the last party to arrive */
+        void *action_userdata;
 };
 
 /* The size an object of type TYPE was made with: a semaphore's slots, a
@@ -50,7 +53,10 @@ static uint32_t made_size(const struct seg_obj *o) {
  * INIT->max (when that is not 0) gives -EMEDIUMTYPE. */
 static int sync_open(evd_ctx *ctx, const char *name, const struct seg_init *init, unsigned flags,
                      size_t size, void **handlep) {
-        if (!ctx || !handlep || (flags & ~(EVD_CREATE | EVD_EXCL)))
+        unsigned allowed = EVD_CREATE | EVD_EXCL;
+        if (init->type == EVD_TYPE_SEMAPHORE)
+                allowed |= EVD_SEM_UNBOUNDED;
+        if (!ctx || !handlep || (flags & ~allowed))
                 return -EINVAL;
         if ((flags & EVD_CREATE) && !seg_init_valid(init))
                 return -EINVAL;
@@ -58,7 +64,14 @@ static int sync_open(evd_ctx *ctx, const char *name, const struct seg_init *init
         int r = obj_open(ctx, name, init, flags & EVD_CREATE, flags & EVD_EXCL, &idx, &gen);
         if (r < 0)
                 return r;
-        if (init->max && made_size(&client_seg(ctx)->objs[idx]) != init->max)
+        const struct seg_obj *so = &client_seg(ctx)->objs[idx];
+        if (init->max && made_size(so) != init->max)
+                return -EMEDIUMTYPE;
+        /* A semaphore opened as unbounded must be one; one opened with a
+         * max (above) cannot be, as an unbounded one's is 0.  The kind is
+         * looked at again under the lock by every operation. */
+        if (init->type == EVD_TYPE_SEMAPHORE && (flags & EVD_SEM_UNBOUNDED) &&
+            so->kind != SEG_SEM_UNBOUNDED)
                 return -EMEDIUMTYPE;
         struct sync_obj *o = calloc(1, size);
         if (!o)
@@ -93,9 +106,16 @@ static bool daemon_absent(const struct seg *s) {
 
 /* ---- semaphores and locks ------------------------------------------------- */
 
+/* Under the lock: whether the semaphore is a plain counter without owners
+ * (seg_obj_sane has checked the kind against the rest). */
+static bool unbounded(const struct locked *l) {
+        return l->obj->type == EVD_TYPE_SEMAPHORE && l->obj->kind == SEG_SEM_UNBOUNDED;
+}
+
 static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64_t timeout) {
         if (owner < 0 || companion < 0)
                 return -EINVAL;
+        bool anonymous = owner == 0 && companion == 0;
         if (owner == 0)
                 owner = self_pid_get();
         struct waiter w;
@@ -107,7 +127,22 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
                 if (r < 0)
                         break;
                 struct seg_sem *m = &l.obj->u.sem;
-                if (m->value > 0) {
+                if (unbounded(&l)) {
+                        /* No owners: a slot taken is not recorded, so
+                         * nobody gives it back for a process that dies. */
+                        if (!anonymous) {
+                                obj_unlock(&l);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (m->value > 0) {
+                                m->value--;
+                                m->acquires++;
+                                obj_unlock_changed(&l, false);
+                                r = 0;
+                                break;
+                        }
+                } else if (m->value > 0) {
                         int slot = seg_holder_add(l.seg, o->index, o->gen, owner, companion, 1, 0);
                         if (slot < 0) {
                                 obj_unlock(&l);
@@ -127,7 +162,8 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
                 struct evd_futex_waitv v;
                 fill_waitv(&v, l.obj);
                 obj_unlock(&l);
-                if (w.sleeps && daemon_absent(l.seg) && seg_holders_reclaim(l.seg, o->index, 0) > 0)
+                if (w.sleeps && !unbounded(&l) && daemon_absent(l.seg) &&
+                    seg_holders_reclaim(l.seg, o->index, 0) > 0)
                         continue;
                 r = waiter_sleep(&w, l.seg, &v, 1, o->index);
                 if (r < 0)
@@ -140,6 +176,7 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
 static int sem_release(const struct sync_obj *o, pid_t owner, uint32_t n) {
         if (owner < 0 || n == 0)
                 return -EINVAL;
+        bool anonymous = owner == 0;
         if (owner == 0)
                 owner = self_pid_get();
         struct locked l;
@@ -147,6 +184,18 @@ static int sem_release(const struct sync_obj *o, pid_t owner, uint32_t n) {
         if (r < 0)
                 return r;
         struct seg_sem *m = &l.obj->u.sem;
+        if (unbounded(&l)) {
+                /* Anybody may release, up to the counter's limit. */
+                r = !anonymous ? -EINVAL : m->value > UINT32_MAX - n ? -EOVERFLOW : 0;
+                if (r < 0) {
+                        obj_unlock(&l);
+                        return r;
+                }
+                m->value += n;
+                m->releases += n;
+                obj_unlock_changed(&l, true);
+                return 0;
+        }
         int slot = seg_holder_find(l.seg, o->index, owner);
         uint32_t held = slot >= 0 ? l.seg->hdr->holders[slot].count : 0;
         /* Bounded: never more free slots than the max, and never a slot
@@ -170,6 +219,11 @@ static int sem_release(const struct sync_obj *o, pid_t owner, uint32_t n) {
 _public_ int evd_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t initial,
                           unsigned flags, evd_sem **semp) {
         struct seg_init init = { .type = EVD_TYPE_SEMAPHORE, .max = max, .initial = initial };
+        if (flags & EVD_SEM_UNBOUNDED) {
+                if (max != 0)
+                        return -EINVAL; /* a counter without a maximum */
+                init.kind = SEG_SEM_UNBOUNDED;
+        }
         return sync_open(ctx, name, &init, flags, sizeof(evd_sem), (void **)semp);
 }
 
@@ -191,7 +245,9 @@ _public_ int evd_sem_value(evd_sem *sem) {
         int r = sync_lock(&sem->o, &l);
         if (r < 0)
                 return r;
-        r = (int)l.obj->u.sem.value;
+        /* An unbounded one may count past what an int holds. */
+        uint32_t v = l.obj->u.sem.value;
+        r = v > INT_MAX ? INT_MAX : (int)v;
         obj_unlock(&l);
         return r;
 }
@@ -212,6 +268,35 @@ _public_ int evd_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int6
 
 _public_ int evd_lock_release(evd_lock *lock, pid_t owner) {
         return sem_release(&lock->o, owner, 1);
+}
+
+_public_ int evd_lock_held(evd_lock *lock, pid_t *ownerp) {
+        if (!lock)
+                return -EINVAL;
+        struct locked l;
+        int r = sync_lock(&lock->o, &l);
+        if (r < 0)
+                return r;
+        r = l.obj->u.sem.value == 0;
+        pid_t owner = 0;
+        if (r) {
+                /* The hold of this lock (of this generation); none found
+                 * (a writer died between the two stores) leaves it 0. */
+                for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                        const struct seg_holder *h = &l.seg->hdr->holders[i];
+                        uint32_t pid = atomic_load(&h->pid);
+                        if (pid && pid <= INT32_MAX &&
+                            atomic_load(&h->obj_plus1) == lock->o.index + 1 &&
+                            h->obj_gen == lock->o.gen) {
+                                owner = (pid_t)pid;
+                                break;
+                        }
+                }
+        }
+        obj_unlock(&l);
+        if (ownerp)
+                *ownerp = owner;
+        return r;
 }
 
 /* ---- conditions ------------------------------------------------------------- */
@@ -375,38 +460,116 @@ static void drop_arrival(struct locked *l, const struct sync_obj *o, int slot) {
                 seg_holder_drop(l->seg, slot, 1);
 }
 
-_public_ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout) {
+_public_ int evd_barrier_set_action(evd_barrier *barrier, int (*action)(void *userdata),
+                                    void *userdata) {
+        if (!barrier)
+                return -EINVAL;
+        barrier->action = action;
+        barrier->action_userdata = userdata;
+        return 0;
+}
+
+/* The last party of round GEN0 (arrival INDEX), with the barrier locked in
+ * L: run the handle's action with every party arrived and none released,
+ * then trip the barrier, or break it when the action failed or the round
+ * was broken meanwhile.  Our arrival record (tag GEN0) lets the death of
+ * this process inside the action break the barrier (see give_back);
+ * `tripping` keeps newcomers out of the round until it is done. */
+static int barrier_trip_with_action(evd_barrier *barrier, struct locked *l, uint64_t gen0,
+                                    uint32_t index) {
         const struct sync_obj *o = &barrier->o;
-        struct locked l;
-        int r = sync_lock(o, &l);
+        int slot = seg_holder_add(l->seg, o->index, o->gen, self_pid_get(), 0, 1, gen0);
+        if (slot < 0) {
+                obj_unlock(l);
+                return slot == -ENOSPC ? -EUSERS : slot;
+        }
+        l->obj->u.barrier.tripping = 1;
+        obj_unlock_changed(l, false);
+
+        int ar = barrier->action(barrier->action_userdata);
+
+        int r = sync_lock(o, l);
         if (r < 0)
                 return r;
-        struct seg_barrier *b = &l.obj->u.barrier;
-        if (b->broken) {
-                obj_unlock(&l);
+        struct seg_barrier *b = &l->obj->u.barrier;
+        if (b->generation != gen0) {
+                /* Reset while the action ran: everyone else was sent
+                 * away broken, and so are we. */
+                drop_arrival(l, o, slot);
+                obj_unlock(l);
                 return -EPIPE;
+        }
+        drop_arrival(l, o, slot);
+        b->tripping = 0;
+        if (ar != 0 || b->broken) {
+                /* The action failed, or a party timed out or the barrier
+                 * was aborted while it ran: nobody passes this round. */
+                b->broken = 1;
+                obj_unlock_changed(l, true);
+                return -EPIPE;
+        }
+        b->arrived = 0;
+        b->generation++;
+        obj_unlock_changed(l, true);
+        return (int)index;
+}
+
+_public_ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout) {
+        const struct sync_obj *o = &barrier->o;
+        struct waiter w;
+        waiter_init(&w, o->ctx, o->name, timeout);
+        struct locked l;
+        struct seg_barrier *b;
+        int r;
+        /* While the last party of a round runs its action, the round is
+         * full: a newcomer waits to arrive in the next one.  It has not
+         * arrived, so its timeout here breaks nothing. */
+        for (;;) {
+                r = sync_lock(o, &l);
+                if (r < 0)
+                        goto out;
+                b = &l.obj->u.barrier;
+                if (b->broken) {
+                        obj_unlock(&l);
+                        r = -EPIPE;
+                        goto out;
+                }
+                if (!b->tripping)
+                        break;
+                struct evd_futex_waitv v;
+                fill_waitv(&v, l.obj);
+                obj_unlock(&l);
+                if (w.sleeps && daemon_absent(l.seg))
+                        seg_holders_reclaim(l.seg, o->index, 0);
+                r = waiter_sleep(&w, l.seg, &v, 1, o->index);
+                if (r < 0)
+                        goto out;
         }
         uint64_t gen0 = b->generation;
         uint32_t index = b->arrived;
         if (index + 1 >= b->parties) {
                 /* The last party: trip the barrier for everyone. */
+                if (barrier->action) {
+                        r = barrier_trip_with_action(barrier, &l, gen0, index);
+                        goto out;
+                }
                 b->arrived = 0;
                 b->generation++;
                 obj_unlock_changed(&l, true);
-                return (int)index;
+                r = (int)index;
+                goto out;
         }
         /* Recorded as a holder, so that dying here breaks the barrier for
          * the others instead of leaving them waiting. */
         int slot = seg_holder_add(l.seg, o->index, o->gen, self_pid_get(), 0, 1, gen0);
         if (slot < 0) {
                 obj_unlock(&l);
-                return slot == -ENOSPC ? -EUSERS : slot;
+                r = slot == -ENOSPC ? -EUSERS : slot;
+                goto out;
         }
         b->arrived++;
         obj_unlock_changed(&l, false);
 
-        struct waiter w;
-        waiter_init(&w, o->ctx, o->name, timeout);
         for (;;) {
                 r = sync_lock(o, &l);
                 if (r < 0)
@@ -464,6 +627,7 @@ _public_ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout) {
                 if (r < 0)
                         break;
         }
+out:
         waiter_done(&w);
         return r;
 }
@@ -484,7 +648,7 @@ _public_ int evd_barrier_reset(evd_barrier *barrier) {
         if (r < 0)
                 return r;
         struct seg_barrier *b = &l.obj->u.barrier;
-        if (b->arrived > 0) {
+        if (b->arrived > 0 || b->tripping) {
                 /* Parties waiting now see the barrier broken: their arrival
                  * records say so. */
                 for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
@@ -498,6 +662,42 @@ _public_ int evd_barrier_reset(evd_barrier *barrier) {
         }
         b->arrived = 0;
         b->broken = 0;
+        b->tripping = 0;
         obj_unlock_changed(&l, true);
         return 0;
+}
+
+/* Under the lock: one field of the barrier; WHAT says which. */
+enum barrier_field { BARRIER_PARTIES, BARRIER_WAITING, BARRIER_BROKEN };
+
+static int barrier_read(evd_barrier *barrier, enum barrier_field what) {
+        if (!barrier)
+                return -EINVAL;
+        struct locked l;
+        int r = sync_lock(&barrier->o, &l);
+        if (r < 0)
+                return r;
+        /* A scribbled count may not fit an int: clamp it. */
+        const struct seg_barrier *b = &l.obj->u.barrier;
+        uint64_t v;
+        switch (what) {
+        case BARRIER_PARTIES: v = b->parties; break;
+        /* The last party running its action has arrived too. */
+        case BARRIER_WAITING: v = (uint64_t)b->arrived + (b->tripping ? 1 : 0); break;
+        default: v = b->broken != 0; break;
+        }
+        obj_unlock(&l);
+        return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+_public_ int evd_barrier_parties(evd_barrier *barrier) {
+        return barrier_read(barrier, BARRIER_PARTIES);
+}
+
+_public_ int evd_barrier_waiting(evd_barrier *barrier) {
+        return barrier_read(barrier, BARRIER_WAITING);
+}
+
+_public_ int evd_barrier_broken(evd_barrier *barrier) {
+        return barrier_read(barrier, BARRIER_BROKEN);
 }
