@@ -696,6 +696,29 @@ START_TEST(barrier_action_runner_killed) {
         th_assert_r(evd_barrier_wait(b, LONG_US), 2);
         th_assert_r(result_of(4) + result_of(5), 1);
         ck_assert_uint_eq(show("bk")->nholders, 0);
+
+        /* One party: nobody else waits, yet its death inside the action
+         * must still end the round (else the barrier stays full and every
+         * later party waits for good). */
+        evd_barrier *one = NULL;
+        th_assert_r(evd_barrier_open(C, "bk1", 1, EVD_CREATE, &one), 0);
+        int fds[2];
+        ck_assert_int_eq(pipe(fds), 0);
+        struct job solo = { .slot = 6, .bar = one, .pipe_fd = fds[1] };
+        pid_t pid = fork_kid(child_barrier_runner, &solo);
+        close(fds[1]);
+        char c;
+        ck_assert_int_eq(read(fds[0], &c, 1), 1);
+        close(fds[0]);
+        th_assert_r(evd_barrier_waiting(one), 1);
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        ck_assert_msg(TH_WAIT_FOR(evd_barrier_broken(one) == 1, DONE_MS),
+                      "a one-party barrier whose runner died in its action is not broken");
+        th_assert_r(evd_barrier_waiting(one), 0);
+        th_assert_r(evd_barrier_wait(one, 0), -EPIPE);
+        th_assert_r(evd_barrier_reset(one), 0);
+        th_assert_r(evd_barrier_wait(one, 0), 0);
+        evd_barrier_free(one);
         evd_barrier_free(b);
 }
 END_TEST
