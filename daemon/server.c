@@ -96,7 +96,10 @@ static void handle_create(struct server *s, const struct proto_msg *req, struct 
                         log_info("created event %s (%s) for pid %d", req->name,
                                  kind_name(init.kind), (int)pid);
                 else
-                        log_info("created %s %s for pid %d", type_name(init.type), req->name,
+                        log_info("created %s %s%s for pid %d", type_name(init.type), req->name,
+                                 init.type == EVD_TYPE_SEMAPHORE && init.kind == SEG_SEM_UNBOUNDED
+                                         ? " (unbounded)"
+                                         : "",
                                  (int)pid);
         } else if (r == -ENOSPC)
                 log_warning("cannot create %s: the namespace is full (capacity %u)", req->name,
