@@ -136,10 +136,11 @@ static void give_back(struct seg_obj *o, struct seg_holder *h) {
                 /* A party that died waiting breaks the barrier for the others
                  * (threading.Barrier's BrokenBarrierError), not a hang. */
                 /* So does the last party dying inside its barrier action
-                 * (tripping): the others were not released yet. */
+                 * (tripping): the others were not released yet.  `tripping`
+                 * stays until a reset, which must see that the round is
+                 * still in flight (see evd_barrier_reset). */
                 if (h->tag == b->generation && (b->arrived > 0 || b->tripping)) {
                         b->broken = 1;
-                        b->tripping = 0;
                         /* The threads of one process waiting in the same
                          * round share one record: COUNT of them. */
                         b->arrived -= MIN(b->arrived, h->count);

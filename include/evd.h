@@ -365,9 +365,9 @@ int evd_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeo
 int evd_lock_release(evd_lock *lock, pid_t owner);
 
 /* Whether the lock is held now, without waiting or a snapshot: 1 held
- * (*OWNERP, when not NULL, gets the holder's pid, 0 in the instant a
- * holder's record is being repaired), 0 free (*OWNERP 0), or a negative
- * code.  A lock whose holder died reads free once evd gave it back. */
+ * (*OWNERP, when not NULL, gets the holder's pid), 0 free (*OWNERP 0), or
+ * a negative code.  A lock whose holder died reads free once evd gave it
+ * back. */
 int evd_lock_held(evd_lock *lock, pid_t *ownerp);
 
 /* ---- conditions ---------------------------------------------------------- */

@@ -682,8 +682,9 @@ static int barrier_read(evd_barrier *barrier, enum barrier_field what) {
         uint64_t v;
         switch (what) {
         case BARRIER_PARTIES: v = b->parties; break;
-        /* The last party running its action has arrived too. */
-        case BARRIER_WAITING: v = (uint64_t)b->arrived + (b->tripping ? 1 : 0); break;
+        /* The last party running its action has arrived too (unless the
+         * round broke under it). */
+        case BARRIER_WAITING: v = (uint64_t)b->arrived + (b->tripping && !b->broken); break;
         default: v = b->broken != 0; break;
         }
         obj_unlock(&l);

@@ -645,6 +645,9 @@ static int child_barrier_runner(void *p) {
         return 0;
 }
 
+/* The pids of runner_inside's parties, by slot. */
+static pid_t party_pid[3];
+
 /* Two parties waiting at B (slots 0 and 1; slot 0 with TIMEOUT_US), and
  * a third (slot 2) inside its action; returns the third's pid. */
 static pid_t runner_inside(evd_barrier *b, int64_t timeout_us) {
@@ -653,11 +656,11 @@ static pid_t runner_inside(evd_barrier *b, int64_t timeout_us) {
         ck_assert_int_eq(pipe(fds), 0);
         j[0] = (struct job){ .slot = 0, .bar = b, .timeout = timeout_us };
         j[1] = (struct job){ .slot = 1, .bar = b };
-        fork_kid(child_barrier, &j[0]);
-        fork_kid(child_barrier, &j[1]);
+        party_pid[0] = fork_kid(child_barrier, &j[0]);
+        party_pid[1] = fork_kid(child_barrier, &j[1]);
         ck_assert(TH_WAIT_FOR(evd_barrier_waiting(b) == 2, DONE_MS));
         j[2] = (struct job){ .slot = 2, .bar = b, .pipe_fd = fds[1] };
-        pid_t pid = fork_kid(child_barrier_runner, &j[2]);
+        pid_t pid = party_pid[2] = fork_kid(child_barrier_runner, &j[2]);
         close(fds[1]);
         char c;
         ck_assert_msg(read(fds[0], &c, 1) == 1, "the last party never ran its action");
@@ -766,6 +769,38 @@ START_TEST(barrier_action_reset_meanwhile) {
 }
 END_TEST
 
+/* A waiting party dies while the runner is inside: the round breaks, the
+ * other waiter leaves, and a reset made with nobody left waiting must
+ * still end the round, so that the runner cannot trip the barrier for a
+ * newcomer of the next round when its action returns. */
+START_TEST(barrier_action_party_killed_then_reset) {
+        evd_barrier *b = NULL;
+        th_assert_r(evd_barrier_open(C, "bp", 3, EVD_CREATE, &b), 0);
+        runner_inside(b, 0);
+        ck_assert_int_eq(kill(party_pid[1], SIGKILL), 0);
+        th_assert_r(result_of(0), -EPIPE);
+        th_assert_r(evd_barrier_broken(b), 1);
+        th_assert_r(evd_barrier_waiting(b), 0);
+        th_assert_r(evd_barrier_reset(b), 0);
+        /* A party of the next round arrives before the runner is done. */
+        struct job next = { .slot = 3, .bar = b };
+        fork_kid(child_barrier, &next);
+        ck_assert(TH_WAIT_FOR(evd_barrier_waiting(b) == 1, DONE_MS));
+        atomic_store(&SH->go, 1);
+        th_assert_r(result_of(2), -EPIPE);
+        /* The newcomer is still waiting, for two more. */
+        th_assert_r(evd_barrier_waiting(b), 1);
+        ck_assert(!atomic_load(&SH->done[3]));
+        struct job third = { .slot = 4, .bar = b };
+        fork_kid(child_barrier, &third);
+        ck_assert(TH_WAIT_FOR(evd_barrier_waiting(b) == 2, DONE_MS));
+        th_assert_r(evd_barrier_wait(b, LONG_US), 2);
+        th_assert_r(result_of(3), 0);
+        th_assert_r(result_of(4), 1);
+        evd_barrier_free(b);
+}
+END_TEST
+
 int main(void) {
         const struct th_case cases[] = {
                 { "release-n", { release_n_overflow, release_n_wakes_n, release_n_unowned } },
@@ -775,7 +810,8 @@ int main(void) {
                 { "reads", { lock_held_states, barrier_reads } },
                 { "barrier-action",
                   { barrier_action_rounds, barrier_action_fails, barrier_action_runner_killed,
-                    barrier_action_timeout_meanwhile, barrier_action_reset_meanwhile } },
+                    barrier_action_timeout_meanwhile, barrier_action_reset_meanwhile,
+                    barrier_action_party_killed_then_reset } },
         };
         const struct th_fixture fx = { .setup = setup, .teardown = teardown, .timeout = 120 };
         setvbuf(stdout, NULL, _IOLBF, 0);
