@@ -196,19 +196,32 @@ static int sem_release(const struct sync_obj *o, pid_t owner, uint32_t n) {
                 obj_unlock_changed(&l, true);
                 return 0;
         }
-        int slot = seg_holder_find(l.seg, o->index, owner);
-        uint32_t held = slot >= 0 ? l.seg->hdr->holders[slot].count : 0;
+        /* What OWNER holds here, up to N: over all its holds (one per
+         * companion: a `sem run` beside a plain acquire), and only holds
+         * of this object, not of a deleted one that had its slot. */
+        uint32_t held = 0, cursor = 0;
+        int slot;
+        while (held < n &&
+               (slot = seg_holder_find_next(l.seg, o->index, o->gen, owner, &cursor)) >= 0) {
+                uint32_t c = l.seg->hdr->holders[slot].count;
+                held = c >= n - held ? n : held + c;
+        }
         /* Bounded: never more free slots than the max, and never a slot
          * given back for somebody who does not hold one: all N, or none.
          * Slots the semaphore was created without count for anybody. */
-        if (held > n)
-                held = n;
         if (n - held > m->unowned) {
                 obj_unlock(&l);
                 return -EOVERFLOW;
         }
-        if (held)
-                seg_holder_drop(l.seg, slot, held);
+        for (uint32_t left = held; left > 0;) {
+                cursor = 0;
+                slot = seg_holder_find_next(l.seg, o->index, o->gen, owner, &cursor);
+                if (slot < 0)
+                        break; /* cannot be: counted above, under the lock */
+                uint32_t take = MIN(l.seg->hdr->holders[slot].count, left);
+                seg_holder_drop(l.seg, slot, take); /* (a scribbled 0 frees the slot) */
+                left -= take;
+        }
         m->unowned -= n - held;
         m->value = m->max - m->value < n ? m->max : m->value + n;
         m->releases += n;

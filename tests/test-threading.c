@@ -220,6 +220,63 @@ START_TEST(release_n_unowned) {
 }
 END_TEST
 
+static int child_sleep(void *p) {
+        (void)p;
+        hold_forever();
+        return 0;
+}
+
+/* An owner with two holds (a plain one, and one with a companion, as
+ * beside a `sem run`) releases N over both. */
+START_TEST(release_n_over_holds) {
+        evd_sem *s = NULL;
+        th_assert_r(evd_sem_open(C, "rh", 4, 4, EVD_CREATE, &s), 0);
+        pid_t comp = fork_kid(child_sleep, NULL);
+        th_assert_r(evd_sem_acquire(s, 0, 0, 0), 0);
+        th_assert_r(evd_sem_acquire(s, 0, comp, 0), 0);
+        th_assert_r(evd_sem_acquire(s, 0, comp, 0), 0);
+        ck_assert_uint_eq(show("rh")->nholders, 2);
+        th_assert_r(evd_sem_release(s, 0, 4), -EOVERFLOW); /* 3 held */
+        th_assert_r(evd_sem_value(s), 1);
+        th_assert_r(evd_sem_release(s, 0, 3), 0);
+        th_assert_r(evd_sem_value(s), 4);
+        ck_assert_uint_eq(show("rh")->nholders, 0);
+        evd_sem_free(s);
+}
+END_TEST
+
+/* The slot index of NAME in the segment (a map of our own). */
+static uint32_t slot_of(const char *name) {
+        struct seg seg = SEG_NULL;
+        uint32_t idx = UINT32_MAX, gen;
+        ck_assert_int_eq(seg_open(&seg, D.shm_name, NULL, 0), 0);
+        ck_assert_int_eq(seg_lookup(&seg, name, &idx, &gen), 0);
+        seg_close(&seg);
+        return idx;
+}
+
+/* A hold on a deleted semaphore is not a hold on the one created in its
+ * place (same slot, another generation). */
+START_TEST(release_n_not_a_deleted_ones) {
+        evd_sem *old = NULL, *s = NULL;
+        th_assert_r(evd_sem_open(C, "rd", 2, 2, EVD_CREATE, &old), 0);
+        th_assert_r(evd_sem_acquire(old, 0, 0, 0), 0);
+        uint32_t idx = slot_of("rd");
+        th_assert_r(evd_delete(C, "rd"), 0);
+        th_assert_r(evd_sem_release(old, 0, 1), -EIDRM);
+        th_assert_r(evd_sem_open(C, "rd", 2, 2, EVD_CREATE, &s), 0);
+        ck_assert_uint_eq(slot_of("rd"), idx); /* else this proves nothing */
+        th_assert_r(evd_sem_release(s, 0, 1), -EOVERFLOW);
+        th_assert_r(evd_sem_value(s), 2);
+        ck_assert_uint_eq(show("rd")->nholders, 0);
+        th_assert_r(evd_sem_acquire(s, 0, 0, 0), 0);
+        th_assert_r(evd_sem_release(s, 0, 2), -EOVERFLOW);
+        th_assert_r(evd_sem_release(s, 0, 1), 0);
+        evd_sem_free(s);
+        evd_sem_free(old);
+}
+END_TEST
+
 /* ==== the unbounded semaphore ================================================= */
 
 START_TEST(unbounded_counter) {
@@ -803,7 +860,9 @@ END_TEST
 
 int main(void) {
         const struct th_case cases[] = {
-                { "release-n", { release_n_overflow, release_n_wakes_n, release_n_unowned } },
+                { "release-n",
+                  { release_n_overflow, release_n_wakes_n, release_n_unowned, release_n_over_holds,
+                    release_n_not_a_deleted_ones } },
                 { "unbounded",
                   { unbounded_counter, unbounded_open_rules, unbounded_anybody_releases,
                     unbounded_no_death_reclaim, unbounded_segment_rules } },
