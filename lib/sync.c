@@ -292,9 +292,10 @@ _public_ int evd_lock_held(evd_lock *lock, pid_t *ownerp) {
                 return r;
         r = l.obj->u.sem.value == 0;
         pid_t owner = 0;
-        if (r) {
-                /* The hold of this lock (of this generation); none found
-                 * (a writer died between the two stores) leaves it 0. */
+        if (r && ownerp) {
+                /* The hold of this lock (of this generation).  The table is
+                 * scanned (its probe starts at a hash of the owner, whom we
+                 * do not know): only when the caller asks who. */
                 for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
                         const struct seg_holder *h = &l.seg->hdr->holders[i];
                         uint32_t pid = atomic_load(&h->pid);
