@@ -217,9 +217,11 @@ struct evd_info {
         uint64_t changed_usec; /* CLOCK_REALTIME of the last change, in us */
         size_t value_len;      /* the value when set, the message when failed */
         char value[EVD_VALUE_MAX + 1]; /* always NUL-terminated */
-        uint32_t max;          /* semaphores: slots; locks: 1; barriers: parties */
+        uint32_t max;          /* semaphores: slots (0: unbounded, see
+                                * evd_sem_open); locks: 1; barriers: parties */
         uint32_t count;        /* semaphores and locks: free slots;
-                                * barriers: parties waiting now */
+                                * barriers: parties waiting now (not
+                                * counting a last party running its action) */
         uint32_t broken;       /* barriers: broken until reset */
         uint32_t nholders;     /* holders in all (holders[] lists the first) */
         struct evd_holder holders[EVD_INFO_HOLDERS];
