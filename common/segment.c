@@ -1189,7 +1189,9 @@ int seg_obj_snapshot(struct seg *s, uint32_t idx, uint32_t gen, struct evd_info 
                 break;
         case EVD_TYPE_BARRIER:
                 info->max = o->u.barrier.parties;
-                info->count = o->u.barrier.arrived;
+                /* A last party running its action has arrived too. */
+                info->count = o->u.barrier.arrived +
+                              (o->u.barrier.tripping && !o->u.barrier.broken);
                 info->broken = o->u.barrier.broken;
                 info->sets = o->u.barrier.generation;
                 break;

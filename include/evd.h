@@ -220,8 +220,8 @@ struct evd_info {
         uint32_t max;          /* semaphores: slots (0: unbounded, see
                                 * evd_sem_open); locks: 1; barriers: parties */
         uint32_t count;        /* semaphores and locks: free slots;
-                                * barriers: parties waiting now (not
-                                * counting a last party running its action) */
+                                * barriers: parties waiting now (with a
+                                * last party running its action) */
         uint32_t broken;       /* barriers: broken until reset */
         uint32_t nholders;     /* holders in all (holders[] lists the first) */
         struct evd_holder holders[EVD_INFO_HOLDERS];

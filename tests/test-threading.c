@@ -705,9 +705,10 @@ static int child_barrier_runner(void *p) {
 /* The pids of runner_inside's parties, by slot. */
 static pid_t party_pid[3];
 
-/* Two parties waiting at B (slots 0 and 1; slot 0 with TIMEOUT_US), and
- * a third (slot 2) inside its action; returns the third's pid. */
-static pid_t runner_inside(evd_barrier *b, int64_t timeout_us) {
+/* Two parties waiting at B, called NAME (slots 0 and 1; slot 0 with
+ * TIMEOUT_US), and a third (slot 2) inside its action; returns the
+ * third's pid. */
+static pid_t runner_inside(evd_barrier *b, const char *name, int64_t timeout_us) {
         static struct job j[3];
         int fds[2];
         ck_assert_int_eq(pipe(fds), 0);
@@ -724,6 +725,8 @@ static pid_t runner_inside(evd_barrier *b, int64_t timeout_us) {
         close(fds[0]);
         /* Inside the action: all three arrived, nobody released. */
         th_assert_r(evd_barrier_waiting(b), 3);
+        ck_assert_uint_eq(show(name)->count, 3);
+        ck_assert_uint_eq(show(name)->nholders, 3);
         ck_assert(!atomic_load(&SH->done[0]) || timeout_us);
         ck_assert(!atomic_load(&SH->done[1]));
         return pid;
@@ -732,7 +735,7 @@ static pid_t runner_inside(evd_barrier *b, int64_t timeout_us) {
 START_TEST(barrier_action_runner_killed) {
         evd_barrier *b = NULL;
         th_assert_r(evd_barrier_open(C, "bk", 3, EVD_CREATE, &b), 0);
-        pid_t runner = runner_inside(b, 0);
+        pid_t runner = runner_inside(b, "bk", 0);
         /* A newcomer while the round is full waits for the next round
          * instead of arriving in this one. */
         struct job late = { .slot = 3, .bar = b };
@@ -788,7 +791,7 @@ START_TEST(barrier_action_timeout_meanwhile) {
         th_assert_r(evd_barrier_open(C, "bt", 3, EVD_CREATE, &b), 0);
         /* Slot 0 times out while the action runs (the action does not
          * return before it has): that breaks the round. */
-        runner_inside(b, 200000);
+        runner_inside(b, "bt", 200000);
         th_assert_r(result_of(0), -ETIMEDOUT);
         th_assert_r(result_of(1), -EPIPE);
         ck_assert(!atomic_load(&SH->done[2]));
@@ -806,7 +809,7 @@ END_TEST
 START_TEST(barrier_action_reset_meanwhile) {
         evd_barrier *b = NULL;
         th_assert_r(evd_barrier_open(C, "bz", 3, EVD_CREATE, &b), 0);
-        runner_inside(b, 0);
+        runner_inside(b, "bz", 0);
         th_assert_r(evd_barrier_reset(b), 0);
         th_assert_r(result_of(0), -EPIPE);
         th_assert_r(result_of(1), -EPIPE);
@@ -833,7 +836,7 @@ END_TEST
 START_TEST(barrier_action_party_killed_then_reset) {
         evd_barrier *b = NULL;
         th_assert_r(evd_barrier_open(C, "bp", 3, EVD_CREATE, &b), 0);
-        runner_inside(b, 0);
+        runner_inside(b, "bp", 0);
         ck_assert_int_eq(kill(party_pid[1], SIGKILL), 0);
         th_assert_r(result_of(0), -EPIPE);
         th_assert_r(evd_barrier_broken(b), 1);
