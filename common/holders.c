@@ -34,6 +34,21 @@ int seg_holder_find(const struct seg *s, uint32_t index, pid_t owner) {
         return -ENOENT;
 }
 
+int seg_holder_find_next(const struct seg *s, uint32_t index, uint32_t gen, pid_t owner,
+                         uint32_t *cursor) {
+        uint32_t home = holder_home(index, owner);
+        for (uint32_t i = *cursor; i < SEG_HOLDER_SLOTS; i++) {
+                uint32_t slot = (home + i) % SEG_HOLDER_SLOTS;
+                const struct seg_holder *h = &s->hdr->holders[slot];
+                if (holder_is(h, index, owner) && h->obj_gen == gen) {
+                        *cursor = i + 1;
+                        return (int)slot;
+                }
+        }
+        *cursor = SEG_HOLDER_SLOTS;
+        return -ENOENT;
+}
+
 int seg_holder_add(struct seg *s, uint32_t index, uint32_t gen, pid_t owner, pid_t companion,
                    uint32_t count, uint64_t tag) {
         /* A hold needs its owner's start time: without it, the owner's
@@ -46,12 +61,14 @@ int seg_holder_add(struct seg *s, uint32_t index, uint32_t gen, pid_t owner, pid
         if (companion > 0 && (r = proc_read_start(companion, &start2)) < 0)
                 return r;
         uint32_t home = holder_home(index, owner);
-        /* The same owner and companion add to the hold they have. */
+        /* The same owner and companion add to the hold they have (on this
+         * object: not on a deleted one that had its slot, whose hold is
+         * never given back to this one). */
         for (uint32_t i = 0; i < HOLDER_PROBE; i++) {
                 uint32_t slot = (home + i) % SEG_HOLDER_SLOTS;
                 struct seg_holder *h = &s->hdr->holders[slot];
-                if (holder_is(h, index, owner) && h->pid2 == (uint32_t)companion &&
-                    h->start == start && h->tag == tag) {
+                if (holder_is(h, index, owner) && h->obj_gen == gen &&
+                    h->pid2 == (uint32_t)companion && h->start == start && h->tag == tag) {
                         h->count += count;
                         return (int)slot;
                 }
@@ -164,10 +181,13 @@ int seg_holders_reclaim(struct seg *s, uint32_t index, pid_t only_pid) {
 uint32_t seg_holders_list(const struct seg *s, uint32_t index, struct evd_holder *out,
                           uint32_t max) {
         uint32_t n = 0;
+        /* Holds of an object deleted from this slot are not this one's. */
+        uint32_t gen = index < s->capacity ? atomic_load(&s->objs[index].gen) : 0;
         for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
                 const struct seg_holder *h = &s->hdr->holders[i];
                 uint32_t pid = atomic_load(&h->pid);
-                if (!pid || atomic_load(&h->obj_plus1) != index + 1 || !seg_holder_alive(h))
+                if (!pid || atomic_load(&h->obj_plus1) != index + 1 || h->obj_gen != gen ||
+                    !seg_holder_alive(h))
                         continue;
                 if (n < max)
                         out[n] = (struct evd_holder){ .pid = pid, .count = h->count,

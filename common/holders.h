@@ -21,6 +21,13 @@ int seg_holder_add(struct seg *s, uint32_t index, uint32_t gen, pid_t owner, pid
 /* Find OWNER's hold on INDEX (any companion); -ENOENT if none. */
 int seg_holder_find(const struct seg *s, uint32_t index, pid_t owner);
 
+/* OWNER's holds on INDEX of generation GEN (a hold left over from a
+ * deleted object of the same slot is not one), one at a time: start with
+ * *CURSOR 0; each call returns the next one's slot, or -ENOENT.  An owner
+ * has one hold per companion. */
+int seg_holder_find_next(const struct seg *s, uint32_t index, uint32_t gen, pid_t owner,
+                         uint32_t *cursor);
+
 /* Take COUNT off hold SLOT, releasing the slot when it reaches 0. */
 void seg_holder_drop(struct seg *s, int slot, uint32_t count);
 

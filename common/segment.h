@@ -133,7 +133,10 @@ struct seg_event {
         uint8_t payload[EVD_VALUE_MAX];
 };
 
-/* A semaphore; a lock is one with max 1. */
+/* A semaphore; a lock is one with max 1.  A semaphore of kind
+ * SEG_SEM_UNBOUNDED (seg_obj.kind) is a plain counter: max 0, no holders,
+ * `value` anything up to UINT32_MAX, `unowned` and `dirty` 0. */
+#define SEG_SEM_UNBOUNDED 1u
 struct seg_sem {
         uint32_t max;
         uint32_t value;     /* free slots */
@@ -148,7 +151,11 @@ struct seg_barrier {
         uint32_t parties;
         uint32_t arrived;
         uint32_t broken;
-        uint32_t reserved;
+        /* 1 while the last party runs its barrier action: every party has
+         * arrived (the runner has an arrival record of this generation, not
+         * counted in `arrived`) and none is released yet; newcomers wait
+         * for the next round. */
+        uint32_t tripping;
         uint64_t generation; /* bumped each time the barrier trips or resets */
         uint64_t reserved2;
 };
@@ -326,8 +333,8 @@ int seg_lookup(const struct seg *s, const char *name, uint32_t *indexp, uint32_t
 /* What a new object is made of. */
 struct seg_init {
         uint32_t type; /* enum evd_type */
-        uint32_t kind; /* events */
-        uint32_t max;  /* semaphores: slots; barriers: parties */
+        uint32_t kind; /* events; semaphores: 0, or SEG_SEM_UNBOUNDED */
+        uint32_t max;  /* semaphores: slots (0 when unbounded); barriers: parties */
         uint32_t initial; /* semaphores: free slots at first */
         uint32_t lock_index, lock_gen; /* conditions: the lock */
 };

@@ -12,7 +12,8 @@ static bool barrier_valid(const struct seg_init *i) {
 }
 
 static bool barrier_sane(const struct seg_obj *o) {
-        return o->u.barrier.parties >= 1 && o->u.barrier.arrived < o->u.barrier.parties;
+        return o->u.barrier.parties >= 1 && o->u.barrier.arrived < o->u.barrier.parties &&
+               o->u.barrier.tripping <= 1;
 }
 
 static void barrier_init(struct seg_obj *o, const struct seg_init *i) {
@@ -21,7 +22,8 @@ static void barrier_init(struct seg_obj *o, const struct seg_init *i) {
 
 static void barrier_snapshot(const struct seg_obj *o, struct evd_info *info) {
         info->max = o->u.barrier.parties;
-        info->count = o->u.barrier.arrived;
+        /* A last party running its action has arrived too. */
+        info->count = o->u.barrier.arrived + (o->u.barrier.tripping && !o->u.barrier.broken);
         info->broken = o->u.barrier.broken;
         info->sets = o->u.barrier.generation;
 }
@@ -34,8 +36,12 @@ static void barrier_repair(struct seg_obj *o) {
 static void barrier_give_back(struct seg_obj *o, const struct seg_holder *h) {
         struct seg_barrier *b = &o->u.barrier;
         /* A party that died waiting breaks the barrier for the others
-         * (threading.Barrier's BrokenBarrierError), not a hang. */
-        if (h->tag == b->generation && b->arrived > 0) {
+         * (threading.Barrier's BrokenBarrierError), not a hang.  So does
+         * the last party dying inside its barrier action (tripping): the
+         * others were not released yet.  `tripping` stays until a reset,
+         * which must see that the round is still in flight (see
+         * evd_barrier_reset). */
+        if (h->tag == b->generation && (b->arrived > 0 || b->tripping)) {
                 b->broken = 1;
                 /* The threads of one process waiting in the same round share
                  * one record: COUNT of them. */

@@ -9,8 +9,17 @@
 #include "macro.h"
 #include "types.h"
 
+/* An unbounded semaphore (kind SEG_SEM_UNBOUNDED) is a plain counter, as
+ * sem_t: max 0, no holds, so nothing to count again and nothing to give
+ * back when a process dies. */
+static bool unbounded(const struct seg_obj *o) {
+        return o->type == EVD_TYPE_SEMAPHORE && o->kind == SEG_SEM_UNBOUNDED;
+}
+
 static bool sem_valid(const struct seg_init *i) {
-        return i->max >= 1 && i->initial <= i->max;
+        if (i->kind == SEG_SEM_UNBOUNDED)
+                return i->max == 0;
+        return i->kind == 0 && i->max >= 1 && i->initial <= i->max;
 }
 
 static bool lock_valid(const struct seg_init *i) {
@@ -19,18 +28,21 @@ static bool lock_valid(const struct seg_init *i) {
 }
 
 static bool sem_sane(const struct seg_obj *o) {
-        return o->u.sem.max >= 1 && o->u.sem.value <= o->u.sem.max &&
+        if (unbounded(o))
+                return o->u.sem.max == 0 && o->u.sem.unowned == 0 && o->u.sem.dirty == 0;
+        return o->kind == 0 && o->u.sem.max >= 1 && o->u.sem.value <= o->u.sem.max &&
                o->u.sem.unowned <= o->u.sem.max;
 }
 
 static bool lock_sane(const struct seg_obj *o) {
-        return sem_sane(o) && o->u.sem.max == 1;
+        return o->kind == 0 && sem_sane(o) && o->u.sem.max == 1;
 }
 
 static void sem_init(struct seg_obj *o, const struct seg_init *i) {
         o->u.sem.max = i->max;
         o->u.sem.value = i->initial;
-        o->u.sem.unowned = i->max - i->initial;
+        /* Unbounded: max 0, and no slot is owed to anybody. */
+        o->u.sem.unowned = i->kind == SEG_SEM_UNBOUNDED ? 0 : i->max - i->initial;
 }
 
 static void lock_init(struct seg_obj *o, const struct seg_init *i) {
@@ -46,6 +58,8 @@ static void sem_snapshot(const struct seg_obj *o, struct evd_info *info) {
 }
 
 static void sem_repair(struct seg_obj *o) {
+        if (unbounded(o))
+                return; /* one store, no holds to count, no max to clamp to */
         /* Whoever next locks it with the segment at hand counts the holds
          * again (sem_settle). */
         if (o->u.sem.value > o->u.sem.max)
@@ -54,13 +68,18 @@ static void sem_repair(struct seg_obj *o) {
 }
 
 static void sem_holds_doubted(struct seg_obj *o) {
-        o->u.sem.dirty = 1;
+        if (!unbounded(o))
+                o->u.sem.dirty = 1;
 }
 
 /* Make the free slots agree with the holder table again. */
 static void sem_reconcile(struct seg *s, uint32_t index) {
         struct seg_obj *o = &s->objs[index];
         struct seg_sem *m = &o->u.sem;
+        if (unbounded(o)) {
+                m->dirty = 0; /* no holds to count: its count is whatever it says */
+                return;
+        }
         uint32_t gen = atomic_load(&o->gen);
         uint64_t held = m->unowned;
         for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
@@ -80,6 +99,8 @@ static void sem_settle(struct seg *s, uint32_t index) {
 
 static void sem_give_back(struct seg_obj *o, const struct seg_holder *h) {
         struct seg_sem *m = &o->u.sem;
+        if (unbounded(o))
+                return; /* never has holds: a forged one gives nothing */
         uint64_t v = (uint64_t)m->value + h->count;
         m->value = (uint32_t)MIN(v, (uint64_t)m->max);
         m->reclaimed++;
@@ -92,6 +113,10 @@ static void lock_give_back(struct seg_obj *o, const struct seg_holder *h) {
         o->u.sem.abandoned = 1;
 }
 
+static const char *sem_kind_name(uint32_t k) {
+        return k == SEG_SEM_UNBOUNDED ? "unbounded" : NULL;
+}
+
 static uint32_t sem_made_size(const struct seg_obj *o) {
         return o->u.sem.max;
 }
@@ -100,6 +125,7 @@ const struct obj_type obj_type_semaphore = {
         .type = EVD_TYPE_SEMAPHORE,
         .name = "semaphore",
         .brief = "sem",
+        .keeps_kind = true,
         .lists_holders = true,
         .valid = sem_valid,
         .sane = sem_sane,
@@ -110,6 +136,7 @@ const struct obj_type obj_type_semaphore = {
         .settle = sem_settle,
         .give_back = sem_give_back,
         .made_size = sem_made_size,
+        .kind_name = sem_kind_name,
 };
 
 const struct obj_type obj_type_lock = {

@@ -226,9 +226,11 @@ struct evd_info {
         uint64_t changed_usec; /* CLOCK_REALTIME of the last change, in us */
         size_t value_len;      /* the value when set, the message when failed */
         char value[EVD_VALUE_MAX + 1]; /* always NUL-terminated */
-        uint32_t max;          /* semaphores: slots; locks: 1; barriers: parties */
+        uint32_t max;          /* semaphores: slots (0: unbounded, see
+                                * evd_sem_open); locks: 1; barriers: parties */
         uint32_t count;        /* semaphores and locks: free slots;
-                                * barriers: parties waiting now */
+                                * barriers: parties waiting now (with a
+                                * last party running its action) */
         uint32_t broken;       /* barriers: broken until reset */
         uint32_t nholders;     /* holders in all (holders[] lists the first) */
         struct evd_holder holders[EVD_INFO_HOLDERS];
@@ -354,7 +356,8 @@ int evd_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout)
  * when the count would pass UINT32_MAX. */
 int evd_sem_release(evd_sem *sem, pid_t owner, uint32_t n);
 
-/* Free slots now (>= 0), or a negative code. */
+/* Free slots now (>= 0; INT_MAX for more, which only an unbounded
+ * semaphore can have), or a negative code. */
 int evd_sem_value(evd_sem *sem);
 
 typedef struct evd_lock evd_lock;
@@ -372,8 +375,10 @@ int evd_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeo
  * OWNER does not hold it. */
 int evd_lock_release(evd_lock *lock, pid_t owner);
 
-/* Whether the lock is held now, without waiting: 1 held (*OWNERP, when not
- * NULL, gets the holder's pid), 0 free, or a negative code. */
+/* Whether the lock is held now, without waiting or a snapshot: 1 held
+ * (*OWNERP, when not NULL, gets the holder's pid), 0 free (*OWNERP 0), or
+ * a negative code.  A lock whose holder died reads free once evd gave it
+ * back. */
 int evd_lock_held(evd_lock *lock, pid_t *ownerp);
 
 /* ---- conditions ---------------------------------------------------------- */
@@ -409,19 +414,30 @@ evd_barrier *evd_barrier_free(evd_barrier *barrier);
 /* Wait until PARTIES processes wait; returns this one's arrival index
  * (0 .. parties-1), as threading.Barrier.wait does.  -ETIMEDOUT breaks the
  * barrier for everyone; -EPIPE: the barrier is broken (a party timed out,
- * was killed, or it was aborted or reset) until evd_barrier_reset(). */
+ * was killed, or it was aborted or reset) until evd_barrier_reset().
+ * While the last party of a round runs its action (see
+ * evd_barrier_set_action) the round is full: a process that comes then
+ * waits to arrive in the next round, and if its TIMEOUT passes meanwhile
+ * it returns -ETIMEDOUT without breaking anything, as it never arrived. */
 int evd_barrier_wait(evd_barrier *barrier, int64_t timeout);
 
 /* The action this handle runs when its party is the last to arrive: after
  * every party has arrived and before any is released, ACTION(USERDATA)
- * runs once in that party's thread.  A non-zero return breaks the barrier
- * (every party, the one that ran it too, gets -EPIPE), as does that
- * party's death or another party's timeout meanwhile.  ACTION NULL: none.
- * Set it before the handle is shared between threads. */
+ * runs once in that party's thread (the barrier is not locked meanwhile:
+ * the action may use it, e.g. read evd_barrier_waiting()).  A non-zero
+ * return breaks the barrier (every party, the one that ran it too, gets
+ * -EPIPE), as does that party's death, another party's timeout, or an
+ * abort meanwhile; a reset meanwhile sends every party of the round away
+ * with -EPIPE.  Only the handle of the last party counts: each process
+ * sets the action on its own handle.  ACTION NULL: none.  Returns 0, or
+ * -EINVAL for a NULL BARRIER.  Set it before the handle is shared between
+ * threads. */
 int evd_barrier_set_action(evd_barrier *barrier, int (*action)(void *userdata), void *userdata);
 
-/* Cheap reads, without a snapshot: the parties the barrier was made for;
- * how many wait now; 1 if broken, 0 if not.  Negative codes on error. */
+/* Cheap reads, without a snapshot (the object is locked for a few loads):
+ * the parties the barrier was made for; how many wait now (the last party
+ * running its action counts); 1 if broken, 0 if not.  Negative codes on
+ * error (-EIDRM once deleted). */
 int evd_barrier_parties(evd_barrier *barrier);
 int evd_barrier_waiting(evd_barrier *barrier);
 int evd_barrier_broken(evd_barrier *barrier);

@@ -184,7 +184,9 @@ static bool open_ok(const evd_ctx *ctx, const char *name, unsigned flags, void *
 
 _public_ int evd_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t initial,
                           unsigned flags, evd_sem **semp) {
-        if (!open_ok(ctx, name, flags, semp))
+        /* An unbounded semaphore is a counter without a maximum. */
+        if (!open_ok(ctx, name, flags & ~EVD_SEM_UNBOUNDED, semp) ||
+            ((flags & EVD_SEM_UNBOUNDED) && max != 0))
                 return -EINVAL;
         return ctx->be->sem_open(ctx, name, max, initial, flags, semp);
 }
@@ -235,6 +237,12 @@ _public_ int evd_lock_release(evd_lock *lock, pid_t owner) {
         if (!lock || owner < 0)
                 return -EINVAL;
         return lock->o.ctx->be->lock_release(lock, owner);
+}
+
+_public_ int evd_lock_held(evd_lock *lock, pid_t *ownerp) {
+        if (!lock)
+                return -EINVAL;
+        return lock->o.ctx->be->lock_held(lock, ownerp);
 }
 
 /* ---- conditions ----------------------------------------------------------------- */
@@ -289,6 +297,35 @@ _public_ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout) {
         if (!barrier)
                 return -EINVAL;
         return barrier->o.ctx->be->barrier_wait(barrier, timeout);
+}
+
+/* The action lives in the handle: whichever backend runs the wait runs it
+ * (see struct evd_barrier). */
+_public_ int evd_barrier_set_action(evd_barrier *barrier, int (*action)(void *userdata),
+                                    void *userdata) {
+        if (!barrier)
+                return -EINVAL;
+        barrier->action = action;
+        barrier->action_userdata = userdata;
+        return 0;
+}
+
+_public_ int evd_barrier_parties(evd_barrier *barrier) {
+        if (!barrier)
+                return -EINVAL;
+        return barrier->o.ctx->be->barrier_parties(barrier);
+}
+
+_public_ int evd_barrier_waiting(evd_barrier *barrier) {
+        if (!barrier)
+                return -EINVAL;
+        return barrier->o.ctx->be->barrier_waiting(barrier);
+}
+
+_public_ int evd_barrier_broken(evd_barrier *barrier) {
+        if (!barrier)
+                return -EINVAL;
+        return barrier->o.ctx->be->barrier_broken(barrier);
 }
 
 _public_ int evd_barrier_abort(evd_barrier *barrier) {

@@ -63,6 +63,8 @@ struct evd_cond {
 };
 struct evd_barrier {
         struct sync_obj o;
+        int (*action)(void *userdata); /* run by the last party to arrive */
+        void *action_userdata;
 };
 
 /* ---- the table ----------------------------------------------------------
@@ -128,6 +130,8 @@ struct evd_backend {
         void (*lock_free)(evd_lock *lock);
         int (*lock_acquire)(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeout);
         int (*lock_release)(evd_lock *lock, pid_t owner);
+        /* OWNERP may be NULL. */
+        int (*lock_held)(evd_lock *lock, pid_t *ownerp);
 
         /* -- conditions -- */
         int (*cond_open)(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,
@@ -144,6 +148,9 @@ struct evd_backend {
         int (*barrier_wait)(evd_barrier *barrier, int64_t timeout);
         int (*barrier_abort)(evd_barrier *barrier);
         int (*barrier_reset)(evd_barrier *barrier);
+        int (*barrier_parties)(evd_barrier *barrier);
+        int (*barrier_waiting)(evd_barrier *barrier);
+        int (*barrier_broken)(evd_barrier *barrier);
 };
 
 /* The shared-segment backend (lib/shm.c). */

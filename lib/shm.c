@@ -36,6 +36,7 @@ const struct evd_backend shm_backend = {
         .lock_free = shm_lock_free,
         .lock_acquire = shm_lock_acquire,
         .lock_release = shm_lock_release,
+        .lock_held = shm_lock_held,
 
         .cond_open = shm_cond_open,
         .cond_free = shm_cond_free,
@@ -47,4 +48,7 @@ const struct evd_backend shm_backend = {
         .barrier_wait = shm_barrier_wait,
         .barrier_abort = shm_barrier_abort,
         .barrier_reset = shm_barrier_reset,
+        .barrier_parties = shm_barrier_parties,
+        .barrier_waiting = shm_barrier_waiting,
+        .barrier_broken = shm_barrier_broken,
 };

@@ -39,6 +39,7 @@ int shm_lock_open(evd_ctx *ctx, const char *name, unsigned flags, evd_lock **loc
 void shm_lock_free(evd_lock *lock);
 int shm_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeout);
 int shm_lock_release(evd_lock *lock, pid_t owner);
+int shm_lock_held(evd_lock *lock, pid_t *ownerp);
 
 int shm_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,
                   evd_cond **condp);
@@ -52,3 +53,6 @@ void shm_barrier_free(evd_barrier *barrier);
 int shm_barrier_wait(evd_barrier *barrier, int64_t timeout);
 int shm_barrier_abort(evd_barrier *barrier);
 int shm_barrier_reset(evd_barrier *barrier);
+int shm_barrier_parties(evd_barrier *barrier);
+int shm_barrier_waiting(evd_barrier *barrier);
+int shm_barrier_broken(evd_barrier *barrier);

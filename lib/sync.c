@@ -4,6 +4,7 @@
  * can give back what a dead process held */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +35,15 @@ static int sync_open(evd_ctx *ctx, const char *name, const struct seg_init *init
                 return r;
         /* obj_open checked the type: INIT's row is the object's. */
         const struct obj_type *t = obj_type_get(init->type);
-        uint32_t made = t && t->made_size ? t->made_size(&client_seg(ctx)->objs[idx]) : 0;
+        const struct seg_obj *so = &client_seg(ctx)->objs[idx];
+        uint32_t made = t && t->made_size ? t->made_size(so) : 0;
         if (init->max && made != init->max)
+                return -EMEDIUMTYPE;
+        /* A semaphore opened as unbounded must be one; one opened with a
+         * max (above) cannot be, as an unbounded one's is 0.  The kind is
+         * looked at again under the lock by every operation. */
+        if (init->type == EVD_TYPE_SEMAPHORE && (flags & EVD_SEM_UNBOUNDED) &&
+            so->kind != SEG_SEM_UNBOUNDED)
                 return -EMEDIUMTYPE;
         struct sync_obj *o = calloc(1, size);
         if (!o)
@@ -70,10 +78,17 @@ static bool daemon_absent(const struct seg *s) {
 
 /* ---- semaphores and locks ------------------------------------------------- */
 
+/* Under the lock: whether the semaphore is a plain counter without owners
+ * (seg_obj_sane has checked the kind against the rest). */
+static bool unbounded(const struct locked *l) {
+        return l->obj->type == EVD_TYPE_SEMAPHORE && l->obj->kind == SEG_SEM_UNBOUNDED;
+}
+
 /* LOCK: tell the new owner when a dead owner's hold was given back (see
  * lock_give_back in common/type-sem.c). */
 static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64_t timeout,
                        bool lock) {
+        bool anonymous = owner == 0 && companion == 0;
         if (owner == 0)
                 owner = self_pid_get();
         struct waiter w;
@@ -85,7 +100,22 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
                 if (r < 0)
                         break;
                 struct seg_sem *m = &l.obj->u.sem;
-                if (m->value > 0) {
+                if (unbounded(&l)) {
+                        /* No owners: a slot taken is not recorded, so
+                         * nobody gives it back for a process that dies. */
+                        if (!anonymous) {
+                                obj_unlock(&l);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (m->value > 0) {
+                                m->value--;
+                                m->acquires++;
+                                obj_unlock_changed(&l, false);
+                                r = 0;
+                                break;
+                        }
+                } else if (m->value > 0) {
                         int slot = seg_holder_add(l.seg, o->index, o->gen, owner, companion, 1, 0);
                         if (slot < 0) {
                                 obj_unlock(&l);
@@ -105,7 +135,8 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
                 struct evd_futex_waitv v;
                 fill_waitv(&v, l.obj);
                 obj_unlock(&l);
-                if (w.sleeps && daemon_absent(l.seg) && seg_holders_reclaim(l.seg, o->index, 0) > 0)
+                if (w.sleeps && !unbounded(&l) && daemon_absent(l.seg) &&
+                    seg_holders_reclaim(l.seg, o->index, 0) > 0)
                         continue;
                 r = waiter_sleep(&w, l.seg, &v, 1, o->index);
                 if (r < 0)
@@ -116,6 +147,7 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
 }
 
 static int sem_release(const struct sync_obj *o, pid_t owner, uint32_t n) {
+        bool anonymous = owner == 0;
         if (owner == 0)
                 owner = self_pid_get();
         struct locked l;
@@ -123,19 +155,44 @@ static int sem_release(const struct sync_obj *o, pid_t owner, uint32_t n) {
         if (r < 0)
                 return r;
         struct seg_sem *m = &l.obj->u.sem;
-        int slot = seg_holder_find(l.seg, o->index, owner);
-        uint32_t held = slot >= 0 ? l.seg->hdr->holders[slot].count : 0;
+        if (unbounded(&l)) {
+                /* Anybody may release, up to the counter's limit. */
+                r = !anonymous ? -EINVAL : m->value > UINT32_MAX - n ? -EOVERFLOW : 0;
+                if (r < 0) {
+                        obj_unlock(&l);
+                        return r;
+                }
+                m->value += n;
+                m->releases += n;
+                obj_unlock_changed(&l, true);
+                return 0;
+        }
+        /* What OWNER holds here, up to N: over all its holds (one per
+         * companion: a `sem run` beside a plain acquire), and only holds
+         * of this object, not of a deleted one that had its slot. */
+        uint32_t held = 0, cursor = 0;
+        int slot;
+        while (held < n &&
+               (slot = seg_holder_find_next(l.seg, o->index, o->gen, owner, &cursor)) >= 0) {
+                uint32_t c = l.seg->hdr->holders[slot].count;
+                held = c >= n - held ? n : held + c;
+        }
         /* Bounded: never more free slots than the max, and never a slot
          * given back for somebody who does not hold one: all N, or none.
          * Slots the semaphore was created without count for anybody. */
-        if (held > n)
-                held = n;
         if (n - held > m->unowned) {
                 obj_unlock(&l);
                 return -EOVERFLOW;
         }
-        if (held)
-                seg_holder_drop(l.seg, slot, held);
+        for (uint32_t left = held; left > 0;) {
+                cursor = 0;
+                slot = seg_holder_find_next(l.seg, o->index, o->gen, owner, &cursor);
+                if (slot < 0)
+                        break; /* cannot be: counted above, under the lock */
+                uint32_t take = MIN(l.seg->hdr->holders[slot].count, left);
+                seg_holder_drop(l.seg, slot, take); /* (a scribbled 0 frees the slot) */
+                left -= take;
+        }
         m->unowned -= n - held;
         m->value = m->max - m->value < n ? m->max : m->value + n;
         m->releases += n;
@@ -146,6 +203,11 @@ static int sem_release(const struct sync_obj *o, pid_t owner, uint32_t n) {
 int shm_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t initial, unsigned flags,
                  evd_sem **semp) {
         struct seg_init init = { .type = EVD_TYPE_SEMAPHORE, .max = max, .initial = initial };
+        if (flags & EVD_SEM_UNBOUNDED) {
+                if (max != 0)
+                        return -EINVAL; /* a counter without a maximum */
+                init.kind = SEG_SEM_UNBOUNDED;
+        }
         return sync_open(ctx, name, &init, flags, sizeof(evd_sem), (void **)semp);
 }
 
@@ -166,7 +228,9 @@ int shm_sem_value(evd_sem *sem) {
         int r = sync_lock(&sem->o, &l);
         if (r < 0)
                 return r;
-        r = (int)l.obj->u.sem.value;
+        /* An unbounded one may count past what an int holds. */
+        uint32_t v = l.obj->u.sem.value;
+        r = v > INT_MAX ? INT_MAX : (int)v;
         obj_unlock(&l);
         return r;
 }
@@ -186,6 +250,36 @@ int shm_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeo
 
 int shm_lock_release(evd_lock *lock, pid_t owner) {
         return sem_release(&lock->o, owner, 1);
+}
+
+int shm_lock_held(evd_lock *lock, pid_t *ownerp) {
+        if (!lock)
+                return -EINVAL;
+        struct locked l;
+        int r = sync_lock(&lock->o, &l);
+        if (r < 0)
+                return r;
+        r = l.obj->u.sem.value == 0;
+        pid_t owner = 0;
+        if (r && ownerp) {
+                /* The hold of this lock (of this generation).  The table is
+                 * scanned (its probe starts at a hash of the owner, whom we
+                 * do not know): only when the caller asks who. */
+                for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                        const struct seg_holder *h = &l.seg->hdr->holders[i];
+                        uint32_t pid = atomic_load(&h->pid);
+                        if (pid && pid <= INT32_MAX &&
+                            atomic_load(&h->obj_plus1) == lock->o.index + 1 &&
+                            h->obj_gen == lock->o.gen) {
+                                owner = (pid_t)pid;
+                                break;
+                        }
+                }
+        }
+        obj_unlock(&l);
+        if (ownerp)
+                *ownerp = owner;
+        return r;
 }
 
 /* ---- conditions ------------------------------------------------------------- */
@@ -338,38 +432,107 @@ static void drop_arrival(struct locked *l, const struct sync_obj *o, int slot) {
                 seg_holder_drop(l->seg, slot, 1);
 }
 
-int shm_barrier_wait(evd_barrier *barrier, int64_t timeout) {
+/* The last party of round GEN0 (arrival INDEX), with the barrier locked in
+ * L: run the handle's action with every party arrived and none released,
+ * then trip the barrier, or break it when the action failed or the round
+ * was broken meanwhile.  Our arrival record (tag GEN0) lets the death of
+ * this process inside the action break the barrier (see give_back);
+ * `tripping` keeps newcomers out of the round until it is done. */
+static int barrier_trip_with_action(evd_barrier *barrier, struct locked *l, uint64_t gen0,
+                                    uint32_t index) {
         const struct sync_obj *o = &barrier->o;
-        struct locked l;
-        int r = sync_lock(o, &l);
+        int slot = seg_holder_add(l->seg, o->index, o->gen, self_pid_get(), 0, 1, gen0);
+        if (slot < 0) {
+                obj_unlock(l);
+                return slot == -ENOSPC ? -EUSERS : slot;
+        }
+        l->obj->u.barrier.tripping = 1;
+        obj_unlock_changed(l, false);
+
+        int ar = barrier->action(barrier->action_userdata);
+
+        int r = sync_lock(o, l);
         if (r < 0)
                 return r;
-        struct seg_barrier *b = &l.obj->u.barrier;
-        if (b->broken) {
-                obj_unlock(&l);
+        struct seg_barrier *b = &l->obj->u.barrier;
+        if (b->generation != gen0) {
+                /* Reset while the action ran: everyone else was sent
+                 * away broken, and so are we. */
+                drop_arrival(l, o, slot);
+                obj_unlock(l);
                 return -EPIPE;
+        }
+        drop_arrival(l, o, slot);
+        b->tripping = 0;
+        if (ar != 0 || b->broken) {
+                /* The action failed, or a party timed out or the barrier
+                 * was aborted while it ran: nobody passes this round. */
+                b->broken = 1;
+                obj_unlock_changed(l, true);
+                return -EPIPE;
+        }
+        b->arrived = 0;
+        b->generation++;
+        obj_unlock_changed(l, true);
+        return (int)index;
+}
+
+int shm_barrier_wait(evd_barrier *barrier, int64_t timeout) {
+        const struct sync_obj *o = &barrier->o;
+        struct waiter w;
+        waiter_init(&w, o->ctx, o->name, timeout);
+        struct locked l;
+        struct seg_barrier *b;
+        int r;
+        /* While the last party of a round runs its action, the round is
+         * full: a newcomer waits to arrive in the next one.  It has not
+         * arrived, so its timeout here breaks nothing. */
+        for (;;) {
+                r = sync_lock(o, &l);
+                if (r < 0)
+                        goto out;
+                b = &l.obj->u.barrier;
+                if (b->broken) {
+                        obj_unlock(&l);
+                        r = -EPIPE;
+                        goto out;
+                }
+                if (!b->tripping)
+                        break;
+                struct evd_futex_waitv v;
+                fill_waitv(&v, l.obj);
+                obj_unlock(&l);
+                if (w.sleeps && daemon_absent(l.seg))
+                        seg_holders_reclaim(l.seg, o->index, 0);
+                r = waiter_sleep(&w, l.seg, &v, 1, o->index);
+                if (r < 0)
+                        goto out;
         }
         uint64_t gen0 = b->generation;
         uint32_t index = b->arrived;
         if (index + 1 >= b->parties) {
                 /* The last party: trip the barrier for everyone. */
+                if (barrier->action) {
+                        r = barrier_trip_with_action(barrier, &l, gen0, index);
+                        goto out;
+                }
                 b->arrived = 0;
                 b->generation++;
                 obj_unlock_changed(&l, true);
-                return (int)index;
+                r = (int)index;
+                goto out;
         }
         /* Recorded as a holder, so that dying here breaks the barrier for
          * the others instead of leaving them waiting. */
         int slot = seg_holder_add(l.seg, o->index, o->gen, self_pid_get(), 0, 1, gen0);
         if (slot < 0) {
                 obj_unlock(&l);
-                return slot == -ENOSPC ? -EUSERS : slot;
+                r = slot == -ENOSPC ? -EUSERS : slot;
+                goto out;
         }
         b->arrived++;
         obj_unlock_changed(&l, false);
 
-        struct waiter w;
-        waiter_init(&w, o->ctx, o->name, timeout);
         for (;;) {
                 r = sync_lock(o, &l);
                 if (r < 0)
@@ -427,6 +590,7 @@ int shm_barrier_wait(evd_barrier *barrier, int64_t timeout) {
                 if (r < 0)
                         break;
         }
+out:
         waiter_done(&w);
         return r;
 }
@@ -447,7 +611,7 @@ int shm_barrier_reset(evd_barrier *barrier) {
         if (r < 0)
                 return r;
         struct seg_barrier *b = &l.obj->u.barrier;
-        if (b->arrived > 0) {
+        if (b->arrived > 0 || b->tripping) {
                 /* Parties waiting now see the barrier broken: their arrival
                  * records say so. */
                 for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
@@ -461,6 +625,43 @@ int shm_barrier_reset(evd_barrier *barrier) {
         }
         b->arrived = 0;
         b->broken = 0;
+        b->tripping = 0;
         obj_unlock_changed(&l, true);
         return 0;
+}
+
+/* Under the lock: one field of the barrier; WHAT says which. */
+enum barrier_field { BARRIER_PARTIES, BARRIER_WAITING, BARRIER_BROKEN };
+
+static int barrier_read(evd_barrier *barrier, enum barrier_field what) {
+        if (!barrier)
+                return -EINVAL;
+        struct locked l;
+        int r = sync_lock(&barrier->o, &l);
+        if (r < 0)
+                return r;
+        /* A scribbled count may not fit an int: clamp it. */
+        const struct seg_barrier *b = &l.obj->u.barrier;
+        uint64_t v;
+        switch (what) {
+        case BARRIER_PARTIES: v = b->parties; break;
+        /* The last party running its action has arrived too (unless the
+         * round broke under it). */
+        case BARRIER_WAITING: v = (uint64_t)b->arrived + (b->tripping && !b->broken); break;
+        default: v = b->broken != 0; break;
+        }
+        obj_unlock(&l);
+        return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+int shm_barrier_parties(evd_barrier *barrier) {
+        return barrier_read(barrier, BARRIER_PARTIES);
+}
+
+int shm_barrier_waiting(evd_barrier *barrier) {
+        return barrier_read(barrier, BARRIER_WAITING);
+}
+
+int shm_barrier_broken(evd_barrier *barrier) {
+        return barrier_read(barrier, BARRIER_BROKEN);
 }

@@ -487,12 +487,22 @@ static void make_sane(struct seg_obj *o) {
                 break;
         case 1:
                 o->type = EVD_TYPE_SEMAPHORE;
+                if (next_rand() % 4 == 0) {
+                        /* Unbounded: any count, nothing else. */
+                        o->kind = SEG_SEM_UNBOUNDED;
+                        o->u.sem.max = 0;
+                        o->u.sem.unowned = 0;
+                        o->u.sem.dirty = 0;
+                        break;
+                }
+                o->kind = 0;
                 o->u.sem.max = 1 + o->u.sem.max % 1000;
                 o->u.sem.value %= o->u.sem.max + 1;
                 o->u.sem.unowned %= o->u.sem.max + 1;
                 break;
         case 2:
                 o->type = EVD_TYPE_LOCK;
+                o->kind = 0;
                 o->u.sem.max = 1;
                 o->u.sem.value %= 2;
                 o->u.sem.unowned %= 2;
@@ -501,6 +511,7 @@ static void make_sane(struct seg_obj *o) {
                 o->type = EVD_TYPE_BARRIER;
                 o->u.barrier.parties = 1 + o->u.barrier.parties % 100;
                 o->u.barrier.arrived %= o->u.barrier.parties;
+                o->u.barrier.tripping %= 2;
                 break;
         }
 }
@@ -522,11 +533,13 @@ static void make_insane(struct seg_obj *o) {
                 break;
         case 2:
                 o->type = EVD_TYPE_SEMAPHORE;
+                o->kind = 0;
                 o->u.sem.max = 3;
                 o->u.sem.value = 4 + (uint32_t)(next_rand() % 1000); /* more free than max */
                 break;
         case 3:
                 o->type = EVD_TYPE_LOCK;
+                o->kind = 0;
                 o->u.sem.max = 2; /* a lock has one slot */
                 o->u.sem.value = 1;
                 break;
@@ -534,6 +547,7 @@ static void make_insane(struct seg_obj *o) {
                 o->type = EVD_TYPE_BARRIER;
                 o->u.barrier.parties = 4;
                 o->u.barrier.arrived = 4 + (uint32_t)(next_rand() % 10); /* would have tripped */
+                o->u.barrier.tripping = 0;
                 break;
         default:
                 o->type = 6 + (uint32_t)(next_rand() % 1000); /* no such type */

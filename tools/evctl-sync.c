@@ -25,8 +25,8 @@ static int open_sem(struct opts *o, bool create, evd_sem **semp) {
         int r = evd_sem_open(ctx, name, o->max, initial, flags, semp);
         if (r == -ENOENT)
                 return die(EXIT_STATE,
-                           "no such semaphore: %s (create it with 'evctl sem create %s --max N', "
-                           "or pass --max)",
+                           "no such semaphore: %s (create it with 'evctl sem create %s --max N' "
+                           "or '--unbounded', or pass --max)",
                            name, name);
         if (r == -EMEDIUMTYPE)
                 return die(EXIT_STATE, "%s is not a semaphore%s", name,
@@ -34,6 +34,28 @@ static int open_sem(struct opts *o, bool create, evd_sem **semp) {
         if (r == -EINVAL && o->initial_given && o->initial > o->max)
                 return die(EXIT_USAGE, "--initial %u is above --max %u", o->initial, o->max);
         return r < 0 ? fail_on(r, "open", name) : 0;
+}
+
+/* Whether the semaphore NAME is unbounded: opening it again with
+ * the flag succeeds only then. */
+static bool sem_unbounded(const char *name) {
+        evd_sem *s = NULL;
+        if (evd_sem_open(ctx, name, 0, 0, EVD_SEM_UNBOUNDED, &s) < 0)
+                return false;
+        evd_sem_free(s);
+        return true;
+}
+
+/* An unbounded semaphore has no owners: --owner makes no sense there, and
+ * the slot is taken or given back for nobody (owner 0). */
+static int unbounded_owner(struct opts *o, const char *what, pid_t *ownerp) {
+        if (o->owner > 0)
+                return die(EXIT_USAGE,
+                           "cannot %s %s with --owner: it is an unbounded semaphore, whose "
+                           "slots belong to nobody",
+                           what, o->args[0]);
+        *ownerp = 0;
+        return 0;
 }
 
 static int open_lock(struct opts *o, evd_lock **lockp) {
@@ -188,19 +210,23 @@ static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, 
 /* ---- semaphores ----------------------------------------------------------------- */
 
 int cmd_sem_create(struct opts *o) {
-        if (!o->max)
-                return die(EXIT_USAGE, "sem create: --max N is required");
-        if (o->initial_given && o->initial > o->max)
+        if (o->unbounded && o->max)
+                return die(EXIT_USAGE, "sem create: --max and --unbounded exclude each other");
+        if (!o->max && !o->unbounded)
+                return die(EXIT_USAGE, "sem create: --max N (or --unbounded) is required");
+        if (!o->unbounded && o->initial_given && o->initial > o->max)
                 return die(EXIT_USAGE, "--initial %u is above --max %u", o->initial, o->max);
         evd_sem *sem;
-        unsigned flags = EVD_CREATE | (o->exist_ok ? 0 : EVD_EXCL);
-        int r = evd_sem_open(ctx, o->args[0], o->max, o->initial_given ? o->initial : o->max, flags,
-                             &sem);
+        unsigned flags = EVD_CREATE | (o->exist_ok ? 0 : EVD_EXCL) |
+                         (o->unbounded ? EVD_SEM_UNBOUNDED : 0);
+        /* An unbounded one starts empty unless told otherwise, as sem_t. */
+        uint32_t initial = o->initial_given ? o->initial : o->max;
+        int r = evd_sem_open(ctx, o->args[0], o->max, initial, flags, &sem);
         if (r == -EEXIST)
                 return die(EXIT_STATE, "cannot create %s: it already exists", o->args[0]);
         if (r == -EMEDIUMTYPE)
-                return die(EXIT_STATE, "cannot create %s: it exists with another type or --max",
-                           o->args[0]);
+                return die(EXIT_STATE, "cannot create %s: it exists with another type or %s",
+                           o->args[0], o->unbounded ? "as a bounded semaphore" : "--max");
         if (r < 0)
                 return fail_on(r, "create", o->args[0]);
         evd_sem_free(sem);
@@ -212,7 +238,12 @@ int cmd_sem_acquire(struct opts *o) {
         int r = open_sem(o, true, &sem);
         if (r)
                 return r;
-        r = evd_sem_acquire(sem, owner_of(o), 0, o->timeout);
+        pid_t owner = owner_of(o);
+        if (sem_unbounded(o->args[0]) && (r = unbounded_owner(o, "acquire", &owner))) {
+                evd_sem_free(sem);
+                return r;
+        }
+        r = evd_sem_acquire(sem, owner, 0, o->timeout);
         evd_sem_free(sem);
         return acquired(r, "semaphore", o->args[0], o->timeout);
 }
@@ -222,9 +253,18 @@ int cmd_sem_release(struct opts *o) {
         int r = open_sem(o, false, &sem);
         if (r)
                 return r;
-        r = evd_sem_release(sem, owner_of(o), 1);
+        pid_t owner = owner_of(o);
+        bool unbounded = sem_unbounded(o->args[0]);
+        if (unbounded && (r = unbounded_owner(o, "release", &owner))) {
+                evd_sem_free(sem);
+                return r;
+        }
+        r = evd_sem_release(sem, owner, 1);
         evd_sem_free(sem);
-        return released(r, "semaphore", o->args[0], owner_of(o));
+        if (unbounded && r == -EOVERFLOW)
+                return die(EXIT_STATE, "cannot release semaphore %s: its count is at its limit",
+                           o->args[0]);
+        return released(r, "semaphore", o->args[0], owner);
 }
 
 int cmd_sem_value(struct opts *o) {
@@ -253,6 +293,15 @@ int cmd_sem_run(struct opts *o) {
         int r = open_sem(o, true, &sem);
         if (r)
                 return r;
+        /* run's promise, a slot given back once neither evctl nor COMMAND
+         * lives, needs owners, which an unbounded semaphore has not. */
+        if (sem_unbounded(o->args[0])) {
+                evd_sem_free(sem);
+                return die(EXIT_STATE,
+                           "cannot run under semaphore %s: it is unbounded, and its slots are "
+                           "not given back when a process dies (use acquire and release)",
+                           o->args[0]);
+        }
         r = run_holding(o, "semaphore", sem_acquire_cb, sem_release_cb, sem);
         evd_sem_free(sem);
         return r;

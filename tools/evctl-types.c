@@ -151,10 +151,23 @@ static void holds_watch(const struct evctl_type *t, const struct evd_info *now,
 }
 
 static void sem_state(char *buf, size_t len, const struct evd_info *i) {
-        snprintf(buf, len, "%u/%u free", i->count, i->max);
+        /* Max 0: an unbounded semaphore, a plain counter. */
+        if (i->max == 0)
+                snprintf(buf, len, "%u free, unbounded", i->count);
+        else
+                snprintf(buf, len, "%u/%u free", i->count, i->max);
 }
 
 static void sem_json(const struct evd_info *i) {
+        /* An unbounded one has no maximum: null, not 0. */
+        if (i->max == 0)
+                printf("\"max\":null,\"unbounded\":true,");
+        else
+                printf("\"max\":%u,\"unbounded\":false,", i->max);
+        printf("\"free\":%u,\"acquires\":%" PRIu64 ",", i->count, i->sets);
+}
+
+static void lock_json(const struct evd_info *i) {
         printf("\"max\":%u,\"free\":%u,\"acquires\":%" PRIu64 ",", i->max, i->count, i->sets);
 }
 
@@ -186,7 +199,7 @@ static const struct evctl_type types[] = {
         { .type = EVD_TYPE_SEMAPHORE, .name = "semaphore", .brief = "sem", .state = sem_state,
           .json_details = sem_json, .json_holders = true, HOLDS },
         { .type = EVD_TYPE_LOCK, .name = "lock", .brief = "lock", .state = lock_state,
-          .json_details = sem_json, .json_holders = true, HOLDS },
+          .json_details = lock_json, .json_holders = true, HOLDS },
         { .type = EVD_TYPE_BARRIER, .name = "barrier", .brief = "barrier", .state = barrier_state,
           .json_details = barrier_json, .json_holders = true, .parties = true, HOLDS },
         { .type = EVD_TYPE_CONDITION, .name = "condition", .brief = "cond", HOLDS },

@@ -214,7 +214,7 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
         enum {
                 L_TIMEOUT = 256, L_PROGRESS, L_VALUE, L_VALUE_FILE, L_ONCE, L_AUTO, L_MANUAL,
                 L_ANY, L_ALL, L_JSON, L_EXIST_OK, L_COUNT, L_RUNTIME_DIR, L_MAX, L_INITIAL,
-                L_OWNER, L_PARTIES, L_NOTIFY_READY,
+                L_OWNER, L_PARTIES, L_NOTIFY_READY, L_UNBOUNDED,
         };
         static const struct {
                 struct option opt;
@@ -237,6 +237,7 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                 { { "owner", required_argument, NULL, L_OWNER }, O_OWNER },
                 { { "parties", required_argument, NULL, L_PARTIES }, O_PARTIES },
                 { { "notify-ready", no_argument, NULL, L_NOTIFY_READY }, O_NOTIFY },
+                { { "unbounded", no_argument, NULL, L_UNBOUNDED }, O_UNBOUNDED },
         };
         struct option longopts[24];
         bool value_given = false;
@@ -330,6 +331,7 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                         break;
                 case L_RUNTIME_DIR: o->runtime_dir = optarg; break;
                 case L_NOTIFY_READY: o->notify_ready = true; break;
+                case L_UNBOUNDED: o->unbounded = true; break;
                 case L_MAX:
                         if ((r = parse_number("--max", optarg, 1, NUMBER_MAX, &num)))
                                 return r;
@@ -765,8 +767,11 @@ static int cmd_list(struct opts *o) {
                         const struct evctl_type *t = evctl_type_get(e->type);
                         char st[32];
                         evctl_type_state(t, st, sizeof(st), e);
-                        printf("%-24s %-7s %-6s %-13s %7u  ", e->name, t->brief,
-                               t->kind ? t->kind(e) : "-", st, e->waiters);
+                        /* A state wider than its column ("N free,
+                         * unbounded") borrows from the waiters'. */
+                        int over = (int)strlen(st) - 13, ww = over > 0 ? 7 - over : 7;
+                        printf("%-24s %-7s %-6s %-13s %*u  ", e->name, t->brief,
+                               t->kind ? t->kind(e) : "-", st, ww > 1 ? ww : 1, e->waiters);
                         t->list_value(t, e);
                         putchar('\n');
                 }
@@ -953,17 +958,23 @@ static const struct command commands[] = {
           "      --count N          exit after N lines\n"
           "  -t, --timeout D        exit after D without a change\n",
           O_COUNT | O_TIMEOUT, 0, -1, cmd_watch, 0 },
-        { "sem create", "NAME --max N [--initial K] [--exist-ok]",
-          "Create the semaphore NAME with N slots, K of them free (default: all).\n",
+        { "sem create", "NAME (--max N | --unbounded) [--initial K] [--exist-ok]",
+          "Create the semaphore NAME with N slots, K of them free (default: all).\n"
+          "With --unbounded it is a plain counter, as a POSIX semaphore: K free slots\n"
+          "(default: 0), no maximum and no owners: anybody may release, and a slot\n"
+          "held by a process that dies is not given back.\n",
           "\nOptions:\n"
           "      --max N            slots; releasing beyond them is refused\n"
+          "      --unbounded        no maximum and no owners (instead of --max)\n"
           "      --initial K        free slots at first (0 to N)\n"
-          "      --exist-ok         succeed when NAME exists already with N slots\n",
-          O_MAX | O_INITIAL | O_EXIST_OK, 1, 1, cmd_sem_create, 0 },
+          "      --exist-ok         succeed when NAME exists already with N slots\n"
+          "                         (or unbounded, with --unbounded)\n",
+          O_MAX | O_UNBOUNDED | O_INITIAL | O_EXIST_OK, 1, 1, cmd_sem_create, 0 },
         { "sem acquire", "NAME [--timeout D] [--owner PID] [--max N]",
           "Take one slot of the semaphore NAME, waiting for one to be free.  The slot\n"
           "belongs to PID (default: evctl's parent, normally your shell) and is given\n"
-          "back when that process ends, if it is not released before.\n",
+          "back when that process ends, if it is not released before.  A slot of an\n"
+          "unbounded semaphore belongs to nobody (no --owner) and is never given back.\n",
           "\nOptions:\n"
           "  -t, --timeout D        give up after D (exit 1)\n"
           "      --owner PID        the process the slot belongs to\n"
@@ -971,7 +982,8 @@ static const struct command commands[] = {
           O_TIMEOUT | O_OWNER | O_MAX, 1, 1, cmd_sem_acquire, 0 },
         { "sem release", "NAME [--owner PID]",
           "Give back one slot of the semaphore NAME held by PID (default: evctl's\n"
-          "parent).  Exit 4 when PID holds none.\n",
+          "parent).  Exit 4 when PID holds none.  Anybody may release an unbounded\n"
+          "semaphore (no --owner).\n",
           "\nOptions:\n      --owner PID        whose slot to give back\n",
           O_OWNER, 1, 1, cmd_sem_release, 0 },
         { "sem value", "NAME", "Print the number of free slots of the semaphore NAME.\n", "", 0, 1, 1,
@@ -980,7 +992,8 @@ static const struct command commands[] = {
           "Run COMMAND holding one slot of the semaphore NAME, and exit with its status\n"
           "(124 when no slot came within D).  The slot stays held while COMMAND runs,\n"
           "even if evctl is killed, and is given back once neither is alive.  Options\n"
-          "end where COMMAND starts, as with flock(1): its own options are its own.\n",
+          "end where COMMAND starts, as with flock(1): its own options are its own.\n"
+          "Refused (exit 4) for an unbounded semaphore, whose slots have no owner.\n",
           "\nOptions:\n"
           "  -t, --timeout D        give up waiting for a slot after D (exit 124)\n"
           "      --max N            create NAME with N slots if it does not exist\n",

@@ -46,6 +46,7 @@ enum opt_bit {
         O_OWNER = 1 << 10,  /* --owner PID */
         O_PARTIES = 1 << 11, /* --parties N */
         O_COMMAND = 1 << 12, /* NAME COMMAND...: options end where COMMAND starts */
+        O_UNBOUNDED = 1 << 13, /* --unbounded (sem create) */
         O_NOTIFY = 1 << 20, /* --notify-ready (evctl-notify.c) */
 };
 
@@ -65,6 +66,7 @@ struct opts {
         long count;
         uint32_t max, initial, parties;
         bool initial_given;
+        bool unbounded; /* sem create --unbounded */
         pid_t owner;
         char **args;
         int nargs;

@@ -117,6 +117,48 @@ pid_gone=$(sh -c 'echo $$')
 expect_error 2 "" "$EVCTL" sem acquire S --owner "$pid_gone" --timeout 0
 [[ $(value S) == 1 ]] || fail "value $(value S) after the refusals"
 
+check "sem create --unbounded: a counter without a maximum or owners"
+expect_exit 0 "$EVCTL" sem create --help
+expect_stdout_match -- '--unbounded'
+expect_error 2 "exclude each other" "$EVCTL" sem create U --unbounded --max 2
+expect_error 2 "--max N \(or --unbounded\) is required" "$EVCTL" sem create U
+expect_exit 0 "$EVCTL" sem create U --unbounded --initial 2
+expect_error 4 "already exists" "$EVCTL" sem create U --unbounded
+expect_exit 0 "$EVCTL" sem create U --unbounded --exist-ok
+expect_error 4 "another type or --max" "$EVCTL" sem create U --max 2 --exist-ok
+expect_error 4 "bounded" "$EVCTL" sem create S --unbounded --exist-ok
+expect_exit 0 "$EVCTL" show U
+expect_stdout_match '^state: 2 free, unbounded$'
+expect_exit 0 "$EVCTL" list
+expect_stdout_match '^U +sem +- +2 free, unbounded +0 *$'
+expect_exit 0 "$EVCTL" show U --json
+expect_stdout_match '"max":null,"unbounded":true,"free":2,'
+expect_exit 0 "$EVCTL" show S --json
+expect_stdout_match '"max":1,"unbounded":false,'
+check "...acquire and release without owners, by anybody, past the initial count"
+expect_exit 0 "$EVCTL" sem acquire U
+expect_exit 0 "$EVCTL" sem acquire U
+[[ $(value U) == 0 ]] || fail "value $(value U) after two acquires of 2"
+expect_error 1 "U" "$EVCTL" sem acquire U --timeout 0
+expect_error 2 "unbounded" "$EVCTL" sem acquire U --owner $$
+expect_error 2 "unbounded" "$EVCTL" sem release U --owner $$
+bg_start 600 "$EVCTL" sem acquire U
+w=$BG_PID
+wait_until "[[ \$(waiters U) == 1 ]]" || fail "sem acquire U did not block"
+expect_exit 0 "$EVCTL" sem release U
+bg_expect "$w" 0
+for i in 1 2 3; do
+        expect_exit 0 "$EVCTL" sem release U
+done
+[[ $(value U) == 3 ]] || fail "value $(value U) after three releases, expected 3"
+expect_exit 0 "$EVCTL" show U
+[[ $(show_field U holder) == "" ]] || fail "an unbounded semaphore lists a holder"
+check "...and sem run is refused: its slots are not given back when a process dies"
+marker=$_SCRATCH/ran-unbounded
+expect_error 4 "unbounded" "$EVCTL" sem run U -- touch "$marker"
+[[ ! -e $marker ]] || fail "sem run ran its command on an unbounded semaphore"
+[[ $(value U) == 3 ]] || fail "value $(value U) after the refused run"
+
 # ---- holders killed ---------------------------------------------------------------
 
 check "sem run killed (evctl and its command) at random moments: slot back"
