@@ -270,6 +270,12 @@ static int st_lock_release(evd_lock *lock, pid_t owner) {
         return STUB_RET;
 }
 
+static int st_lock_held(evd_lock *lock, pid_t *ownerp) {
+        rec("lock_held", lock->o.ctx, lock);
+        last.p = ownerp;
+        return STUB_RET;
+}
+
 static int st_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,
                         evd_cond **condp) {
         rec("cond_open", ctx, NULL);
@@ -328,6 +334,21 @@ static int st_barrier_reset(evd_barrier *barrier) {
         return STUB_RET;
 }
 
+static int st_barrier_parties(evd_barrier *barrier) {
+        rec("barrier_parties", barrier->o.ctx, barrier);
+        return STUB_RET;
+}
+
+static int st_barrier_waiting(evd_barrier *barrier) {
+        rec("barrier_waiting", barrier->o.ctx, barrier);
+        return STUB_RET;
+}
+
+static int st_barrier_broken(evd_barrier *barrier) {
+        rec("barrier_broken", barrier->o.ctx, barrier);
+        return STUB_RET;
+}
+
 static const struct evd_backend stub = {
         .name = "stub",
         .ns_open = st_ns_open,
@@ -355,6 +376,7 @@ static const struct evd_backend stub = {
         .lock_free = st_lock_free,
         .lock_acquire = st_lock_acquire,
         .lock_release = st_lock_release,
+        .lock_held = st_lock_held,
         .cond_open = st_cond_open,
         .cond_free = st_cond_free,
         .cond_wait = st_cond_wait,
@@ -364,6 +386,9 @@ static const struct evd_backend stub = {
         .barrier_wait = st_barrier_wait,
         .barrier_abort = st_barrier_abort,
         .barrier_reset = st_barrier_reset,
+        .barrier_parties = st_barrier_parties,
+        .barrier_waiting = st_barrier_waiting,
+        .barrier_broken = st_barrier_broken,
 };
 
 /* ---- fixture: a context on the stub, in a private runtime directory -------- */
@@ -591,6 +616,11 @@ START_TEST(sync_calls) {
         th_assert_r(evd_lock_release(lock, 42), STUB_RET);
         assert_called(before, "lock_release");
         ck_assert_uint_eq(last.a, 42);
+        pid_t holder;
+        before = ncalls;
+        th_assert_r(evd_lock_held(lock, &holder), STUB_RET);
+        assert_called(before, "lock_held");
+        ck_assert_ptr_eq(last.p, &holder);
 
         evd_cond *cond = NULL;
         before = ncalls;
@@ -627,6 +657,19 @@ START_TEST(sync_calls) {
         before = ncalls;
         th_assert_r(evd_barrier_reset(barrier), STUB_RET);
         assert_called(before, "barrier_reset");
+        before = ncalls;
+        th_assert_r(evd_barrier_parties(barrier), STUB_RET);
+        assert_called(before, "barrier_parties");
+        before = ncalls;
+        th_assert_r(evd_barrier_waiting(barrier), STUB_RET);
+        assert_called(before, "barrier_waiting");
+        before = ncalls;
+        th_assert_r(evd_barrier_broken(barrier), STUB_RET);
+        assert_called(before, "barrier_broken");
+        /* The action is the handle's: no call to the backend. */
+        before = ncalls;
+        th_assert_r(evd_barrier_set_action(barrier, NULL, NULL), 0);
+        ck_assert_uint_eq(ncalls, before);
 
         before = ncalls;
         ck_assert_ptr_null(evd_cond_free(cond));
@@ -709,6 +752,8 @@ START_TEST(bad_arguments) {
         assert_refused(evd_sem_open(ctx, "s/", 1, 1, 0, &sem), -EINVAL);
         assert_refused(evd_sem_open(ctx, "s", 1, 1, EVD_EVENT_ANY_KIND, &sem), -EINVAL);
         assert_refused(evd_sem_open(ctx, "s", 1, 1, 1u << 20, &sem), -EINVAL);
+        /* Unbounded: no maximum; a lock or barrier has no such flag. */
+        assert_refused(evd_sem_open(ctx, "s", 1, 1, EVD_SEM_UNBOUNDED, &sem), -EINVAL);
         th_assert_r(evd_sem_open(ctx, "s", 1, 1, 0, &sem), 0);
         assert_refused(evd_sem_acquire(NULL, 0, 0, 0), -EINVAL);
         assert_refused(evd_sem_acquire(sem, -1, 0, 0), -EINVAL);
@@ -731,6 +776,8 @@ START_TEST(bad_arguments) {
         assert_refused(evd_lock_acquire(lock, 0, -1, 0), -EINVAL);
         assert_refused(evd_lock_release(NULL, 0), -EINVAL);
         assert_refused(evd_lock_release(lock, -1), -EINVAL);
+        assert_refused(evd_lock_held(NULL, NULL), -EINVAL);
+        assert_refused(evd_lock_open(ctx, "l", EVD_SEM_UNBOUNDED, &lock), -EINVAL);
         ck_assert_ptr_null(evd_lock_free(NULL));
 
         evd_cond *cond = NULL;
@@ -753,6 +800,11 @@ START_TEST(bad_arguments) {
         assert_refused(evd_barrier_wait(NULL, 0), -EINVAL);
         assert_refused(evd_barrier_abort(NULL), -EINVAL);
         assert_refused(evd_barrier_reset(NULL), -EINVAL);
+        assert_refused(evd_barrier_parties(NULL), -EINVAL);
+        assert_refused(evd_barrier_waiting(NULL), -EINVAL);
+        assert_refused(evd_barrier_broken(NULL), -EINVAL);
+        assert_refused(evd_barrier_set_action(NULL, NULL, NULL), -EINVAL);
+        assert_refused(evd_barrier_open(ctx, "b", 2, EVD_SEM_UNBOUNDED, &barrier), -EINVAL);
         ck_assert_ptr_null(evd_barrier_free(NULL));
 
         (void)len;
