@@ -21,6 +21,7 @@
 #include "futex.h"
 #include "macro.h"
 #include "proc.h"
+#include "cancel.h"
 
 extern char **environ;
 
@@ -280,14 +281,21 @@ static int request_once(evd_ctx *ctx, const struct proto_msg *req, struct proto_
                 return len;
         socket_deadline(ctx->sock, deadline);
         ssize_t n;
+        /* A signal handler interrupts an interruptible context's wait for
+         * the daemon too (the request may have been carried out). */
+        bool intr = ctx->flags & EVD_OPEN_INTERRUPTIBLE;
         do
                 n = send(ctx->sock, ctx->buf, (size_t)len, MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR && now_monotonic_usec() < deadline);
+        while (n < 0 && errno == EINTR && !intr && now_monotonic_usec() < deadline);
+        if (n < 0 && errno == EINTR && intr)
+                return -EINTR;
         if (n < 0)
                 return errno == EAGAIN || errno == EINTR ? not_responding(ctx) : negative_errno();
         do
                 n = recv(ctx->sock, ctx->buf, sizeof(ctx->buf), MSG_TRUNC);
-        while (n < 0 && errno == EINTR && now_monotonic_usec() < deadline);
+        while (n < 0 && errno == EINTR && !intr && now_monotonic_usec() < deadline);
+        if (n < 0 && errno == EINTR && intr)
+                return -EINTR;
         if (n < 0)
                 return errno == EAGAIN || errno == EINTR ? not_responding(ctx) : negative_errno();
         if (n == 0)
@@ -424,7 +432,8 @@ struct seg *client_seg(evd_ctx *ctx) {
 }
 
 _public_ int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags) {
-        if (!ctxp || (flags & ~(EVD_OPEN_NO_AUTOSTART | EVD_OPEN_SYSTEM | EVD_OPEN_USER)))
+        if (!ctxp || (flags & ~(EVD_OPEN_NO_AUTOSTART | EVD_OPEN_SYSTEM | EVD_OPEN_USER |
+                                EVD_OPEN_INTERRUPTIBLE)))
                 return -EINVAL;
         evd_ctx *ctx = calloc(1, sizeof(*ctx));
         if (!ctx)
@@ -605,6 +614,8 @@ _public_ int evd_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np, size_t
 }
 
 _public_ int evd_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout) {
+        if (wait_check_cancel(ctx) < 0)
+                return -EINTR;
         struct seg_header *h = client_seg(ctx)->hdr;
         uint64_t deadline = timeout < 0 ? UINT64_MAX : now_monotonic_usec() + (uint64_t)timeout;
         atomic_fetch_add(&h->watchers, 1);
@@ -626,7 +637,13 @@ _public_ int evd_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout) {
                         ts.tv_nsec = (long)(deadline % 1000000) * 1000;
                         tsp = &ts;
                 }
-                (void)futex_wait_abs(&h->change_seq, cur, tsp);
+                struct evd_futex_waitv v = { .uaddr = (uint64_t)(uintptr_t)&h->change_seq,
+                                             .val = cur,
+                                             .flags = FUTEX_32 };
+                if (wait_futex(ctx, &v, 1, tsp) == -EINTR) {
+                        r = -EINTR;
+                        break;
+                }
         }
         atomic_fetch_sub(&h->watchers, 1);
         return r;

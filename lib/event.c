@@ -9,6 +9,7 @@
 #include "futex.h"
 #include "macro.h"
 #include "object.h"
+#include "cancel.h"
 #include "waiters.h"
 
 #define WAIT_MANY_MAX 128 /* futex_waitv's limit */
@@ -180,10 +181,13 @@ static int take(const evd_event *ev, struct locked *l, int fired_r, void *buf, s
 
 _public_ int evd_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize,
                             size_t *lenp) {
+        /* Cancelled: return before looking, so that nothing is consumed. */
+        int r = wait_check_cancel(ev->ctx);
+        if (r < 0)
+                return r;
         struct waiter w;
         waiter_init(&w, ev->ctx, ev->name, timeout);
         uint64_t start = 0;
-        int r;
         for (bool first = true;; first = false) {
                 struct locked l;
                 r = ev_lock(ev, &l);
@@ -220,6 +224,8 @@ static int check_many(evd_event **evs, size_t n) {
 static int wait_many(evd_event **evs, size_t n, bool all, int64_t timeout, size_t *indexp,
                      void *buf, size_t bufsize, size_t *lenp) {
         int r = check_many(evs, n);
+        if (r == 0)
+                r = wait_check_cancel(evs[0]->ctx);
         if (r < 0)
                 return r;
         for (size_t i = 0; all && i < n; i++)

@@ -14,6 +14,7 @@
 #include "macro.h"
 #include "object.h"
 #include "proc.h"
+#include "cancel.h"
 
 /* What every handle of this file is. */
 struct sync_obj {
@@ -98,9 +99,11 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
                 return -EINVAL;
         if (owner == 0)
                 owner = self_pid_get();
+        int r = wait_check_cancel(o->ctx);
+        if (r < 0)
+                return r;
         struct waiter w;
         waiter_init(&w, o->ctx, o->name, timeout);
-        int r;
         for (;;) {
                 struct locked l;
                 r = sync_lock(o, &l);
@@ -242,8 +245,12 @@ _public_ evd_cond *evd_cond_free(evd_cond *cond) {
 
 _public_ int evd_cond_wait(evd_cond *cond, int64_t timeout) {
         const struct sync_obj *o = &cond->o;
+        /* Cancelled: return with the lock still held, nothing done. */
+        int r = wait_check_cancel(o->ctx);
+        if (r < 0)
+                return r;
         struct locked l;
-        int r = sync_lock(o, &l);
+        r = sync_lock(o, &l);
         if (r < 0)
                 return r;
         struct seg_cond *c = &l.obj->u.cond;
@@ -295,7 +302,11 @@ _public_ int evd_cond_wait(evd_cond *cond, int64_t timeout) {
                 }
         }
         waiter_done(&w);
+        /* The lock comes back whatever ended the wait: neither a cancel
+         * nor a signal may leave the caller without it. */
+        wait_nointr++;
         int ra = evd_lock_acquire(cond->lock, 0, 0, EVD_FOREVER);
+        wait_nointr--;
         if (ra < 0)
                 return ra;
         return r < 0 ? r : ra;
@@ -377,8 +388,12 @@ static void drop_arrival(struct locked *l, const struct sync_obj *o, int slot) {
 
 _public_ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout) {
         const struct sync_obj *o = &barrier->o;
+        /* Cancelled before arriving: the barrier does not see us. */
+        int r = wait_check_cancel(o->ctx);
+        if (r < 0)
+                return r;
         struct locked l;
-        int r = sync_lock(o, &l);
+        r = sync_lock(o, &l);
         if (r < 0)
                 return r;
         struct seg_barrier *b = &l.obj->u.barrier;
@@ -434,8 +449,13 @@ _public_ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout) {
                 if (w.sleeps && daemon_absent(l.seg))
                         seg_holders_reclaim(l.seg, o->index, 0);
                 r = waiter_sleep(&w, l.seg, &v, 1, o->index);
-                if (r == -ETIMEDOUT) {
-                        if (barrier_timeout_hook)
+                /* A party cancelled or interrupted after it arrived leaves
+                 * as one that timed out does, breaking the barrier (as
+                 * threading.Barrier does on any exception in wait): the
+                 * others learn at once that this round cannot trip, rather
+                 * than wait for a party that went away. */
+                if (r == -ETIMEDOUT || r == -EINTR) {
+                        if (r == -ETIMEDOUT && barrier_timeout_hook)
                                 barrier_timeout_hook();
                         if (sync_lock(o, &l) < 0)
                                 break;
