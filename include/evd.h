@@ -175,8 +175,9 @@ void evd_set_wait_progress(evd_ctx *ctx, int64_t interval,
  * timed-out one does.  Calls that only wait for the daemon's answer are
  * not cancelled (they end within ten seconds).  Use one context per group
  * of waits to cancel together.  On Linux before 5.16 (no futex_waitv) a
- * wait asleep in the kernel sees the cancel within a second.  Both return
- * 0, or -EINVAL for a NULL CTX. */
+ * wait asleep in the kernel sees the cancel within a second.
+ * evd_cancel() is async-signal-safe: a SIGINT handler may call it to end
+ * the program's waits.  Both return 0, or -EINVAL for a NULL CTX. */
 int evd_cancel(evd_ctx *ctx);
 int evd_cancel_reset(evd_ctx *ctx);
 

@@ -31,9 +31,12 @@ static _Atomic bool no_waitv;
 _public_ int evd_cancel(evd_ctx *ctx) {
         if (!ctx)
                 return -EINVAL;
+        /* Lock-free, and errno left alone: a signal handler may call it. */
+        int saved = errno;
         atomic_store(&ctx->cancelled, 1);
         atomic_fetch_add(&ctx->cancel_seq, 1);
         syscall(SYS_futex, &ctx->cancel_seq, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+        errno = saved;
         return 0;
 }
 

@@ -16,12 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cancel.h"
 #include "client.h"
 #include "detail.h"
 #include "futex.h"
 #include "macro.h"
 #include "proc.h"
-#include "cancel.h"
 
 extern char **environ;
 

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cancel.h"
 #include "client.h"
 #include "futex.h"
 #include "macro.h"
 #include "object.h"
-#include "cancel.h"
 #include "waiters.h"
 
 #define WAIT_MANY_MAX 128 /* futex_waitv's limit */

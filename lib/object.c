@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cancel.h"
 #include "holders.h"
 #include "macro.h"
 #include "object.h"
 #include "proc.h"
-#include "cancel.h"
 #include "waiters.h"
 
 /* A sleeper looks at the state at least this often even when nobody wakes

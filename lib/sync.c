@@ -10,11 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cancel.h"
 #include "holders.h"
 #include "macro.h"
 #include "object.h"
 #include "proc.h"
-#include "cancel.h"
 
 /* What every handle of this file is. */
 struct sync_obj {

@@ -185,6 +185,34 @@ START_TEST(signal_restarts_default) {
 }
 END_TEST
 
+static evd_ctx *_Atomic handler_ctx;
+
+static void cancel_from_handler(int sig) {
+        (void)sig;
+        evd_cancel(atomic_load(&handler_ctx));
+        atomic_fetch_add(&handled, 1);
+}
+
+/* The race-free way for a C program to stop its waits on a signal: the
+ * handler (here one with SA_RESTART, which restarts the sleep in the
+ * kernel) calls evd_cancel on a default context. */
+START_TEST(signal_handler_cancels) {
+        evd_ctx *ctx = open_ctx(0);
+        atomic_store(&handler_ctx, ctx);
+        struct sigaction sa = { .sa_handler = cancel_from_handler, .sa_flags = SA_RESTART };
+        sigemptyset(&sa.sa_mask);
+        ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+        atomic_store(&handled, 0);
+        struct wt w = { .ev = open_ev(ctx, "hcancel", EVD_EVENT_MANUAL) };
+        wt_start(&w, wait_forever);
+        ck_assert_msg(signal_sleeping(&w), "no signal delivered");
+        th_assert_r(wt_finish(&w), -EINTR);
+        th_assert_r(evd_event_wait(w.ev, 0, NULL, 0, NULL), -EINTR);
+        evd_event_free(w.ev);
+        evd_close(ctx);
+}
+END_TEST
+
 /* ---- cancel ----------------------------------------------------------------------- */
 
 START_TEST(cancel_wakes_and_sticks) {
@@ -489,7 +517,9 @@ END_TEST
 
 int main(void) {
         const struct th_case cases[] = {
-                { "signals", { signal_interrupts_interruptible, signal_restarts_default } },
+                { "signals",
+                  { signal_interrupts_interruptible, signal_restarts_default,
+                    signal_handler_cancels } },
                 { "cancel",
                   { cancel_wakes_and_sticks, cancel_wait_any, cancel_sem_acquire,
                     cancel_cond_wait_keeps_lock, cancel_barrier_party } },
