@@ -282,8 +282,9 @@ int evd_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout);
  * that something changed, not what, and may now and then be readable with
  * nothing new (when the daemon moved the namespace to a new segment):
  * look at the object after each wake-up.  Costs no CPU to speak of while
- * nothing changes: one thread of the calling process (with a small stack
- * and every signal blocked) sleeps in the kernel, looking once a second.
+ * nothing changes: one thread of the calling process (with a small stack,
+ * and every signal blocked but the faults SIGBUS, SIGSEGV, SIGILL and
+ * SIGFPE) sleeps in the kernel, looking once a second.
  * The descriptor is an eventfd, close-on-exec and non-blocking, never 0, 1
  * or 2.  A notifier works only in the process that opened it: a child
  * made by fork() has the descriptor but not the thread, and must not use
