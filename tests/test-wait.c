@@ -346,6 +346,64 @@ START_TEST(cancel_cond_wait_keeps_lock) {
 }
 END_TEST
 
+/* A child that holds lock "cl" until told to let go. */
+struct holder_arg {
+        int held_w, go_r;
+};
+
+static int child_hold_lock(void *p) {
+        struct holder_arg *a = p;
+        evd_ctx *ctx = NULL;
+        evd_lock *lock = NULL;
+        if (evd_open(&ctx, D.dir, EVD_OPEN_NO_AUTOSTART) < 0 ||
+            evd_lock_open(ctx, "cl", 0, &lock) < 0 ||
+            evd_lock_acquire(lock, 0, 0, EVD_FOREVER) < 0)
+                return 1;
+        char c = 'h';
+        if (write(a->held_w, &c, 1) != 1 || read(a->go_r, &c, 1) != 1)
+                return 2;
+        return evd_lock_release(lock, 0) < 0 ? 3 : 0;
+}
+
+/* Cancelled while another process holds the lock: evd_cond_wait waits
+ * for the lock, through a signal too, and returns -EINTR holding it. */
+START_TEST(cancel_cond_wait_waits_for_lock) {
+        install_handler();
+        evd_ctx *ctx = open_ctx(EVD_OPEN_INTERRUPTIBLE);
+        struct wt w = { .ctx = ctx };
+        th_assert_r(evd_lock_open(ctx, "cl", EVD_CREATE, &w.lock), 0);
+        th_assert_r(evd_cond_open(ctx, "cv", w.lock, EVD_CREATE, &w.cond), 0);
+        wt_start(&w, cond_wait_forever);
+        th_wait_for_waiters(C, "cv", 1); /* it released the lock */
+        int held[2], go[2];
+        ck_assert_int_eq(pipe(held), 0);
+        ck_assert_int_eq(pipe(go), 0);
+        struct holder_arg a = { .held_w = held[1], .go_r = go[0] };
+        pid_t pid = th_fork(child_hold_lock, &a);
+        char c;
+        ck_assert_int_eq(read(held[0], &c, 1), 1);
+        th_assert_r(evd_cancel(ctx), 0);
+        /* The thread left the condition and now waits for the lock. */
+        th_wait_for_waiters(C, "cl", 1);
+        ck_assert_msg(signal_sleeping(&w), "no signal delivered");
+        /* Back to sleep on the lock, not returned. */
+        (void)TH_WAIT_FOR(in_futex(w.tid) || atomic_load(&w.done), HANG_MS);
+        ck_assert_msg(!atomic_load(&w.done), "evd_cond_wait returned %d without the lock", w.r);
+        c = 'g';
+        ck_assert_int_eq(write(go[1], &c, 1), 1);
+        ck_assert_int_eq(th_wait_child(pid, HANG_MS), 0);
+        th_assert_r(wt_finish(&w), -EINTR);
+        ck_assert_int_eq(w.held_after, 1);
+        close(held[0]);
+        close(held[1]);
+        close(go[0]);
+        close(go[1]);
+        evd_cond_free(w.cond);
+        evd_lock_free(w.lock);
+        evd_close(ctx);
+}
+END_TEST
+
 static int barrier_forever(struct wt *w) {
         return evd_barrier_wait(w->barrier, EVD_FOREVER);
 }
@@ -522,7 +580,8 @@ int main(void) {
                     signal_handler_cancels } },
                 { "cancel",
                   { cancel_wakes_and_sticks, cancel_wait_any, cancel_sem_acquire,
-                    cancel_cond_wait_keeps_lock, cancel_barrier_party } },
+                    cancel_cond_wait_keeps_lock, cancel_cond_wait_waits_for_lock,
+                    cancel_barrier_party } },
                 { "notifier",
                   { notifier_event, notifier_semaphore, notifier_namespace,
                     notifier_idle_costs_nothing } },
