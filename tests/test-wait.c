@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "macro.h"
 #include "object.h"
+#include "segment.h"
 #include "testhelp.h"
 
 #ifndef SYS_futex_waitv
@@ -534,6 +536,37 @@ START_TEST(notifier_namespace) {
 }
 END_TEST
 
+/* The daemon replaces a segment whose name was removed (logind's
+ * RemoveIPC=yes): the notifiers follow the namespace to the new one. */
+START_TEST(notifier_follows_new_segment) {
+        evd_event *ev = open_ev(C, "moving", EVD_EVENT_MANUAL);
+        evd_notifier *one = NULL, *all = NULL;
+        th_assert_r(evd_notifier_open(C, "moving", &one), 0);
+        th_assert_r(evd_notifier_open(C, NULL, &all), 0);
+        char old[sizeof(D.shm_name)];
+        snprintf(old, sizeof(old), "%s", D.shm_name);
+        ck_assert_int_eq(shm_unlink(old), 0);
+        /* Retiring the old segment wakes its sleepers (no slice could:
+         * see setup); the descriptors say something happened. */
+        ck_assert_msg(readable(evd_notifier_fd(one), HANG_MS), "not readable after the move");
+        ck_assert_msg(readable(evd_notifier_fd(all), HANG_MS), "not readable after the move");
+        char why[256];
+        ck_assert(TH_WAIT_FOR(seg_name_read(D.dir, D.shm_name, sizeof(D.shm_name), NULL, why,
+                                            sizeof(why)) == 0 &&
+                                      strcmp(D.shm_name, old) != 0,
+                              HANG_MS));
+        th_assert_r(evd_notifier_ack(one), 0);
+        th_assert_r(evd_notifier_ack(all), 0);
+        /* A change in the new segment reaches both. */
+        th_assert_r(evd_event_set(ev, "new", 3), 0);
+        expect_change(one, "a set in the new segment");
+        expect_change(all, "a set in the new segment");
+        evd_notifier_free(one);
+        evd_notifier_free(all);
+        evd_event_free(ev);
+}
+END_TEST
+
 static int64_t cpu_usec(void) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
@@ -584,7 +617,7 @@ int main(void) {
                     cancel_barrier_party } },
                 { "notifier",
                   { notifier_event, notifier_semaphore, notifier_namespace,
-                    notifier_idle_costs_nothing } },
+                    notifier_follows_new_segment, notifier_idle_costs_nothing } },
         };
         const struct th_fixture fx = { .setup = setup, .teardown = teardown, .timeout = 120 };
         return th_run_cases("wait", cases, ELEMENTSOF(cases), &fx);
