@@ -45,6 +45,7 @@ static void setup(void) {
         waiter_slice_usec = ENDLESS_SLICE_USEC;
         atomic_store(&notifier_slice_usec, ENDLESS_SLICE_USEC);
         memset(&D, 0, sizeof(D));
+        D.capacity = 256; /* room for cancel_wait_any_full's events */
         int r = th_daemon_start(&D);
         ck_assert_msg(r == 0, "cannot start a daemon: %s", evd_strerror(r));
         C = th_open(&D);
@@ -263,6 +264,35 @@ START_TEST(cancel_wait_any) {
         th_assert_r(evd_cancel(ctx), 0);
         th_assert_r(wt_finish(&w), -EINTR);
         evd_event_free(w.ev);
+        evd_close(ctx);
+}
+END_TEST
+
+#define FULL_WAIT 128 /* as many events as futex_waitv takes: no room for the cancel word */
+
+static evd_event *full_evs[FULL_WAIT];
+
+static int wait_any_full(struct wt *w) {
+        (void)w;
+        size_t idx;
+        return evd_event_wait_any(full_evs, FULL_WAIT, EVD_FOREVER, &idx, NULL, 0, NULL);
+}
+
+START_TEST(cancel_wait_any_full) {
+        evd_ctx *ctx = open_ctx(0);
+        for (int i = 0; i < FULL_WAIT; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "full-%03d", i);
+                full_evs[i] = open_ev(ctx, name, EVD_EVENT_MANUAL);
+        }
+        struct wt w = { 0 };
+        wt_start(&w, wait_any_full);
+        /* A wait on several events is registered on the last one. */
+        th_wait_for_waiters(C, "full-127", 1);
+        th_assert_r(evd_cancel(ctx), 0);
+        th_assert_r(wt_finish(&w), -EINTR);
+        for (int i = 0; i < FULL_WAIT; i++)
+                full_evs[i] = evd_event_free(full_evs[i]);
         evd_close(ctx);
 }
 END_TEST
@@ -612,7 +642,8 @@ int main(void) {
                   { signal_interrupts_interruptible, signal_restarts_default,
                     signal_handler_cancels } },
                 { "cancel",
-                  { cancel_wakes_and_sticks, cancel_wait_any, cancel_sem_acquire,
+                  { cancel_wakes_and_sticks, cancel_wait_any, cancel_wait_any_full,
+                    cancel_sem_acquire,
                     cancel_cond_wait_keeps_lock, cancel_cond_wait_waits_for_lock,
                     cancel_barrier_party } },
                 { "notifier",
