@@ -548,6 +548,10 @@ struct seg_head {
                 reserved1;
         uint64_t size;
 };
+/* `notifiers` went into the slot's padding: the slot did not grow, so a
+ * segment of this layout version is the same size as before it. */
+_Static_assert(sizeof(struct seg_obj) == (offsetof(struct seg_obj, notifiers) + 63) / 64 * 64,
+               "seg_obj grew: bump SEG_VERSION");
 _Static_assert(offsetof(struct seg_head, size) == offsetof(struct seg_header, size),
                "struct seg_head mirrors the start of struct seg_header");
 
@@ -749,6 +753,7 @@ int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
                         continue;
                 }
                 atomic_store(&o->sleepers, 0);
+                atomic_store(&o->notifiers, 0);
                 if (o->lock_ready == 1)
                         init_robust_mutex(&o->lock);
                 if (atomic_load(&o->state) != SLOT_LIVE)
@@ -942,7 +947,7 @@ void seg_obj_unlock_changed(struct seg *s, struct seg_obj *o, bool wake) {
         o->changed_usec = now_realtime_usec();
         atomic_fetch_add(&o->seq, 1);
         seg_obj_unlock(o);
-        if (wake && atomic_load(&o->sleepers) > 0)
+        if ((wake && atomic_load(&o->sleepers) > 0) || atomic_load(&o->notifiers) > 0)
                 futex_wake_all(&o->seq);
         seg_notify_change(s);
 }

@@ -192,6 +192,11 @@ struct seg_obj {
                 struct seg_cond cond;
                 uint8_t space[EVD_VALUE_MAX + 256];
         } u;
+        /* libevd notifier threads in FUTEX_WAIT on seq: while there are
+         * any, every change wakes (not only those that release a waiter).
+         * A hint as `sleepers` is; it sits in what was the slot's padding,
+         * so the slot's size and the layout version stay the same. */
+        _Atomic uint32_t notifiers;
 } __attribute__((aligned(64)));
 
 enum seg_retire_reason {

@@ -20,7 +20,10 @@
  *     block.  Waits are restarted after signal handlers run, keeping the
  *     original deadline, unless the context was opened with
  *     EVD_OPEN_INTERRUPTIBLE (then they return -EINTR); evd_cancel() ends
- *     them from another thread.
+ *     them from another thread.  "Waits" are every call that may block:
+ *     evd_event_wait, evd_event_wait_any/all, evd_sem_acquire,
+ *     evd_lock_acquire, evd_cond_wait, evd_barrier_wait and
+ *     evd_watch_wait.
  *   - ABI: libevd.so.1, symbol version EVD_1.  Structures the library fills
  *     in (struct evd_info) are passed with their size, so that later
  *     versions can add fields at their end without breaking programs built
@@ -125,6 +128,20 @@ enum {
                                            * signal handler ran */
 };
 
+/* EVD_OPEN_INTERRUPTIBLE: a wait through the context returns -EINTR when a
+ * signal handler installed without SA_RESTART (as signal handlers of
+ * Python and of sigaction() without the flag are) runs in the waiting
+ * thread while it sleeps, so that the program can act on the signal (a
+ * Ctrl-C) and wait again if it wants to.  A handler installed with
+ * SA_RESTART (as signal() installs them) restarts the wait, as the kernel
+ * restarts other system calls.  Like other system calls, a wait cannot
+ * see a handler that ran just before it went to sleep (during its first
+ * microseconds, spent spinning): only one that runs while it sleeps.  An
+ * interrupted wait changes nothing, as a cancelled one (see evd_cancel),
+ * and a call waiting for the daemon's answer (creating, deleting, listing)
+ * returns -EINTR as well, though the daemon may have carried it out.
+ * Without the flag, waits and requests go on after a handler ran. */
+
 /* Open the namespace served from RUNTIME_DIR (NULL: the instance that
  * EVD_OPEN_SYSTEM or EVD_OPEN_USER names, else $EVD_RUNTIME_DIR, else the
  * system instance for root and the user instance, $XDG_RUNTIME_DIR/evd, for
@@ -154,11 +171,22 @@ void evd_set_wait_progress(evd_ctx *ctx, int64_t interval,
                            void (*cb)(void *userdata, const char *name, int64_t waited),
                            void *userdata);
 
-/* Cancel waits on CTX from any thread: every blocking call through CTX in
- * progress now returns -EINTR at once, and so does every one that starts
- * later (without blocking first), until evd_cancel_reset(CTX).  Nothing
- * else the call would have done happens (no slot is taken, no event
- * consumed).  Use one context per group of waits to cancel together. */
+/* Cancel waits on CTX from any thread: every wait through CTX in progress
+ * now returns -EINTR at once, and so does every one that starts later,
+ * without looking at its object (a wait on an event that is set returns
+ * -EINTR too), until evd_cancel_reset(CTX).  The cancel is sticky so that
+ * it cannot be lost to a wait that was about to start.  A cancelled wait
+ * changes nothing: no slot is taken, no auto event consumed, no notify
+ * swallowed (a notify that released the waiter first makes evd_cond_wait
+ * return 0).  Two calls do something all the same, each documented with
+ * it: evd_cond_wait takes its lock back before it returns -EINTR, and a
+ * party that already arrived at a barrier breaks it when cancelled, as a
+ * timed-out one does.  Calls that only wait for the daemon's answer are
+ * not cancelled (they end within ten seconds).  Use one context per group
+ * of waits to cancel together.  On Linux before 5.16 (no futex_waitv) a
+ * wait asleep in the kernel sees the cancel within a second.
+ * evd_cancel() is async-signal-safe: a SIGINT handler may call it to end
+ * the program's waits.  Both return 0, or -EINVAL for a NULL CTX. */
 int evd_cancel(evd_ctx *ctx);
 int evd_cancel_reset(evd_ctx *ctx);
 
@@ -252,23 +280,39 @@ int evd_show(evd_ctx *ctx, const char *name, struct evd_info *info, size_t info_
 /* Wait until anything in the namespace changes (an object created, deleted,
  * set, cleared or failed) after the change counter had the value *seqp, or
  * until TIMEOUT passes.  Pass *seqp = 0 the first time: it returns at once
- * with the current counter.  Updates *seqp.  Returns 0, or -ETIMEDOUT. */
+ * with the current counter.  Updates *seqp.  Returns 0, -ETIMEDOUT, or
+ * -EINTR (cancelled or interrupted, *seqp unchanged). */
 int evd_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout);
 
 /* A descriptor that an event loop (poll, epoll, sd-event, asyncio, libuv)
  * can wait on: it becomes readable when object NAME changes (an event set,
  * cleared or failed; a slot acquired or released; a notify; a barrier
  * party arriving, a trip, an abort or reset; the object deleted), or, with
- * NAME NULL, when anything in the namespace changes.  It stays readable
- * until evd_notifier_ack().  Costs nothing while nothing changes (one
- * thread of the calling process sleeps in the kernel). */
+ * NAME NULL, when anything in the namespace changes (an object created or
+ * deleted too).  It stays readable until evd_notifier_ack().  It says only
+ * that something changed, not what, and may now and then be readable with
+ * nothing new (when the daemon moved the namespace to a new segment):
+ * look at the object after each wake-up.  Costs no CPU to speak of while
+ * nothing changes: one thread of the calling process (with a small stack,
+ * and every signal blocked but the faults SIGBUS, SIGSEGV, SIGILL and
+ * SIGFPE) sleeps in the kernel, looking once a second.
+ * The descriptor is an eventfd, close-on-exec and non-blocking, never 0, 1
+ * or 2.  A notifier works only in the process that opened it: a child
+ * made by fork() has the descriptor but not the thread, and must not use
+ * or free the notifier.  Free every notifier before closing CTX.
+ * evd_notifier_open returns 0, -ENOENT when there is no object NAME (it
+ * is never created), -EINVAL, or what eventfd() or pthread_create() failed
+ * with. */
 typedef struct evd_notifier evd_notifier;
 int evd_notifier_open(evd_ctx *ctx, const char *name, evd_notifier **notifierp);
 /* The descriptor (owned by the notifier: do not close it). */
 int evd_notifier_fd(const evd_notifier *notifier);
-/* Make the descriptor unreadable until the next change.  Returns 0, or
- * -EIDRM once the object was deleted. */
+/* Read the descriptor empty and make it unreadable until the next change
+ * after this call.  Returns 0, or -EIDRM once the object was deleted (-EIO
+ * when it was lost with a segment the daemon had to replace): the
+ * notifier stays quiet from then on, free it. */
 int evd_notifier_ack(evd_notifier *notifier);
+/* Stop the thread, close the descriptor, free.  Returns NULL. */
 evd_notifier *evd_notifier_free(evd_notifier *notifier);
 
 /* ---- events ------------------------------------------------------------- */
@@ -394,7 +438,11 @@ evd_cond *evd_cond_free(evd_cond *cond);
 /* With the lock held by the calling process: release it, wait until
  * notified (or TIMEOUT passes), and acquire it again, whatever the outcome.
  * Returns 0, -ETIMEDOUT, or EVD_ABANDONED from re-acquiring.  A process that
- * is killed while waiting leaves nothing behind. */
+ * is killed while waiting leaves nothing behind.  Cancelled or interrupted
+ * (see evd_cancel, EVD_OPEN_INTERRUPTIBLE), it returns -EINTR with the lock
+ * held again all the same: taking the lock back is neither cancelled nor
+ * interrupted, and may wait for it.  Already cancelled when called, it
+ * returns -EINTR at once without releasing the lock. */
 int evd_cond_wait(evd_cond *cond, int64_t timeout);
 
 /* Wake up to N waiters (evd_cond_notify_all: every one). */
@@ -418,7 +466,13 @@ evd_barrier *evd_barrier_free(evd_barrier *barrier);
  * While the last party of a round runs its action (see
  * evd_barrier_set_action) the round is full: a process that comes then
  * waits to arrive in the next round, and if its TIMEOUT passes meanwhile
- * it returns -ETIMEDOUT without breaking anything, as it never arrived. */
+ * it returns -ETIMEDOUT without breaking anything, as it never arrived.
+ * -EINTR: cancelled or interrupted after arriving, the party leaves as one
+ * that timed out does, breaking the barrier for everyone (as
+ * threading.Barrier breaks on any exception in wait, KeyboardInterrupt
+ * included): a round that lost a party cannot trip as meant.  Cancelled
+ * before it arrived, it returns -EINTR and the barrier never sees it.  A
+ * party that finds the barrier tripped as it leaves returns its index. */
 int evd_barrier_wait(evd_barrier *barrier, int64_t timeout);
 
 /* The action this handle runs when its party is the last to arrive: after

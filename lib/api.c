@@ -173,6 +173,30 @@ _public_ int evd_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size
         return evs[0]->ctx->be->event_wait_all(evs, n, timeout, indexp, buf, bufsize, lenp);
 }
 
+/* ---- notifiers ------------------------------------------------------------------ */
+
+_public_ int evd_notifier_open(evd_ctx *ctx, const char *name, evd_notifier **notifierp) {
+        if (!ctx || !notifierp || (name && !name_ok(name)))
+                return -EINVAL;
+        return ctx->be->notifier_open(ctx, name, notifierp);
+}
+
+_public_ int evd_notifier_fd(const evd_notifier *notifier) {
+        return notifier ? notifier->fd : -EINVAL;
+}
+
+_public_ int evd_notifier_ack(evd_notifier *notifier) {
+        if (!notifier)
+                return -EINVAL;
+        return notifier->ctx->be->notifier_ack(notifier);
+}
+
+_public_ evd_notifier *evd_notifier_free(evd_notifier *notifier) {
+        if (notifier)
+                notifier->ctx->be->notifier_free(notifier);
+        return NULL;
+}
+
 /* ---- semaphores and locks ----------------------------------------------------- */
 
 /* What every open of a semaphore, lock, condition or barrier checks.  The

@@ -67,6 +67,13 @@ struct evd_barrier {
         void *action_userdata;
 };
 
+/* A notifier: its context and the descriptor the program polls; the
+ * backend allocates it with its own state after these. */
+struct evd_notifier {
+        evd_ctx *ctx;
+        int fd;
+};
+
 /* ---- the table ----------------------------------------------------------
  * What the callers have checked already, for every operation: the context
  * and the handles are not NULL; names are valid (evd_name_check); flags hold
@@ -79,7 +86,15 @@ struct evd_barrier {
  * slots and initial count, a barrier's parties) is the backend's to check
  * (-EINVAL): its limits are its own.  Structures are the library's own (struct evd_info of
  * this version): callers convert to the size their caller passed.
- * Operations return what the public call they serve documents. */
+ * Operations return what the public call they serve documents.
+ *
+ * Cancelling and interrupting waits are the context's (lib/cancel.c), not
+ * an operation: every blocking operation asks wait_check_cancel() before it
+ * does anything, so that a cancelled call changes nothing, and sleeps
+ * through wait_futex(), which also wakes on evd_cancel() and, on an
+ * EVD_OPEN_INTERRUPTIBLE context, after a signal handler ran.  A backend
+ * that blocks elsewhere (a socket) must watch the context's cancel word
+ * itself. */
 struct evd_backend {
         const char *name; /* "shm" */
 
@@ -100,6 +115,12 @@ struct evd_backend {
         int (*list)(evd_ctx *ctx, struct evd_info **infosp, size_t *np);
         int (*show)(evd_ctx *ctx, const char *name, struct evd_info *info);
         int (*watch_wait)(evd_ctx *ctx, uint32_t *seqp, int64_t timeout);
+        /* A notifier for NAME (NULL: the whole namespace), its descriptor
+         * readable from the first change after this call on; -ENOENT when
+         * NAME does not exist. */
+        int (*notifier_open)(evd_ctx *ctx, const char *name, evd_notifier **notifierp);
+        int (*notifier_ack)(evd_notifier *notifier);
+        void (*notifier_free)(evd_notifier *notifier);
 
         /* -- events -- */
         int (*event_open)(evd_ctx *ctx, const char *name, enum evd_event_kind kind,

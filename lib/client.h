@@ -46,6 +46,12 @@ struct evd_ctx {
          * by lock. */
         char lost_segment[SEG_NAME_MAX];
         int lost_why;
+        /* evd_cancel(): `cancelled` stays set until evd_cancel_reset();
+         * `cancel_seq`, a private futex word that every sleep of this
+         * context waits on besides its own words, is bumped by each
+         * evd_cancel() so that sleeps in the kernel now end (see cancel.c). */
+        _Atomic uint32_t cancelled;
+        _Atomic uint32_t cancel_seq;
 };
 
 /* Check the runtime directory of a context being opened: -ENOTDIR when a

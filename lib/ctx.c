@@ -46,7 +46,8 @@ const struct evd_backend *ctx_default_backend(void) {
 }
 
 _public_ int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags) {
-        if (!ctxp || (flags & ~(EVD_OPEN_NO_AUTOSTART | EVD_OPEN_SYSTEM | EVD_OPEN_USER)))
+        if (!ctxp || (flags & ~(EVD_OPEN_NO_AUTOSTART | EVD_OPEN_SYSTEM | EVD_OPEN_USER |
+                                EVD_OPEN_INTERRUPTIBLE)))
                 return -EINVAL;
         evd_ctx *ctx = calloc(1, sizeof(*ctx));
         if (!ctx)

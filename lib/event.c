@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cancel.h"
 #include "client.h"
 #include "futex.h"
 #include "macro.h"
@@ -157,10 +158,13 @@ static int take(const evd_event *ev, struct locked *l, int fired_r, void *buf, s
 }
 
 int shm_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize, size_t *lenp) {
+        /* Cancelled: return before looking, so that nothing is consumed. */
+        int r = wait_check_cancel(ev->ctx);
+        if (r < 0)
+                return r;
         struct waiter w;
         waiter_init(&w, ev->ctx, ev->name, timeout);
         uint64_t start = 0;
-        int r;
         for (bool first = true;; first = false) {
                 struct locked l;
                 r = ev_lock(ev, &l);
@@ -187,7 +191,9 @@ int shm_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize, si
 /* The shared loop of wait_any (ALL false) and wait_all (ALL true). */
 static int wait_many(evd_event **evs, size_t n, bool all, int64_t timeout, size_t *indexp,
                      void *buf, size_t bufsize, size_t *lenp) {
-        int r;
+        int r = wait_check_cancel(evs[0]->ctx);
+        if (r < 0)
+                return r;
         for (size_t i = 0; all && i < n; i++)
                 if (evs[i]->kind == EVD_EVENT_AUTO) {
                         if (indexp)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cancel.h"
 #include "client.h"
 #include "detail.h"
 #include "futex.h"
@@ -224,6 +225,8 @@ int shm_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np) {
 }
 
 int shm_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout) {
+        if (wait_check_cancel(ctx) < 0)
+                return -EINTR;
         struct seg_header *h = client_seg(ctx)->hdr;
         uint64_t deadline = timeout < 0 ? UINT64_MAX : now_monotonic_usec() + (uint64_t)timeout;
         atomic_fetch_add(&h->watchers, 1);
@@ -245,7 +248,13 @@ int shm_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout) {
                         ts.tv_nsec = (long)(deadline % 1000000) * 1000;
                         tsp = &ts;
                 }
-                (void)futex_wait_abs(&h->change_seq, cur, tsp);
+                struct evd_futex_waitv v = { .uaddr = (uint64_t)(uintptr_t)&h->change_seq,
+                                             .val = cur,
+                                             .flags = FUTEX_32 };
+                if (wait_futex(ctx, &v, 1, tsp) == -EINTR) {
+                        r = -EINTR;
+                        break;
+                }
         }
         atomic_fetch_sub(&h->watchers, 1);
         return r;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cancel.h"
 #include "holders.h"
 #include "macro.h"
 #include "object.h"
@@ -15,6 +16,10 @@
  * it: a writer killed between its change and its wake-up costs waiters at
  * most this much, and a holder that died while evd was down is noticed. */
 #define SLEEP_SLICE_USEC 1000000u
+
+/* The slice in use: a unit test makes it endless to prove that what must
+ * wake a sleeper (a cancel) does, rather than the slice's end. */
+uint64_t waiter_slice_usec = SLEEP_SLICE_USEC;
 
 int obj_lock(evd_ctx *ctx, uint32_t index, uint32_t gen, uint32_t type, struct locked *l) {
         for (;;) {
@@ -130,6 +135,9 @@ int waiter_sleep(struct waiter *w, struct seg *s, struct evd_futex_waitv *v, uns
                         uint32_t obj_index) {
         uint64_t now = now_monotonic_usec();
         w->sleeps++;
+        int r = wait_check_cancel(w->ctx);
+        if (r < 0)
+                return r;
         if (now >= w->deadline)
                 return -ETIMEDOUT;
         /* A short, bounded spin first: a wake-up through the kernel costs
@@ -143,6 +151,8 @@ int waiter_sleep(struct waiter *w, struct seg *s, struct evd_futex_waitv *v, uns
                                         return 0;
                                 cpu_relax();
                         }
+                        if (wait_check_cancel(w->ctx) < 0)
+                                return -EINTR;
                 } while (now_monotonic_usec() < until);
         }
         if (w->reg_seg != s) {
@@ -155,25 +165,21 @@ int waiter_sleep(struct waiter *w, struct seg *s, struct evd_futex_waitv *v, uns
                 while (w->next_progress <= now)
                         w->next_progress += (uint64_t)w->ctx->progress_interval;
         }
-        uint64_t until = MIN(MIN(w->deadline, w->next_progress), now + SLEEP_SLICE_USEC);
+        uint64_t until = MIN(MIN(w->deadline, w->next_progress), now + waiter_slice_usec);
         struct timespec ts = {
                 .tv_sec = (time_t)(until / 1000000),
                 .tv_nsec = (long)(until % 1000000) * 1000,
         }, *tsp = &ts;
         for (unsigned i = 0; i < n; i++)
                 atomic_fetch_add(sleepers_of(v[i].uaddr), 1);
-        int r;
-        if (n == 1)
-                r = futex_wait_abs((_Atomic uint32_t *)(uintptr_t)v[0].uaddr, (uint32_t)v[0].val,
-                                   tsp);
-        else
-                r = futex_waitv_abs(v, n, tsp);
+        r = wait_futex(w->ctx, v, n, tsp);
         for (unsigned i = 0; i < n; i++)
                 atomic_fetch_sub(sleepers_of(v[i].uaddr), 1);
-        if (r == -ENOSYS)
-                return -ENOSYS;
-        /* Woken, changed, interrupted or a slice ended: the caller re-checks
-         * the state (and the deadline) under the lock. */
+        if (r == -ENOSYS || r == -EINTR)
+                return r;
+        /* Woken, changed, interrupted by a signal (the context is not
+         * interruptible) or a slice ended: the caller re-checks the state
+         * (and the deadline) under the lock. */
         return 0;
 }
 

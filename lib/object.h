@@ -45,7 +45,8 @@ void waiter_init(struct waiter *w, evd_ctx *ctx, const char *name, int64_t timeo
 void waiter_done(struct waiter *w);
 /* Sleep until one of the N words (in the mapping S) differs from its
  * expected value, or the deadline passes.  Returns 0 to re-check,
- * -ETIMEDOUT, or -ENOSYS. */
+ * -ETIMEDOUT, -EINTR (the context was cancelled, or a signal handler ran
+ * and it is interruptible: see cancel.h), or -ENOSYS. */
 int waiter_sleep(struct waiter *w, struct seg *s, struct evd_futex_waitv *v, unsigned n,
                  uint32_t obj_index);
 /* Fill V to sleep on O's futex word as it is now. */
@@ -54,3 +55,8 @@ void fill_waitv(struct evd_futex_waitv *v, struct seg_obj *o);
 /* Test hook (sync.c): called by a barrier party whose deadline passed,
  * right before it locks the barrier again to break it. */
 extern void (*barrier_timeout_hook)(void);
+
+/* Test hooks: the longest a waiter (object.c) and a notifier thread
+ * (notifier.c) sleep without being woken.  Not exported. */
+extern uint64_t waiter_slice_usec;
+extern _Atomic uint64_t notifier_slice_usec;

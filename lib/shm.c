@@ -15,6 +15,9 @@ const struct evd_backend shm_backend = {
         .list = shm_list,
         .show = shm_show,
         .watch_wait = shm_watch_wait,
+        .notifier_open = shm_notifier_open,
+        .notifier_ack = shm_notifier_ack,
+        .notifier_free = shm_notifier_free,
 
         .event_open = shm_event_open,
         .event_free = shm_event_free,

@@ -56,3 +56,8 @@ int shm_barrier_reset(evd_barrier *barrier);
 int shm_barrier_parties(evd_barrier *barrier);
 int shm_barrier_waiting(evd_barrier *barrier);
 int shm_barrier_broken(evd_barrier *barrier);
+
+/* notifier.c */
+int shm_notifier_open(evd_ctx *ctx, const char *name, evd_notifier **notifierp);
+int shm_notifier_ack(evd_notifier *notifier);
+void shm_notifier_free(evd_notifier *notifier);

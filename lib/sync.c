@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cancel.h"
 #include "holders.h"
 #include "macro.h"
 #include "object.h"
@@ -91,9 +92,11 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
         bool anonymous = owner == 0 && companion == 0;
         if (owner == 0)
                 owner = self_pid_get();
+        int r = wait_check_cancel(o->ctx);
+        if (r < 0)
+                return r;
         struct waiter w;
         waiter_init(&w, o->ctx, o->name, timeout);
-        int r;
         for (;;) {
                 struct locked l;
                 r = sync_lock(o, &l);
@@ -308,8 +311,12 @@ void shm_cond_free(evd_cond *cond) {
 
 int shm_cond_wait(evd_cond *cond, int64_t timeout) {
         const struct sync_obj *o = &cond->o;
+        /* Cancelled: return with the lock still held, nothing done. */
+        int r = wait_check_cancel(o->ctx);
+        if (r < 0)
+                return r;
         struct locked l;
-        int r = sync_lock(o, &l);
+        r = sync_lock(o, &l);
         if (r < 0)
                 return r;
         struct seg_cond *c = &l.obj->u.cond;
@@ -361,7 +368,11 @@ int shm_cond_wait(evd_cond *cond, int64_t timeout) {
                 }
         }
         waiter_done(&w);
+        /* The lock comes back whatever ended the wait: neither a cancel
+         * nor a signal may leave the caller without it. */
+        wait_nointr++;
         int ra = shm_lock_acquire(cond->lock, 0, 0, EVD_FOREVER);
+        wait_nointr--;
         if (ra < 0)
                 return ra;
         return r < 0 ? r : ra;
@@ -479,11 +490,14 @@ static int barrier_trip_with_action(evd_barrier *barrier, struct locked *l, uint
 
 int shm_barrier_wait(evd_barrier *barrier, int64_t timeout) {
         const struct sync_obj *o = &barrier->o;
+        /* Cancelled before arriving: the barrier does not see us. */
+        int r = wait_check_cancel(o->ctx);
+        if (r < 0)
+                return r;
         struct waiter w;
         waiter_init(&w, o->ctx, o->name, timeout);
         struct locked l;
         struct seg_barrier *b;
-        int r;
         /* While the last party of a round runs its action, the round is
          * full: a newcomer waits to arrive in the next one.  It has not
          * arrived, so its timeout here breaks nothing. */
@@ -560,8 +574,13 @@ int shm_barrier_wait(evd_barrier *barrier, int64_t timeout) {
                 if (w.sleeps && daemon_absent(l.seg))
                         seg_holders_reclaim(l.seg, o->index, 0);
                 r = waiter_sleep(&w, l.seg, &v, 1, o->index);
-                if (r == -ETIMEDOUT) {
-                        if (barrier_timeout_hook)
+                /* A party cancelled or interrupted after it arrived leaves
+                 * as one that timed out does, breaking the barrier (as
+                 * threading.Barrier does on any exception in wait): the
+                 * others learn at once that this round cannot trip, rather
+                 * than wait for a party that went away. */
+                if (r == -ETIMEDOUT || r == -EINTR) {
+                        if (r == -ETIMEDOUT && barrier_timeout_hook)
                                 barrier_timeout_hook();
                         if (sync_lock(o, &l) < 0)
                                 break;

@@ -265,14 +265,21 @@ static int request_once(evd_ctx *ctx, const struct proto_msg *req, struct proto_
                 return len;
         socket_deadline(ctx->sock, deadline);
         ssize_t n;
+        /* A signal handler interrupts an interruptible context's wait for
+         * the daemon too (the request may have been carried out). */
+        bool intr = ctx->flags & EVD_OPEN_INTERRUPTIBLE;
         do
                 n = send(ctx->sock, ctx->buf, (size_t)len, MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR && now_monotonic_usec() < deadline);
+        while (n < 0 && errno == EINTR && !intr && now_monotonic_usec() < deadline);
+        if (n < 0 && errno == EINTR && intr)
+                return -EINTR;
         if (n < 0)
                 return errno == EAGAIN || errno == EINTR ? not_responding(ctx) : negative_errno();
         do
                 n = recv(ctx->sock, ctx->buf, sizeof(ctx->buf), MSG_TRUNC);
-        while (n < 0 && errno == EINTR && now_monotonic_usec() < deadline);
+        while (n < 0 && errno == EINTR && !intr && now_monotonic_usec() < deadline);
+        if (n < 0 && errno == EINTR && intr)
+                return -EINTR;
         if (n < 0)
                 return errno == EAGAIN || errno == EINTR ? not_responding(ctx) : negative_errno();
         if (n == 0)

@@ -108,6 +108,30 @@ static int st_show(evd_ctx *ctx, const char *name, struct evd_info *info) {
         return 0;
 }
 
+static int st_notifier_open(evd_ctx *ctx, const char *name, evd_notifier **notifierp) {
+        rec("notifier_open", ctx, NULL);
+        if (name)
+                rec_name(name);
+        else
+                last.name[0] = '\0';
+        evd_notifier *n = calloc(1, sizeof(*n));
+        ck_assert_ptr_nonnull(n);
+        n->ctx = ctx;
+        n->fd = 77;
+        *notifierp = n;
+        return 0;
+}
+
+static int st_notifier_ack(evd_notifier *notifier) {
+        rec("notifier_ack", notifier->ctx, notifier);
+        return STUB_RET;
+}
+
+static void st_notifier_free(evd_notifier *notifier) {
+        rec("notifier_free", notifier->ctx, notifier);
+        free(notifier);
+}
+
 static int st_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout) {
         rec("watch_wait", ctx, NULL);
         last.p = seqp;
@@ -358,6 +382,9 @@ static const struct evd_backend stub = {
         .list = st_list,
         .show = st_show,
         .watch_wait = st_watch_wait,
+        .notifier_open = st_notifier_open,
+        .notifier_ack = st_notifier_ack,
+        .notifier_free = st_notifier_free,
         .event_open = st_event_open,
         .event_free = st_event_free,
         .event_set = st_event_set,
@@ -498,6 +525,34 @@ START_TEST(namespace_calls) {
         ck_assert_str_eq(infos[0].name, "first");
         ck_assert_str_eq(infos[1].name, "second");
         free(infos);
+
+        /* Notifiers: open, ack and free through the table; the descriptor
+         * is read from the notifier itself. */
+        evd_notifier *nt = NULL;
+        before = ncalls;
+        th_assert_r(evd_notifier_open(ctx, "obj-c", &nt), 0);
+        assert_called(before, "notifier_open");
+        ck_assert_str_eq(last.name, "obj-c");
+        before = ncalls;
+        ck_assert_int_eq(evd_notifier_fd(nt), 77);
+        ck_assert_uint_eq(ncalls, before);
+        th_assert_r(evd_notifier_ack(nt), STUB_RET);
+        assert_called(before, "notifier_ack");
+        before = ncalls;
+        ck_assert_ptr_null(evd_notifier_free(nt));
+        assert_called(before, "notifier_free");
+        before = ncalls;
+        th_assert_r(evd_notifier_open(ctx, NULL, &nt), 0);
+        assert_called(before, "notifier_open");
+        ck_assert_str_eq(last.name, "");
+        evd_notifier_free(nt);
+        /* Refused before the table. */
+        assert_refused(evd_notifier_open(NULL, "x", &nt), -EINVAL);
+        assert_refused(evd_notifier_open(ctx, "x", NULL), -EINVAL);
+        assert_refused(evd_notifier_open(ctx, "x/y", &nt), -EINVAL);
+        assert_refused(evd_notifier_ack(NULL), -EINVAL);
+        ck_assert_int_eq(evd_notifier_fd(NULL), -EINVAL);
+        ck_assert_ptr_null(evd_notifier_free(NULL));
 }
 END_TEST
 
