@@ -93,8 +93,7 @@ struct evd_notifier {
  * does anything, so that a cancelled call changes nothing, and sleeps
  * through wait_futex(), which also wakes on evd_cancel() and, on an
  * EVD_OPEN_INTERRUPTIBLE context, after a signal handler ran.  A backend
- * that blocks elsewhere (a socket) must watch the context's cancel word
- * itself. */
+ * that blocks elsewhere (on a socket) sets cancel_wake below. */
 struct evd_backend {
         const char *name; /* "shm" */
 
@@ -121,6 +120,13 @@ struct evd_backend {
         int (*notifier_open)(evd_ctx *ctx, const char *name, evd_notifier **notifierp);
         int (*notifier_ack)(evd_notifier *notifier);
         void (*notifier_free)(evd_notifier *notifier);
+
+        /* Optional: called by evd_cancel after the context was marked
+         * cancelled, to wake the backend's blocked waits that do not sleep
+         * in wait_futex (for instance by writing to an eventfd they poll).
+         * It may run in a signal handler: async-signal-safe only.  NULL:
+         * every wait of the backend sleeps in wait_futex. */
+        void (*cancel_wake)(evd_ctx *ctx);
 
         /* -- events -- */
         int (*event_open)(evd_ctx *ctx, const char *name, enum evd_event_kind kind,

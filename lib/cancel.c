@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 
+#include "backend.h"
 #include "macro.h"
 #include "proc.h"
 #include "cancel.h"
@@ -36,6 +37,10 @@ _public_ int evd_cancel(evd_ctx *ctx) {
         atomic_store(&ctx->cancelled, 1);
         atomic_fetch_add(&ctx->cancel_seq, 1);
         syscall(SYS_futex, &ctx->cancel_seq, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+        /* A backend that blocks elsewhere than in wait_futex wakes its
+         * sleepers its own way (backend.h). */
+        if (ctx->be && ctx->be->cancel_wake)
+                ctx->be->cancel_wake(ctx);
         errno = saved;
         return 0;
 }

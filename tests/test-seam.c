@@ -108,6 +108,10 @@ static int st_show(evd_ctx *ctx, const char *name, struct evd_info *info) {
         return 0;
 }
 
+static void st_cancel_wake(evd_ctx *ctx) {
+        rec("cancel_wake", ctx, NULL);
+}
+
 static int st_notifier_open(evd_ctx *ctx, const char *name, evd_notifier **notifierp) {
         rec("notifier_open", ctx, NULL);
         if (name)
@@ -385,6 +389,7 @@ static const struct evd_backend stub = {
         .notifier_open = st_notifier_open,
         .notifier_ack = st_notifier_ack,
         .notifier_free = st_notifier_free,
+        .cancel_wake = st_cancel_wake,
         .event_open = st_event_open,
         .event_free = st_event_free,
         .event_set = st_event_set,
@@ -546,6 +551,15 @@ START_TEST(namespace_calls) {
         assert_called(before, "notifier_open");
         ck_assert_str_eq(last.name, "");
         evd_notifier_free(nt);
+        /* A cancel is the context's, and tells the backend to wake what
+         * it blocks on outside wait_futex. */
+        before = ncalls;
+        th_assert_r(evd_cancel(ctx), 0);
+        assert_called(before, "cancel_wake");
+        ck_assert_ptr_eq(last.ctx, ctx);
+        assert_refused(evd_cancel_reset(ctx), 0);
+        assert_refused(evd_cancel(NULL), -EINVAL);
+        assert_refused(evd_cancel_reset(NULL), -EINVAL);
         /* Refused before the table. */
         assert_refused(evd_notifier_open(NULL, "x", &nt), -EINVAL);
         assert_refused(evd_notifier_open(ctx, "x", NULL), -EINVAL);
