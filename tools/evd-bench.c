@@ -9,11 +9,13 @@
  * ratio to the raw futex round trip. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <linux/futex.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +235,111 @@ static void bench_locks(const char *dir, long n, double *evdp, double *flockp, d
         munmap(m, sizeof(*m));
 }
 
+/* Cheap reads (what a threading binding asks often): a lock's held state
+ * and a barrier's waiting count against a whole snapshot (evd_show) and
+ * sem_getvalue.  ns per read. */
+static void bench_reads(const char *dir, long n, double *heldp, double *waitingp, double *showp,
+                        double *getvaluep) {
+        evd_ctx *ctx;
+        int r = evd_open(&ctx, dir, EVD_OPEN_NO_AUTOSTART);
+        if (r < 0)
+                die("evd_open", r);
+        evd_lock *l;
+        evd_barrier *b;
+        if ((r = evd_lock_open(ctx, "bench.lock", EVD_CREATE, &l)) < 0 ||
+            (r = evd_barrier_open(ctx, "bench.barrier", 2, EVD_CREATE, &b)) < 0)
+                die("open", r);
+        double t = now_s();
+        for (long i = 0; i < n; i++)
+                if ((r = evd_lock_held(l, NULL)) < 0)
+                        die("evd_lock_held", r);
+        *heldp = (now_s() - t) / (double)n * 1e9;
+        t = now_s();
+        for (long i = 0; i < n; i++)
+                if ((r = evd_barrier_waiting(b)) < 0)
+                        die("evd_barrier_waiting", r);
+        *waitingp = (now_s() - t) / (double)n * 1e9;
+        static struct evd_info info;
+        long m = n / 10 > 0 ? n / 10 : 1; /* a snapshot copies 4.7 KB */
+        t = now_s();
+        for (long i = 0; i < m; i++)
+                if ((r = evd_show(ctx, "bench.lock", &info, sizeof(info))) < 0)
+                        die("evd_show", r);
+        *showp = (now_s() - t) / (double)m * 1e9;
+        evd_barrier_free(b);
+        evd_lock_free(l);
+        evd_close(ctx);
+
+        sem_t sem;
+        sem_init(&sem, 1, 1);
+        int v;
+        t = now_s();
+        for (long i = 0; i < n; i++)
+                sem_getvalue(&sem, &v);
+        *getvaluep = (now_s() - t) / (double)n * 1e9;
+        sem_destroy(&sem);
+}
+
+/* A round trip through notifiers, as an event loop sees it: each side
+ * polls a notifier on the other's event, acknowledges, and answers by
+ * changing its own (set, clear, set...: every change is one message).
+ * Against the pipe round trip, the notifier adds a thread's wake-up on
+ * each side.  us per round trip. */
+static double bench_notifier(const char *dir, long n) {
+        pid_t p = fork();
+        if (p < 0)
+                die("fork", -errno);
+        bool child = p == 0;
+        evd_ctx *ctx;
+        int r = evd_open(&ctx, dir, EVD_OPEN_NO_AUTOSTART);
+        if (r < 0)
+                die("evd_open", r);
+        evd_event *mine, *theirs;
+        const char *a = child ? "bench.nb" : "bench.na", *b = child ? "bench.na" : "bench.nb";
+        if ((r = evd_event_open(ctx, a, EVD_EVENT_MANUAL, EVD_CREATE, &mine)) < 0 ||
+            (r = evd_event_open(ctx, b, EVD_EVENT_MANUAL, EVD_CREATE, &theirs)) < 0)
+                die("evd_event_open", r);
+        evd_notifier *nt = NULL;
+        if (child) {
+                /* Listening first, then ready: the parent starts once it
+                 * sees our event set, and listens from then on. */
+                if ((r = evd_notifier_open(ctx, b, &nt)) < 0 ||
+                    (r = evd_event_set(mine, NULL, 0)) < 0)
+                        die("child start", r);
+        } else {
+                while (evd_event_is_set(theirs) != 1)
+                        usleep(1000);
+                if ((r = evd_notifier_open(ctx, b, &nt)) < 0)
+                        die("evd_notifier_open", r);
+        }
+        struct pollfd pfd = { .fd = evd_notifier_fd(nt), .events = POLLIN };
+        double t = now_s();
+        for (long i = 0; i < 2 * n; i++) {
+                /* The parent speaks on even turns, the child on odd ones. */
+                if ((i & 1) == (child ? 0 : 1)) {
+                        if (poll(&pfd, 1, 10000) != 1)
+                                die("poll on the notifier", -ETIMEDOUT);
+                        evd_notifier_ack(nt);
+                        continue;
+                }
+                /* Always a real change: the parent's event starts clear,
+                 * the child's set (its "ready"). */
+                bool clear = (((i / 2) & 1) != 0) != child;
+                r = clear ? evd_event_clear(mine) : evd_event_set(mine, NULL, 0);
+                if (r < 0)
+                        die("changing the event", r);
+        }
+        double us = (now_s() - t) / (double)n * 1e6;
+        evd_notifier_free(nt);
+        evd_event_free(theirs);
+        evd_event_free(mine);
+        evd_close(ctx);
+        if (child)
+                _exit(0);
+        waitpid(p, NULL, 0);
+        return us;
+}
+
 /* The shell user's view: run `true` under flock(1) and under `evctl lock
  * run`, N times each; ms per run. */
 static void bench_commands(const char *dir, const char *evctl, int n, double *flockp, double *evdp) {
@@ -360,6 +467,20 @@ int main(int argc, char **argv) {
         printf("  flock(2) LOCK_EX + LOCK_UN         %8.1f     1.00x\n", lk_flock);
         printf("  robust pshared pthread mutex       %8.1f     %.2fx\n", lk_mutex, lk_mutex / lk_flock);
         printf("  evd lock acquire + release         %8.1f     %.2fx\n", lk_evd, lk_evd / lk_flock);
+
+        double rd_held, rd_waiting, rd_show, rd_getvalue;
+        bench_reads(dir, n * 5, &rd_held, &rd_waiting, &rd_show, &rd_getvalue);
+        printf("\nreading a state                           ns     vs sem_getvalue\n");
+        printf("  sem_getvalue                       %8.1f     1.00x\n", rd_getvalue);
+        printf("  evd_lock_held                      %8.1f     %.2fx\n", rd_held, rd_held / rd_getvalue);
+        printf("  evd_barrier_waiting                %8.1f     %.2fx\n", rd_waiting,
+               rd_waiting / rd_getvalue);
+        printf("  evd_show (a whole snapshot)        %8.1f     %.2fx\n", rd_show, rd_show / rd_getvalue);
+
+        double nt = bench_notifier(dir, n / 10 > 0 ? n / 10 : 1);
+        printf("\nround trip for an event loop              us     vs pipe\n");
+        printf("  pipe                               %8.2f     1.00x\n", pp);
+        printf("  evd notifiers (poll, ack, change)  %8.2f     %.2fx\n", nt, nt / pp);
 
         char evctl[4300];
         snprintf(evctl, sizeof(evctl), "%s", evd);
