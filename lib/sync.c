@@ -309,6 +309,16 @@ void shm_cond_free(evd_cond *cond) {
         free(cond);
 }
 
+/* Lock the condition again once our ticket is taken: neither a cancel nor
+ * a signal may end that (a request to the daemon for a new segment), or
+ * the ticket's record would stay behind and swallow a later notify. */
+static int cond_relock(const struct sync_obj *o, struct locked *l) {
+        wait_nointr++;
+        int r = sync_lock(o, l);
+        wait_nointr--;
+        return r;
+}
+
 int shm_cond_wait(evd_cond *cond, int64_t timeout) {
         const struct sync_obj *o = &cond->o;
         /* Cancelled: return with the lock still held, nothing done. */
@@ -333,7 +343,7 @@ int shm_cond_wait(evd_cond *cond, int64_t timeout) {
          * under the lock from now on counts us in. */
         r = shm_lock_release(cond->lock, 0);
         if (r < 0) {
-                if (sync_lock(o, &l) == 0) {
+                if (cond_relock(o, &l) == 0) {
                         seg_holder_drop(l.seg, slot, 1);
                         obj_unlock(&l);
                 }
@@ -342,7 +352,7 @@ int shm_cond_wait(evd_cond *cond, int64_t timeout) {
         struct waiter w;
         waiter_init(&w, o->ctx, o->name, timeout);
         for (;;) {
-                r = sync_lock(o, &l);
+                r = cond_relock(o, &l);
                 if (r < 0)
                         break;
                 bool released = ticket < l.obj->u.cond.released;
@@ -357,7 +367,7 @@ int shm_cond_wait(evd_cond *cond, int64_t timeout) {
                 obj_unlock(&l);
                 r = waiter_sleep(&w, l.seg, &v, 1, o->index);
                 if (r < 0) {
-                        if (sync_lock(o, &l) == 0) {
+                        if (cond_relock(o, &l) == 0) {
                                 /* Released at the last moment counts. */
                                 if (ticket < l.obj->u.cond.released)
                                         r = 0;
@@ -375,7 +385,11 @@ int shm_cond_wait(evd_cond *cond, int64_t timeout) {
         wait_nointr--;
         if (ra < 0)
                 return ra;
-        return r < 0 ? r : ra;
+        /* A lock taken back from an owner that died holding it is told
+         * whatever ended the wait (as pthread_cond_wait's EOWNERDEAD is):
+         * the notice is given once, and what the lock protects may be
+         * half-updated. */
+        return ra == EVD_ABANDONED ? ra : r;
 }
 
 /* Under the lock: move `released` past the tickets of the next N live
