@@ -309,10 +309,13 @@ void shm_cond_free(evd_cond *cond) {
         free(cond);
 }
 
-/* Lock the condition again once our ticket is taken: neither a cancel nor
- * a signal may end that (a request to the daemon for a new segment), or
- * the ticket's record would stay behind and swallow a later notify. */
-static int cond_relock(const struct sync_obj *o, struct locked *l) {
+/* Lock O again where giving up would leave something of ours behind in
+ * the segment: a condition waiter's ticket (it would swallow a later
+ * notify), a barrier party's arrival (the round would count a party that
+ * left), a barrier action's round in flight (`tripping` would hold every
+ * party forever).  Locking may have to ask the daemon for the namespace's
+ * new segment: neither a cancel nor a signal may end that request. */
+static int relock(const struct sync_obj *o, struct locked *l) {
         wait_nointr++;
         int r = sync_lock(o, l);
         wait_nointr--;
@@ -343,7 +346,7 @@ int shm_cond_wait(evd_cond *cond, int64_t timeout) {
          * under the lock from now on counts us in. */
         r = shm_lock_release(cond->lock, 0);
         if (r < 0) {
-                if (cond_relock(o, &l) == 0) {
+                if (relock(o, &l) == 0) {
                         seg_holder_drop(l.seg, slot, 1);
                         obj_unlock(&l);
                 }
@@ -352,7 +355,7 @@ int shm_cond_wait(evd_cond *cond, int64_t timeout) {
         struct waiter w;
         waiter_init(&w, o->ctx, o->name, timeout);
         for (;;) {
-                r = cond_relock(o, &l);
+                r = relock(o, &l);
                 if (r < 0)
                         break;
                 bool released = ticket < l.obj->u.cond.released;
@@ -367,7 +370,7 @@ int shm_cond_wait(evd_cond *cond, int64_t timeout) {
                 obj_unlock(&l);
                 r = waiter_sleep(&w, l.seg, &v, 1, o->index);
                 if (r < 0) {
-                        if (cond_relock(o, &l) == 0) {
+                        if (relock(o, &l) == 0) {
                                 /* Released at the last moment counts. */
                                 if (ticket < l.obj->u.cond.released)
                                         r = 0;
@@ -476,7 +479,7 @@ static int barrier_trip_with_action(evd_barrier *barrier, struct locked *l, uint
 
         int ar = barrier->action(barrier->action_userdata);
 
-        int r = sync_lock(o, l);
+        int r = relock(o, l);
         if (r < 0)
                 return r;
         struct seg_barrier *b = &l->obj->u.barrier;
@@ -562,7 +565,7 @@ int shm_barrier_wait(evd_barrier *barrier, int64_t timeout) {
         obj_unlock_changed(&l, false);
 
         for (;;) {
-                r = sync_lock(o, &l);
+                r = relock(o, &l);
                 if (r < 0)
                         break;
                 b = &l.obj->u.barrier;
@@ -596,7 +599,7 @@ int shm_barrier_wait(evd_barrier *barrier, int64_t timeout) {
                 if (r == -ETIMEDOUT || r == -EINTR) {
                         if (r == -ETIMEDOUT && barrier_timeout_hook)
                                 barrier_timeout_hook();
-                        if (sync_lock(o, &l) < 0)
+                        if (relock(o, &l) < 0)
                                 break;
                         b = &l.obj->u.barrier;
                         if (b->generation != gen0) {

@@ -570,6 +570,31 @@ static bool in_syscall(pid_t tid, long nr) {
         return ok && strtol(buf, NULL, 10) == nr;
 }
 
+/* The daemon stopped, and the segment marked retired under it: a
+ * client's next look at any object goes to the daemon and waits for its
+ * answer (until SIGCONT). */
+static void stall_daemon(void) {
+        ck_assert_int_eq(kill(D.pid, SIGSTOP), 0);
+        atomic_store(&client_seg(C)->hdr->retired, 1);
+}
+
+/* Signal W's thread each time it waits for the daemon's answer, for as
+ * many requests as LOOKS looks at the retired segment make when each is
+ * interrupted (two a look: client_seg, then obj_lock), or until it ends. */
+static void signal_requests(struct wt *w, int looks) {
+        for (int i = 0; i < 2 * looks; i++) {
+                ck_assert_msg(TH_WAIT_FOR(in_syscall(w->tid, SYS_recvfrom) ||
+                                                  atomic_load(&w->done),
+                                          HANG_MS),
+                              "the thread never asked the daemon");
+                if (atomic_load(&w->done))
+                        break;
+                int before = atomic_load(&handled);
+                pthread_kill(w->thread, SIGUSR1);
+                ck_assert(TH_WAIT_FOR(atomic_load(&handled) > before, HANG_MS));
+        }
+}
+
 struct cw {
         struct wt w;
         evd_lock *lock;
@@ -665,27 +690,10 @@ START_TEST(cond_cancel_signal_during_remap) {
         th_assert_r(evd_cond_open(c.w.ctx, "rc", c.lock, EVD_CREATE, &c.cond), 0);
         wt_start(&c.w, cond_wait_fn);
         th_wait_for_waiters(C, "rc", 1);
-        /* The daemon stopped, and the segment marked retired under it:
-         * the waiter's next look at the object goes to the daemon and
-         * waits for its answer. */
-        ck_assert_int_eq(kill(D.pid, SIGSTOP), 0);
-        atomic_store(&client_seg(C)->hdr->retired, 1);
+        stall_daemon();
         th_assert_r(evd_cancel(c.w.ctx), 0);
-        /* As many signals as the wait makes requests on its way back
-         * when each is interrupted: two per look at the retired segment
-         * (client_seg, then obj_lock), one look to drop its ticket and one
-         * to take the lock back. */
-        for (int i = 0; i < 4; i++) {
-                ck_assert_msg(TH_WAIT_FOR(in_syscall(c.w.tid, SYS_recvfrom) ||
-                                                  atomic_load(&c.w.done),
-                                          HANG_MS),
-                              "the waiter never asked the daemon");
-                if (atomic_load(&c.w.done))
-                        break;
-                int before = atomic_load(&handled);
-                pthread_kill(c.w.thread, SIGUSR1);
-                ck_assert(TH_WAIT_FOR(atomic_load(&handled) > before, HANG_MS));
-        }
+        /* Two looks: one to drop its ticket, one to take the lock back. */
+        signal_requests(&c.w, 2);
         ck_assert_int_eq(kill(D.pid, SIGCONT), 0);
         th_assert_r(wt_finish(&c.w), -EINTR);
         ck_assert_msg(c.held, "the cancelled wait returned without its lock");
@@ -694,6 +702,73 @@ START_TEST(cond_cancel_signal_during_remap) {
         evd_cond_free(c.cond);
         evd_lock_free(c.lock);
         evd_close(c.w.ctx);
+}
+END_TEST
+
+/* A barrier party on an interruptible context, cancelled after it arrived,
+ * must leave the round (breaking it, as documented) even when the look
+ * that does so waits for the daemon and a signal comes meanwhile: else
+ * the round counts a party that went away, and its record stays. */
+START_TEST(barrier_cancel_signal_during_remap) {
+        install_handler();
+        struct wt w = { .timeout = EVD_FOREVER };
+        w.ctx = open_ctx(EVD_OPEN_INTERRUPTIBLE);
+        th_assert_r(evd_barrier_open(w.ctx, "rb", 2, EVD_CREATE, &w.barrier), 0);
+        wt_start(&w, barrier_wait_fn);
+        th_wait_for_waiters(C, "rb", 1);
+        stall_daemon();
+        th_assert_r(evd_cancel(w.ctx), 0);
+        signal_requests(&w, 1);
+        ck_assert_int_eq(kill(D.pid, SIGCONT), 0);
+        th_assert_r(wt_finish(&w), -EINTR);
+        struct evd_info *i = show("rb");
+        ck_assert_uint_eq(i->broken, 1);
+        ck_assert_uint_eq(i->count, 0);
+        ck_assert_uint_eq(i->nholders, 0);
+        evd_barrier_free(w.barrier);
+        evd_close(w.ctx);
+}
+END_TEST
+
+/* The last party's action ends while the namespace moves to a new segment
+ * and a signal reaches the runner as it asks the daemon: the round must
+ * still trip, not stay `tripping` for ever. */
+static _Atomic int action_go;
+
+static int gated_action(void *p) {
+        (void)p;
+        atomic_store(&action_go, 1);
+        while (atomic_load(&action_go) != 2)
+                usleep(1000);
+        return 0;
+}
+
+START_TEST(barrier_action_signal_during_remap) {
+        install_handler();
+        atomic_store(&action_go, 0);
+        evd_barrier *first = NULL;
+        th_assert_r(evd_barrier_open(C, "ra", 2, EVD_CREATE, &first), 0);
+        struct wt p0 = { .barrier = first, .timeout = EVD_FOREVER };
+        wt_start(&p0, barrier_wait_fn);
+        th_wait_for_waiters(C, "ra", 1);
+        struct wt run = { .timeout = EVD_FOREVER };
+        run.ctx = open_ctx(EVD_OPEN_INTERRUPTIBLE);
+        th_assert_r(evd_barrier_open(run.ctx, "ra", 2, 0, &run.barrier), 0);
+        th_assert_r(evd_barrier_set_action(run.barrier, gated_action, NULL), 0);
+        wt_start(&run, barrier_wait_fn);
+        ck_assert(TH_WAIT_FOR(atomic_load(&action_go) == 1, HANG_MS));
+        stall_daemon();
+        atomic_store(&action_go, 2);
+        signal_requests(&run, 1);
+        ck_assert_int_eq(kill(D.pid, SIGCONT), 0);
+        int a = wt_finish(&run), b = wt_finish(&p0);
+        ck_assert_msg(a == 1 && b == 0, "the round gave %d (runner) and %d", a, b);
+        th_assert_r(evd_barrier_waiting(first), 0);
+        th_assert_r(evd_barrier_broken(first), 0);
+        ck_assert_uint_eq(show("ra")->nholders, 0);
+        evd_barrier_free(run.barrier);
+        evd_barrier_free(first);
+        evd_close(run.ctx);
 }
 END_TEST
 
@@ -706,7 +781,9 @@ int main(void) {
                 { "storm", { storm_default, storm_interruptible } },
                 { "hostile", { unbounded_scribbled, info_sizes } },
                 { "notifier", { many_notifiers, notifier_recreated_name } },
-                { "cond", { cond_cancel_reports_abandoned, cond_cancel_signal_during_remap } },
+                { "remap",
+                  { cond_cancel_reports_abandoned, cond_cancel_signal_during_remap,
+                    barrier_cancel_signal_during_remap, barrier_action_signal_during_remap } },
         };
         const struct th_fixture fx = { .setup = setup, .teardown = teardown, .timeout = 300 };
         return th_run_cases("hostile-api", cases, ELEMENTSOF(cases), &fx);
