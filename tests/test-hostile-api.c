@@ -7,6 +7,7 @@
  * Every handshake is deterministic (pipes, waiter counts, flags); the
  * time limits are only deadlines for a hang. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -15,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -772,6 +776,92 @@ START_TEST(barrier_action_signal_during_remap) {
 }
 END_TEST
 
+/* Notifiers opened and freed while another thread changes their object
+ * as fast as it can: every free stops its thread mid-wake or asleep. */
+static _Atomic bool churn_stop;
+
+static int churn_fn(struct wt *w) {
+        int r = 0;
+        for (unsigned k = 0; !atomic_load(&churn_stop) && r == 0; k++)
+                r = k % 2 ? evd_event_set(w->ev, NULL, 0) : evd_event_clear(w->ev);
+        return r;
+}
+
+static unsigned threads_now(void) {
+        DIR *d = opendir("/proc/self/task");
+        ck_assert_ptr_nonnull(d);
+        unsigned n = 0;
+        struct dirent *e;
+        while ((e = readdir(d)))
+                n += e->d_name[0] != '.';
+        closedir(d);
+        return n;
+}
+
+START_TEST(notifier_free_mid_wake) {
+        struct wt w = { 0 };
+        th_assert_r(evd_event_open(C, "ch", EVD_EVENT_MANUAL, EVD_CREATE, &w.ev), 0);
+        atomic_store(&churn_stop, false);
+        unsigned before = threads_now();
+        wt_start(&w, churn_fn);
+        for (int i = 0; i < 300; i++) {
+                evd_notifier *n = NULL;
+                th_assert_r(evd_notifier_open(C, i % 2 ? "ch" : NULL, &n), 0);
+                if (i % 3 == 0)
+                        ck_assert(readable(evd_notifier_fd(n), HANG_MS));
+                if (i % 5 == 0)
+                        th_assert_r(evd_notifier_ack(n), 0);
+                evd_notifier_free(n);
+        }
+        atomic_store(&churn_stop, true);
+        th_assert_r(wt_finish(&w), 0);
+        ck_assert_uint_eq(threads_now(), before);
+        ck_assert_uint_eq(atomic_load(&slot_of("ch")->notifiers), 0);
+        evd_event_free(w.ev);
+}
+END_TEST
+
+/* Out of descriptors: a clean error, no thread left; and a notifier
+ * inherited by a fork()ed child that leaves it alone (as documented) keeps
+ * working in the parent. */
+START_TEST(notifier_no_fds_and_fork) {
+        evd_event *ev = NULL;
+        th_assert_r(evd_event_open(C, "fd", EVD_EVENT_MANUAL, EVD_CREATE, &ev), 0);
+        unsigned before = threads_now();
+        struct rlimit old, low;
+        ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+        low = old;
+        low.rlim_cur = 64;
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+        int fds[64], nfds = 0;
+        int fd;
+        while (nfds < 64 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+                fds[nfds++] = fd;
+        evd_notifier *n = NULL;
+        th_assert_r(evd_notifier_open(C, "fd", &n), -EMFILE);
+        ck_assert_ptr_null(n);
+        while (nfds > 0)
+                close(fds[--nfds]);
+        ck_assert_uint_eq(threads_now(), before);
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+        th_assert_r(evd_notifier_open(C, "fd", &n), 0);
+        pid_t kid = fork();
+        ck_assert_int_ge(kid, 0);
+        if (kid == 0) {
+                /* The child may look at the descriptor number, no more. */
+                _exit(evd_notifier_fd(n) > 2 ? 0 : 1);
+        }
+        int st = 0;
+        ck_assert_int_eq(waitpid(kid, &st, 0), kid);
+        ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        th_assert_r(evd_event_set(ev, NULL, 0), 0);
+        ck_assert(readable(evd_notifier_fd(n), HANG_MS));
+        th_assert_r(evd_notifier_ack(n), 0);
+        evd_notifier_free(n);
+        evd_event_free(ev);
+}
+END_TEST
+
 int main(void) {
         const struct th_case cases[] = {
                 { "action",
@@ -780,7 +870,9 @@ int main(void) {
                     action_runner_killed_daemon_absent } },
                 { "storm", { storm_default, storm_interruptible } },
                 { "hostile", { unbounded_scribbled, info_sizes } },
-                { "notifier", { many_notifiers, notifier_recreated_name } },
+                { "notifier",
+                  { many_notifiers, notifier_recreated_name, notifier_free_mid_wake,
+                    notifier_no_fds_and_fork } },
                 { "remap",
                   { cond_cancel_reports_abandoned, cond_cancel_signal_during_remap,
                     barrier_cancel_signal_during_remap, barrier_action_signal_during_remap } },
