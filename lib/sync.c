@@ -403,13 +403,18 @@ static void release_tickets(struct locked *l, uint32_t index, uint32_t n) {
                 c->released = c->next_ticket;
                 return;
         }
+        /* Only this condition's waiters: one of a condition deleted from
+         * the slot may have left its record (its process lives on), and
+         * a notify spent on it would reach nobody. */
+        uint32_t gen = atomic_load(&l->obj->gen);
         while (n > 0 && c->released < c->next_ticket) {
                 /* The smallest ticket not yet released whose waiter lives. */
                 uint64_t best = UINT64_MAX;
                 for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
                         const struct seg_holder *h = &l->seg->hdr->holders[i];
                         if (atomic_load(&h->pid) && atomic_load(&h->obj_plus1) == index + 1 &&
-                            h->tag >= c->released && h->tag < best && seg_holder_alive(h))
+                            h->obj_gen == gen && h->tag >= c->released && h->tag < best &&
+                            seg_holder_alive(h))
                                 best = h->tag;
                 }
                 if (best == UINT64_MAX) {

@@ -862,6 +862,52 @@ START_TEST(notifier_no_fds_and_fork) {
 }
 END_TEST
 
+/* A waiter of a condition deleted under it keeps its record (its process
+ * lives on); a condition made again in the same slot must not count that
+ * record as a waiter of its own, or a notify is spent on nobody. */
+static uint32_t index_of(const char *name) {
+        uint32_t idx, gen;
+        th_assert_r(seg_lookup(client_seg(C), name, &idx, &gen), 0);
+        return idx;
+}
+
+START_TEST(cond_notify_ignores_deleted_waiter) {
+        struct cw c = { 0 };
+        c.w.ctx = C;
+        th_assert_r(evd_lock_open(C, "dl", EVD_CREATE, &c.lock), 0);
+        th_assert_r(evd_cond_open(C, "dc", c.lock, EVD_CREATE, &c.cond), 0);
+        uint32_t slot = index_of("dc");
+        wt_start(&c.w, cond_wait_fn);
+        th_wait_for_waiters(C, "dc", 1);
+        th_assert_r(evd_delete(C, "dc"), 0);
+        th_assert_r(wt_finish(&c.w), -EIDRM);
+        ck_assert(c.held);
+        th_assert_r(evd_lock_release(c.lock, 0), 0);
+        evd_cond_free(c.cond);
+        /* Made again in the same slot; two waits that time out move its
+         * tickets past the deleted waiter's. */
+        th_assert_r(evd_cond_open(C, "dc", c.lock, EVD_CREATE, &c.cond), 0);
+        ck_assert_uint_eq(index_of("dc"), slot);
+        th_assert_r(evd_lock_acquire(c.lock, 0, 0, 0), 0);
+        th_assert_r(evd_cond_wait(c.cond, 0), -ETIMEDOUT);
+        th_assert_r(evd_cond_wait(c.cond, 0), -ETIMEDOUT);
+        th_assert_r(evd_lock_release(c.lock, 0), 0);
+        struct cw d = { .lock = c.lock, .cond = c.cond };
+        d.w.ctx = C;
+        wt_start(&d.w, cond_wait_fn);
+        th_wait_for_waiters(C, "dc", 1);
+        /* Under the lock, so that the waiter is asleep in its wait. */
+        th_assert_r(evd_lock_acquire(c.lock, 0, 0, HANG_MS * 1000ll), 0);
+        th_assert_r(evd_cond_notify(c.cond, 1), 0);
+        th_assert_r(evd_lock_release(c.lock, 0), 0);
+        th_assert_r(wt_finish(&d.w), 0);
+        ck_assert(d.held);
+        th_assert_r(evd_lock_release(c.lock, 0), 0);
+        evd_cond_free(c.cond);
+        evd_lock_free(c.lock);
+}
+END_TEST
+
 int main(void) {
         const struct th_case cases[] = {
                 { "action",
@@ -876,6 +922,7 @@ int main(void) {
                 { "remap",
                   { cond_cancel_reports_abandoned, cond_cancel_signal_during_remap,
                     barrier_cancel_signal_during_remap, barrier_action_signal_during_remap } },
+                { "cond", { cond_notify_ignores_deleted_waiter } },
         };
         const struct th_fixture fx = { .setup = setup, .teardown = teardown, .timeout = 300 };
         return th_run_cases("hostile-api", cases, ELEMENTSOF(cases), &fx);
