@@ -908,6 +908,33 @@ START_TEST(cond_notify_ignores_deleted_waiter) {
 }
 END_TEST
 
+/* The daemon killed and started again under a notifier: changes made
+ * meanwhile, and after, still make it readable (the segment stays). */
+START_TEST(notifier_daemon_restart) {
+        evd_event *ev = NULL;
+        th_assert_r(evd_event_open(C, "dr", EVD_EVENT_MANUAL, EVD_CREATE, &ev), 0);
+        evd_notifier *one = NULL, *all = NULL;
+        th_assert_r(evd_notifier_open(C, "dr", &one), 0);
+        th_assert_r(evd_notifier_open(C, NULL, &all), 0);
+        th_daemon_kill9(&D);
+        th_assert_r(evd_event_set(ev, NULL, 0), 0);
+        ck_assert(readable(evd_notifier_fd(one), HANG_MS));
+        ck_assert(readable(evd_notifier_fd(all), HANG_MS));
+        th_assert_r(evd_notifier_ack(one), 0);
+        th_assert_r(evd_notifier_ack(all), 0);
+        th_assert_r(th_daemon_start(&D), 0);
+        th_assert_r(evd_event_clear(ev), 0);
+        ck_assert(readable(evd_notifier_fd(one), HANG_MS));
+        ck_assert(readable(evd_notifier_fd(all), HANG_MS));
+        th_assert_r(evd_notifier_ack(one), 0);
+        th_assert_r(evd_notifier_ack(all), 0);
+        ck_assert(!readable(evd_notifier_fd(one), 0));
+        evd_notifier_free(one);
+        evd_notifier_free(all);
+        evd_event_free(ev);
+}
+END_TEST
+
 int main(void) {
         const struct th_case cases[] = {
                 { "action",
@@ -918,7 +945,7 @@ int main(void) {
                 { "hostile", { unbounded_scribbled, info_sizes } },
                 { "notifier",
                   { many_notifiers, notifier_recreated_name, notifier_free_mid_wake,
-                    notifier_no_fds_and_fork } },
+                    notifier_no_fds_and_fork, notifier_daemon_restart } },
                 { "remap",
                   { cond_cancel_reports_abandoned, cond_cancel_signal_during_remap,
                     barrier_cancel_signal_during_remap, barrier_action_signal_during_remap } },
