@@ -437,12 +437,16 @@ evd_cond *evd_cond_free(evd_cond *cond);
 
 /* With the lock held by the calling process: release it, wait until
  * notified (or TIMEOUT passes), and acquire it again, whatever the outcome.
- * Returns 0, -ETIMEDOUT, or EVD_ABANDONED from re-acquiring.  A process that
- * is killed while waiting leaves nothing behind.  Cancelled or interrupted
- * (see evd_cancel, EVD_OPEN_INTERRUPTIBLE), it returns -EINTR with the lock
- * held again all the same: taking the lock back is neither cancelled nor
- * interrupted, and may wait for it.  Already cancelled when called, it
- * returns -EINTR at once without releasing the lock. */
+ * Returns 0, -ETIMEDOUT, or EVD_ABANDONED when re-acquiring took the lock
+ * back from an owner that died holding it: that notice is given once, so
+ * it wins over whatever ended the wait (a timeout, a cancel, a signal), as
+ * pthread_cond_wait's EOWNERDEAD does.  A process that is killed while
+ * waiting leaves nothing behind.  Cancelled or interrupted (see
+ * evd_cancel, EVD_OPEN_INTERRUPTIBLE), it returns -EINTR with the lock
+ * held again all the same: taking the lock back (and asking the daemon
+ * for the namespace's new segment on the way, if it must) is neither
+ * cancelled nor interrupted, and may wait for it.  Already cancelled when
+ * called, it returns -EINTR at once without releasing the lock. */
 int evd_cond_wait(evd_cond *cond, int64_t timeout);
 
 /* Wake up to N waiters (evd_cond_notify_all: every one). */

@@ -309,6 +309,19 @@ void shm_cond_free(evd_cond *cond) {
         free(cond);
 }
 
+/* Lock O again where giving up would leave something of ours behind in
+ * the segment: a condition waiter's ticket (it would swallow a later
+ * notify), a barrier party's arrival (the round would count a party that
+ * left), a barrier action's round in flight (`tripping` would hold every
+ * party forever).  Locking may have to ask the daemon for the namespace's
+ * new segment: neither a cancel nor a signal may end that request. */
+static int relock(const struct sync_obj *o, struct locked *l) {
+        wait_nointr++;
+        int r = sync_lock(o, l);
+        wait_nointr--;
+        return r;
+}
+
 int shm_cond_wait(evd_cond *cond, int64_t timeout) {
         const struct sync_obj *o = &cond->o;
         /* Cancelled: return with the lock still held, nothing done. */
@@ -333,7 +346,7 @@ int shm_cond_wait(evd_cond *cond, int64_t timeout) {
          * under the lock from now on counts us in. */
         r = shm_lock_release(cond->lock, 0);
         if (r < 0) {
-                if (sync_lock(o, &l) == 0) {
+                if (relock(o, &l) == 0) {
                         seg_holder_drop(l.seg, slot, 1);
                         obj_unlock(&l);
                 }
@@ -342,7 +355,7 @@ int shm_cond_wait(evd_cond *cond, int64_t timeout) {
         struct waiter w;
         waiter_init(&w, o->ctx, o->name, timeout);
         for (;;) {
-                r = sync_lock(o, &l);
+                r = relock(o, &l);
                 if (r < 0)
                         break;
                 bool released = ticket < l.obj->u.cond.released;
@@ -357,7 +370,7 @@ int shm_cond_wait(evd_cond *cond, int64_t timeout) {
                 obj_unlock(&l);
                 r = waiter_sleep(&w, l.seg, &v, 1, o->index);
                 if (r < 0) {
-                        if (sync_lock(o, &l) == 0) {
+                        if (relock(o, &l) == 0) {
                                 /* Released at the last moment counts. */
                                 if (ticket < l.obj->u.cond.released)
                                         r = 0;
@@ -375,7 +388,11 @@ int shm_cond_wait(evd_cond *cond, int64_t timeout) {
         wait_nointr--;
         if (ra < 0)
                 return ra;
-        return r < 0 ? r : ra;
+        /* A lock taken back from an owner that died holding it is told
+         * whatever ended the wait (as pthread_cond_wait's EOWNERDEAD is):
+         * the notice is given once, and what the lock protects may be
+         * half-updated. */
+        return ra == EVD_ABANDONED ? ra : r;
 }
 
 /* Under the lock: move `released` past the tickets of the next N live
@@ -386,13 +403,18 @@ static void release_tickets(struct locked *l, uint32_t index, uint32_t n) {
                 c->released = c->next_ticket;
                 return;
         }
+        /* Only this condition's waiters: one of a condition deleted from
+         * the slot may have left its record (its process lives on), and
+         * a notify spent on it would reach nobody. */
+        uint32_t gen = atomic_load(&l->obj->gen);
         while (n > 0 && c->released < c->next_ticket) {
                 /* The smallest ticket not yet released whose waiter lives. */
                 uint64_t best = UINT64_MAX;
                 for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
                         const struct seg_holder *h = &l->seg->hdr->holders[i];
                         if (atomic_load(&h->pid) && atomic_load(&h->obj_plus1) == index + 1 &&
-                            h->tag >= c->released && h->tag < best && seg_holder_alive(h))
+                            h->obj_gen == gen && h->tag >= c->released && h->tag < best &&
+                            seg_holder_alive(h))
                                 best = h->tag;
                 }
                 if (best == UINT64_MAX) {
@@ -462,7 +484,7 @@ static int barrier_trip_with_action(evd_barrier *barrier, struct locked *l, uint
 
         int ar = barrier->action(barrier->action_userdata);
 
-        int r = sync_lock(o, l);
+        int r = relock(o, l);
         if (r < 0)
                 return r;
         struct seg_barrier *b = &l->obj->u.barrier;
@@ -548,7 +570,7 @@ int shm_barrier_wait(evd_barrier *barrier, int64_t timeout) {
         obj_unlock_changed(&l, false);
 
         for (;;) {
-                r = sync_lock(o, &l);
+                r = relock(o, &l);
                 if (r < 0)
                         break;
                 b = &l.obj->u.barrier;
@@ -582,7 +604,7 @@ int shm_barrier_wait(evd_barrier *barrier, int64_t timeout) {
                 if (r == -ETIMEDOUT || r == -EINTR) {
                         if (r == -ETIMEDOUT && barrier_timeout_hook)
                                 barrier_timeout_hook();
-                        if (sync_lock(o, &l) < 0)
+                        if (relock(o, &l) < 0)
                                 break;
                         b = &l.obj->u.barrier;
                         if (b->generation != gen0) {

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cancel.h"
 #include "client.h"
 #include "detail.h"
 #include "macro.h"
@@ -266,8 +267,10 @@ static int request_once(evd_ctx *ctx, const struct proto_msg *req, struct proto_
         socket_deadline(ctx->sock, deadline);
         ssize_t n;
         /* A signal handler interrupts an interruptible context's wait for
-         * the daemon too (the request may have been carried out). */
-        bool intr = ctx->flags & EVD_OPEN_INTERRUPTIBLE;
+         * the daemon too (the request may have been carried out), except
+         * where a wait may not be interrupted (wait_nointr: evd_cond_wait
+         * taking its lock back may have to map a new segment first). */
+        bool intr = (ctx->flags & EVD_OPEN_INTERRUPTIBLE) && !wait_nointr;
         do
                 n = send(ctx->sock, ctx->buf, (size_t)len, MSG_NOSIGNAL);
         while (n < 0 && errno == EINTR && !intr && now_monotonic_usec() < deadline);
