@@ -186,7 +186,9 @@ void evd_set_wait_progress(evd_ctx *ctx, int64_t interval,
  * of waits to cancel together.  On Linux before 5.16 (no futex_waitv) a
  * wait asleep in the kernel sees the cancel within a second.
  * evd_cancel() is async-signal-safe: a SIGINT handler may call it to end
- * the program's waits.  Both return 0, or -EINVAL for a NULL CTX. */
+ * the program's waits.  Reset only once the cancelled waits have returned:
+ * a wait woken by the cancel that has not looked yet sleeps on after an
+ * early reset.  Both return 0, or -EINVAL for a NULL CTX. */
 int evd_cancel(evd_ctx *ctx);
 int evd_cancel_reset(evd_ctx *ctx);
 
@@ -488,7 +490,10 @@ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout);
  * abort meanwhile; a reset meanwhile sends every party of the round away
  * with -EPIPE.  Only the handle of the last party counts: each process
  * sets the action on its own handle.  ACTION NULL: none.  Returns 0, or
- * -EINVAL for a NULL BARRIER.  Set it before the handle is shared between
+ * -EINVAL for a NULL BARRIER.  The action must return: one that leaves by
+ * longjmp() or ends its thread leaves the round unfinished until a reset,
+ * and one that waits at its own barrier waits for itself (until its
+ * timeout).  Set it before the handle is shared between
  * threads. */
 int evd_barrier_set_action(evd_barrier *barrier, int (*action)(void *userdata), void *userdata);
 
