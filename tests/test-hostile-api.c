@@ -55,9 +55,7 @@ static evd_ctx *open_ctx(unsigned flags) {
 /* ---- a thread running one call -------------------------------------------------- */
 
 struct wt {
-        pthread_t thread;
-        _Atomic pid_t tid;
-        _Atomic bool done;
+        struct th_thread t; /* the thread running FN */
         int (*fn)(struct wt *);
         evd_ctx *ctx;
         evd_event *ev;
@@ -68,24 +66,19 @@ struct wt {
         int r;
 };
 
-static void *wt_main(void *p) {
+static int wt_run(void *p) {
         struct wt *w = p;
-        atomic_store(&w->tid, (pid_t)syscall(SYS_gettid));
         w->r = w->fn(w);
-        atomic_store(&w->done, true);
-        return NULL;
+        return w->r;
 }
 
 static void wt_start(struct wt *w, int (*fn)(struct wt *)) {
         w->fn = fn;
-        ck_assert_int_eq(pthread_create(&w->thread, NULL, wt_main, w), 0);
-        ck_assert(TH_WAIT_FOR(atomic_load(&w->tid) != 0, HANG_MS));
+        th_thread_start(&w->t, wt_run, w);
 }
 
 static int wt_finish(struct wt *w) {
-        ck_assert_msg(TH_WAIT_FOR(atomic_load(&w->done), HANG_MS), "the call did not end");
-        pthread_join(w->thread, NULL);
-        return w->r;
+        return th_thread_finish(&w->t, HANG_MS);
 }
 
 static int barrier_wait_fn(struct wt *w) {
@@ -125,7 +118,7 @@ static int act_main(void *p) {
                 /* Another party is cancelled while the action runs: it
                  * leaves and breaks the round; wait until it did. */
                 a->r = evd_cancel(a->party->ctx);
-                if (!TH_WAIT_FOR(atomic_load(&a->party->done), HANG_MS))
+                if (!TH_WAIT_FOR(atomic_load(&a->party->t.done), HANG_MS))
                         a->r = -999;
                 break;
         }
@@ -333,9 +326,9 @@ static int sem_acquire_retrying(struct wt *w) {
 
 /* STORM signals at W's thread, each handled before the next is sent. */
 static void storm(struct wt *w) {
-        for (int i = 0; i < STORM && !atomic_load(&w->done); i++) {
+        for (int i = 0; i < STORM && !atomic_load(&w->t.done); i++) {
                 int before = atomic_load(&handled);
-                pthread_kill(w->thread, SIGUSR1);
+                pthread_kill(w->t.thread, SIGUSR1);
                 ck_assert(TH_POLL_FOR(atomic_load(&handled) > before, HANG_MS, 10));
         }
 }
@@ -352,7 +345,7 @@ static void storm_on(unsigned flags) {
         th_wait_for_waiters(C, "ss", 1);
         storm(&we);
         storm(&ws);
-        ck_assert(!atomic_load(&we.done) && !atomic_load(&ws.done));
+        ck_assert(!atomic_load(&we.t.done) && !atomic_load(&ws.t.done));
         /* The storm lost no place: both still wait, once each. */
         th_wait_for_waiters(C, "se", 1);
         th_wait_for_waiters(C, "ss", 1);
@@ -563,17 +556,6 @@ END_TEST
 
 /* ==== a condition wait that ends while its lock is in trouble =============================== */
 
-static bool in_syscall(pid_t tid, long nr) {
-        char path[64], buf[128] = "";
-        snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return false;
-        bool ok = fgets(buf, sizeof(buf), f) != NULL;
-        fclose(f);
-        return ok && strtol(buf, NULL, 10) == nr;
-}
-
 /* The daemon stopped, and the segment marked retired under it: a
  * client's next look at any object goes to the daemon and waits for its
  * answer (until SIGCONT). */
@@ -587,14 +569,14 @@ static void stall_daemon(void) {
  * interrupted (two a look: client_seg, then obj_lock), or until it ends. */
 static void signal_requests(struct wt *w, int looks) {
         for (int i = 0; i < 2 * looks; i++) {
-                ck_assert_msg(TH_WAIT_FOR(in_syscall(w->tid, SYS_recvfrom) ||
-                                                  atomic_load(&w->done),
+                ck_assert_msg(TH_WAIT_FOR(th_thread_syscall(w->t.tid) == SYS_recvfrom ||
+                                                  atomic_load(&w->t.done),
                                           HANG_MS),
                               "the thread never asked the daemon");
-                if (atomic_load(&w->done))
+                if (atomic_load(&w->t.done))
                         break;
                 int before = atomic_load(&handled);
-                pthread_kill(w->thread, SIGUSR1);
+                pthread_kill(w->t.thread, SIGUSR1);
                 ck_assert(TH_WAIT_FOR(atomic_load(&handled) > before, HANG_MS));
         }
 }

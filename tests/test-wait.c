@@ -73,9 +73,7 @@ static evd_event *open_ev(evd_ctx *ctx, const char *name, enum evd_event_kind ki
 /* ---- a waiting thread --------------------------------------------------------- */
 
 struct wt {
-        pthread_t thread;
-        _Atomic pid_t tid;
-        _Atomic bool done;
+        struct th_thread t; /* the thread running FN */
         int (*fn)(struct wt *);
         evd_event *ev;
         evd_sem *sem;
@@ -87,38 +85,24 @@ struct wt {
         int held_after; /* cond: evd_lock_held right after the wait */
 };
 
-static void *wt_main(void *p) {
+static int wt_run(void *p) {
         struct wt *w = p;
-        atomic_store(&w->tid, (pid_t)syscall(SYS_gettid));
         w->r = w->fn(w);
-        atomic_store(&w->done, true);
-        return NULL;
+        return w->r;
 }
 
 static void wt_start(struct wt *w, int (*fn)(struct wt *)) {
         w->fn = fn;
-        ck_assert_int_eq(pthread_create(&w->thread, NULL, wt_main, w), 0);
-        ck_assert(TH_WAIT_FOR(atomic_load(&w->tid) != 0, HANG_MS));
+        th_thread_start(&w->t, wt_run, w);
 }
 
 static int wt_finish(struct wt *w) {
-        ck_assert_msg(TH_WAIT_FOR(atomic_load(&w->done), HANG_MS), "the wait did not end");
-        pthread_join(w->thread, NULL);
-        return w->r;
+        return th_thread_finish(&w->t, HANG_MS);
 }
 
 /* Whether thread TID sleeps in futex() or futex_waitv() right now. */
 static bool in_futex(pid_t tid) {
-        char path[64], buf[128] = "";
-        snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return false;
-        bool ok = fgets(buf, sizeof(buf), f) != NULL;
-        fclose(f);
-        if (!ok)
-                return false;
-        long nr = strtol(buf, NULL, 10);
+        long nr = th_thread_syscall(tid);
         return nr == SYS_futex || nr == SYS_futex_waitv;
 }
 
@@ -145,11 +129,11 @@ static void install_handler(void) {
  * handler ran. */
 static bool signal_sleeping(struct wt *w) {
         int before = atomic_load(&handled);
-        if (!TH_WAIT_FOR(in_futex(w->tid) || atomic_load(&w->done), HANG_MS))
+        if (!TH_WAIT_FOR(in_futex(w->t.tid) || atomic_load(&w->t.done), HANG_MS))
                 return false;
-        if (atomic_load(&w->done))
+        if (atomic_load(&w->t.done))
                 return false;
-        pthread_kill(w->thread, SIGUSR1);
+        pthread_kill(w->t.thread, SIGUSR1);
         return TH_WAIT_FOR(atomic_load(&handled) > before, HANG_MS);
 }
 
@@ -180,7 +164,7 @@ START_TEST(signal_restarts_default) {
          * that returned for any of them would be done by now. */
         for (int i = 0; i < 3; i++)
                 ck_assert_msg(signal_sleeping(&w), "signal %d: the wait ended (r=%d)", i, w.r);
-        ck_assert_msg(!atomic_load(&w.done), "the wait ended with %d", w.r);
+        ck_assert_msg(!atomic_load(&w.t.done), "the wait ended with %d", w.r);
         th_assert_r(evd_event_set(w.ev, "go", 2), 0);
         th_assert_r(wt_finish(&w), 0);
         evd_event_free(w.ev);
@@ -419,8 +403,8 @@ START_TEST(cancel_cond_wait_waits_for_lock) {
         th_wait_for_waiters(C, "cl", 1);
         ck_assert_msg(signal_sleeping(&w), "no signal delivered");
         /* Back to sleep on the lock, not returned. */
-        (void)TH_WAIT_FOR(in_futex(w.tid) || atomic_load(&w.done), HANG_MS);
-        ck_assert_msg(!atomic_load(&w.done), "evd_cond_wait returned %d without the lock", w.r);
+        (void)TH_WAIT_FOR(in_futex(w.t.tid) || atomic_load(&w.t.done), HANG_MS);
+        ck_assert_msg(!atomic_load(&w.t.done), "evd_cond_wait returned %d without the lock", w.r);
         c = 'g';
         ck_assert_int_eq(write(go[1], &c, 1), 1);
         ck_assert_int_eq(th_wait_child(pid, HANG_MS), 0);

@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -417,4 +418,41 @@ void th_janitor_stop(void) {
                 while (waitpid(janitor, NULL, 0) < 0 && errno == EINTR)
                         ;
         janitor = -1;
+}
+
+/* ---- threads ---------------------------------------------------------------- */
+
+static void *thread_main(void *p) {
+        struct th_thread *t = p;
+        atomic_store(&t->tid, (pid_t)syscall(SYS_gettid));
+        t->r = t->fn(t->arg);
+        atomic_store(&t->done, true);
+        return NULL;
+}
+
+void th_thread_start(struct th_thread *t, int (*fn)(void *arg), void *arg) {
+        atomic_store(&t->tid, 0);
+        atomic_store(&t->done, false);
+        t->fn = fn;
+        t->arg = arg;
+        ck_assert_int_eq(pthread_create(&t->thread, NULL, thread_main, t), 0);
+        ck_assert(TH_WAIT_FOR(atomic_load(&t->tid) != 0, 60000));
+}
+
+int th_thread_finish(struct th_thread *t, int timeout_ms) {
+        ck_assert_msg(TH_WAIT_FOR(atomic_load(&t->done), timeout_ms), "the call did not end");
+        pthread_join(t->thread, NULL);
+        return t->r;
+}
+
+long th_thread_syscall(pid_t tid) {
+        char path[64], buf[128] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -1;
+        bool ok = fgets(buf, sizeof(buf), f) != NULL;
+        fclose(f);
+        /* A number and the arguments, or "running" (on a CPU). */
+        return ok && buf[0] >= '0' && buf[0] <= '9' ? strtol(buf, NULL, 10) : -1;
 }

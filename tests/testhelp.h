@@ -11,6 +11,8 @@
 
 #include <check.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -81,6 +83,32 @@ bool th_child_done(pid_t pid, int *codep);
 
 /* Kill with SIGKILL and reap. */
 void th_kill_child(pid_t pid);
+
+/* ---- threads ---------------------------------------------------------------- */
+
+/* A thread running one call of a test, whose kernel thread id is known (to
+ * signal it, or to see in /proc where it sleeps) once th_thread_start
+ * returns. */
+struct th_thread {
+        pthread_t thread;
+        _Atomic pid_t tid;
+        _Atomic bool done; /* FN has returned */
+        int (*fn)(void *arg);
+        void *arg;
+        int r; /* what FN returned, once done */
+};
+
+/* Run FN(ARG) in a new thread; fails the test when it cannot start. */
+void th_thread_start(struct th_thread *t, int (*fn)(void *arg), void *arg);
+
+/* Wait (at most TIMEOUT_MS: the test fails after it) until the call ended;
+ * returns what it returned. */
+int th_thread_finish(struct th_thread *t, int timeout_ms);
+
+/* The number of the system call thread TID of this process is in now
+ * (/proc/self/task/TID/syscall), or -1 when it is in none or /proc cannot
+ * tell. */
+long th_thread_syscall(pid_t tid);
 
 /* ---- time ----------------------------------------------------------------- */
 
