@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* log.h - the daemon's log: one line per event on stderr, with sd-daemon
- * priority prefixes so the journal keeps the levels */
+ * priority prefixes ("<6>") when stderr is the journal, so that it keeps the
+ * levels, and plain lines anywhere else (a terminal, evd.log) */
 #pragma once
 
 #include <stdbool.h>
@@ -9,6 +10,11 @@
 #include "macro.h"
 
 extern bool log_verbose;
+
+/* Whether stderr is the journal: $JOURNAL_STREAM names stderr's device and
+ * inode.  log_init() looks once, at start-up, before anything is logged. */
+bool log_to_journal(void);
+void log_init(void);
 
 void log_line(const char *prefix, const char *fmt, ...) _printf_(2, 3);
 

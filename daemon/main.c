@@ -71,6 +71,7 @@ int main(int argc, char **argv) {
         };
         struct server_config cfg = { .capacity = SEG_CAPACITY_DEFAULT };
         int c;
+        log_init();
         while ((c = getopt_long(argc, argv, "d:c:g:vh", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'd': cfg.runtime_dir = optarg; break;
