@@ -55,48 +55,105 @@ _public_ int evd_name_check(const char *name, char *why, size_t whylen) {
 
 /* Durations are int64_t microseconds: stay clear of INT64_MAX (9.22e18). */
 #define DURATION_LIMIT_USEC 9.2e18
+#define DURATION_TRY "try 5s, 250ms, 2m, 1h, 1d, 1m30s or infinity"
 
-_public_ int evd_duration_parse(const char *s, int64_t *usecp, char *why, size_t whylen) {
+/* The microseconds in one UNIT of LEN bytes, or 0 when it is no unit: the
+ * units of systemd's time spans, without months and years (whose length
+ * is a matter of opinion). */
+static double duration_unit(const char *unit, size_t len) {
         static const struct {
-                const char *suffix;
+                const char *name;
                 double usec;
         } units[] = {
-                { "us", 1 },      { "ms", 1e3 },     { "s", 1e6 },     { "sec", 1e6 },
-                { "m", 60e6 },    { "min", 60e6 },   { "h", 3600e6 },  { "", 1e6 },
+                { "us", 1 },        { "usec", 1 },     { "ms", 1e3 },       { "msec", 1e3 },
+                { "s", 1e6 },       { "sec", 1e6 },    { "second", 1e6 },   { "seconds", 1e6 },
+                { "m", 60e6 },      { "min", 60e6 },   { "minute", 60e6 },  { "minutes", 60e6 },
+                { "h", 3600e6 },    { "hr", 3600e6 },  { "hour", 3600e6 },  { "hours", 3600e6 },
+                { "d", 86400e6 },   { "day", 86400e6 }, { "days", 86400e6 },
+                { "w", 604800e6 },  { "week", 604800e6 }, { "weeks", 604800e6 },
         };
+        for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                if (strlen(units[i].name) == len && memcmp(units[i].name, unit, len) == 0)
+                        return units[i].usec;
+        return 0;
+}
+
+static int duration_range_error(const char *s, char *why, size_t whylen) {
+        set_why(why, whylen, "the duration '%s' is too long (at most %.0fh)", s,
+                floor((DURATION_LIMIT_USEC - 1) / 3600e6));
+        return -ERANGE;
+}
+
+/* A duration is "infinity", bare seconds ("10", "0.5"), or one or more
+ * parts NUMBER UNIT ("1.5s", "1m30s", "1h 2m"), each number plain digits
+ * with an optional fraction, parts next to each other or apart by spaces. */
+_public_ int evd_duration_parse(const char *s, int64_t *usecp, char *why, size_t whylen) {
         if (!s || !*s)
-                return set_why(why, whylen, "the duration is empty (try 5s, 250ms, 2m, 1h)");
-        const char *p = s;
-        if (!isdigit((unsigned char)*p) && *p != '.')
-                return set_why(why, whylen, "'%s' is not a duration (try 5s, 250ms, 2m, 1h)", s);
-        double v = 0;
-        bool digits = false;
-        while (isdigit((unsigned char)*p)) {
-                v = v * 10 + (*p++ - '0');
-                digits = true;
-        }
-        if (*p == '.') {
-                double scale = 0.1;
-                p++;
-                while (isdigit((unsigned char)*p)) {
-                        v += (*p++ - '0') * scale;
-                        scale /= 10;
-                        digits = true;
-                }
-        }
-        if (!digits)
-                return set_why(why, whylen, "'%s' is not a duration (try 5s, 250ms, 2m, 1h)", s);
-        for (size_t i = 0; i < ELEMENTSOF(units); i++) {
-                if (strcmp(p, units[i].suffix) != 0)
-                        continue;
-                double us = v * units[i].usec;
-                if (!isfinite(us) || us >= DURATION_LIMIT_USEC) {
-                        set_why(why, whylen, "the duration '%s' is too long (at most %.0fh)", s,
-                                floor((DURATION_LIMIT_USEC - 1) / 3600e6));
-                        return -ERANGE;
-                }
-                *usecp = (int64_t)(us + 0.5);
+                return set_why(why, whylen, "the duration is empty (" DURATION_TRY ")");
+        if (strcmp(s, "infinity") == 0) {
+                *usecp = EVD_FOREVER;
                 return 0;
         }
-        return set_why(why, whylen, "'%s' has an unknown unit '%s' (use ms, s, m or h)", s, p);
+        const char *p = s;
+        double total = 0;
+        int parts = 0;
+        while (*p) {
+                if (!isdigit((unsigned char)*p) && *p != '.')
+                        return set_why(why, whylen, "'%s' is not a duration (" DURATION_TRY ")", s);
+                double v = 0;
+                bool digits = false;
+                while (isdigit((unsigned char)*p)) {
+                        v = v * 10 + (*p++ - '0');
+                        digits = true;
+                }
+                if (*p == '.') {
+                        double scale = 0.1;
+                        p++;
+                        while (isdigit((unsigned char)*p)) {
+                                v += (*p++ - '0') * scale;
+                                scale /= 10;
+                                digits = true;
+                        }
+                }
+                if (!digits)
+                        return set_why(why, whylen, "'%s' is not a duration (" DURATION_TRY ")", s);
+                const char *unit = p;
+                while (isalpha((unsigned char)*p))
+                        p++;
+                size_t ulen = (size_t)(p - unit);
+                double per;
+                if (ulen == 0) {
+                        /* Bare seconds, only as the whole duration. */
+                        if (parts > 0 || *p != '\0') {
+                                if (*p != ' ' && *p != '\0')
+                                        return set_why(why, whylen,
+                                                       "'%s' is not a duration (" DURATION_TRY ")", s);
+                                return set_why(why, whylen,
+                                               "'%s': each part of a duration needs a unit, as in "
+                                               "1m30s or 1h 2m",
+                                               s);
+                        }
+                        per = 1e6;
+                } else if ((per = duration_unit(unit, ulen)) == 0)
+                        return set_why(why, whylen,
+                                       "'%s' has an unknown unit '%.*s' (use us, ms, s, m, h, d or w)",
+                                       s, (int)ulen, unit);
+                double us = v * per;
+                if (!isfinite(us) || us >= DURATION_LIMIT_USEC)
+                        return duration_range_error(s, why, whylen);
+                total += us;
+                parts++;
+                /* Spaces between parts, not before the end. */
+                const char *sp = p;
+                while (*p == ' ')
+                        p++;
+                if (p > sp && *p == '\0')
+                        return set_why(why, whylen, "'%s' ends with a space", s);
+                if (*p != '\0' && !isdigit((unsigned char)*p) && *p != '.')
+                        return set_why(why, whylen, "'%s' is not a duration (" DURATION_TRY ")", s);
+        }
+        if (!isfinite(total) || total >= DURATION_LIMIT_USEC)
+                return duration_range_error(s, why, whylen);
+        *usecp = (int64_t)(total + 0.5);
+        return 0;
 }

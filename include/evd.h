@@ -112,8 +112,10 @@ const char *evd_error_detail(int err);
  * a short explanation such as "character '/' at offset 3 is not allowed". */
 int evd_name_check(const char *name, char *why, size_t whylen);
 
-/* Parse a duration: "250ms", "5s", "2m", "1h", "1.5s" or bare seconds
- * ("10", "0.25").  "0" means do not block.  Stores microseconds in *usecp.
+/* Parse a duration: "250ms", "5s", "2m", "1h", "2d", "1.5s", compound as
+ * systemd's time spans ("1m30s", "1h 2m"), or bare seconds ("10", "0.25").
+ * "0" means do not block, "infinity" stores EVD_FOREVER.  Stores
+ * microseconds in *usecp.
  * Returns -EINVAL (with WHY filled in) for anything else, and -ERANGE when
  * the value is larger than about 290 thousand years. */
 int evd_duration_parse(const char *s, int64_t *usecp, char *why, size_t whylen);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../tools/duration.h"
 #include "macro.h"
 #include "testhelp.h"
 
@@ -220,10 +221,16 @@ START_TEST(duration_errors) {
         dur_bad("5S", -EINVAL, NULL);
         dur_bad("5 s", -EINVAL, NULL);
         dur_bad("5ss", -EINVAL, NULL);
-        dur_bad("5d", -EINVAL, NULL);
+        dur_bad("5D", -EINVAL, NULL);
+        dur_bad("5mo", -EINVAL, "'mo'");
+        dur_bad("5y", -EINVAL, "'y'");
         dur_bad("1,5s", -EINVAL, NULL);
         dur_bad("0x10", -EINVAL, NULL);
         dur_bad("inf", -EINVAL, NULL);
+        dur_bad("Infinity", -EINVAL, NULL);
+        dur_bad("infinity ", -EINVAL, NULL);
+        dur_bad("1infinity", -EINVAL, NULL);
+        dur_bad("-infinity", -EINVAL, NULL);
         dur_bad("nan", -EINVAL, NULL);
         /* Exponents are not part of the grammar ("250ms", "5s", "1.5s",
          * bare seconds): "1e9999h" is not a duration at all. */
@@ -286,6 +293,116 @@ START_TEST(duration_why_optional) {
 }
 END_TEST
 
+
+START_TEST(duration_days_and_spans) {
+        /* systemd's units, days and weeks among them. */
+        dur_ok("1d", 86400000000LL);
+        dur_ok("2days", 2 * 86400000000LL);
+        dur_ok("1day", 86400000000LL);
+        dur_ok("1w", 7 * 86400000000LL);
+        dur_ok("1.5d", 129600000000LL);
+        dur_ok("3hours", 3 * 3600000000LL);
+        dur_ok("1hr", 3600000000LL);
+        dur_ok("90seconds", 90000000);
+        dur_ok("1second", 1000000);
+        dur_ok("2minutes", 120000000);
+        dur_ok("5msec", 5000);
+        dur_ok("7usec", 7);
+        /* Compound spans, next to each other or apart by spaces. */
+        dur_ok("1m30s", 90000000);
+        dur_ok("1m 30s", 90000000);
+        dur_ok("1h 2m", 3720000000LL);
+        dur_ok("1h  2m", 3720000000LL);
+        dur_ok("1d2h3m4s", 86400000000LL + 7384000000LL);
+        dur_ok("1d 2h 3m 4.5s", 86400000000LL + 7384500000LL);
+        dur_ok("2s500ms", 2500000);
+        dur_ok("1s 1ms 1us", 1001001);
+        dur_ok("30s1m", 90000000); /* in any order, as systemd */
+        dur_ok("1.5m 0.5s", 90500000);
+        /* Every part needs its unit; the whole span is one argument. */
+        dur_bad("1m30", -EINVAL, "needs a unit");
+        dur_bad("1m 30", -EINVAL, "needs a unit");
+        dur_bad("30 1m", -EINVAL, "needs a unit");
+        dur_bad("1m 30x", -EINVAL, "'x'");
+        dur_bad("1m ", -EINVAL, "space");
+        dur_bad("1m,30s", -EINVAL, NULL);
+        dur_bad("1m-30s", -EINVAL, NULL);
+        dur_bad("1m\t30s", -EINVAL, NULL);
+        dur_bad("1m..5s", -EINVAL, NULL);
+        /* The sum is bounded as each part is. */
+        dur_bad("2555555555h 2555555555h", -ERANGE, "too long");
+}
+END_TEST
+
+START_TEST(duration_infinity) {
+        dur_ok("infinity", EVD_FOREVER);
+}
+END_TEST
+
+/* format_duration (evctl's messages) writes what evd_duration_parse reads
+ * back exactly, and writes what people write. */
+static void fmt_is(int64_t usec, const char *want) {
+        char buf[64];
+        format_duration(buf, sizeof(buf), usec);
+        ck_assert_msg(strcmp(buf, want) == 0, "%lld us written as '%s', expected '%s'",
+                      (long long)usec, buf, want);
+        if (usec >= 0)
+                dur_ok(buf, usec);
+}
+
+START_TEST(duration_round_trip) {
+        fmt_is(0, "0ms");
+        fmt_is(250000, "250ms");
+        fmt_is(1500, "1500us");
+        fmt_is(1, "1us");
+        fmt_is(1000000, "1s");
+        fmt_is(1500000, "1.5s");
+        fmt_is(1000001, "1.000001s");
+        fmt_is(120000000, "2m");
+        fmt_is(90000000, "1m30s");
+        fmt_is(90500000, "1m30.5s");
+        fmt_is(3600000000LL, "1h");
+        fmt_is(3720000000LL, "1h2m");
+        fmt_is(86400000000LL, "1d");
+        fmt_is(7 * 86400000000LL, "7d");
+        fmt_is(86400000000LL + 7384500000LL, "1d2h3m4.5s");
+        fmt_is(EVD_FOREVER, "infinity");
+        /* What users write reads back as written. */
+        const char *as_written[] = { "2m", "1.5s", "250ms", "5s", "1h", "1d", "1m30s", "1h2m",
+                                     "2d12h", "100us", "1.25s" };
+        for (size_t k = 0; k < ELEMENTSOF(as_written); k++) {
+                int64_t v;
+                char buf[64];
+                ck_assert_int_eq(evd_duration_parse(as_written[k], &v, NULL, 0), 0);
+                format_duration(buf, sizeof(buf), v);
+                ck_assert_msg(strcmp(buf, as_written[k]) == 0, "'%s' written back as '%s'",
+                              as_written[k], buf);
+        }
+        /* Any value up to a hundred years, at microsecond precision. */
+        uint64_t x = 88172645463325252ULL;
+        for (int k = 0; k < 200000; k++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                int64_t usec = (int64_t)(x % (100ULL * 365 * 86400000000ULL));
+                if (k % 4 == 1)
+                        usec -= usec % 1000000; /* whole seconds */
+                else if (k % 4 == 2)
+                        usec %= 5000000; /* below five seconds */
+                char buf[64];
+                int64_t back = -42;
+                format_duration(buf, sizeof(buf), usec);
+                ck_assert_msg(evd_duration_parse(buf, &back, NULL, 0) == 0, "'%s' rejected", buf);
+                ck_assert_msg(back == usec, "%lld us written as '%s', read back as %lld",
+                              (long long)usec, buf, (long long)back);
+        }
+        /* A buffer too short is cut, never overrun. */
+        char small[4];
+        format_duration(small, sizeof(small), 86400000000LL + 7384500000LL);
+        ck_assert_int_eq(strlen(small), 3);
+}
+END_TEST
+
 int main(void) {
         const struct th_case cases[] = {
                 { "names",
@@ -293,7 +410,8 @@ int main(void) {
                     name_leading, name_forbidden_chars, name_why_optional_and_bounded } },
                 { "durations",
                   { duration_units, duration_errors, duration_range, duration_whitespace,
-                    duration_why_optional } },
+                    duration_why_optional, duration_days_and_spans, duration_infinity,
+                    duration_round_trip } },
         };
         return th_run_cases("parse", cases, ELEMENTSOF(cases), NULL);
 }

@@ -58,7 +58,7 @@ void notify_waiting(const struct opts *o, const char *what, int64_t waited) {
                 return;
         }
         char d[32];
-        format_duration(d, sizeof(d), waited);
+        format_waited(d, sizeof(d), waited, o->progress > 0 ? o->progress : NOTIFY_STATUS_EVERY);
         send_status(false, "still waiting for %s (%s)", what, d);
 }
 

@@ -65,7 +65,7 @@ static int open_lock(struct opts *o, evd_lock **lockp) {
         return r < 0 ? fail_on(r, "open", o->args[0]) : 0;
 }
 
-static int acquired(int r, const char *what, const char *name, int64_t timeout) {
+static int acquired(int r, const char *what, const char *name, const struct opts *o) {
         if (r == EVD_ABANDONED) {
                 warn("lock %s was abandoned: its previous owner died holding it, so what it "
                      "protects may be half-updated",
@@ -74,8 +74,8 @@ static int acquired(int r, const char *what, const char *name, int64_t timeout) 
         }
         if (r == -ETIMEDOUT) {
                 char d[32];
-                format_duration(d, sizeof(d), timeout);
-                return die(EXIT_TIMEOUT, "timed out waiting for %s %s (%s)", what, name, d);
+                return die(EXIT_TIMEOUT, "timed out waiting for %s %s (%s)", what, name,
+                           timeout_text(o, d, sizeof(d)));
         }
         if (r == -ESRCH)
                 return die(EXIT_USAGE, "cannot acquire %s %s: the owner process does not run", what,
@@ -101,12 +101,74 @@ static void describe_end(char *buf, size_t len, int status) {
                 snprintf(buf, len, "ended");
 }
 
-/* The child that is to run COMMAND, while evctl waits for the slot on its
- * behalf: once it has ended, COMMAND can never run, and the wait is over. */
+/* A blocking acquire or barrier wait: what --progress says, and for sem run
+ * and lock run the child that is to run COMMAND, while evctl waits for the
+ * slot on its behalf: once it has ended, COMMAND can never run, and the wait
+ * is over. */
 struct run_state {
-        pid_t child;
-        const char *what, *name, *command;
+        const struct opts *o;
+        const char *what, *name;
+        bool parties;          /* a barrier: its holders are the parties waiting */
+        int64_t next_progress; /* when the next progress line is due (time waited) */
+        pid_t child;           /* sem run, lock run: 0 otherwise */
+        const char *command;
 };
+
+/* ": held by pid 1 (2), pid 2, +3 more" for the holders of I, or for a
+ * barrier ": 2/3 waiting: pid 1, pid 2"; "" when nobody holds it. */
+static void describe_holders(char *buf, size_t len, const struct evd_info *i, bool parties) {
+        size_t used = 0;
+        buf[0] = '\0';
+        if (parties)
+                used = (size_t)snprintf(buf, len, ": %u/%u waiting", i->count, i->max);
+        else if (i->nholders > 0)
+                used = (size_t)snprintf(buf, len, ": held by");
+        else
+                return;
+        for (uint32_t k = 0; k < i->nholders && k < 4 && k < EVD_INFO_HOLDERS && used < len; k++) {
+                used += (size_t)snprintf(buf + used, len - used, "%spid %u",
+                                         k ? ", " : parties ? ": " : " ", i->holders[k].pid);
+                if (i->holders[k].count > 1 && used < len)
+                        used += (size_t)snprintf(buf + used, len - used, " (%u)", i->holders[k].count);
+        }
+        if (i->nholders > 4 && used < len)
+                snprintf(buf + used, len - used, ", +%u more", i->nholders - 4);
+}
+
+/* "evctl: still waiting for semaphore NAME (12s): held by pid P", in the
+ * shape of wait --progress, each time another --progress D has passed. */
+static void maybe_progress(struct run_state *st, int64_t waited) {
+        const struct opts *o = st->o;
+        if (o->progress <= 0 || waited < st->next_progress)
+                return;
+        while (st->next_progress <= waited)
+                st->next_progress += o->progress;
+        char d[32], who[160] = "";
+        format_waited(d, sizeof(d), waited, o->progress);
+        struct evd_info *i = malloc(sizeof(*i));
+        if (i && evd_show(ctx, st->name, i, sizeof(*i)) == 0)
+                describe_holders(who, sizeof(who), i, st->parties);
+        free(i);
+        fprintf(stderr, "evctl: still waiting for %s %s (%s)%s\n", st->what, st->name, d, who);
+}
+
+static void on_progress(void *userdata, const char *name, int64_t waited) {
+        (void)name;
+        maybe_progress(userdata, waited);
+}
+
+/* Turn --progress on for the next wait through ctx (ST must outlive it). */
+static void progress_start(struct run_state *st, const struct opts *o, const char *what,
+                           bool parties) {
+        *st = (struct run_state){ .o = o, .what = what, .name = o->args[0], .parties = parties,
+                                  .next_progress = o->progress };
+        if (o->progress > 0)
+                evd_set_wait_progress(ctx, o->progress, on_progress, st);
+}
+
+static void progress_stop(void) {
+        evd_set_wait_progress(ctx, 0, NULL, NULL);
+}
 
 static _Noreturn void child_gone(const struct run_state *st, int status, bool held) {
         char how[96];
@@ -121,12 +183,12 @@ static _Noreturn void child_gone(const struct run_state *st, int status, bool he
  * evd_set_wait_progress).  Leaving from here is as safe as being killed:
  * a waiter holds nothing while it sleeps. */
 static void check_child(void *userdata, const char *name, int64_t waited) {
-        const struct run_state *st = userdata;
+        struct run_state *st = userdata;
         int status;
         (void)name;
-        (void)waited;
         if (waitpid(st->child, &status, WNOHANG) == st->child)
                 child_gone(st, status, false);
+        maybe_progress(st, waited);
 }
 
 /* Run COMMAND holding a slot (ACQUIRE with the child as owner and evctl as
@@ -155,12 +217,15 @@ static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, 
                 _exit(err == ENOENT ? 127 : 126);
         }
         close(go[0]);
-        struct run_state st = {
-                .child = child, .what = what, .name = o->args[0], .command = argv[0]
-        };
-        evd_set_wait_progress(ctx, CHILD_CHECK_EVERY, check_child, &st);
+        struct run_state st = { .o = o, .what = what, .name = o->args[0],
+                                .next_progress = o->progress, .child = child, .command = argv[0] };
+        /* The child is checked on every call, the progress line printed on
+         * those that come after another --progress D. */
+        int64_t every = o->progress > 0 && o->progress < CHILD_CHECK_EVERY ? o->progress
+                                                                            : CHILD_CHECK_EVERY;
+        evd_set_wait_progress(ctx, every, check_child, &st);
         int r = acquire(obj, child, getpid(), o->timeout);
-        evd_set_wait_progress(ctx, 0, NULL, NULL);
+        progress_stop();
         if (r < 0) {
                 /* Did the child end (killed by somebody), while it still had
                  * the pipe open?  Then that is why, whatever the acquire
@@ -173,13 +238,12 @@ static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, 
                 waitpid(child, NULL, 0);
                 if (r == -ETIMEDOUT) {
                         char d[32];
-                        format_duration(d, sizeof(d), o->timeout);
                         return die(124, "timed out waiting for %s %s (%s); %s not run", what,
-                                   o->args[0], d, argv[0]);
+                                   o->args[0], timeout_text(o, d, sizeof(d)), argv[0]);
                 }
-                return acquired(r, what, o->args[0], o->timeout);
+                return acquired(r, what, o->args[0], o);
         }
-        acquired(r, what, o->args[0], o->timeout);
+        acquired(r, what, o->args[0], o);
         /* As system(3): the command, not evctl, answers the terminal's
          * interrupt; evctl stays to give the slot back.  A child that died
          * meanwhile has closed the pipe: the write below must fail with
@@ -243,9 +307,12 @@ int cmd_sem_acquire(struct opts *o) {
                 evd_sem_free(sem);
                 return r;
         }
+        struct run_state st;
+        progress_start(&st, o, "semaphore", false);
         r = evd_sem_acquire(sem, owner, 0, o->timeout);
+        progress_stop();
         evd_sem_free(sem);
-        return acquired(r, "semaphore", o->args[0], o->timeout);
+        return acquired(r, "semaphore", o->args[0], o);
 }
 
 int cmd_sem_release(struct opts *o) {
@@ -314,9 +381,12 @@ int cmd_lock_acquire(struct opts *o) {
         int r = open_lock(o, &lock);
         if (r)
                 return r;
+        struct run_state st;
+        progress_start(&st, o, "lock", false);
         r = evd_lock_acquire(lock, owner_of(o), 0, o->timeout);
+        progress_stop();
         evd_lock_free(lock);
-        return acquired(r, "lock", o->args[0], o->timeout);
+        return acquired(r, "lock", o->args[0], o);
 }
 
 int cmd_lock_release(struct opts *o) {
@@ -366,7 +436,10 @@ int cmd_barrier_wait(struct opts *o) {
         int r = open_barrier(o, true, &b);
         if (r)
                 return r;
+        struct run_state st;
+        progress_start(&st, o, "barrier", true);
         r = evd_barrier_wait(b, o->timeout);
+        progress_stop();
         evd_barrier_free(b);
         if (r >= 0) {
                 printf("%d\n", r);
@@ -374,8 +447,8 @@ int cmd_barrier_wait(struct opts *o) {
         }
         if (r == -ETIMEDOUT) {
                 char d[32];
-                format_duration(d, sizeof(d), o->timeout);
-                return die(EXIT_TIMEOUT, "timed out at barrier %s (%s); it is broken now", o->args[0], d);
+                return die(EXIT_TIMEOUT, "timed out at barrier %s (%s); it is broken now", o->args[0],
+                           timeout_text(o, d, sizeof(d)));
         }
         if (r == -EPIPE)
                 return die(EXIT_FAILED, "barrier %s is broken (a party timed out, died or aborted it)",

@@ -281,12 +281,14 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                 case L_TIMEOUT:
                         if ((r = parse_duration("--timeout", optarg, &o->timeout)))
                                 return r;
+                        o->timeout_arg = optarg;
                         break;
                 case L_PROGRESS:
                         if ((r = parse_duration("--progress", optarg, &o->progress)))
                                 return r;
-                        if (o->progress == 0)
-                                return usage_error("--progress needs a duration above 0");
+                        if (o->progress <= 0)
+                                return usage_error("--progress needs a finite duration above 0, not '%s'",
+                                                   optarg);
                         break;
                 case L_VALUE:
                 case L_VALUE_FILE:
@@ -543,11 +545,20 @@ void format_time(char *buf, size_t len, uint64_t usec) {
         snprintf(buf + n, len - n, ".%03uZ", (unsigned)(usec / 1000 % 1000));
 }
 
-void format_duration(char *buf, size_t len, int64_t usec) {
-        if (usec >= 1000000)
-                snprintf(buf, len, "%" PRId64 "s", usec / 1000000);
-        else
-                snprintf(buf, len, "%" PRId64 "ms", usec / 1000);
+
+const char *timeout_text(const struct opts *o, char *buf, size_t len) {
+        /* As written when it has a unit ("2m", "1.5s", "1h 30m"): the
+         * message then reads back what the user typed. */
+        if (o->timeout_arg && strpbrk(o->timeout_arg, "abcdefghijklmnopqrstuvwxyz"))
+                return o->timeout_arg;
+        format_duration(buf, len, o->timeout);
+        return buf;
+}
+
+void format_waited(char *buf, size_t len, int64_t waited, int64_t interval) {
+        if (interval > 0 && waited >= interval)
+                waited -= waited % interval;
+        format_duration(buf, len, waited);
 }
 
 static void print_info_json(const struct evd_info *i) {
@@ -619,7 +630,7 @@ static void on_progress(void *userdata, const char *name, int64_t waited) {
         const struct opts *o = userdata;
         char d[32];
         (void)name;
-        format_duration(d, sizeof(d), waited);
+        format_waited(d, sizeof(d), waited, o->progress > 0 ? o->progress : NOTIFY_STATUS_EVERY);
         if (o->progress > 0)
                 fprintf(stderr, "evctl: still waiting for %s (%s)\n", progress_names, d);
         notify_waiting(o, progress_names, waited);
@@ -702,8 +713,8 @@ static int cmd_wait(struct opts *o) {
                         }
                 } else if (r == -ETIMEDOUT) {
                         char d[32];
-                        format_duration(d, sizeof(d), o->timeout);
-                        r = die(EXIT_TIMEOUT, "timed out waiting for %s (%s)", progress_names, d);
+                        r = die(EXIT_TIMEOUT, "timed out waiting for %s (%s)", progress_names,
+                                timeout_text(o, d, sizeof(d)));
                 } else if (r == -ECANCELED) {
                         r = die(EXIT_FAILED, "%s failed: %.*s", name,
                                 (int)MIN(len, (size_t)EVD_VALUE_MAX), buf);
@@ -970,16 +981,18 @@ static const struct command commands[] = {
           "      --exist-ok         succeed when NAME exists already with N slots\n"
           "                         (or unbounded, with --unbounded)\n",
           O_MAX | O_UNBOUNDED | O_INITIAL | O_EXIST_OK, 1, 1, cmd_sem_create, 0 },
-        { "sem acquire", "NAME [--timeout D] [--owner PID] [--max N]",
+        { "sem acquire", "NAME [--timeout D] [--progress D] [--owner PID] [--max N]",
           "Take one slot of the semaphore NAME, waiting for one to be free.  The slot\n"
           "belongs to PID (default: evctl's parent, normally your shell) and is given\n"
           "back when that process ends, if it is not released before.  A slot of an\n"
           "unbounded semaphore belongs to nobody (no --owner) and is never given back.\n",
           "\nOptions:\n"
           "  -t, --timeout D        give up after D (exit 1)\n"
+          "      --progress D       print 'still waiting for semaphore NAME (12s): ...' on\n"
+          "                         stderr every D, naming who holds it\n"
           "      --owner PID        the process the slot belongs to\n"
           "      --max N            create NAME with N slots if it does not exist\n",
-          O_TIMEOUT | O_OWNER | O_MAX, 1, 1, cmd_sem_acquire, 0 },
+          O_TIMEOUT | O_PROGRESS | O_OWNER | O_MAX, 1, 1, cmd_sem_acquire, 0 },
         { "sem release", "NAME [--owner PID]",
           "Give back one slot of the semaphore NAME held by PID (default: evctl's\n"
           "parent).  Exit 4 when PID holds none.  Anybody may release an unbounded\n"
@@ -988,7 +1001,7 @@ static const struct command commands[] = {
           O_OWNER, 1, 1, cmd_sem_release, 0 },
         { "sem value", "NAME", "Print the number of free slots of the semaphore NAME.\n", "", 0, 1, 1,
           cmd_sem_value, 0 },
-        { "sem run", "NAME [--timeout D] [--max N] [--] COMMAND [ARGS...]",
+        { "sem run", "NAME [--timeout D] [--progress D] [--max N] [--] COMMAND [ARGS...]",
           "Run COMMAND holding one slot of the semaphore NAME, and exit with its status\n"
           "(124 when no slot came within D).  The slot stays held while COMMAND runs,\n"
           "even if evctl is killed, and is given back once neither is alive.  Options\n"
@@ -996,33 +1009,41 @@ static const struct command commands[] = {
           "Refused (exit 4) for an unbounded semaphore, whose slots have no owner.\n",
           "\nOptions:\n"
           "  -t, --timeout D        give up waiting for a slot after D (exit 124)\n"
+          "      --progress D       print 'still waiting for semaphore NAME (12s): ...' on\n"
+          "                         stderr every D, naming who holds it\n"
           "      --max N            create NAME with N slots if it does not exist\n",
-          O_TIMEOUT | O_MAX | O_COMMAND, 2, -1, cmd_sem_run, 1 },
-        { "lock acquire", "NAME [--timeout D] [--owner PID]",
+          O_TIMEOUT | O_PROGRESS | O_MAX | O_COMMAND, 2, -1, cmd_sem_run, 1 },
+        { "lock acquire", "NAME [--timeout D] [--progress D] [--owner PID]",
           "Take the lock NAME (created if missing) for PID (default: evctl's parent).\n"
           "A lock taken over from an owner that died holding it prints a warning.\n",
           "\nOptions:\n"
           "  -t, --timeout D        give up after D (exit 1)\n"
+          "      --progress D       print 'still waiting for lock NAME (12s): ...' on\n"
+          "                         stderr every D, naming who holds it\n"
           "      --owner PID        the process the lock belongs to\n",
-          O_TIMEOUT | O_OWNER, 1, 1, cmd_lock_acquire, 0 },
+          O_TIMEOUT | O_PROGRESS | O_OWNER, 1, 1, cmd_lock_acquire, 0 },
         { "lock release", "NAME [--owner PID]",
           "Release the lock NAME held by PID (default: evctl's parent); exit 4 if PID\n"
           "does not hold it.\n",
           "\nOptions:\n      --owner PID        whose lock to release\n",
           O_OWNER, 1, 1, cmd_lock_release, 0 },
-        { "lock run", "NAME [--timeout D] [--] COMMAND [ARGS...]",
+        { "lock run", "NAME [--timeout D] [--progress D] [--] COMMAND [ARGS...]",
           "Run COMMAND holding the lock NAME, as flock(1) does, and exit with its status\n"
           "(124 when the lock did not come within D).  Options end where COMMAND\n"
           "starts, as with flock(1): its own options are its own.\n",
-          "\nOptions:\n  -t, --timeout D        give up waiting after D (exit 124)\n",
-          O_TIMEOUT | O_COMMAND, 2, -1, cmd_lock_run, 1 },
-        { "barrier wait", "NAME --parties N [--timeout D]",
+          "\nOptions:\n  -t, --timeout D        give up waiting after D (exit 124)\n"
+          "      --progress D       print 'still waiting for lock NAME (12s): ...' on\n"
+          "                         stderr every D, naming who holds it\n",
+          O_TIMEOUT | O_PROGRESS | O_COMMAND, 2, -1, cmd_lock_run, 1 },
+        { "barrier wait", "NAME --parties N [--timeout D] [--progress D]",
           "Wait until N processes wait at the barrier NAME, then print this one's\n"
           "arrival index (0 to N-1).  A timeout breaks the barrier for every party.\n",
           "\nOptions:\n"
           "      --parties N        how many processes the barrier waits for\n"
-          "  -t, --timeout D        give up after D (exit 1) and break the barrier\n",
-          O_PARTIES | O_TIMEOUT, 1, 1, cmd_barrier_wait, 0 },
+          "  -t, --timeout D        give up after D (exit 1) and break the barrier\n"
+          "      --progress D       print 'still waiting for barrier NAME (12s): ...' on\n"
+          "                         stderr every D, naming the parties waiting\n",
+          O_PARTIES | O_TIMEOUT | O_PROGRESS, 1, 1, cmd_barrier_wait, 0 },
         { "barrier abort", "NAME", "Break the barrier NAME: waiting parties exit 3.\n", "", 0, 1, 1,
           cmd_barrier_abort, 0 },
         { "barrier reset", "NAME",

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "duration.h"
 #include "evd.h"
 
 enum {
@@ -54,6 +55,7 @@ struct opts {
         const char *runtime_dir;
         unsigned open_flags;
         int64_t timeout; /* EVD_FOREVER */
+        const char *timeout_arg; /* --timeout as given */
         int64_t progress;
         const char *value;
         size_t value_len;
@@ -104,7 +106,12 @@ int parse_duration(const char *opt, const char *s, int64_t *out);
  * be read back exactly; messages leave it alone. */
 void print_text(FILE *f, const char *s, size_t len, bool reversible);
 void format_time(char *buf, size_t len, uint64_t usec);
-void format_duration(char *buf, size_t len, int64_t usec);
+/* A timeout for a message: as the user wrote it (--timeout 2m: "2m"), or in
+ * format_duration's words when it was bare seconds ("10": "10s"). */
+const char *timeout_text(const struct opts *o, char *buf, size_t len);
+/* The WAITED time of a progress call, as a whole number of INTERVALs in
+ * format_duration's words (the call comes a little after each). */
+void format_waited(char *buf, size_t len, int64_t waited, int64_t interval);
 
 /* evctl-sync.c */
 int cmd_sem_create(struct opts *o);
