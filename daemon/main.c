@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include "log.h"
+#include "remove.h"
 #include "segment.h"
 #include "server.h"
 
@@ -32,6 +33,11 @@ static void usage(FILE *f) {
                 "                         (default %u, at most %u)\n"
                 "      --ephemeral        remove the segment (every object) when stopping\n"
                 "                         cleanly; for tests and benchmarks\n"
+                "      --remove           do not serve: stop the namespace's daemon, then remove\n"
+                "                         its segment and the files of its runtime directory;\n"
+                "                         refused (exit 4) while processes hold or wait\n"
+                "      --force            with --remove: remove it all the same (waiters and\n"
+                "                         holders are told their objects were deleted)\n"
                 "  -v, --verbose          log debugging detail\n"
                 "  -h, --help             show this help\n"
                 "      --version          show the version\n"
@@ -56,7 +62,7 @@ static void raise_nofile_limit(void) {
 }
 
 int main(int argc, char **argv) {
-        enum { OPT_VERSION = 256, OPT_SYSTEM, OPT_USER, OPT_EPHEMERAL };
+        enum { OPT_VERSION = 256, OPT_SYSTEM, OPT_USER, OPT_EPHEMERAL, OPT_REMOVE, OPT_FORCE };
         static const struct option opts[] = {
                 { "runtime-dir", required_argument, NULL, 'd' },
                 { "capacity", required_argument, NULL, 'c' },
@@ -65,11 +71,14 @@ int main(int argc, char **argv) {
                 { "group", required_argument, NULL, 'g' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "ephemeral", no_argument, NULL, OPT_EPHEMERAL },
+                { "remove", no_argument, NULL, OPT_REMOVE },
+                { "force", no_argument, NULL, OPT_FORCE },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, OPT_VERSION },
                 {},
         };
         struct server_config cfg = { .capacity = SEG_CAPACITY_DEFAULT };
+        bool remove = false, force = false;
         int c;
         log_init();
         while ((c = getopt_long(argc, argv, "d:c:g:vh", opts, NULL)) >= 0) {
@@ -93,6 +102,8 @@ int main(int argc, char **argv) {
                 case 'g': cfg.group = optarg; break;
                 case 'v': cfg.verbose = true; break;
                 case OPT_EPHEMERAL: cfg.ephemeral = true; break;
+                case OPT_REMOVE: remove = true; break;
+                case OPT_FORCE: force = true; break;
                 case 'h': usage(stdout); return 0;
                 case OPT_VERSION: printf("evd %s\n", EVD_VERSION); return 0;
                 default:
@@ -117,6 +128,16 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "evd: --group shares a system or --runtime-dir namespace; the user instance stays private\n");
                 return 2;
         }
+        if (force && !remove) {
+                fprintf(stderr, "evd: --force goes with --remove\n");
+                return 2;
+        }
+        if (remove && (cfg.group || cfg.ephemeral || cfg.verbose || cfg.capacity != SEG_CAPACITY_DEFAULT)) {
+                fprintf(stderr, "evd: --remove takes only --runtime-dir, --system, --user and --force\n");
+                return 2;
+        }
+        if (remove)
+                return remove_namespace(&cfg, force);
         raise_nofile_limit();
         struct server s;
         int r = server_init(&s, &cfg);

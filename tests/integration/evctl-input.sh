@@ -65,7 +65,7 @@ expect_stderr_match "cannot read --value-file -: Bad file descriptor"
 exists vd && fail "a refused set made vd"
 
 check "durations: no sign, no space, and the message names the option"
-for bad in ' 1s' '+1s' '1s ' '+5' $'\t5' '-0' '1m30s'; do
+for bad in ' 1s' '+1s' '1s ' '+5' $'\t5' '-0' '1m30' '1m 30' 'infinity '; do
         expect_error 2 "--timeout" "$EVCTL" wait dd --timeout "$bad"
 done
 exists dd && fail "a refused wait made dd"
