@@ -6,6 +6,11 @@
 #include "evd.h"
 #include "macro.h"
 #include "detail.h"
+#include "segment.h"
+
+/* The messages below name the limits they report. */
+_Static_assert(SEG_HOLDER_SLOTS == 4096, "the EUSERS message names the size of the table of holds");
+_Static_assert(SEG_CAPACITY_DEFAULT == 4096, "the ENOSPC message names the default capacity");
 
 _public_ const char *evd_strerror(int err) {
         switch (err < 0 ? -err : err) {
@@ -17,7 +22,7 @@ _public_ const char *evd_strerror(int err) {
         case EALREADY: return "already set (a --once event must be cleared first)";
         case EMEDIUMTYPE: return "exists with another type or kind";
         case EIDRM: return "was deleted";
-        case ENOSPC: return "the namespace is full";
+        case ENOSPC: return "the namespace is full (no room for another object: evd --capacity, 4096 by default, sets how many a new namespace holds)";
         case EMSGSIZE: return "value too long (at most 4096 bytes)";
         case ECONNREFUSED: return "no daemon is running and none could be started";
         case EACCES:
@@ -29,7 +34,7 @@ _public_ const char *evd_strerror(int err) {
         case ENXIO: return "no runtime directory: XDG_RUNTIME_DIR is not set (without --user, EVD_RUNTIME_DIR or --runtime-dir name one)";
         case EOVERFLOW: return "not held by that process (nothing to release)";
         case EPIPE: return "the barrier is broken";
-        case EUSERS: return "too many holders in the namespace (its holder table is full)";
+        case EUSERS: return "the namespace's table of holds is full (4096 in all: slots and locks held, barrier parties waiting)";
         case ESRCH: return "no such process";
         case EHOSTDOWN: return "the daemon is not responding";
         case ENOTDIR: return "no such runtime directory (only /run/evd and $XDG_RUNTIME_DIR/evd are made when missing)";

@@ -351,8 +351,13 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                         o->owner = (pid_t)num;
                         break;
                 case L_PARTIES:
-                        if ((r = parse_number("--parties", optarg, 1, PARTIES_MAX, &num)))
+                        if ((r = parse_number("--parties", optarg, 1, NUMBER_MAX, &num)))
                                 return r;
+                        if (num > PARTIES_MAX)
+                                return usage_error("--parties %lu is above %d, the most a barrier can "
+                                                   "wait for (each party waiting takes one of the "
+                                                   "namespace's %d holds)",
+                                                   num, PARTIES_MAX, PARTIES_MAX);
                         o->parties = (uint32_t)num;
                         break;
                 case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
@@ -380,7 +385,9 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
         if (o->many == MANY_NONE && (c->opts & O_MANY) && o->nargs > 1)
                 return usage_error("several names need --any or --all");
         if (o->many != MANY_NONE && o->nargs > WAIT_MANY_MAX)
-                return usage_error("--any and --all take at most %d names, not %d", WAIT_MANY_MAX,
+                return usage_error("--any and --all take at most %d names (the kernel's limit for "
+                                   "one futex_waitv), not %d",
+                                   WAIT_MANY_MAX,
                                    o->nargs);
         int names = c->free_from > 0 ? MIN(c->free_from, o->nargs) : o->nargs;
         for (int i = 0; i < names; i++) {

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# limits.sh - every limit evctl enforces is named by the message that
+# enforces it: names for --any/--all (128, futex_waitv's), a barrier's
+# parties (4096, the table of holds), the table of holds itself when it is
+# full (4096, exit 7), a namespace full of objects (evd --capacity), a
+# value's size (4096 bytes), a name's length (64) and numbers' range.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_python
+
+evd_setup
+
+check "--any/--all: 128 names, futex_waitv's limit"
+names=()
+for i in $(seq 1 129); do
+        names+=("n$i")
+done
+expect_error 2 "at most 128 names \(the kernel's limit for one futex_waitv\), not 129" \
+        "$EVCTL" wait --any "${names[@]}"
+
+check "barrier parties: 4096, the table of holds"
+expect_error 2 "--parties 4097 is above 4096, the most a barrier can wait for \(each party waiting takes one of the namespace's 4096 holds\)" \
+        "$EVCTL" barrier wait b --parties 4097
+expect_error 2 "--parties needs a number from 1 to 2147483647, not '0'" "$EVCTL" barrier wait b --parties 0
+
+check "values, names and numbers name their limits"
+expect_error 2 "at most 4096 are allowed" "$EVCTL" set v --value "$(head -c 4097 /dev/zero | tr '\0' x)"
+expect_error 2 "at most 64 are allowed" "$EVCTL" set "$(head -c 65 /dev/zero | tr '\0' x)"
+expect_error 2 "--max needs a number from 1 to 2147483647" "$EVCTL" sem create s --max 2147483648
+
+check "the table of holds full: exit 7, naming its size"
+expect_exit 0 "$EVCTL" sem create big --max 8192
+lib=$(dirname "$EVCTL")/../lib/libevd.so.1
+[[ -e $lib ]] || fail "no libevd beside evctl ($lib)"
+bg_start 300 "$PY" "$(dirname "${BASH_SOURCE[0]}")/fill-holds.py" "$lib" big 8192 4096 "$_SCRATCH/stop"
+filler=$BG_PID
+wait_until "[[ -s '$(bg_out "$filler")' ]]" || fail "the holds were not taken
+$(bg_show "$filler")"
+[[ $(cat "$(bg_out "$filler")") == 4096 ]] || fail "not 4096 holds taken
+$(bg_show "$filler")"
+expect_error 7 "cannot acquire big: the namespace's table of holds is full \(4096 in all: slots and locks held, barrier parties waiting\)" \
+        "$EVCTL" sem acquire big --owner $$
+expect_error 7 "table of holds is full \(4096 in all" "$EVCTL" lock acquire l --owner $$
+: >"$_SCRATCH/stop"
+bg_expect "$filler" 0
+wait_until "[[ \$(show_field big state) == '8192/8192 free' ]]" ||
+        fail "the holds of the filler did not come back: $(show_field big state)"
+expect_exit 0 "$EVCTL" sem acquire big --owner $$
+
+check "a namespace full of objects: exit 7, naming evd --capacity"
+evd_setup --capacity 2
+expect_exit 0 "$EVCTL" create o1
+expect_exit 0 "$EVCTL" create o2
+expect_error 7 "cannot create o3: the namespace is full \(no room for another object: evd --capacity, 4096 by default, sets how many a new namespace holds\)" \
+        "$EVCTL" create o3
+exit 0
