@@ -17,7 +17,6 @@
 #include "proc.h"
 #include "remove.h"
 #include "segment.h"
-#include "waiters.h"
 
 /* How long the running daemon has to stop after SIGTERM. */
 #define STOP_DEADLINE_MS 30000
@@ -27,7 +26,7 @@
 struct usage {
         unsigned holds, waiters;
         pid_t pid;
-        bool pid_waits;
+        const char *how; /* "holds", "waits at", "waits on" */
         char name[EVD_NAME_MAX + 1];
 };
 
@@ -44,27 +43,26 @@ static void usage_of(struct seg *s, struct usage *u) {
                         continue;
                 if (u->holds++ == 0 && !u->pid) {
                         u->pid = (pid_t)atomic_load(&h->pid);
+                        u->how = o->type == EVD_TYPE_BARRIER ? "waits at" : "holds";
                         snprintf(u->name, sizeof(u->name), "%.*s", EVD_NAME_MAX, o->name);
                 }
         }
-        for (uint32_t i = 0; i < s->capacity; i++) {
-                const struct seg_obj *o = &s->objs[i];
-                if (atomic_load(&o->state) != SLOT_LIVE)
+        /* One pass over the waiter table (not one per object: it has
+         * 65536 entries). */
+        for (uint32_t k = 0; k < SEG_WAITER_SLOTS; k++) {
+                const struct seg_waiter *w = &s->hdr->waiters[k];
+                uint32_t obj = atomic_load(&w->obj_plus1);
+                if (!atomic_load(&w->tid) || !obj || obj > s->capacity)
                         continue;
-                uint32_t n = seg_waiters_count(s, i);
-                if (n == 0)
+                const struct seg_obj *o = &s->objs[obj - 1];
+                if (atomic_load(&o->state) != SLOT_LIVE || w->pid == 0 || w->pid > INT32_MAX ||
+                    w->start_time == 0 || proc_life((pid_t)w->pid, w->start_time) == PROC_DEAD)
                         continue;
-                if (!u->pid) {
-                        for (uint32_t k = 0; k < SEG_WAITER_SLOTS; k++)
-                                if (atomic_load(&s->hdr->waiters[k].tid) &&
-                                    atomic_load(&s->hdr->waiters[k].obj_plus1) == i + 1) {
-                                        u->pid = (pid_t)s->hdr->waiters[k].pid;
-                                        break;
-                                }
-                        u->pid_waits = true;
+                if (u->waiters++ == 0 && !u->pid) {
+                        u->pid = (pid_t)w->pid;
+                        u->how = "waits on";
                         snprintf(u->name, sizeof(u->name), "%.*s", EVD_NAME_MAX, o->name);
                 }
-                u->waiters += n;
         }
 }
 
@@ -72,7 +70,7 @@ static int refuse_busy(const char *dir, const struct usage *u, bool stopped) {
         fprintf(stderr,
                 "evd: not removing the namespace in %s: it is in use, %u hold(s) and %u "
                 "waiter(s) (pid %d %s %s)%s; stop them first, or pass --force\n",
-                dir, u->holds, u->waiters, (int)u->pid, u->pid_waits ? "waits on" : "holds",
+                dir, u->holds, u->waiters, (int)u->pid, u->how,
                 u->name, stopped ? "; its daemon was stopped, the next client starts it again" : "");
         return REMOVE_EXIT_BUSY;
 }

@@ -351,13 +351,16 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                         o->owner = (pid_t)num;
                         break;
                 case L_PARTIES:
-                        if ((r = parse_number("--parties", optarg, 1, NUMBER_MAX, &num)))
+                        /* Plain digits too many for a barrier are told why. */
+                        if (optarg[0] && strspn(optarg, "0123456789") == strlen(optarg) &&
+                            (strlen(optarg) > 9 || strtoul(optarg, NULL, 10) > PARTIES_MAX))
+                                return usage_error("--parties needs a number from 1 to %d, not '%s': "
+                                                   "%d is the most a barrier can wait for (each "
+                                                   "party waiting takes one of the namespace's %d "
+                                                   "holds)",
+                                                   PARTIES_MAX, optarg, PARTIES_MAX, PARTIES_MAX);
+                        if ((r = parse_number("--parties", optarg, 1, PARTIES_MAX, &num)))
                                 return r;
-                        if (num > PARTIES_MAX)
-                                return usage_error("--parties %lu is above %d, the most a barrier can "
-                                                   "wait for (each party waiting takes one of the "
-                                                   "namespace's %d holds)",
-                                                   num, PARTIES_MAX, PARTIES_MAX);
                         o->parties = (uint32_t)num;
                         break;
                 case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);

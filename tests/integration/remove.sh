@@ -60,6 +60,13 @@ wait_until "[[ \$(waiters never) == 1 ]]" || fail "the waiter did not block"
 expect_evd_error 4 "0 hold\(s\) and 1 waiter\(s\) \(pid $wpid waits on never\)" --remove --runtime-dir "$EVD_DIR"
 alive "$EVD_PID" || fail "the refused removal stopped the daemon"
 
+check "a party waiting at a barrier is named as such"
+bg_start 120 "$EVCTL" barrier wait bb --parties 2
+bw=$BG_PID
+bpid=$(bg_child "$bw") || fail "no barrier party"
+wait_until "[[ \$(waiters bb) == 1 ]]" || fail "the party did not arrive"
+expect_evd_error 4 "1 hold\(s\) and [0-9]+ waiter\(s\) \(pid $bpid waits at bb\)" --remove --runtime-dir "$EVD_DIR"
+
 check "--force: removed all the same; the waiter is told its event was deleted"
 expect_exit 0 "$EVCTL" sem acquire builds --owner "$holder"
 expect_exit 0 "$EVD" --remove --force --runtime-dir "$EVD_DIR"
@@ -67,6 +74,9 @@ expect_stderr_match "^evd: removed the namespace in $EVD_DIR \(daemon stopped, s
 bg_expect "$w" 4
 grep -q 'evctl: never was deleted while waiting' "$(bg_err "$w")" || fail "the waiter was not told
 $(bg_show "$w")"
+bg_wait "$bw"
+((BG_RC != 0 && BG_RC != 124)) || fail "the barrier party did not learn of the removal
+$(bg_show "$bw")"
 _reap "$EVD_PID" "$T_WAIT"
 ((REAP_RC != 124)) || fail "the daemon did not stop"
 nothing_left "$EVD_DIR" "$seg"
