@@ -38,7 +38,7 @@ expect_exit 0 "$EVCTL" sem create s --max 1
 expect_exit 0 "$EVCTL" sem acquire s --owner "$holder"
 bg_start 120 "$EVCTL" sem acquire s --owner $$ --progress 200ms
 acq=$BG_PID
-await_line "$acq" "^evctl: still waiting for semaphore s \\(200ms\\): held by pid $holder\$"
+await_line "$acq" "^evctl: still waiting for semaphore s \\([0-9.]+m?s\\): held by pid $holder\$"
 expect_exit 0 "$EVCTL" sem release s --owner "$holder"
 bg_expect "$acq" 0
 only_progress "$acq" "semaphore s"
@@ -50,7 +50,7 @@ expect_exit 0 "$EVCTL" sem acquire s2 --owner "$holder"
 expect_exit 0 "$EVCTL" sem acquire s2 --owner "$holder"
 bg_start 120 "$EVCTL" sem run s2 --progress 0.25s -- touch "$_SCRATCH/sem-ran"
 run_=$BG_PID
-await_line "$run_" "^evctl: still waiting for semaphore s2 \\(250ms\\): held by pid $holder \\(2\\)\$"
+await_line "$run_" "^evctl: still waiting for semaphore s2 \\([0-9.]+m?s\\): held by pid $holder \\(2\\)\$"
 [[ ! -e $_SCRATCH/sem-ran ]] || fail "sem run ran its command without a slot"
 expect_exit 0 "$EVCTL" sem release s2 --owner "$holder"
 bg_expect "$run_" 0
@@ -61,7 +61,7 @@ check "lock acquire --progress names the owner"
 expect_exit 0 "$EVCTL" lock acquire l --owner "$holder"
 bg_start 120 "$EVCTL" lock acquire l --owner $$ --progress 200ms
 acq=$BG_PID
-await_line "$acq" "^evctl: still waiting for lock l \\(200ms\\): held by pid $holder\$"
+await_line "$acq" "^evctl: still waiting for lock l \\([0-9.]+m?s\\): held by pid $holder\$"
 expect_exit 0 "$EVCTL" lock release l --owner "$holder"
 bg_expect "$acq" 0
 only_progress "$acq" "lock l"
@@ -71,7 +71,7 @@ check "lock run --progress names the owner, and runs the command once it has the
 expect_exit 0 "$EVCTL" lock acquire l --owner "$holder"
 bg_start 120 "$EVCTL" lock run l --progress 300ms touch "$_SCRATCH/lock-ran"
 run_=$BG_PID
-await_line "$run_" "^evctl: still waiting for lock l \\(300ms\\): held by pid $holder\$"
+await_line "$run_" "^evctl: still waiting for lock l \\([0-9.]+m?s\\): held by pid $holder\$"
 expect_exit 0 "$EVCTL" lock release l --owner "$holder"
 bg_expect "$run_" 0
 [[ -e $_SCRATCH/lock-ran ]] || fail "lock run did not run its command"
@@ -81,7 +81,7 @@ check "barrier wait --progress names the parties waiting"
 bg_start 120 "$EVCTL" barrier wait b --parties 2 --progress 200ms
 first=$BG_PID
 party=$(bg_child "$first") || fail "no first party"
-await_line "$first" "^evctl: still waiting for barrier b \\(200ms\\): 1/2 waiting: pid $party\$"
+await_line "$first" "^evctl: still waiting for barrier b \\([0-9.]+m?s\\): 1/2 waiting: pid $party\$"
 expect_exit 0 "$EVCTL" barrier wait b --parties 2
 expect_stdout 1
 bg_expect "$first" 0 0
@@ -99,14 +99,14 @@ $(bg_show "$acq")"
 expect_exit 0 "$EVCTL" lock release l --owner $$
 
 check "progress lines count whole intervals, written back as durations are written"
+# A line a whole number of intervals after the start, with a fraction (a
+# late call on a busy machine may skip a tick, never misstate it).
 bg_start 120 "$EVCTL" wait never --progress 1.5s
 w=$BG_PID
-await_line "$w" '\(3s\)$'
+await_line "$w" '^evctl: still waiting for never \((1|4|7|10|13)\.5s\)$'
 kill -TERM "$w"
 bg_wait "$w"
-grep -q '^evctl: still waiting for never (1.5s)$' "$(bg_err "$w")" || fail "no (1.5s) line
-$(bg_show "$w")"
-! grep -Ev '^evctl: still waiting for never \((1.5s|3s|4.5s|6s|7.5s|9s)\)$' "$(bg_err "$w")" | grep -q . ||
+! grep -Ev '^evctl: still waiting for never \((1.5s|3s|4.5s|6s|7.5s|9s|10.5s|12s|13.5s|15s)\)$' "$(bg_err "$w")" | grep -q . ||
         fail "a progress line that is not a whole number of 1.5s intervals
 $(bg_show "$w")"
 
