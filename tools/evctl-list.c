@@ -3,6 +3,7 @@
  * wide as what they hold (libsmartcols), with --no-legend, --output and
  * --raw in the manner of util-linux's tools, or as JSON. */
 #include <inttypes.h>
+#include <langinfo.h>
 #include <libsmartcols.h>
 #include <locale.h>
 #include <stdio.h>
@@ -161,6 +162,28 @@ static int print_raw(const struct evd_info *infos, size_t n, const int *ids, siz
         return 0;
 }
 
+/* S with every byte above 0x7f as \xHH (a new string, or NULL; S freed),
+ * for a locale that is not UTF-8: there libsmartcols could not measure the
+ * text (and loops on it), and the terminal could not show it. */
+static char *ascii_only(char *s) {
+        size_t extra = 0;
+        for (const char *p = s; *p; p++)
+                extra += (unsigned char)*p > 0x7f ? 3 : 0;
+        if (!extra)
+                return s;
+        char *out = malloc(strlen(s) + extra + 1), *q = out;
+        for (const char *p = s; out && *p; p++) {
+                if ((unsigned char)*p > 0x7f)
+                        q += sprintf(q, "\\x%02x", (unsigned char)*p);
+                else
+                        *q++ = *p;
+        }
+        if (out)
+                *q = '\0';
+        free(s);
+        return out;
+}
+
 static int print_table(const struct evd_info *infos, size_t n, const int *ids, size_t ncols,
                        bool legend) {
         if (n == 0) {
@@ -174,6 +197,7 @@ static int print_table(const struct evd_info *infos, size_t n, const int *ids, s
         /* Valid UTF-8 in values is shown as it is, and measured by the
          * width of its characters, in a UTF-8 locale. */
         setlocale(LC_CTYPE, "");
+        bool utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
         struct libscols_table *tb = scols_new_table();
         if (!tb)
                 return die(EXIT_DAEMON, "cannot list: out of memory");
@@ -202,6 +226,8 @@ static int print_table(const struct evd_info *infos, size_t n, const int *ids, s
                 for (size_t c = 0; c < ncols && r == 0; c++) {
                         size_t len;
                         char *s = cell(ids[c], &infos[i], false, &len);
+                        if (s && !utf8)
+                                s = ascii_only(s);
                         /* On success the line owns S. */
                         if (!s || scols_line_refer_data(ln, c, s) != 0) {
                                 free(s);
