@@ -15,7 +15,7 @@ _evctl_options() {
 
 # _evctl_commands PROG [WORD]: the commands (WORD given: WORD's subcommands).
 _evctl_commands() {
-        "$1" --help 2>/dev/null | awk -v word="$2" '
+        "$1" --help 2>/dev/null | awk -v word="${2-}" '
                 /^Commands:/ { on = 1; next }
                 on && /^$/ { exit }
                 on { name = substr($0, 3, 13); sub(/ +$/, "", name)

@@ -932,7 +932,8 @@ static const struct command commands[] = {
           "List every object: name, type, kind, state, waiters and value, in columns\n"
           "as wide as what they hold.\n",
           "\nOptions:\n"
-          "      --no-legend        leave out the header line (also --no-headings)\n"
+          "      --no-legend, --no-headings\n"
+          "                         leave out the header line\n"
           "      --output COLUMNS   print these columns, comma-separated, in this order;\n"
           "                         '+COLUMNS' adds them to the default ones, and\n"
           "                         '--output help' lists them all\n"
