@@ -17,7 +17,7 @@ _evctl_options() {
 _evctl_commands() {
         "$1" --help 2>/dev/null | awk -v word="${2-}" '
                 /^Commands:/ { on = 1; next }
-                on && /^$/ { exit }
+                /^$/ { on = 0 } # reads to the end: evctl is not cut short
                 on { name = substr($0, 3, 13); sub(/ +$/, "", name)
                      split(name, w, " ")
                      if (word == "") { if (!(w[1] in seen)) print w[1]; seen[w[1]] }

@@ -90,13 +90,13 @@ function __evctl_complete
         if string match -q -- '-*' $cur
             printf '%s\n' --runtime-dir --system --user --help --version
         else
-            $prog --help 2>/dev/null | awk '/^Commands:/ { on = 1; next } on && /^$/ { exit }
+            $prog --help 2>/dev/null | awk '/^Commands:/ { on = 1; next } /^$/ { on = 0 }
                 on { split(substr($0, 3, 13), w, " "); if (!(w[1] in seen)) print w[1]; seen[w[1]] }'
         end
         return
     end
     if test (count $cmd) = 1; and contains -- $cmd[1] sem lock barrier
-        $prog --help 2>/dev/null | awk -v word=$cmd[1] '/^Commands:/ { on = 1; next } on && /^$/ { exit }
+        $prog --help 2>/dev/null | awk -v word=$cmd[1] '/^Commands:/ { on = 1; next } /^$/ { on = 0 }
             on { split(substr($0, 3, 13), w, " "); if (w[1] == word && w[2] != "") print w[2] }'
         return
     end
