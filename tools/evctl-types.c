@@ -45,16 +45,21 @@ static void event_state(char *buf, size_t len, const struct evd_info *i) {
         snprintf(buf, len, "%s", state_str(i->state));
 }
 
-static void event_list_value(const struct evctl_type *t, const struct evd_info *e) {
+static void event_list_value(FILE *f, const struct evctl_type *t, const struct evd_info *e,
+                             bool raw) {
         (void)t;
+        if (raw) {
+                fwrite(e->value, 1, e->value_len, f);
+                return;
+        }
         size_t len = e->value_len > 48 ? 45 : e->value_len;
         /* Cut between characters, not inside one. */
         for (int k = 0; k < 3 && len < e->value_len && len > 0 &&
                         ((unsigned char)e->value[len] & 0xc0) == 0x80;
              k++)
                 len--;
-        print_text(stdout, e->value, len, true);
-        fputs(len < e->value_len ? "..." : "", stdout);
+        print_text(f, e->value, len, true);
+        fputs(len < e->value_len ? "..." : "", f);
 }
 
 static void event_show(const struct evctl_type *t, const struct evd_info *i, const char *changed) {
@@ -95,15 +100,17 @@ static void event_watch(const struct evctl_type *t, const struct evd_info *now,
 /* ---- what is held: semaphores, locks, barriers, conditions -------------------- */
 
 /* "pid 123 (2), pid 456" for the list's last column. */
-static void holds_list_value(const struct evctl_type *t, const struct evd_info *i) {
+static void holds_list_value(FILE *f, const struct evctl_type *t, const struct evd_info *i,
+                             bool raw) {
         (void)t;
+        (void)raw;
         for (uint32_t k = 0; k < i->nholders && k < 4; k++) {
-                printf("%spid %u", k ? ", " : "", i->holders[k].pid);
+                fprintf(f, "%spid %u", k ? ", " : "", i->holders[k].pid);
                 if (i->holders[k].count > 1)
-                        printf(" (%u)", i->holders[k].count);
+                        fprintf(f, " (%u)", i->holders[k].count);
         }
         if (i->nholders > 4)
-                printf(", +%u more", i->nholders - 4);
+                fprintf(f, ", +%u more", i->nholders - 4);
 }
 
 static void holds_show(const struct evctl_type *t, const struct evd_info *i, const char *changed) {

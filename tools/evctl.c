@@ -214,7 +214,7 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
         enum {
                 L_TIMEOUT = 256, L_PROGRESS, L_VALUE, L_VALUE_FILE, L_ONCE, L_AUTO, L_MANUAL,
                 L_ANY, L_ALL, L_JSON, L_EXIST_OK, L_COUNT, L_RUNTIME_DIR, L_MAX, L_INITIAL,
-                L_OWNER, L_PARTIES, L_NOTIFY_READY, L_UNBOUNDED,
+                L_OWNER, L_PARTIES, L_NOTIFY_READY, L_UNBOUNDED, L_NO_LEGEND, L_OUTPUT, L_RAW,
         };
         static const struct {
                 struct option opt;
@@ -238,8 +238,12 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                 { { "parties", required_argument, NULL, L_PARTIES }, O_PARTIES },
                 { { "notify-ready", no_argument, NULL, L_NOTIFY_READY }, O_NOTIFY },
                 { { "unbounded", no_argument, NULL, L_UNBOUNDED }, O_UNBOUNDED },
+                { { "no-legend", no_argument, NULL, L_NO_LEGEND }, O_TABLE },
+                { { "no-headings", no_argument, NULL, L_NO_LEGEND }, O_TABLE },
+                { { "output", required_argument, NULL, L_OUTPUT }, O_TABLE },
+                { { "raw", no_argument, NULL, L_RAW }, O_TABLE },
         };
-        struct option longopts[24];
+        struct option longopts[32];
         bool value_given = false;
         unsigned long num;
         int n = 0;
@@ -334,6 +338,19 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                 case L_RUNTIME_DIR: o->runtime_dir = optarg; break;
                 case L_NOTIFY_READY: o->notify_ready = true; break;
                 case L_UNBOUNDED: o->unbounded = true; break;
+                case L_NO_LEGEND: o->no_legend = true; break;
+                case L_RAW: o->raw = true; break;
+                case L_OUTPUT: {
+                        char why[200];
+                        if (!strcmp(optarg, "help")) {
+                                list_columns_help(stdout);
+                                exit(0);
+                        }
+                        if (list_check_output(optarg, why, sizeof(why)) < 0)
+                                return usage_error("%s", why);
+                        o->output = optarg;
+                        break;
+                }
                 case L_MAX:
                         if ((r = parse_number("--max", optarg, 1, NUMBER_MAX, &num)))
                                 return r;
@@ -367,6 +384,9 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                 default: return usage_error("unknown option '%s'", argv[optind - 1]);
                 }
         }
+        if (o->json && (o->no_legend || o->raw || o->output))
+                return usage_error("--json excludes --%s",
+                                   o->raw ? "raw" : o->output ? "output" : "no-legend");
         if (name_at >= 0) {
                 /* NAME goes right before COMMAND (getopt is done with argv). */
                 argv[optind - 1] = argv[name_at];
@@ -571,7 +591,7 @@ void format_waited(char *buf, size_t len, int64_t waited, int64_t interval) {
         format_duration(buf, len, waited);
 }
 
-static void print_info_json(const struct evd_info *i) {
+void print_info_json(const struct evd_info *i) {
         const struct evctl_type *t = evctl_type_get(i->type);
         char changed[40];
         format_time(changed, sizeof(changed), i->changed_usec);
@@ -766,41 +786,6 @@ static int cmd_delete(struct opts *o) {
         return r < 0 ? fail_on(r, "delete", o->args[0]) : 0;
 }
 
-static int cmd_list(struct opts *o) {
-        struct evd_info *infos;
-        size_t n;
-        int r = evd_list(ctx, &infos, &n, sizeof(*infos));
-        if (r < 0)
-                return die(exit_code(r), "cannot list %s: %s", evd_runtime_dir(ctx), evctl_strerror(r));
-        if (o->json) {
-                putchar('[');
-                for (size_t i = 0; i < n; i++) {
-                        if (i)
-                                putchar(',');
-                        print_info_json(&infos[i]);
-                }
-                puts("]");
-        } else {
-                printf("%-24s %-7s %-6s %-13s %7s  %s\n", "NAME", "TYPE", "KIND", "STATE", "WAITERS",
-                       "VALUE");
-                for (size_t i = 0; i < n; i++) {
-                        const struct evd_info *e = &infos[i];
-                        const struct evctl_type *t = evctl_type_get(e->type);
-                        char st[32];
-                        evctl_type_state(t, st, sizeof(st), e);
-                        /* A state wider than its column ("N free,
-                         * unbounded") borrows from the waiters'. */
-                        int over = (int)strlen(st) - 13, ww = over > 0 ? 7 - over : 7;
-                        printf("%-24s %-7s %-6s %-13s %*u  ", e->name, t->brief,
-                               t->kind ? t->kind(e) : "-", st, ww > 1 ? ww : 1, e->waiters);
-                        t->list_value(t, e);
-                        putchar('\n');
-                }
-        }
-        free(infos);
-        return 0;
-}
-
 static int cmd_show(struct opts *o) {
         struct evd_info i;
         int r = evd_show(ctx, o->args[0], &i, sizeof(i));
@@ -964,10 +949,22 @@ static const struct command commands[] = {
           "      --exist-ok         succeed when NAME exists already with that kind\n",
           O_KIND | O_EXIST_OK, 1, 1, cmd_create, 0 },
         { "delete", "NAME", "Delete NAME; processes waiting for it exit 4.\n", "", 0, 1, 1, cmd_delete, 0 },
-        { "list", "[--json]", "List every object: name, type, kind, state, waiters and value.\n",
-          "\nOptions:\n      --json             print a JSON array (\"value\": the value as text,\n"
+        { "list", "[--no-legend] [--output COLUMNS] [--raw] | --json",
+          "List every object: name, type, kind, state, waiters and value, in columns\n"
+          "as wide as what they hold.\n",
+          "\nOptions:\n"
+          "      --no-legend, --no-headings\n"
+          "                         leave out the header line\n"
+          "      --output COLUMNS   print these columns, comma-separated, in this order;\n"
+          "                         '+COLUMNS' adds them to the default ones, and\n"
+          "                         '--output help' lists them all\n"
+          "      --raw              no alignment: one space between columns, and in each\n"
+          "                         value every space, backslash, control character and\n"
+          "                         non-ASCII byte as \\xHH, so that a line splits on\n"
+          "                         spaces; VALUE holds the whole value\n"
+          "      --json             print a JSON array (\"value\": the value as text,\n"
           "                         or null when it is not UTF-8; \"value_base64\": its bytes)\n",
-          O_JSON, 0, 0, cmd_list, 0 },
+          O_JSON | O_TABLE, 0, 0, cmd_list, 0 },
         { "show", "NAME [--json]", "Show one object in detail.\n",
           "\nOptions:\n      --json             print a JSON object (\"value\": the value as text,\n"
           "                         or null when it is not UTF-8; \"value_base64\": its bytes)\n",

@@ -48,6 +48,7 @@ enum opt_bit {
         O_PARTIES = 1 << 11, /* --parties N */
         O_COMMAND = 1 << 12, /* NAME COMMAND...: options end where COMMAND starts */
         O_UNBOUNDED = 1 << 13, /* --unbounded (sem create) */
+        O_TABLE = 1 << 14, /* --no-legend --output --raw (list, evctl-list.c) */
         O_NOTIFY = 1 << 20, /* --notify-ready (evctl-notify.c) */
 };
 
@@ -70,6 +71,8 @@ struct opts {
         bool initial_given;
         bool unbounded; /* sem create --unbounded */
         pid_t owner;
+        bool no_legend, raw;  /* list --no-legend, --raw */
+        const char *output;   /* list --output COLUMNS */
         char **args;
         int nargs;
 };
@@ -126,6 +129,13 @@ int cmd_barrier_wait(struct opts *o);
 int cmd_barrier_abort(struct opts *o);
 int cmd_barrier_reset(struct opts *o);
 
+/* evctl-list.c: list, its columns and --output */
+int cmd_list(struct opts *o);
+/* --output help: the columns and what they hold, on F */
+void list_columns_help(FILE *f);
+/* Check --output COLUMNS: 0, or -1 with the reason in WHY */
+int list_check_output(const char *spec, char *why, size_t len);
+
 /* evctl-notify.c: what "wait --notify-ready" tells the service manager.
  * Both do nothing unless o->notify_ready. */
 #define NOTIFY_STATUS_EVERY (5 * 1000000LL) /* STATUS= refresh while waiting */
@@ -139,6 +149,8 @@ void notify_done(const struct opts *o, int r, const char *what, const char *name
 /* evctl.c: what the type table (evctl-types.c) prints with. */
 /* A JSON string when S is valid UTF-8, else null. */
 void print_json_text(const char *s, size_t len);
+/* One object as a JSON object (list --json, show --json), no newline. */
+void print_info_json(const struct evd_info *i);
 /* watch: one line "TIME NAME WHAT[ VALUE]", I's value when I is given. */
 void watch_line(uint64_t usec, const char *name, const char *what, const struct evd_info *i);
 
@@ -153,8 +165,11 @@ struct evctl_type {
         /* its state in a few words: list's STATE column, show, watch
          * (NULL: "-"); see evctl_type_state */
         void (*state)(char *buf, size_t len, const struct evd_info *i);
-        /* list's last column, without the newline */
-        void (*list_value)(const struct evctl_type *t, const struct evd_info *i);
+        /* list's VALUE column on F, without the newline: escaped with
+         * print_text and cut to fit a table, or (RAW) every byte as it is
+         * (evctl-list.c escapes it for list --raw) */
+        void (*list_value)(FILE *f, const struct evctl_type *t, const struct evd_info *i,
+                           bool raw);
         /* show's lines after "type:" (CHANGED: the time of the last change) */
         void (*show)(const struct evctl_type *t, const struct evd_info *i, const char *changed);
         /* show --json's and list --json's fields after "type", without the

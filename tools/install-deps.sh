@@ -17,6 +17,10 @@ packages=(
         pkg-config      # finds libsystemd and check; generates libevd.pc
         check           # unit-test framework
         libsystemd-dev  # sd-event, sd_notify, sd_listen_fds
+        libsmartcols-dev # evctl list's table (util-linux's column library)
+        bash-completion # where bash completions go (pkg-config); the completion test
+        zsh             # the completion test parses and runs the zsh completion
+        fish            # the completion test parses and runs the fish completion
         systemd         # systemd-socket-activate, systemd-analyze (tests)
         scdoc           # man pages
         redis-server    # the real peer in the Redis-ready test and demo

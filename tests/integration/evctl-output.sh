@@ -234,7 +234,7 @@ from unescape import unescape
 d, n = sys.argv[1], int(sys.argv[2])
 rows = {}
 for line in open(sys.argv[3], "rb").read().decode("utf-8").split("\n")[1:]:
-    m = re.match(r"^(\S+) +event +\S+ +\S+ +\d+  (.*)$", line)
+    m = re.match(r"^(\S+) +event +\S+ +\S+ +\d+ (.*)$", line)
     if m:
         rows[m.group(1)] = m.group(2)
 checked = 0

@@ -50,6 +50,13 @@ if command -v scdoc >/dev/null; then
                 [[ -e $prefix/share/man/$m ]] || fail "man page $m was not installed"
         done
 fi
+# Shell completions, under the prefix where each shell looks.
+for f in share/bash-completion/completions/evctl share/zsh/site-functions/_evctl \
+        share/fish/vendor_completions.d/evctl.fish; do
+        [[ -f $prefix/$f ]] || fail "completion $f was not installed"
+done
+bash -c '. "$1" && complete -p evctl' _ "$prefix/share/bash-completion/completions/evctl" >/dev/null ||
+        fail "the installed bash completion does not register evctl"
 if pkg-config --exists systemd; then
         # Under the prefix (where systemd looks for /usr/local ones too),
         # running the installed evd.
