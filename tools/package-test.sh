@@ -338,7 +338,8 @@ gid=$(getent group evd | cut -d: -f3)
         fail "after dpkg -i, /run/evd is '$(stat -c '%F %a %U:%G' /run/evd 2>&1)', not a directory 750 root:evd (tmpfiles.d)"
 [[ $(evctl --version) == "evctl $version" ]] || fail "evctl --version says '$(evctl --version)'"
 [[ $(/usr/sbin/evd --version) == "evd $version" ]] || fail "evd --version says '$(/usr/sbin/evd --version)'"
-ldd /usr/bin/evctl | grep -q "libevd.so.1 => /usr/lib/$multiarch/libevd.so.1 " ||
+# (/lib is /usr/lib on a merged /usr)
+ldd /usr/bin/evctl | grep -Eq "libevd\.so\.1 => (/usr)?/lib/$multiarch/libevd\.so\.1 " ||
         fail "the installed evctl does not use the installed libevd: $(ldd /usr/bin/evctl | grep libevd)"
 
 say "a program built with pkg-config --cflags --libs libevd"
@@ -365,7 +366,7 @@ C
 # shellcheck disable=SC2046 # pkg-config's words are meant to split
 cc -Wall -Wextra -Werror -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs libevd) ||
         fail "a program does not build with pkg-config --cflags --libs libevd"
-ldd "$tmp/prog" | grep -q "libevd.so.1 => /usr/lib/$multiarch/libevd.so.1 " ||
+ldd "$tmp/prog" | grep -Eq "libevd\.so\.1 => (/usr)?/lib/$multiarch/libevd\.so\.1 " ||
         fail "the program does not use the installed libevd: $(ldd "$tmp/prog" | grep libevd)"
 
 # 5. Use them, in a private mount namespace -----------------------------------------
