@@ -53,7 +53,9 @@ T_WAIT=60
 # The part run in a private mount namespace: tools/package-test.sh --inner DIR
 # ---------------------------------------------------------------------------
 inner() {
-        local tmp=$1 daemon="" gid member member_groups i d out
+        # (globals: the EXIT trap reads them after this function returned)
+        inner_tmp=$1 inner_daemon=""
+        local tmp=$1 gid member member_groups i d out
         say() { printf 'package-test: %s\n' "$*"; }
         fail() {
                 printf 'package-test: FAIL: %s\n' "$*" >&2
@@ -62,7 +64,7 @@ inner() {
         # shellcheck disable=SC2317 # called by the EXIT trap
         stop_daemons() {
                 local p
-                for p in "$daemon" "$(cat "$tmp/user-rt/evd.pid" 2>/dev/null || true)"; do
+                for p in "$inner_daemon" "$(cat "$inner_tmp/user-rt/evd.pid" 2>/dev/null || true)"; do
                         [[ -n $p ]] || continue
                         kill "$p" 2>/dev/null || true
                 done
@@ -98,10 +100,10 @@ inner() {
         say "the system instance: $exec (the ExecStart= of $unit)"
         # shellcheck disable=SC2086 # the unit's command line, split as systemd would
         $exec >"$tmp/evd-system.log" 2>&1 &
-        daemon=$!
+        inner_daemon=$!
         for ((i = 0; i < T_WAIT * 10; i++)); do
                 evctl --system list >/dev/null 2>&1 && break
-                kill -0 "$daemon" 2>/dev/null || fail "evd exited: $(cat "$tmp/evd-system.log")"
+                kill -0 "$inner_daemon" 2>/dev/null || fail "evd exited: $(cat "$tmp/evd-system.log")"
                 sleep 0.1
         done
         evctl --system list >/dev/null || fail "the system instance did not answer within ${T_WAIT}s"
