@@ -101,6 +101,7 @@ inner() {
         # shellcheck disable=SC2086 # the unit's command line, split as systemd would
         $exec >"$tmp/evd-system.log" 2>&1 &
         inner_daemon=$!
+        echo "$inner_daemon" >>"$tmp/daemons"
         for ((i = 0; i < T_WAIT * 10; i++)); do
                 evctl --system list >/dev/null 2>&1 && break
                 kill -0 "$inner_daemon" 2>/dev/null || fail "evd exited: $(cat "$tmp/evd-system.log")"
@@ -166,6 +167,7 @@ inner() {
                 fail "evctl set with autostart failed: $(cat "$tmp/autostart.err")"
         local upid
         upid=$(cat "$tmp/user-rt/evd.pid" 2>/dev/null) || fail "no daemon was started for the user's namespace"
+        echo "$upid" >>"$tmp/daemons"
         [[ $(readlink "/proc/$upid/exe") == /usr/sbin/evd ]] ||
                 fail "autostart ran $(readlink "/proc/$upid/exe"), not /usr/sbin/evd"
         [[ $(stat -c %u "/proc/$upid") == 65534 ]] || fail "the autostarted evd does not run as the user"
@@ -233,6 +235,12 @@ cleanup() {
         local rc=$?
         set +e
         trap - EXIT
+        # Daemons the namespace part started, should its own trap not have
+        # stopped them (killed at its deadline).
+        local p
+        while read -r p; do
+                [[ $(readlink "/proc/$p/exe" 2>/dev/null) == /usr/sbin/evd* ]] && kill "$p" 2>/dev/null
+        done < <(cat "$tmp/daemons" 2>/dev/null)
         if ((installed)); then
                 say "cleaning up: dpkg --purge libevd-dev evd libevd1"
                 dpkg --purge libevd-dev evd libevd1 >"$tmp/purge.log" 2>&1 || cat "$tmp/purge.log" >&2
