@@ -33,6 +33,8 @@ packages=(
         clang           # the fuzz targets (-Dfuzz=true, tests/fuzz/run.sh)
         libclang-rt-dev # clang's libFuzzer, ASan and UBSan runtimes (libclang-rt-14-dev)
         llvm            # llvm-symbolizer: readable stack traces in fuzzer reports
+        debhelper       # builds the Debian packages (tools/package-test.sh), with dpkg-dev
+        lintian         # checks them
 )
 
 force=0

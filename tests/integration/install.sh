@@ -3,7 +3,8 @@
 # install.sh - `meson install` into a fresh prefix gives a usable daemon, tool,
 # library, header and pkg-config file: a program built with
 # `pkg-config --cflags --libs libevd` talks to a daemon that the installed
-# evctl started by itself from the installed path.  Also checks the soname and
+# evctl started by itself from the installed path, sbin/evd (where daemons go;
+# the units run the same path).  Also checks the soname and
 # that libevd exports exactly the symbols of its version script.
 set -euo pipefail
 
@@ -37,7 +38,7 @@ meson setup "$tmp/build" "$SOURCE_ROOT" --prefix="$prefix" -Dtests=false >"$tmp/
 ninja -C "$tmp/build" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; fail "build"; }
 meson install -C "$tmp/build" --quiet >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "install"; }
 
-for f in bin/evd bin/evctl include/evd.h; do
+for f in sbin/evd bin/evctl include/evd.h; do
         [[ -e $prefix/$f ]] || fail "$f was not installed"
 done
 pc=$(find "$prefix" -name libevd.pc | head -n1)
@@ -61,11 +62,34 @@ if pkg-config --exists systemd; then
         # Under the prefix (where systemd looks for /usr/local ones too),
         # running the installed evd.
         for u in lib/systemd/system/evd.service lib/systemd/system/evd.socket \
-                lib/systemd/user/evd.service lib/systemd/user/evd.socket lib/sysusers.d/evd.conf; do
+                lib/systemd/user/evd.service lib/systemd/user/evd.socket lib/sysusers.d/evd.conf \
+                lib/tmpfiles.d/evd.conf; do
                 [[ -f $prefix/$u ]] || fail "$u was not installed"
         done
-        grep -qx "ExecStart=$prefix/bin/evd --system --group evd" "$prefix/lib/systemd/system/evd.service" ||
-                fail "the installed evd.service does not run $prefix/bin/evd"
+        grep -qx "ExecStart=$prefix/sbin/evd --system --group evd" "$prefix/lib/systemd/system/evd.service" ||
+                fail "the installed evd.service does not run $prefix/sbin/evd"
+        grep -qx "ExecStart=$prefix/sbin/evd --user" "$prefix/lib/systemd/user/evd.service" ||
+                fail "the installed user evd.service does not run $prefix/sbin/evd"
+        # /run/evd made at boot with the group evd.service gives it.
+        grep -qx 'd /run/evd 0750 root evd -' "$prefix/lib/tmpfiles.d/evd.conf" ||
+                fail "the installed tmpfiles.d/evd.conf does not make /run/evd 0750 root:evd: $(grep -v '^#' "$prefix/lib/tmpfiles.d/evd.conf")"
+        # What boot does, in a scratch root: sysusers.d makes the group,
+        # then tmpfiles.d makes /run/evd with it.
+        if command -v systemd-sysusers >/dev/null && command -v systemd-tmpfiles >/dev/null; then
+                root=$tmp/root
+                mkdir -p "$root/etc"
+                echo 'root:x:0:' >"$root/etc/group"
+                echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+                systemd-sysusers --root="$root" "$prefix/lib/sysusers.d/evd.conf" >"$tmp/sysusers.log" 2>&1 ||
+                        fail "systemd-sysusers refused the installed sysusers.d/evd.conf: $(cat "$tmp/sysusers.log")"
+                gid=$(awk -F: '$1 == "evd" {print $3}' "$root/etc/group")
+                [[ -n $gid ]] || fail "sysusers.d/evd.conf made no group evd: $(cat "$root/etc/group")"
+                systemd-tmpfiles --root="$root" --create "$prefix/lib/tmpfiles.d/evd.conf" >"$tmp/tmpfiles.log" 2>&1 ||
+                        fail "systemd-tmpfiles refused the installed tmpfiles.d/evd.conf: $(cat "$tmp/tmpfiles.log")"
+                got=$(stat -c '%F %a %u:%g' "$root/run/evd" 2>&1) || true
+                [[ $got == "directory 750 0:$gid" ]] ||
+                        fail "tmpfiles.d/evd.conf made /run/evd as '$got', not 'directory 750 0:$gid' (root:evd)"
+        fi
 fi
 
 echo "install: soname and exported symbols"
@@ -132,7 +156,7 @@ unset EVD_DAEMON EVD_NO_AUTOSTART
 timeout 120 "$prefix/bin/evctl" set installed --value from-the-prefix || fail "evctl set (autostart)"
 [[ -f $rt/evd.pid ]] || fail "no daemon was started"
 exe=$(readlink "/proc/$(cat "$rt/evd.pid")/exe")
-[[ $exe == "$prefix/bin/evd" ]] || fail "autostart ran $exe, not $prefix/bin/evd"
+[[ $exe == "$prefix/sbin/evd" ]] || fail "autostart ran $exe, not $prefix/sbin/evd"
 out=$(timeout 120 "$tmp/prog") || fail "the pkg-config program failed"
 [[ $out == from-the-prefix ]] || fail "the program read '$out'"
 echo "install: ok"

@@ -181,14 +181,14 @@ if pkg-config --exists systemd && command -v meson >/dev/null; then
         T_CALL=300 run meson introspect "$_SCRATCH/b-on" --installed
         for want in "$prefix/lib/systemd/system/evd.service" "$prefix/lib/systemd/system/evd.socket" \
                 "$prefix/lib/systemd/user/evd.service" "$prefix/lib/systemd/user/evd.socket" \
-                "$prefix/lib/sysusers.d/evd.conf"; do
+                "$prefix/lib/sysusers.d/evd.conf" "$prefix/lib/tmpfiles.d/evd.conf"; do
                 grep -qF "\"$want\"" "$LAST_OUT_F" || fail "$want is not in the install plan: $LAST_OUT"
         done
         T_CALL=300 run meson setup "$_SCRATCH/b-off" "$SOURCE_ROOT" --prefix="$prefix" -Dtests=false -Dman=disabled \
                 -Dsystemd-units=disabled
         ((LAST_RC == 0)) || fail "meson setup -Dsystemd-units=disabled failed: $(tail -n 20 "$LAST_OUT_F")"
         T_CALL=300 run meson introspect "$_SCRATCH/b-off" --installed
-        ! grep -qE 'evd\.(service|socket)|sysusers' "$LAST_OUT_F" ||
+        ! grep -qE 'evd\.(service|socket)|sysusers|tmpfiles' "$LAST_OUT_F" ||
                 fail "-Dsystemd-units=disabled still installs units: $LAST_OUT"
 else
         say "note: no pkg-config systemd or meson; skipped"
