@@ -128,6 +128,12 @@ C
 cc -Wall -Werror -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs libevd) ||
         fail "a program does not build with pkg-config --cflags --libs libevd"
 
+echo "install: pkg-config gives the library's version, as evd.h does"
+pcver=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --modversion libevd)
+hdrver=$(printf '#include <evd.h>\nEVD_VERSION_MAJOR.EVD_VERSION_MINOR.EVD_VERSION_MICRO\n' |
+        cpp -P -I"$prefix/include" - | tr -d ' ' | tail -n1)
+[[ $pcver == "$hdrver" ]] || fail "pkg-config says libevd $pcver, evd.h says $hdrver"
+
 echo "install: a program sees evd.h and nothing else of libevd"
 headers=$(cd "$prefix/include" && find . -type f | sort)
 [[ $headers == "./evd.h" ]] || fail "installed headers are not just evd.h: $(echo $headers)"
