@@ -123,6 +123,12 @@ static void check_duration(const char *s) {
                 why_check(&w, 5);
                 return;
         }
+        /* "infinity", and it alone, is EVD_FOREVER (-1). */
+        if (usec == EVD_FOREVER) {
+                if (strcmp(s, "infinity") != 0)
+                        bad("evd_duration_parse gave EVD_FOREVER for something other than infinity");
+                return;
+        }
         if (usec < 0)
                 bad("evd_duration_parse gave a negative duration");
         char text[64];
