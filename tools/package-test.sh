@@ -356,28 +356,8 @@ ldd /usr/bin/evctl | grep -Eq "libevd\.so\.1 => (/usr)?/lib/$multiarch/libevd\.s
         fail "the installed evctl does not use the installed libevd: $(ldd /usr/bin/evctl | grep libevd)"
 
 say "a program built with pkg-config --cflags --libs libevd"
-cat >"$tmp/prog.c" <<'C'
-#include <evd.h>
-#include <stdio.h>
-int main(void) {
-        evd_ctx *ctx;
-        evd_event *ev;
-        char buf[64];
-        size_t len;
-        int r = evd_open(&ctx, NULL, EVD_OPEN_NO_AUTOSTART);
-        if (r < 0) { fprintf(stderr, "open: %s\n", evd_strerror(r)); return 1; }
-        r = evd_event_open(ctx, "installed", EVD_EVENT_MANUAL, 0, &ev);
-        if (r < 0) { fprintf(stderr, "event: %s\n", evd_strerror(r)); return 1; }
-        r = evd_event_wait(ev, 5000000, buf, sizeof(buf), &len);
-        if (r < 0) { fprintf(stderr, "wait: %s\n", evd_strerror(r)); return 1; }
-        printf("%s\n", buf);
-        evd_event_free(ev);
-        evd_close(ctx);
-        return 0;
-}
-C
 # shellcheck disable=SC2046 # pkg-config's words are meant to split
-cc -Wall -Wextra -Werror -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs libevd) ||
+cc -Wall -Wextra -Werror -o "$tmp/prog" tests/integration/installed-event.c $(pkg-config --cflags --libs libevd) ||
         fail "a program does not build with pkg-config --cflags --libs libevd"
 ldd "$tmp/prog" | grep -Eq "libevd\.so\.1 => (/usr)?/lib/$multiarch/libevd\.so\.1 " ||
         fail "the program does not use the installed libevd: $(ldd "$tmp/prog" | grep libevd)"

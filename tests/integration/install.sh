@@ -103,29 +103,8 @@ nm -D --defined-only "$lib" | grep -q ' EVD_1$' || fail "symbols are not version
 echo "install: building a program with pkg-config"
 export PKG_CONFIG_PATH
 PKG_CONFIG_PATH=$(dirname "$pc")
-cat >"$tmp/prog.c" <<'C'
-#include <evd.h>
-#include <stdio.h>
-#include <string.h>
-int main(void) {
-        evd_ctx *ctx;
-        evd_event *ev;
-        char buf[64];
-        size_t len;
-        int r = evd_open(&ctx, NULL, EVD_OPEN_NO_AUTOSTART);
-        if (r < 0) { fprintf(stderr, "open: %s\n", evd_strerror(r)); return 1; }
-        r = evd_event_open(ctx, "installed", EVD_EVENT_MANUAL, EVD_CREATE, &ev);
-        if (r < 0) { fprintf(stderr, "event: %s\n", evd_strerror(r)); return 1; }
-        r = evd_event_wait(ev, 5000000, buf, sizeof(buf), &len);
-        if (r < 0) { fprintf(stderr, "wait: %s\n", evd_strerror(r)); return 1; }
-        printf("%s\n", buf);
-        evd_event_free(ev);
-        evd_close(ctx);
-        return 0;
-}
-C
 # shellcheck disable=SC2046 # pkg-config's words are meant to split
-cc -Wall -Werror -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs libevd) ||
+cc -Wall -Wextra -Werror -o "$tmp/prog" "$SOURCE_ROOT/tests/integration/installed-event.c" $(pkg-config --cflags --libs libevd) ||
         fail "a program does not build with pkg-config --cflags --libs libevd"
 
 echo "install: pkg-config gives the library's version, as evd.h does"
