@@ -13,14 +13,16 @@ reports), so that they pass on a machine whose cores are busy.
 
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 
-DEADLINE = 120  # seconds: only ever reached when something hangs
+DEADLINE = float(os.environ.get("EVD_TEST_DEADLINE", 120))  # seconds: reached only on a hang
 
 EVD = os.environ.get("EVD", "evd")
 EVCTL = os.environ.get("EVCTL", "evctl")
@@ -85,20 +87,35 @@ class Child:
                 self.p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args],
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, text=True, bufsize=1)
+                # Lines come through a queue, so that reading one has a deadline.
+                self.lines = queue.Queue()
+                threading.Thread(target=self._read, daemon=True).start()
+
+        def _read(self):
+                with self.p.stdout:
+                        for line in self.p.stdout:
+                                self.lines.put(line.rstrip("\n"))
+                self.lines.put(None)
 
         @property
         def pid(self):
                 return self.p.pid
 
+        def readline(self):
+                try:
+                        line = self.lines.get(timeout=DEADLINE)
+                except queue.Empty:
+                        self.p.kill()
+                        raise AssertionError(f"the child said nothing for {DEADLINE} s; "
+                                             f"stderr: {self.p.stderr.read()}") from None
+                return "" if line is None else line
+
         def expect(self, line):
-                got = self.p.stdout.readline().rstrip("\n")
+                got = self.readline()
                 if got != line:
                         self.p.kill()
-                        err = self.p.stderr.read()
-                        raise AssertionError(f"child said {got!r}, expected {line!r}; stderr: {err}")
-
-        def readline(self):
-                return self.p.stdout.readline().rstrip("\n")
+                        raise AssertionError(f"child said {got!r}, expected {line!r}; "
+                                             f"stderr: {self.p.stderr.read()}")
 
         def say(self, line):
                 self.p.stdin.write(line + "\n")
@@ -107,14 +124,22 @@ class Child:
         def finish(self):
                 """Wait for the child; its exit status, its stdout and stderr."""
                 try:
-                        out, err = self.p.communicate(timeout=DEADLINE)
+                        self.p.stdin.close()
+                        self.p.wait(timeout=DEADLINE)
                 except subprocess.TimeoutExpired:
                         self.p.kill()
-                        out, err = self.p.communicate()
-                        raise AssertionError(f"child hung; stderr: {err}")
-                return self.p.returncode, out, err
+                        self.p.wait()
+                        raise AssertionError(f"child hung; stderr: {self.p.stderr.read()}")
+                out = []
+                while (line := self.lines.get(timeout=DEADLINE)) is not None:
+                        out.append(line)
+                with self.p.stderr:
+                        err = self.p.stderr.read()
+                return self.p.returncode, "\n".join(out), err
 
         def kill(self):
                 if self.p.poll() is None:
                         self.p.kill()
-                self.p.communicate()
+                self.p.wait()
+                self.p.stdin.close()
+                self.p.stderr.close()
