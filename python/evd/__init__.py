@@ -31,6 +31,7 @@ KeyboardInterrupt leaves nothing held).  ``wait_async`` and
 """
 
 import asyncio
+import builtins
 import errno
 import json
 import math
@@ -216,10 +217,9 @@ class _Object:
                 return (_rebuild, (type(self), self._name, self._namespace, self._args))
 
         def __repr__(self):
-                return f"<evd.{type(self).__name__} {self._name!r}{self._state_repr()}>"
-
-        def _state_repr(self):
-                return ""
+                # threading's shape ("<threading.Event at 0x...: set>"), with the name.
+                return (f"<evd.{type(self).__qualname__} at {id(self):#x} "
+                        f"{self._name!r}: {self._state_repr()}>")
 
         def _fail(self, r, what):
                 return _lib.error(r, f"cannot {what} {self._kind} {self._name}")
@@ -314,7 +314,7 @@ def _exception_from(message):
         cls = None
         if qual and all(p.isidentifier() for p in qual.split(".")):
                 parts = qual.split(".")
-                candidates = [(builtins_mod, parts)] if len(parts) == 1 else []
+                candidates = [(builtins, parts)] if len(parts) == 1 else []
                 for i in range(len(parts) - 1, 0, -1):
                         mod = sys.modules.get(".".join(parts[:i]))
                         if mod is not None:
@@ -336,8 +336,6 @@ def _exception_from(message):
         return EventFailed(message)
 
 
-import builtins as builtins_mod  # noqa: E402
-
 
 class Event(_Object):
         """threading.Event, with eventlet's send, send_exception, ready and
@@ -356,7 +354,7 @@ class Event(_Object):
                 return _lib.event_open(ctx, name, _lib.EVD_EVENT_MANUAL, flags, byref(h))
 
         def _state_repr(self):
-                return ": set" if self.is_set() else ": unset"
+                return "set" if self.is_set() else "unset"
 
         def is_set(self):
                 """True when set (False when clear or failed)."""
@@ -466,8 +464,20 @@ class Lock(_Object):
         def _open(self, ctx, name, flags, h):
                 return _lib.lock_open(ctx, name, flags, byref(h))
 
-        def _state_repr(self):
-                return ": locked" if self.locked() else ": unlocked"
+        def __repr__(self):
+                # _thread.lock's shape: "<locked _thread.lock object at 0x...>".
+                return (f"<{'locked' if self.locked() else 'unlocked'} evd.{type(self).__qualname__}"
+                        f" object {self._name!r}{self._owner_repr()} at {id(self):#x}>")
+
+        def _owner_repr(self):
+                return ""
+
+        def _at_fork_reinit(self):
+                # threading's own locks call this in a fork()ed child to
+                # start unlocked.  An evd hold is the process's: a child
+                # holds nothing, and this process lets go of its own.
+                if self._holder() == os.getpid():
+                        self.release()
 
         def _take(self, timeout):
                 r = _wait(lambda us: _lib.lock_acquire(self._h, 0, 0, us), timeout)
@@ -592,6 +602,8 @@ class RLock(Lock):
         def _release_save(self):
                 # Condition.wait: evd_cond_wait releases the process's hold;
                 # the thread's count is kept here meanwhile.
+                if not self._is_owned():
+                        raise RuntimeError("cannot release un-acquired lock")
                 state = (self._owner, self._count)
                 self._owner, self._count = None, 0
                 return state
@@ -599,13 +611,17 @@ class RLock(Lock):
         def _acquire_restore(self, state):
                 self._owner, self._count = state
 
-        def _state_repr(self):
+        def _owner_repr(self):
                 self._rebuilt()
                 held = self._holder()
-                if not held:
-                        return ": unlocked"
-                mine = f" count={self._count}" if self._owner else ""
-                return f": locked by pid {held}{mine}"
+                owner = self._owner[1] if self._owner else 0
+                return f" pid={held} owner={owner} count={self._count}"
+
+        def _at_fork_reinit(self):
+                self._rebuilt()
+                if self._owner is not None and self._owner[0] == os.getpid():
+                        self._owner, self._count = None, 0
+                        self._give("cannot release un-acquired lock")
 
         async def acquire_async(self, timeout=None):
                 """acquire() for asyncio: True, or False after TIMEOUT seconds."""
@@ -653,7 +669,7 @@ class Semaphore(_Object):
                 return r
 
         def _state_repr(self):
-                return f": value={self._value}"
+                return f"value={self._value}"
 
         def _take(self, timeout):
                 r = _wait(lambda us: _lib.sem_acquire(self._h, 0, 0, us), timeout)
@@ -725,6 +741,9 @@ class BoundedSemaphore(Semaphore):
         def _overflow_message(self):
                 return "Semaphore released too many times"
 
+        def _state_repr(self):
+                return f"value={self._value}/{self._args[0]}"
+
 
 # ---- Condition -------------------------------------------------------------
 
@@ -767,8 +786,14 @@ class Condition(_Object):
         def _is_owned(self):
                 return self._lock._is_owned()
 
+        def _release_save(self):
+                return self._lock._release_save()
+
+        def _acquire_restore(self, state):
+                self._lock._acquire_restore(state)
+
         def _state_repr(self):
-                return f": {self._lock!r}"
+                return repr(self._lock)
 
         def wait(self, timeout=None):
                 """Release the lock, wait until notified or TIMEOUT seconds pass,
@@ -879,8 +904,9 @@ class Barrier(_Object):
                         return 1
 
         def _state_repr(self):
-                return (f": parties={self.parties} waiting={self.n_waiting}"
-                        f"{' broken' if self.broken else ''}")
+                if self.broken:
+                        return "broken"
+                return f"waiters={self.n_waiting}/{self.parties}"
 
         def wait(self, timeout=None):
                 """Wait until PARTIES parties wait; this one's arrival index
