@@ -2,19 +2,38 @@
 """ctypes declarations of libevd 1.0 (include/evd.h), and the contexts.
 
 Only the calls the package uses are declared.  The library is
-$EVD_LIBEVD when set (the tests point it at the build tree), else the
-installed libevd.so.1.
+$EVD_LIBEVD when set (the tests point it at the build tree), else
+libevd.so.1 where the loader finds it, else in the libdir it was
+installed to (_paths.py, written by meson install).
 """
 
 import ctypes
 import os
 import threading
 
-_path = os.environ.get("EVD_LIBEVD") or "libevd.so.1"
-try:
-        lib = ctypes.CDLL(_path)
-except OSError as e:
-        raise ImportError(f"evd: cannot load libevd ({_path}): {e}") from e
+
+
+def _load():
+        path = os.environ.get("EVD_LIBEVD")
+        if path:
+                candidates = [path]
+        else:
+                candidates = ["libevd.so.1"]
+                try:
+                        from . import _paths  # written by meson install
+                        candidates.append(os.path.join(_paths.LIBDIR, "libevd.so.1"))
+                except ImportError:
+                        pass
+        errors = []
+        for c in candidates:
+                try:
+                        return ctypes.CDLL(c)
+                except OSError as e:
+                        errors.append(str(e))
+        raise ImportError("evd: cannot load libevd: " + "; ".join(errors))
+
+
+lib = _load()
 
 EVD_FOREVER = -1
 EVD_NAME_MAX = 64
