@@ -237,6 +237,54 @@ class SubprocessTest(unittest.TestCase):
                 evd.delete("py-proc-barrier")
 
 
+        def test_barrier_abort_and_reset(self):
+                b = evd.Barrier(2, name="py-proc-abort")
+                c = Child("""
+                        import evd, sys, threading
+                        b = evd.Barrier(2, name=sys.argv[1])
+                        for _ in range(2):
+                                try:
+                                        b.wait(120)
+                                        print("passed", flush=True)
+                                except threading.BrokenBarrierError:
+                                        print("BrokenBarrierError", b.broken, flush=True)
+                                sys.stdin.readline()
+                """, b.name)
+                evdtest.wait_until(lambda: b.n_waiting == 1, "the child waits")
+                b.abort()
+                c.expect("BrokenBarrierError True")
+                self.assertTrue(b.broken)
+                b.reset()
+                self.assertFalse(b.broken)
+                c.say("again")
+                evdtest.wait_until(lambda: b.n_waiting == 1, "the child waits again")
+                self.assertEqual(b.wait(T), 1)
+                c.expect("passed")
+                c.say("exit")
+                self.assertEqual(c.finish()[0], 0)
+                evd.delete(b.name)
+
+        def test_event_state_seen_by_others(self):
+                e = evd.Event("py-proc-state")
+                code = """
+                        import evd, sys
+                        e = evd.Event(sys.argv[1])
+                        try:
+                                got = e.wait(0)
+                        except KeyError as x:
+                                got = "KeyError"
+                        print(e.is_set(), e.ready(), got)
+                """
+                for change, want in ((e.set, "True True True"), (e.clear, "False False False"),
+                                     (lambda: e.send("v"), "True True v"),
+                                     (lambda: e.send_exception(KeyError), "False True KeyError")):
+                        change()
+                        c = Child(code, e.name)
+                        c.expect(want)
+                        self.assertEqual(c.finish()[0], 0)
+                evd.delete(e.name)
+
+
 class KillTest(unittest.TestCase):
         """SIGKILL a holder: its hold comes back."""
 
