@@ -43,6 +43,9 @@ def start():
 def stop():
         if _dir is None:
                 return
+        # Private objects still alive are deleted at exit: by then no daemon
+        # is to be started for the namespace removed here.
+        os.environ["EVD_NO_AUTOSTART"] = "1"
         subprocess.run([EVD, "--remove", "--force", "--runtime-dir", _dir],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=DEADLINE)
         shutil.rmtree(_dir, ignore_errors=True)
