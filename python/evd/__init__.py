@@ -537,6 +537,7 @@ class Lock(_Object):
                 pass
 
         def __enter__(self):
+                """with lock: acquire it (blocking)."""
                 return self.acquire()
 
         def __exit__(self, *exc):
@@ -778,10 +779,17 @@ class Condition(_Object):
                 return self._lock.__exit__(*args)
 
         def acquire(self, *args, **kwargs):
+                """Acquire the condition's lock (its acquire's arguments and result)."""
                 return self._lock.acquire(*args, **kwargs)
 
         def release(self):
+                """Release the condition's lock."""
                 return self._lock.release()
+
+        @property
+        def lock(self):
+                """The evd Lock or RLock this condition is bound to."""
+                return self._lock
 
         def _is_owned(self):
                 return self._lock._is_owned()
