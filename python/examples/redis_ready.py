@@ -15,7 +15,6 @@ standard library and evd.
 """
 
 import argparse
-import os
 import socket
 import subprocess
 import sys

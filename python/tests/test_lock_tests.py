@@ -7,7 +7,6 @@ The few tests left out check what evd does differently on purpose, or
 threading's internals; each is named with the reason in SKIPPED."""
 
 import sys
-import threading
 import unittest
 
 import evdtest
