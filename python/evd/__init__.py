@@ -560,7 +560,7 @@ class RLock(Lock):
 
         _kind = "lock"
 
-        def __init__(self, name=None, *, namespace=None):
+        def __init__(self, *, name=None, namespace=None):
                 self._owner = None
                 self._count = 0
                 self._setup(name, namespace, (), private=False, create=True)

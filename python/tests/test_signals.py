@@ -48,7 +48,7 @@ if kind == "event":
 elif kind == "lock":
         call = lambda: evd.Lock(name).acquire(timeout=-1 if timeout is None else timeout)
 elif kind == "rlock":
-        call = lambda: evd.RLock(name).acquire(timeout=-1 if timeout is None else timeout)
+        call = lambda: evd.RLock(name=name).acquire(timeout=-1 if timeout is None else timeout)
 elif kind == "semaphore":
         call = lambda: evd.Semaphore(0, name=name).acquire(timeout=timeout)
 elif kind == "bounded":
@@ -99,7 +99,7 @@ class CtrlCTest(unittest.TestCase):
 
         def test_lock(self):
                 for kind, cls in (("lock", evd.Lock), ("rlock", evd.RLock)):
-                        lock = cls(f"py-sig-{kind}")
+                        lock = cls(name=f"py-sig-{kind}")
                         lock.acquire()
 
                         def check():
