@@ -4,6 +4,7 @@ woken by another process or thread through libevd's pollable notifier,
 with no Python thread started; timeouts; failures raised."""
 
 import asyncio
+import resource
 import threading
 import unittest
 
@@ -124,6 +125,25 @@ class AsyncTest(unittest.TestCase):
 
                 self.run_async(main())
                 self.assertFalse(r.locked())
+
+        def test_idle_wait_costs_no_cpu(self):
+                # A waiter woken on every change would spin here: the event is
+                # changed once, then nothing happens for a second.  The bound
+                # is on this process's CPU time, which other work on the
+                # machine does not inflate.
+                e = evd.Event()
+
+                async def main():
+                        loop = asyncio.get_running_loop()
+                        loop.call_soon(e.clear)
+                        before = resource.getrusage(resource.RUSAGE_SELF)
+                        self.assertIs(await e.wait_async(1.0), False)
+                        after = resource.getrusage(resource.RUSAGE_SELF)
+                        return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+                cpu = self.run_async(main())
+                print(f"CPU during a 1 s idle wait_async: {cpu * 1000:.1f} ms")
+                self.assertLess(cpu, 0.3)
 
         def test_cancelled_task_leaves_nothing(self):
                 e = evd.Event()
