@@ -22,10 +22,11 @@ import warnings
 import evd
 
 
-def crash(slot, lock, holding):
+def crash(slot, lock, holding, crash_now):
         slot.acquire()
         lock.acquire()
         holding.set()
+        crash_now.wait()
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -33,13 +34,14 @@ def main():
         mp = multiprocessing.get_context("spawn")
         slot = evd.BoundedSemaphore(1)
         lock = evd.Lock()
-        holding = evd.Event()
-        p = mp.Process(target=crash, args=(slot, lock, holding))
+        holding, crash_now = evd.Event(), evd.Event()
+        p = mp.Process(target=crash, args=(slot, lock, holding, crash_now))
         p.start()
         holding.wait()
         print(f"worker {p.pid} holds the slot and the lock", flush=True)
         print(f"a second worker cannot have the slot: acquire(False) -> {slot.acquire(False)}",
               flush=True)
+        crash_now.set()
         p.join()
         print(f"worker {p.pid} was killed (exit code {p.exitcode})", flush=True)
         if not slot.acquire(timeout=60):
