@@ -29,13 +29,18 @@ packages=(
         util-linux      # flock, runuser, setsid, setpriv (permission tests)
         passwd          # groupadd, groupdel (permission tests)
         coreutils       # timeout, mktemp
-        python3         # summarises meson's test log in tools/test.sh
+        python3         # summarises meson's test log in tools/test.sh; the evd Python package
         clang           # the fuzz targets (-Dfuzz=true, tests/fuzz/run.sh)
         libclang-rt-dev # clang's libFuzzer, ASan and UBSan runtimes (libclang-rt-14-dev)
         llvm            # llvm-symbolizer: readable stack traces in fuzzer reports
         debhelper       # builds the Debian packages (tools/package-test.sh), with dpkg-dev
         lintian         # checks them
+        dh-python       # python3-evd: dh_python3 (byte-compiling, python3:Depends)
 )
+# CPython's own tests of threading's classes (test.lock_tests), which the
+# python-lock_tests test runs against the evd package: for Debian's python3.
+py3=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)
+[[ -z $py3 ]] || packages+=("libpython$py3-testsuite")
 
 force=0
 for arg in "$@"; do

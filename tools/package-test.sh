@@ -16,13 +16,14 @@
 # HEAD and refuses uncommitted changes), and unshare(1) with mount rights.
 #
 # What it proves:
-#   1. `meson dist` makes a tarball, and debian/ in it builds evd, libevd1 and
-#      libevd-dev with `dpkg-buildpackage -us -uc -b`; debian/changelog's
-#      upstream version is meson.build's.
+#   1. `meson dist` makes a tarball, and debian/ in it builds evd, libevd1,
+#      libevd-dev and python3-evd with `dpkg-buildpackage -us -uc -b`;
+#      debian/changelog's upstream version is meson.build's.
 #   2. lintian finds no error, and no warning but the known ones below.
 #   3. Each package holds what it should (the daemon in /usr/sbin, units,
 #      sysusers.d and tmpfiles.d files in evd; the library in libevd1; the
-#      header, link and pkg-config file in libevd-dev).
+#      header, link and pkg-config file in libevd-dev; the Python module in
+#      python3-evd).
 #   4. `dpkg -i` works and its scripts make group evd and /run/evd (0750,
 #      root:evd).
 #   5. In a private mount namespace (fresh /run and /dev/shm, so that a system
@@ -34,7 +35,8 @@
 #      all with the value; a process outside the group gets exit 6; the
 #      installed evctl starts the installed /usr/sbin/evd by itself for a
 #      user's own namespace; a program built with
-#      `pkg-config --cflags --libs libevd` reads an event set by evctl.
+#      `pkg-config --cflags --libs libevd` reads an event set by evctl, and
+#      so does Debian's python3 through `import evd`.
 #   6. `dpkg --purge` removes every file.
 set -euo pipefail
 
@@ -158,6 +160,11 @@ inner() {
         out=$(timeout "$T_WAIT" "$tmp/prog") || fail "the pkg-config program failed"
         [[ $out == from-the-package ]] || fail "the pkg-config program read '$out'"
 
+        say "Debian's python3 reads it too, through import evd (python3-evd)"
+        out=$(cd / && env -u EVD_LIBEVD -u PYTHONPATH timeout "$T_WAIT" /usr/bin/python3 -c \
+                'import evd; print(evd.Event("installed").wait(5))' 2>&1) || fail "import evd: $out"
+        [[ $out == from-the-package ]] || fail "the Python module read '$out'"
+
         say "the installed evctl starts the installed evd by itself for a user's own namespace"
         mkdir -m 0700 "$tmp/user-rt"
         chown 65534:65534 "$tmp/user-rt"
@@ -209,7 +216,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 for tool in meson ninja dpkg-buildpackage dh lintian pkg-config cc setpriv unshare systemd-tmpfiles timeout; do
         command -v "$tool" >/dev/null || fail "$tool not found; run: bash tools/install-deps.sh"
 done
-for p in evd libevd1 libevd-dev; do
+for p in evd libevd1 libevd-dev python3-evd; do
         status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
         if [[ -n $status && $status != not-installed ]]; then
                 fail "package $p is installed already; this test installs and purges its own (dpkg --purge $p first)"
@@ -242,8 +249,8 @@ cleanup() {
                 [[ $(readlink "/proc/$p/exe" 2>/dev/null) == /usr/sbin/evd* ]] && kill "$p" 2>/dev/null
         done < <(cat "$tmp/daemons" 2>/dev/null)
         if ((installed)); then
-                say "cleaning up: dpkg --purge libevd-dev evd libevd1"
-                dpkg --purge libevd-dev evd libevd1 >"$tmp/purge.log" 2>&1 || cat "$tmp/purge.log" >&2
+                say "cleaning up: dpkg --purge python3-evd libevd-dev evd libevd1"
+                dpkg --purge python3-evd libevd-dev evd libevd1 >"$tmp/purge.log" 2>&1 || cat "$tmp/purge.log" >&2
         fi
         # What dpkg -i did to the host: /run/evd (tmpfiles.d) and group evd
         # (sysusers.d), undone unless they were here before.
@@ -298,6 +305,9 @@ for p in evd libevd1 libevd-dev; do
         [[ -f $f ]] || fail "no ${p}_${debversion}_$arch.deb was built"
         debs+=("$f")
 done
+f=$tmp/deb/python3-evd_${debversion}_all.deb
+[[ -f $f ]] || fail "no python3-evd_${debversion}_all.deb was built"
+debs+=("$f")
 
 # 2. lintian ------------------------------------------------------------------
 say "lintian"
@@ -334,13 +344,15 @@ contains "${debs[0]}" /usr/sbin/evd /usr/bin/evctl "$unitdir/evd.service" "$unit
 contains "${debs[1]}" "/usr/lib/$multiarch/libevd.so.1" "/usr/lib/$multiarch/libevd.so.1.0.0"
 contains "${debs[2]}" /usr/include/evd.h "/usr/lib/$multiarch/libevd.so" \
         "/usr/lib/$multiarch/pkgconfig/libevd.pc" /usr/share/man/man3/libevd.3.gz
+contains "${debs[3]}" /usr/lib/python3/dist-packages/evd/__init__.py \
+        /usr/lib/python3/dist-packages/evd/_lib.py
 ! dpkg-deb -c "${debs[0]}" | grep -q '/usr/bin/evd$' || fail "evd still installs /usr/bin/evd"
 
 # 4. dpkg -i ----------------------------------------------------------------------
 say "dpkg -i ${debs[*]##*/}"
 installed=1
 dpkg -i "${debs[@]}" >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log" >&2; fail "dpkg -i failed"; }
-for p in evd libevd1 libevd-dev; do
+for p in evd libevd1 libevd-dev python3-evd; do
         [[ $(dpkg-query -W -f='${db:Status-Status}' "$p") == installed ]] || fail "$p is not installed"
 done
 getent group evd >/dev/null || fail "installing evd made no group evd (sysusers.d)"
@@ -367,11 +379,11 @@ timeout --kill-after=10 $((T_WAIT * 5)) unshare --mount --propagation private \
         bash "${BASH_SOURCE[0]}" --inner "$tmp" || fail "the installed packages do not work (see above)"
 
 # 6. dpkg --purge -------------------------------------------------------------------
-say "dpkg --purge libevd-dev evd libevd1"
-dpkg --purge libevd-dev evd libevd1 >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log" >&2; fail "dpkg --purge failed"; }
+say "dpkg --purge python3-evd libevd-dev evd libevd1"
+dpkg --purge python3-evd libevd-dev evd libevd1 >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log" >&2; fail "dpkg --purge failed"; }
 installed=0
 for f in /usr/sbin/evd /usr/bin/evctl "/usr/lib/$multiarch/libevd.so.1" /usr/include/evd.h \
-        "$unitdir/evd.service" /usr/lib/tmpfiles.d/evd.conf; do
+        "$unitdir/evd.service" /usr/lib/tmpfiles.d/evd.conf /usr/lib/python3/dist-packages/evd; do
         [[ ! -e $f ]] || fail "$f is still there after dpkg --purge"
 done
 say "ok: evd $debversion built, lintian-clean (no errors), installed, used and purged"

@@ -144,4 +144,19 @@ exe=$(readlink "/proc/$(cat "$rt/evd.pid")/exe")
 [[ $exe == "$prefix/sbin/evd" ]] || fail "autostart ran $exe, not $prefix/sbin/evd"
 out=$(timeout 120 "$tmp/prog") || fail "the pkg-config program failed"
 [[ $out == from-the-prefix ]] || fail "the program read '$out'"
+
+echo "install: the Python package, in the site directory of meson's python"
+pkg=$(find "$prefix" -path '*/evd/__init__.py' | head -n1)
+[[ -n $pkg ]] || fail "the Python package evd was not installed"
+[[ -f $(dirname "$pkg")/_lib.py ]] || fail "evd/_lib.py was not installed"
+py=/usr/bin/python3
+[[ -x $py ]] || py=$(command -v python3)
+# It finds libevd.so.1 in the libdir it was installed with, even where
+# the loader's paths do not lead there.
+out=$(cd / && PYTHONPATH=$(dirname "$(dirname "$pkg")") EVD_LIBEVD='' LD_LIBRARY_PATH='' timeout 120 "$py" -c '
+import evd
+e = evd.Event("installed")
+print(e.wait(0))
+' 2>&1) || fail "import evd from $pkg failed: $out"
+[[ $out == from-the-prefix ]] || fail "the installed Python package read '$out'"
 echo "install: ok"
