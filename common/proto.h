@@ -22,6 +22,9 @@ enum proto_op {
         OP_CREATE = 2, /* NAME TYPE KIND FLAGS -> REPLY with INDEX GEN */
         OP_DELETE = 3, /* NAME -> REPLY */
         OP_LIST = 4,   /* CURSOR -> ITEM (with CURSOR of the next) or REPLY -ENOENT at the end */
+        /* cluster namespaces (daemon/cluster.c): NAME STATE [VALUE] -> REPLY
+         * [VALUE: why it failed] */
+        OP_CLUSTER_EVENT = 50,
         OP_REPLY = 100,
         OP_ITEM = 101,
 };

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include "cluster.h"
 #include "log.h"
 #include "remove.h"
 #include "segment.h"
@@ -31,6 +33,13 @@ static void usage(FILE *f) {
                 "                         owned by GROUP; other users are refused\n"
                 "  -c, --capacity N       objects the namespace holds when it is created\n"
                 "                         (default %u, at most %u)\n"
+                "      --etcd URLS        make this a cluster namespace: its events live in the\n"
+                "                         etcd v3 cluster at URLS (comma-separated http://\n"
+                "                         host:port), mirrored here; see evd(8)\n"
+                "      --etcd-prefix P    the cluster namespace's keys begin with P (default\n"
+                "                         %s)\n"
+                "      --host-id H        this host's name in the cluster (default: hostname)\n"
+                "      --lease-ttl SECS   the host's etcd lease (default 10; at least 2)\n"
                 "      --ephemeral        remove the segment (every object) when stopping\n"
                 "                         cleanly; for tests and benchmarks\n"
                 "      --remove           do not serve: stop the namespace's daemon, then remove\n"
@@ -45,7 +54,7 @@ static void usage(FILE *f) {
                 "evd runs in the foreground and logs to stderr.  It tells a service manager\n"
                 "when it is ready (sd_notify), accepts a socket-activated listening socket,\n"
                 "and keeps every object across restarts.  See evd(8).\n",
-                SEG_CAPACITY_DEFAULT, SEG_CAPACITY_MAX);
+                SEG_CAPACITY_DEFAULT, SEG_CAPACITY_MAX, CLUSTER_PREFIX_DEFAULT);
 }
 
 /* One descriptor per connection and per watched process: take all the hard
@@ -62,7 +71,8 @@ static void raise_nofile_limit(void) {
 }
 
 int main(int argc, char **argv) {
-        enum { OPT_VERSION = 256, OPT_SYSTEM, OPT_USER, OPT_EPHEMERAL, OPT_REMOVE, OPT_FORCE };
+        enum { OPT_VERSION = 256, OPT_SYSTEM, OPT_USER, OPT_EPHEMERAL, OPT_REMOVE, OPT_FORCE,
+               OPT_ETCD, OPT_ETCD_PREFIX, OPT_HOST_ID, OPT_LEASE_TTL };
         static const struct option opts[] = {
                 { "runtime-dir", required_argument, NULL, 'd' },
                 { "capacity", required_argument, NULL, 'c' },
@@ -73,11 +83,17 @@ int main(int argc, char **argv) {
                 { "ephemeral", no_argument, NULL, OPT_EPHEMERAL },
                 { "remove", no_argument, NULL, OPT_REMOVE },
                 { "force", no_argument, NULL, OPT_FORCE },
+                { "etcd", required_argument, NULL, OPT_ETCD },
+                { "etcd-prefix", required_argument, NULL, OPT_ETCD_PREFIX },
+                { "host-id", required_argument, NULL, OPT_HOST_ID },
+                { "lease-ttl", required_argument, NULL, OPT_LEASE_TTL },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, OPT_VERSION },
                 {},
         };
         struct server_config cfg = { .capacity = SEG_CAPACITY_DEFAULT };
+        cfg.cluster.lease_ttl_usec = CLUSTER_LEASE_TTL_DEFAULT_USEC;
+        char hostname[256] = "";
         bool remove = false, force = false;
         int c;
         log_init();
@@ -104,6 +120,21 @@ int main(int argc, char **argv) {
                 case OPT_EPHEMERAL: cfg.ephemeral = true; break;
                 case OPT_REMOVE: remove = true; break;
                 case OPT_FORCE: force = true; break;
+                case OPT_ETCD: cfg.cluster.etcd = optarg; break;
+                case OPT_ETCD_PREFIX: cfg.cluster.prefix = optarg; break;
+                case OPT_HOST_ID: cfg.cluster.host_id = optarg; break;
+                case OPT_LEASE_TTL: {
+                        char *end;
+                        errno = 0;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (errno || *end || !*optarg || optarg[0] == '-' || v < 2 || v > 3600) {
+                                fprintf(stderr, "evd: invalid --lease-ttl '%s': give whole seconds from 2 to 3600\n",
+                                        optarg);
+                                return 2;
+                        }
+                        cfg.cluster.lease_ttl_usec = (uint64_t)v * 1000000;
+                        break;
+                }
                 case 'h': usage(stdout); return 0;
                 case OPT_VERSION: printf("evd %s\n", EVD_VERSION); return 0;
                 default:
@@ -135,6 +166,19 @@ int main(int argc, char **argv) {
         if (remove && (cfg.group || cfg.ephemeral || cfg.verbose || cfg.capacity != SEG_CAPACITY_DEFAULT)) {
                 fprintf(stderr, "evd: --remove takes only --runtime-dir, --system, --user and --force\n");
                 return 2;
+        }
+        if (!cfg.cluster.etcd && (cfg.cluster.prefix || cfg.cluster.host_id)) {
+                fprintf(stderr, "evd: --etcd-prefix and --host-id go with --etcd\n");
+                return 2;
+        }
+        if (cfg.cluster.prefix && (!*cfg.cluster.prefix || strlen(cfg.cluster.prefix) > 200)) {
+                fprintf(stderr, "evd: --etcd-prefix takes 1 to 200 bytes\n");
+                return 2;
+        }
+        if (cfg.cluster.etcd && !cfg.cluster.host_id) {
+                if (gethostname(hostname, sizeof(hostname) - 1) < 0 || !hostname[0])
+                        strcpy(hostname, "localhost");
+                cfg.cluster.host_id = hostname;
         }
         if (remove)
                 return remove_namespace(&cfg, force);

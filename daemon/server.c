@@ -69,7 +69,13 @@ static void handle_create(struct server *s, const struct proto_msg *req, struct 
                 return;
         }
         uint32_t idx = 0, gen = 0;
-        int r = seg_table_create_obj(&s->seg, req->name, &init, &idx, &gen);
+        int r = 0;
+        /* cluster mode: the object is made in etcd first (cluster.c) */
+        if (s->cluster && seg_lookup(&s->seg, req->name, &idx, &gen) < 0)
+                r = cluster_create(s->cluster, req->name, init.type, init.kind,
+                                   req->flags & PROTO_CREATE_EXCL);
+        if (r == 0)
+                r = seg_table_create_obj(&s->seg, req->name, &init, &idx, &gen);
         if (r == -EEXIST && !(req->flags & PROTO_CREATE_EXCL))
                 r = 0;
         else if (r == 0) {
@@ -95,7 +101,10 @@ static void handle_delete(struct server *s, const struct proto_msg *req, struct 
                 reply_status(rep, -EINVAL);
                 return;
         }
-        int r = seg_table_delete(&s->seg, req->name);
+        /* cluster mode: the keys go from etcd, every mirror follows */
+        int r = s->cluster ? cluster_delete(s->cluster, req->name) : 0;
+        if (r == 0)
+                r = seg_table_delete(&s->seg, req->name);
         if (r == 0)
                 log_info("deleted %s for pid %d", req->name, (int)pid);
         reply_status(rep, r);
@@ -168,6 +177,7 @@ int server_handle(struct server *s, const uint8_t *in, size_t inlen, uint8_t *ou
         case OP_CREATE: handle_create(s, &req, &rep, peer_pid); break;
         case OP_DELETE: handle_delete(s, &req, &rep, peer_pid); break;
         case OP_LIST: handle_list(s, &req, &rep, &info); break;
+        case OP_CLUSTER_EVENT: cluster_handle_event(s->cluster, &req, &rep); break;
         default: reply_status(&rep, -EOPNOTSUPP); break;
         }
         if (!seg_lost(&s->seg))
@@ -903,6 +913,10 @@ int server_init(struct server *s, const struct server_config *cfg) {
                 return r;
         }
         sd_event_set_watchdog(s->event, true);
+        /* cluster mode (or the runtime directory's claim of it dropped) */
+        r = cluster_start(&s->cluster, &cfg->cluster, &s->seg, s->event, s->paths.runtime_dir);
+        if (r < 0)
+                return r;
         return 0;
 }
 
@@ -920,6 +934,8 @@ int server_run(struct server *s) {
 }
 
 void server_deinit(struct server *s) {
+        cluster_stop(s->cluster);
+        s->cluster = NULL;
         while (s->conns)
                 conn_free(s->conns);
         if (s->event)

@@ -10,6 +10,7 @@
 #include "perm.h"
 #include "segment.h"
 #include "watch.h"
+#include "cluster.h"
 
 struct conn;
 
@@ -20,6 +21,7 @@ struct server_config {
         bool verbose;
         bool ephemeral; /* remove the segment and files on a clean stop */
         const char *group; /* --group: share the namespace with this group */
+        struct cluster_config cluster; /* --etcd and its options (cluster.h) */
 };
 
 struct server {
@@ -47,6 +49,7 @@ struct server {
         sd_event_source *accept_retry_source;
         uint64_t limit_logged_usec;
         unsigned limit_closed;
+        struct cluster *cluster; /* NULL: a local namespace */
 };
 
 /* Set up everything (runtime dir, lock, segment, socket).  Errors are

@@ -183,6 +183,13 @@ struct evd_backend {
 /* The shared-segment backend (lib/shm.c). */
 extern const struct evd_backend shm_backend;
 
+/* The cluster namespace's backend (lib/cluster.c): shm_backend with event
+ * writes sent to the daemon.  cluster_pick_backend() gives it for a context
+ * whose runtime directory the daemon marked as a cluster namespace, and BE
+ * otherwise. */
+extern const struct evd_backend cluster_backend;
+const struct evd_backend *cluster_pick_backend(const evd_ctx *ctx, const struct evd_backend *be);
+
 /* The backend evd_open gives new contexts.  Unit tests install a table of
  * their own with ctx_set_backend_for_test(); NULL puts the default back.
  * Not exported. */

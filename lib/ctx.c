@@ -68,6 +68,9 @@ _public_ int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags) {
                 detail_set(r, "%s", why);
         if (r == 0)
                 r = client_check_dir(ctx);
+        /* cluster mode: a namespace the daemon marked as one (lib/cluster.c) */
+        if (r == 0)
+                ctx->be = cluster_pick_backend(ctx, ctx->be);
         if (r == 0)
                 r = ctx->be->ns_open(ctx);
         if (r < 0) {

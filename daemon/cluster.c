@@ -1,0 +1,837 @@
+/* SPDX-License-Identifier: MIT */
+/* cluster.c - see cluster.h.
+ *
+ * Keys, under the prefix P (docs/cluster.md has the reasons):
+ *   P ev/NAME/k   the event's kind ("manual", "once"), made once
+ *   P ev/NAME/s   its state: "clear", "set" or "failed"
+ *   P ev/NAME/v   "S" or "F" then the value or failure message; put by
+ *                 every set and fail (never by a clear), so its etcd
+ *                 version counts them: that count is the segment's `sets`
+ * A set is one txn putting v then s; a clear puts s alone.
+ *
+ * Threads: the main loop (requests, and every write to the segment); the
+ * watch thread (reads the prefix, then watches it from the next revision,
+ * and hands what it reads to the main loop through a queue and an eventfd);
+ * the health thread (every second, a linearizable read on the watch's
+ * member: a member that hangs keeps its TCP connection open, so the watch
+ * alone would never notice). */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "etcd-gw.h"
+#include "log.h"
+#include "macro.h"
+#include "proc.h"
+#include "types.h"
+
+/* Writes: each member gets this long, and the whole write this long, before
+ * the client is told the cluster is unreachable (its request deadline is
+ * ten seconds: transport.c). */
+#define WRITE_CALL_MS 2000L
+#define WRITE_BUDGET_MS 6000L
+/* How long a write waits for the watch to bring it back. */
+#define ECHO_WAIT_MS 3000
+
+struct rec {
+        struct rec *next;
+        int64_t rev; /* > 0 and name "": everything up to rev was queued */
+        char name[EVD_NAME_MAX + 1];
+        bool has_k, k_deleted, has_s, has_v;
+        uint32_t kind, s_state, v_state;
+        uint64_t v_version;
+        uint8_t *value;
+        size_t value_len;
+};
+
+struct cluster {
+        struct cluster_config cfg;
+        char *prefix;  /* P, ends with '/' */
+        char *evpfx;   /* P "ev/" */
+        struct seg *seg;
+        sd_event_source *queue_source;
+        int efd;
+        struct etcd_gw gw;
+        struct etcd_conn conn; /* the main loop's */
+        pthread_t watch_thread, health_thread;
+        bool threads_started;
+        _Atomic bool stop;
+        /* Set by the health thread when the watch's member stopped
+         * answering: the watch moves on to the next one. */
+        _Atomic bool watch_restart;
+        _Atomic size_t watch_at;
+        pthread_mutex_t qlock;
+        pthread_cond_t qcond;
+        struct rec *qhead, **qtail;
+        int64_t applied_rev; /* main loop only */
+        /* The watch thread's parser state. */
+        char *wbuf;
+        size_t wlen, wsize;
+        int64_t watch_rev;
+        bool need_sync;
+        bool reachable_logged;
+};
+
+/* ---- the queue ---------------------------------------------------------- */
+
+static void rec_free(struct rec *r) {
+        if (r) {
+                free(r->value);
+                free(r);
+        }
+}
+
+static void queue_push(struct cluster *c, struct rec *r) {
+        pthread_mutex_lock(&c->qlock);
+        *c->qtail = r;
+        c->qtail = &r->next;
+        pthread_cond_broadcast(&c->qcond);
+        pthread_mutex_unlock(&c->qlock);
+        uint64_t one = 1;
+        (void)!write(c->efd, &one, sizeof(one));
+}
+
+static void queue_rev(struct cluster *c, int64_t rev) {
+        struct rec *r = calloc(1, sizeof(*r));
+        if (!r)
+                return;
+        r->rev = rev;
+        queue_push(c, r);
+}
+
+/* ---- applying to the segment (main loop only) ----------------------------- */
+
+static const char *kind_names[] = { "manual", "once", "auto" };
+static const char *state_names[] = { "clear", "set", "failed" };
+
+static int parse_word(const uint8_t *v, size_t len, const char *const *words, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (strlen(words[i]) == len && !memcmp(v, words[i], len))
+                        return (int)i;
+        return -1;
+}
+
+static void apply(struct cluster *c, struct rec *r) {
+        if (!r->name[0]) {
+                if (r->rev > c->applied_rev)
+                        c->applied_rev = r->rev;
+                return;
+        }
+        struct seg *s = c->seg;
+        if (seg_lost(s) || !s->hdr)
+                return;
+        uint32_t idx, gen;
+        if (r->has_k && r->k_deleted) {
+                if (seg_table_delete(s, r->name) == 0)
+                        log_info("cluster: deleted event %s", r->name);
+                return;
+        }
+        int q = seg_lookup(s, r->name, &idx, &gen);
+        if (q == -ENOENT) {
+                uint32_t kind = r->has_k ? r->kind : EVD_EVENT_MANUAL;
+                q = seg_table_create(s, r->name, EVD_TYPE_EVENT, kind, &idx, &gen);
+                if (q == -EEXIST)
+                        q = seg_lookup(s, r->name, &idx, &gen);
+                if (q == 0)
+                        log_debug("cluster: mirrored event %s", r->name);
+        }
+        if (q < 0) {
+                log_warning("cluster: cannot mirror event %s: %s", r->name, strerror(-q));
+                return;
+        }
+        struct seg_obj *o = &s->objs[idx];
+        if (seg_obj_lock(o, 2000) < 0)
+                return;
+        if (atomic_load(&o->gen) != gen || o->type != EVD_TYPE_EVENT || !seg_obj_sane(o)) {
+                seg_obj_unlock(o);
+                log_warning("cluster: %s is not an event here; not mirrored", r->name);
+                return;
+        }
+        struct seg_event *e = &o->u.event;
+        bool changed = false, wake = false;
+        /* v's version counts the sets and fails: one we have not applied
+         * (from a watch event, or found by a re-read after a compaction)
+         * releases the waiters, even if the state read with it is clear
+         * again by now. */
+        if (r->has_v && r->v_version != e->sets) {
+                size_t len = MIN(r->value_len, (size_t)EVD_VALUE_MAX);
+                if (len)
+                        memcpy(e->payload, r->value, len);
+                e->payload_len = (uint32_t)len;
+                e->payload_kind = r->v_state == EVD_STATE_FAILED ? PAYLOAD_FAILURE : PAYLOAD_VALUE;
+                e->payload_gen = r->v_version;
+                e->sets = r->v_version;
+                e->state = r->v_state;
+                changed = wake = true;
+        }
+        if (r->has_s && e->state != r->s_state) {
+                e->state = r->s_state;
+                changed = true;
+                wake |= r->s_state != EVD_STATE_CLEAR;
+        }
+        if (changed)
+                seg_obj_unlock_changed(s, o, wake);
+        else
+                seg_obj_unlock(o);
+}
+
+static void drain(struct cluster *c) {
+        uint64_t n;
+        (void)!read(c->efd, &n, sizeof(n));
+        for (;;) {
+                pthread_mutex_lock(&c->qlock);
+                struct rec *r = c->qhead;
+                if (r) {
+                        c->qhead = r->next;
+                        if (!c->qhead)
+                                c->qtail = &c->qhead;
+                }
+                pthread_mutex_unlock(&c->qlock);
+                if (!r)
+                        return;
+                apply(c, r);
+                rec_free(r);
+        }
+}
+
+static int on_queue(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        (void)src;
+        (void)fd;
+        (void)revents;
+        drain(userdata);
+        return 0;
+}
+
+/* Apply what the watch brings until it has reached REV, for at most
+ * TIMEOUT_MS.  Returns whether it did. */
+static bool wait_applied(struct cluster *c, int64_t rev, int timeout_ms) {
+        uint64_t deadline = now_monotonic_usec() + (uint64_t)timeout_ms * 1000;
+        for (;;) {
+                drain(c);
+                if (c->applied_rev >= rev)
+                        return true;
+                uint64_t now = now_monotonic_usec();
+                if (now >= deadline)
+                        return false;
+                struct pollfd p = { .fd = c->efd, .events = POLLIN };
+                (void)poll(&p, 1, (int)MAX((deadline - now) / 1000, 1));
+        }
+}
+
+/* ---- the watch thread ------------------------------------------------------ */
+
+/* Split KEY (under P ev/) into NAME and its one-letter field; 0 or -1. */
+static int split_key(struct cluster *c, const uint8_t *key, size_t len, char *name, char *field) {
+        size_t pl = strlen(c->evpfx);
+        if (len < pl + 3 || memcmp(key, c->evpfx, pl) || key[len - 2] != '/')
+                return -1;
+        size_t nl = len - pl - 2;
+        if (nl > EVD_NAME_MAX)
+                return -1;
+        memcpy(name, key + pl, nl);
+        name[nl] = '\0';
+        if (strlen(name) != nl || evd_name_check(name, NULL, 0) < 0)
+                return -1;
+        *field = (char)key[len - 1];
+        return 0;
+}
+
+/* Fold one key-value (or its deletion) into record R; false if it is not
+ * one of ours. */
+static bool fold_kv(struct cluster *c, json_object *kv, bool deleted, struct rec *r) {
+        json_object *k = etcd_get(kv, "key", NULL), *v = etcd_get(kv, "value", NULL);
+        if (!k)
+                return false;
+        size_t klen = 0, vlen = 0;
+        _cleanup_free_ uint8_t *key = etcd_unb64(json_object_get_string(k), &klen);
+        _cleanup_free_ uint8_t *val = v ? etcd_unb64(json_object_get_string(v), &vlen)
+                                        : (uint8_t *)strdup("");
+        char name[EVD_NAME_MAX + 1], field;
+        if (!key || !val || split_key(c, key, klen, name, &field) < 0)
+                return false;
+        if (r->name[0] && strcmp(r->name, name))
+                return false;
+        strcpy(r->name, name);
+        int w;
+        switch (field) {
+        case 'k':
+                w = parse_word(val, vlen, kind_names, 2);
+                if (!deleted && w < 0)
+                        return true; /* a kind we do not mirror (auto): ignore */
+                r->has_k = true;
+                r->k_deleted = deleted;
+                r->kind = w < 0 ? 0 : (uint32_t)w;
+                break;
+        case 's':
+                w = parse_word(val, vlen, state_names, 3);
+                if (deleted || w < 0)
+                        return true;
+                r->has_s = true;
+                r->s_state = (uint32_t)w;
+                break;
+        case 'v':
+                if (deleted || vlen < 1 || (val[0] != 'S' && val[0] != 'F'))
+                        return true;
+                r->has_v = true;
+                r->v_state = val[0] == 'F' ? EVD_STATE_FAILED : EVD_STATE_SET;
+                r->v_version = (uint64_t)etcd_int(kv, "version", 0);
+                free(r->value);
+                r->value_len = MIN(vlen - 1, (size_t)EVD_VALUE_MAX);
+                r->value = malloc(r->value_len + 1);
+                if (r->value)
+                        memcpy(r->value, val + 1, r->value_len);
+                else
+                        r->value_len = 0;
+                break;
+        default:
+                break;
+        }
+        return true;
+}
+
+/* Read the whole prefix and queue it as one record per event, then the
+ * revision it was read at.  Returns that revision or a negative code. */
+static int64_t resync(struct cluster *c, struct etcd_conn *conn) {
+        _cleanup_free_ char *end = etcd_prefix_end(c->evpfx);
+        json_object *body = etcd_kv(c->evpfx, NULL, 0), *rep = NULL;
+        char *e64 = etcd_b64(end, strlen(end));
+        json_object_object_add(body, "range_end", json_object_new_string(e64 ? e64 : ""));
+        free(e64);
+        char why[256];
+        int q = etcd_call(conn, "/v3/kv/range", body, &rep, 3000, 3000, why, sizeof(why));
+        json_object_put(body);
+        if (q < 0) {
+                if (!c->reachable_logged)
+                        log_warning("cluster: cannot read %s from etcd: %s", c->evpfx, why);
+                c->reachable_logged = true;
+                return q;
+        }
+        if (c->reachable_logged)
+                log_notice("cluster: etcd answers again");
+        c->reachable_logged = false;
+        int64_t rev = etcd_int(etcd_get(rep, "header", NULL), "revision", 0);
+        json_object *kvs = etcd_get(rep, "kvs", NULL);
+        struct rec *r = NULL;
+        size_t n = kvs ? json_object_array_length(kvs) : 0;
+        for (size_t i = 0; i < n; i++) {
+                json_object *kv = json_object_array_get_idx(kvs, i);
+                if (!r && !(r = calloc(1, sizeof(*r))))
+                        break;
+                if (fold_kv(c, kv, false, r))
+                        continue;
+                /* Another event's key: the sorted range has finished this
+                 * one. */
+                if (r->name[0]) {
+                        queue_push(c, r);
+                        r = calloc(1, sizeof(*r));
+                        if (r && !fold_kv(c, kv, false, r))
+                                r->name[0] = '\0';
+                }
+        }
+        if (r && r->name[0])
+                queue_push(c, r);
+        else
+                rec_free(r);
+        queue_rev(c, rev);
+        json_object_put(rep);
+        return rev;
+}
+
+/* One line of the watch stream: a watch response. */
+static void on_watch_line(struct cluster *c, const char *line) {
+        json_object *j = json_tokener_parse(line);
+        if (!j)
+                return;
+        json_object *res = etcd_get(j, "result", NULL);
+        if (!res) {
+                /* {"error": ...}: the stream is over. */
+                atomic_store(&c->watch_restart, true);
+                json_object_put(j);
+                return;
+        }
+        if (etcd_int(res, "compact_revision", 0) > 0 || etcd_get(res, "canceled", NULL)) {
+                log_notice("cluster: the watch was %s at revision %" PRId64
+                           "; re-reading the prefix",
+                           etcd_get(res, "canceled", NULL) ? "cancelled" : "compacted",
+                           c->watch_rev);
+                c->need_sync = true;
+                atomic_store(&c->watch_restart, true);
+                json_object_put(j);
+                return;
+        }
+        json_object *evs = etcd_get(res, "events", NULL);
+        size_t n = evs ? json_object_array_length(evs) : 0;
+        struct rec *r = NULL;
+        int64_t rrev = 0;
+        for (size_t i = 0; i < n; i++) {
+                json_object *ev = json_object_array_get_idx(evs, i);
+                json_object *kv = etcd_get(ev, "kv", NULL), *type = etcd_get(ev, "type", NULL);
+                bool deleted = type && !strcmp(json_object_get_string(type), "DELETE");
+                int64_t mr = etcd_int(kv, "mod_revision", 0);
+                /* One record per event and revision: a set's txn puts v
+                 * and s at one revision; a set and the clear after it are
+                 * two records, applied in that order. */
+                if (r && mr != rrev) {
+                        queue_push(c, r);
+                        r = NULL;
+                }
+                if (!r && !(r = calloc(1, sizeof(*r))))
+                        break;
+                rrev = mr;
+                if (!fold_kv(c, kv, deleted, r) && r->name[0]) {
+                        queue_push(c, r);
+                        r = calloc(1, sizeof(*r));
+                        if (r && !fold_kv(c, kv, deleted, r))
+                                r->name[0] = '\0';
+                }
+                if (mr > c->watch_rev)
+                        c->watch_rev = mr;
+        }
+        if (r && r->name[0])
+                queue_push(c, r);
+        else
+                rec_free(r);
+        if (n)
+                queue_rev(c, c->watch_rev);
+        json_object_put(j);
+}
+
+static size_t on_watch_data(char *d, size_t sz, size_t nm, void *userdata) {
+        struct cluster *c = userdata;
+        size_t n = sz * nm;
+        if (c->wlen + n + 1 > c->wsize) {
+                size_t want = MAX(c->wsize * 2, c->wlen + n + 1);
+                char *b = want <= (64u << 20) ? realloc(c->wbuf, want) : NULL;
+                if (!b)
+                        return 0;
+                c->wbuf = b;
+                c->wsize = want;
+        }
+        memcpy(c->wbuf + c->wlen, d, n);
+        c->wlen += n;
+        c->wbuf[c->wlen] = '\0';
+        char *nl;
+        while ((nl = memchr(c->wbuf, '\n', c->wlen))) {
+                *nl = '\0';
+                on_watch_line(c, c->wbuf);
+                size_t used = (size_t)(nl - c->wbuf) + 1;
+                memmove(c->wbuf, c->wbuf + used, c->wlen - used);
+                c->wlen -= used;
+        }
+        /* The gateway may end a response without a newline: a complete
+         * object on its own is one too. */
+        if (c->wlen && c->wbuf[c->wlen - 1] == '}') {
+                json_object *j = json_tokener_parse(c->wbuf);
+                if (j) {
+                        json_object_put(j);
+                        on_watch_line(c, c->wbuf);
+                        c->wlen = 0;
+                }
+        }
+        return n;
+}
+
+static int on_watch_progress(void *userdata, curl_off_t a, curl_off_t b, curl_off_t d,
+                             curl_off_t e) {
+        (void)a;
+        (void)b;
+        (void)d;
+        (void)e;
+        struct cluster *c = userdata;
+        return atomic_load(&c->stop) || atomic_load(&c->watch_restart);
+}
+
+static void *watch_main(void *userdata) {
+        struct cluster *c = userdata;
+        struct etcd_conn conn;
+        if (etcd_conn_init(&conn, &c->gw) < 0)
+                return NULL;
+        CURL *h = curl_easy_init();
+        _cleanup_free_ char *end = etcd_prefix_end(c->evpfx);
+        _cleanup_free_ char *k64 = etcd_b64(c->evpfx, strlen(c->evpfx));
+        _cleanup_free_ char *e64 = etcd_b64(end, strlen(end));
+        c->need_sync = true;
+        while (!atomic_load(&c->stop)) {
+                if (c->need_sync) {
+                        int64_t rev = resync(c, &conn);
+                        if (rev < 0) {
+                                usleep(200000);
+                                continue;
+                        }
+                        c->watch_rev = rev;
+                        c->need_sync = false;
+                }
+                size_t at = atomic_load(&c->gw.cur) % c->gw.n;
+                atomic_store(&c->watch_at, at);
+                atomic_store(&c->watch_restart, false);
+                char url[512], body[1024];
+                snprintf(url, sizeof(url), "%s/v3/watch", c->gw.endpoints[at]);
+                snprintf(body, sizeof(body),
+                         "{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\","
+                         "\"start_revision\":\"%" PRId64 "\"}}",
+                         k64, e64, c->watch_rev + 1);
+                c->wlen = 0;
+                curl_easy_reset(h);
+                curl_easy_setopt(h, CURLOPT_URL, url);
+                curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+                curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_watch_data);
+                curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
+                curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+                curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_watch_progress);
+                curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+                curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+                curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
+                curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+                CURLcode rc = curl_easy_perform(h);
+                if (atomic_load(&c->stop))
+                        break;
+                if (!c->need_sync) {
+                        log_notice("cluster: the watch on %s ended (%s); resuming from revision "
+                                   "%" PRId64 " on the next member",
+                                   c->gw.endpoints[at],
+                                   atomic_load(&c->watch_restart) ? "member not answering"
+                                                                  : curl_easy_strerror(rc),
+                                   c->watch_rev + 1);
+                        size_t expect = at;
+                        atomic_compare_exchange_strong(&c->gw.cur, &expect, (at + 1) % c->gw.n);
+                        usleep(100000);
+                }
+        }
+        curl_easy_cleanup(h);
+        etcd_conn_done(&conn);
+        return NULL;
+}
+
+/* ---- the health thread ------------------------------------------------------ */
+
+static void *health_main(void *userdata) {
+        struct cluster *c = userdata;
+        CURL *h = curl_easy_init();
+        _cleanup_free_ char *k64 = etcd_b64(c->evpfx, strlen(c->evpfx));
+        char body[512];
+        snprintf(body, sizeof(body), "{\"key\":\"%s\",\"count_only\":true}", k64);
+        unsigned misses = 0;
+        while (!atomic_load(&c->stop)) {
+                for (int i = 0; i < 10 && !atomic_load(&c->stop); i++)
+                        usleep(100000);
+                size_t at = atomic_load(&c->watch_at) % c->gw.n;
+                char url[512];
+                snprintf(url, sizeof(url), "%s/v3/kv/range", c->gw.endpoints[at]);
+                curl_easy_reset(h);
+                curl_easy_setopt(h, CURLOPT_URL, url);
+                curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+                curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+                curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
+                curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, NULL);
+                FILE *null = fopen("/dev/null", "we");
+                curl_easy_setopt(h, CURLOPT_WRITEDATA, null);
+                long code = 0;
+                CURLcode rc = curl_easy_perform(h);
+                if (null)
+                        fclose(null);
+                curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+                /* Two misses in a row (a linearizable read needs the
+                 * member to reach the leader): the watch moves on. */
+                if (rc == CURLE_OK && code == 200)
+                        misses = 0;
+                else if (++misses >= 2) {
+                        atomic_store(&c->watch_restart, true);
+                        misses = 0;
+                }
+        }
+        curl_easy_cleanup(h);
+        return NULL;
+}
+
+/* ---- requests --------------------------------------------------------------- */
+
+static char *key_of(struct cluster *c, const char *name, char field) {
+        char *k;
+        return asprintf(&k, "%s%s/%c", c->evpfx, name, field) < 0 ? NULL : k;
+}
+
+static json_object *txn_new(void) {
+        json_object *t = json_object_new_object();
+        json_object_object_add(t, "compare", json_object_new_array());
+        json_object_object_add(t, "success", json_object_new_array());
+        json_object_object_add(t, "failure", json_object_new_array());
+        return t;
+}
+
+static void txn_add(json_object *t, const char *part, json_object *op) {
+        json_object_array_add(etcd_get(t, part, NULL), op);
+}
+
+static bool txn_succeeded(json_object *rep) {
+        json_object *s = etcd_get(rep, "succeeded", NULL);
+        return s && json_object_get_boolean(s);
+}
+
+int cluster_create(struct cluster *c, const char *name, uint32_t type, uint32_t kind, bool excl) {
+        if (type != EVD_TYPE_EVENT || kind > EVD_EVENT_ONCE) {
+                log_notice("cluster: refused to create %s: only manual and once events are "
+                           "cluster objects so far",
+                           name);
+                return -EOPNOTSUPP;
+        }
+        _cleanup_free_ char *kk = key_of(c, name, 'k');
+        _cleanup_free_ char *ks = key_of(c, name, 's');
+        if (!kk || !ks)
+                return -ENOMEM;
+        json_object *t = txn_new(), *rep = NULL;
+        txn_add(t, "compare", etcd_cmp(kk, "CREATE", "EQUAL", NULL, 0, 0));
+        txn_add(t, "success", etcd_req_put(kk, kind_names[kind], strlen(kind_names[kind])));
+        txn_add(t, "success", etcd_req_put(ks, "clear", 5));
+        txn_add(t, "failure", etcd_req_range(kk, NULL));
+        char why[256];
+        int r = etcd_call(&c->conn, "/v3/kv/txn", t, &rep, WRITE_CALL_MS, WRITE_BUDGET_MS, why,
+                          sizeof(why));
+        json_object_put(t);
+        if (r < 0) {
+                log_warning("cluster: cannot create %s: %s", name, why);
+                return r;
+        }
+        if (!txn_succeeded(rep)) {
+                json_object *resps = etcd_get(rep, "responses", NULL);
+                json_object *rr = resps ? json_object_array_get_idx(resps, 0) : NULL;
+                json_object *kvs = etcd_get(etcd_get(rr, "response_range", NULL), "kvs", NULL);
+                json_object *kv = kvs ? json_object_array_get_idx(kvs, 0) : NULL;
+                json_object *v = etcd_get(kv, "value", NULL);
+                size_t len = 0;
+                _cleanup_free_ uint8_t *val = v ? etcd_unb64(json_object_get_string(v), &len) : NULL;
+                int have = val ? parse_word(val, len, kind_names, 3) : -1;
+                r = have != (int)kind ? -EMEDIUMTYPE : excl ? -EEXIST : 0;
+        } else {
+                int64_t rev = etcd_int(etcd_get(rep, "header", NULL), "revision", 0);
+                log_info("cluster: created event %s (%s) at revision %" PRId64, name,
+                         kind_names[kind], rev);
+                /* The caller creates it locally now; the watch's copy of it
+                 * finds it there. */
+        }
+        json_object_put(rep);
+        return r;
+}
+
+int cluster_delete(struct cluster *c, const char *name) {
+        _cleanup_free_ char *from = NULL;
+        if (asprintf(&from, "%s%s/", c->evpfx, name) < 0)
+                return -ENOMEM;
+        _cleanup_free_ char *end = etcd_prefix_end(from);
+        json_object *body = etcd_kv(from, NULL, 0), *rep = NULL;
+        char *e64 = etcd_b64(end, strlen(end));
+        json_object_object_add(body, "range_end", json_object_new_string(e64 ? e64 : ""));
+        free(e64);
+        char why[256];
+        int r = etcd_call(&c->conn, "/v3/kv/deleterange", body, &rep, WRITE_CALL_MS,
+                          WRITE_BUDGET_MS, why, sizeof(why));
+        json_object_put(body);
+        if (r < 0)
+                log_warning("cluster: cannot delete %s: %s", name, why);
+        json_object_put(rep);
+        return r;
+}
+
+static void reply(struct proto_msg *rep, int status, const char *msg) {
+        memset(rep, 0, sizeof(*rep));
+        rep->op = OP_REPLY;
+        rep->status = status;
+        if (msg)
+                proto_set_value(rep, msg, (uint32_t)strlen(msg));
+}
+
+void cluster_handle_event(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep) {
+        static char msg[512];
+        if (!c) {
+                reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
+                return;
+        }
+        if (!PROTO_HAS(req, TAG_NAME) || evd_name_check(req->name, NULL, 0) < 0 ||
+            !PROTO_HAS(req, TAG_STATE) || req->state > EVD_STATE_FAILED ||
+            req->value_len > EVD_VALUE_MAX) {
+                reply(rep, -EINVAL, NULL);
+                return;
+        }
+        uint32_t idx, gen;
+        if (seg_lost(c->seg) || seg_lookup(c->seg, req->name, &idx, &gen) < 0) {
+                reply(rep, -ENOENT, NULL);
+                return;
+        }
+        const struct seg_obj *o = &c->seg->objs[idx];
+        uint32_t kind = o->kind;
+        if (o->type != EVD_TYPE_EVENT || kind > EVD_EVENT_ONCE) {
+                reply(rep, -EMEDIUMTYPE, NULL);
+                return;
+        }
+        _cleanup_free_ char *ks = key_of(c, req->name, 's');
+        _cleanup_free_ char *kv = key_of(c, req->name, 'v');
+        _cleanup_free_ uint8_t *v = malloc(req->value_len + 1);
+        if (!ks || !kv || !v) {
+                reply(rep, -ENOMEM, NULL);
+                return;
+        }
+        json_object *t = txn_new(), *res = NULL;
+        const char *st = state_names[req->state];
+        if (req->state != EVD_STATE_CLEAR) {
+                /* A once event is set (or failed) only from clear, across
+                 * every host: the compare is linearizable. */
+                if (kind == EVD_EVENT_ONCE)
+                        txn_add(t, "compare", etcd_cmp(ks, "VALUE", "EQUAL", "clear", 5, 0));
+                v[0] = req->state == EVD_STATE_FAILED ? 'F' : 'S';
+                if (req->value_len)
+                        memcpy(v + 1, req->value, req->value_len);
+                txn_add(t, "success", etcd_req_put(kv, v, req->value_len + 1));
+        }
+        txn_add(t, "success", etcd_req_put(ks, st, strlen(st)));
+        char why[256];
+        int r = etcd_call(&c->conn, "/v3/kv/txn", t, &res, WRITE_CALL_MS, WRITE_BUDGET_MS, why,
+                          sizeof(why));
+        json_object_put(t);
+        if (r < 0) {
+                snprintf(msg, sizeof(msg), "the etcd cluster did not take the write (%s)", why);
+                log_warning("cluster: %s %s: %s", st, req->name, msg);
+                reply(rep, r, msg);
+                return;
+        }
+        bool ok = txn_succeeded(res);
+        int64_t rev = etcd_int(etcd_get(res, "header", NULL), "revision", 0);
+        json_object_put(res);
+        if (!ok) {
+                reply(rep, -EALREADY, NULL);
+                return;
+        }
+        /* Read-your-writes: the change is in the segment, in revision
+         * order with every other host's, before the caller goes on. */
+        if (!wait_applied(c, rev, ECHO_WAIT_MS))
+                log_notice("cluster: %s %s is in etcd (revision %" PRId64
+                           ") but the watch has not brought it back yet",
+                           st, req->name, rev);
+        reply(rep, 0, NULL);
+}
+
+/* ---- start and stop ----------------------------------------------------------- */
+
+static void mark_file(const char *runtime_dir, const struct cluster *c) {
+        _cleanup_free_ char *path = NULL, *tmp = NULL;
+        if (asprintf(&path, "%s/%s", runtime_dir, CLUSTER_MARK_FILE) < 0 ||
+            asprintf(&tmp, "%s/.%s.tmp", runtime_dir, CLUSTER_MARK_FILE) < 0)
+                return;
+        if (!c) {
+                if (unlink(path) == 0)
+                        log_notice("this namespace is no longer a cluster one (no --etcd)");
+                return;
+        }
+        FILE *f = fopen(tmp, "we");
+        if (!f)
+                return;
+        fprintf(f, "etcd %s\nprefix %s\nhost %s\n", c->cfg.etcd, c->prefix, c->cfg.host_id);
+        if (fclose(f) == 0 && rename(tmp, path) == 0) {
+                /* Readable by whoever may use the namespace (the directory
+                 * already decides who that is). */
+                (void)chmod(path, 0644);
+        } else
+                unlink(tmp);
+}
+
+int cluster_start(struct cluster **cp, const struct cluster_config *cfg, struct seg *seg,
+                  sd_event *event, const char *runtime_dir) {
+        *cp = NULL;
+        if (!cfg->etcd) {
+                mark_file(runtime_dir, NULL);
+                return 0;
+        }
+        struct cluster *c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->cfg = *cfg;
+        c->efd = -1;
+        c->qtail = &c->qhead;
+        pthread_mutex_init(&c->qlock, NULL);
+        pthread_cond_init(&c->qcond, NULL);
+        c->seg = seg;
+        const char *p = cfg->prefix ? cfg->prefix : CLUSTER_PREFIX_DEFAULT;
+        size_t pl = strlen(p);
+        char why[256];
+        int r;
+        if (asprintf(&c->prefix, "%s%s", p, pl && p[pl - 1] == '/' ? "" : "/") < 0 ||
+            asprintf(&c->evpfx, "%sev/", c->prefix) < 0) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = etcd_gw_init(&c->gw, cfg->etcd, why, sizeof(why));
+        if (r < 0) {
+                log_error("--etcd: %s", why);
+                goto fail;
+        }
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        r = etcd_conn_init(&c->conn, &c->gw);
+        if (r < 0)
+                goto fail;
+        c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (c->efd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = sd_event_add_io(event, &c->queue_source, c->efd, EPOLLIN, on_queue, c);
+        if (r < 0)
+                goto fail;
+        if (pthread_create(&c->watch_thread, NULL, watch_main, c) != 0) {
+                r = -EAGAIN;
+                goto fail;
+        }
+        if (pthread_create(&c->health_thread, NULL, health_main, c) != 0) {
+                atomic_store(&c->stop, true);
+                pthread_join(c->watch_thread, NULL);
+                r = -EAGAIN;
+                goto fail;
+        }
+        c->threads_started = true;
+        /* The first read of the prefix, before serving: a client that
+         * connects at once finds the cluster's events already there (when
+         * etcd answers within this bound; later, the watch catches up). */
+        wait_applied(c, 1, 3000);
+        mark_file(runtime_dir, c);
+        log_info("cluster namespace on etcd %s, prefix %s, host %s", cfg->etcd, c->prefix,
+                 cfg->host_id);
+        *cp = c;
+        return 0;
+fail:
+        log_error("cannot start the cluster mode: %s", strerror(-r));
+        cluster_stop(c);
+        return r;
+}
+
+void cluster_stop(struct cluster *c) {
+        if (!c)
+                return;
+        atomic_store(&c->stop, true);
+        if (c->threads_started) {
+                pthread_join(c->watch_thread, NULL);
+                pthread_join(c->health_thread, NULL);
+        }
+        c->queue_source = sd_event_source_unref(c->queue_source);
+        struct rec *r = c->qhead;
+        while (r) {
+                struct rec *n = r->next;
+                rec_free(r);
+                r = n;
+        }
+        etcd_conn_done(&c->conn);
+        etcd_gw_done(&c->gw);
+        if (c->efd >= 0)
+                close(c->efd);
+        free(c->wbuf);
+        free(c->prefix);
+        free(c->evpfx);
+        free(c);
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* cluster.h - the daemon's cluster mode: a namespace whose objects live in
+ * an etcd v3 cluster, mirrored into the local segment (docs/cluster.md).
+ *
+ * The daemon is the only etcd client of its host.  Writes on cluster
+ * objects come from libevd as requests (OP_CLUSTER_EVENT) and become etcd
+ * transactions; one watch on the namespace's prefix brings every change,
+ * from every host, back in revision order, and the daemon applies it to the
+ * segment and wakes the futexes exactly as a local write does, so local
+ * waiters sleep and wake as on one host. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "proto.h"
+#include "segment.h"
+
+struct cluster_config {
+        const char *etcd;    /* --etcd URLS; NULL: a local namespace */
+        const char *prefix;  /* --etcd-prefix, "evd/" by default */
+        const char *host_id; /* --host-id, the host name by default */
+        uint64_t lease_ttl_usec; /* --lease-ttl */
+};
+
+#define CLUSTER_PREFIX_DEFAULT "evd/"
+#define CLUSTER_LEASE_TTL_DEFAULT_USEC (10 * 1000000ull)
+
+/* The file in the runtime directory that tells libevd the namespace is a
+ * cluster one (its writes go to the daemon; lib/cluster.c). */
+#define CLUSTER_MARK_FILE "evd.cluster"
+
+struct cluster;
+
+/* Start the cluster mode on SEG (its address stays valid while the daemon
+ * runs), or, when CFG->etcd is NULL, make sure the runtime directory does
+ * not claim one.  Reads the prefix once (bounded: the daemon starts even
+ * while etcd is unreachable, and catches up when it answers), then starts
+ * the watch.  Errors are logged. */
+int cluster_start(struct cluster **cp, const struct cluster_config *cfg, struct seg *seg,
+                  sd_event *event, const char *runtime_dir);
+void cluster_stop(struct cluster *c);
+
+/* OP_CREATE of an object in a cluster namespace: made in etcd first (or
+ * found there, with its kind checked), then locally by the caller.
+ * -EOPNOTSUPP for what the cluster mode does not do yet. */
+int cluster_create(struct cluster *c, const char *name, uint32_t type, uint32_t kind, bool excl);
+/* OP_DELETE: the object's keys go from etcd (every host's mirror then
+ * deletes it). */
+int cluster_delete(struct cluster *c, const char *name);
+
+/* OP_CLUSTER_EVENT: set, clear or fail an event through etcd, then wait
+ * (bounded) until the watch has brought the change back into the segment,
+ * so that the caller reads its own write. */
+void cluster_handle_event(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep);
