@@ -361,10 +361,13 @@ static void on_watch_line(struct cluster *c, const char *line) {
                 return;
         }
         if (etcd_int(res, "compact_revision", 0) > 0 || etcd_get(res, "canceled", NULL)) {
-                log_notice("cluster: the watch was %s at revision %" PRId64
-                           "; re-reading the prefix",
-                           etcd_get(res, "canceled", NULL) ? "cancelled" : "compacted",
-                           c->watch_rev);
+                int64_t compacted = etcd_int(res, "compact_revision", 0);
+                if (compacted > 0)
+                        log_notice("cluster: the watch from revision %" PRId64
+                                   " was compacted (at %" PRId64 "); re-reading the prefix",
+                                   c->watch_rev + 1, compacted);
+                else
+                        log_notice("cluster: the watch was cancelled; re-reading the prefix");
                 c->need_sync = true;
                 atomic_store(&c->watch_restart, true);
                 json_object_put(j);
@@ -481,6 +484,8 @@ static void *watch_main(void *userdata) {
                          "{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\","
                          "\"start_revision\":\"%" PRId64 "\"}}",
                          k64, e64, c->watch_rev + 1);
+                log_info("cluster: watching %s from revision %" PRId64 " on %s", c->evpfx,
+                         c->watch_rev + 1, c->gw.endpoints[at]);
                 c->wlen = 0;
                 curl_easy_reset(h);
                 curl_easy_setopt(h, CURLOPT_URL, url);

@@ -63,19 +63,27 @@ etcd3_start() {
         etcd3_wait_healthy 1 2 3
 }
 
-etcd3_kill() { kill -9 "${ETCD3_PID[$1]}" 2>/dev/null; wait "${ETCD3_PID[$1]}" 2>/dev/null; ETCD3_PID[$1]=; }
+# (Every command that may fail is guarded: callers run under set -e.)
+etcd3_kill() {
+        kill -9 "${ETCD3_PID[$1]}" 2>/dev/null || true
+        wait "${ETCD3_PID[$1]}" 2>/dev/null || true
+        ETCD3_PID[$1]=
+}
 etcd3_restart() { etcd3_member "$1" existing; etcd3_wait_healthy "$1"; }
-etcd3_pause() { kill -STOP "${ETCD3_PID[$1]}"; }
-etcd3_resume() { kill -CONT "${ETCD3_PID[$1]}"; }
+etcd3_pause() { kill -STOP "${ETCD3_PID[$1]}" || true; }
+etcd3_resume() { kill -CONT "${ETCD3_PID[$1]}" || true; }
 
 etcd3_stop() {
         local i
         for i in 1 2 3; do
                 [ -n "${ETCD3_PID[$i]:-}" ] || continue
-                kill -CONT "${ETCD3_PID[$i]}" 2>/dev/null
-                kill "${ETCD3_PID[$i]}" 2>/dev/null
+                kill -CONT "${ETCD3_PID[$i]}" 2>/dev/null || true
+                kill "${ETCD3_PID[$i]}" 2>/dev/null || true
         done
-        for i in 1 2 3; do [ -n "${ETCD3_PID[$i]:-}" ] && wait "${ETCD3_PID[$i]}" 2>/dev/null; done
-        [ -n "$ETCD3_DIR" ] && rm -rf "$ETCD3_DIR"
+        for i in 1 2 3; do
+                [ -z "${ETCD3_PID[$i]:-}" ] || wait "${ETCD3_PID[$i]}" 2>/dev/null || true
+                ETCD3_PID[$i]=
+        done
+        [ -z "$ETCD3_DIR" ] || rm -rf "$ETCD3_DIR"
         ETCD3_DIR=
 }

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# cluster-events.sh - events of a cluster namespace (evd --etcd) across
+# three daemons on separate runtime directories, over a 3-member etcd
+# cluster on localhost ports: fan-out with values, set at once followed by
+# clear, fail, --once, an etcd member killed under the watches, quorum lost
+# (writes exit 5, waiters keep waiting), and a compaction while a host's
+# daemon is stopped.  Skipped when the etcd binaries are absent.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
+        skip "etcd and etcdctl are needed (Debian: apt-get install etcd-server etcd-client)"
+need_python
+# shellcheck source=../cluster/etcd3.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cluster/etcd3.sh"
+etcd3_start || fail "the etcd cluster did not start"
+# The cluster goes after the daemons' cleanup has kept the test's status.
+trap '_rc=$?; etcd3_stop; (exit $_rc); _cleanup' EXIT
+
+PREFIX=evd-test-$$/
+declare -a H HPID
+# host_start I: a daemon serving its own runtime directory as host hI.
+host_start() {
+        evd_mkdir
+        H[$1]=$EVD_DIR
+        evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id "h$1" --ephemeral
+        HPID[$1]=$EVD_PID
+}
+# on I CMD...: run CMD (a lib.sh function or a command) on host hI.
+on() {
+        local i=$1
+        shift
+        EVD_RUNTIME_DIR=${H[$i]} EVD_NO_AUTOSTART=1 "$@"
+}
+# blocked I NAME N: host hI shows N waiters on NAME.
+blocked() {
+        on "$1" wait_until "[[ \$(waiters $2) == $3 ]]" 2>/dev/null ||
+                fail "h$1: show $2 reports $(on "$1" waiters "$2") waiters, want $3"
+}
+# waiters_on I NAME N: start N waiters on hI (their pids appended to W).
+waiters_on() {
+        local i=$1 name=$2 n=$3 k
+        for ((k = 0; k < n; k++)); do
+                on "$i" bg_start 240 "$EVCTL" wait "$name" --timeout 200s
+                W+=("$BG_PID")
+        done
+}
+
+for i in 1 2 3; do host_start "$i"; done
+[[ -f ${H[1]}/evd.cluster ]] || fail "the daemon did not mark its runtime directory as a cluster namespace"
+
+check "fan-out: 4 waiters on each of h2 and h3, one set with a value on h1"
+W=()
+waiters_on 2 redis-ready 4
+waiters_on 3 redis-ready 4
+blocked 2 redis-ready 4
+blocked 3 redis-ready 4
+on 1 expect_exit 0 "$EVCTL" set redis-ready --value 127.0.0.1:6379
+for p in "${W[@]}"; do bg_expect "$p" 0 127.0.0.1:6379; done
+check "a wait that starts after the set returns at once, on every host"
+for i in 1 2 3; do
+        on "$i" expect_exit 0 "$EVCTL" wait redis-ready --timeout 0
+        [[ $LAST_OUT == 127.0.0.1:6379 ]] || fail "h$i: wait printed '$LAST_OUT'"
+done
+
+check "no lost wake-up across hosts: set then clear at once on h1 releases every waiter on h2 and h3"
+W=()
+waiters_on 2 sc 3
+waiters_on 3 sc 3
+blocked 2 sc 3
+blocked 3 sc 3
+on 1 expect_exit 0 "$EVCTL" set sc --value gen-1
+on 1 expect_exit 0 "$EVCTL" clear sc
+for p in "${W[@]}"; do bg_expect "$p" 0 gen-1; done
+for i in 2 3; do
+        [[ $(on "$i" show_field sc state) == clear ]] || fail "h$i: sc is not clear after the clear"
+done
+
+check "fail on h2 reaches a waiter on h3 (exit 3 and the message)"
+W=()
+waiters_on 3 job 1
+blocked 3 job 1
+on 2 expect_exit 0 "$EVCTL" fail job "disk full"
+bg_expect "${W[0]}" 3
+grep -q "disk full" "$(bg_err "${W[0]}")" || fail "the waiter did not print the failure: $(cat "$(bg_err "${W[0]}")")"
+
+check "--once across hosts: only the first set wins"
+on 1 expect_exit 0 "$EVCTL" set boot --once --value first
+on 2 expect_exit 4 "$EVCTL" set boot --once --value second
+on 3 expect_exit 0 "$EVCTL" wait boot --once --timeout 0
+[[ $LAST_OUT == first ]] || fail "h3 sees '$LAST_OUT', want first"
+check "a kind mismatch across hosts is refused"
+on 2 expect_exit 4 "$EVCTL" set boot --value x
+
+check "types the cluster mode does not have yet are refused, not made local"
+on 1 expect_exit 5 "$EVCTL" sem acquire s --max 2
+
+check "an etcd member killed under the watches: waiters on h2 and h3 are still released"
+W=()
+waiters_on 2 mk 2
+waiters_on 3 mk 2
+blocked 2 mk 2
+blocked 3 mk 2
+etcd3_kill 1
+on 1 expect_exit 0 "$EVCTL" set mk --value after-kill
+for p in "${W[@]}"; do bg_expect "$p" 0 after-kill; done
+etcd3_restart 1
+
+check "quorum lost: a write exits 5 with a clear message; the waiter keeps waiting"
+W=()
+waiters_on 2 q 1
+blocked 2 q 1
+etcd3_kill 2
+etcd3_kill 3
+on 1 expect_exit 5 "$EVCTL" set q --value lost
+[[ $LAST_ERR == *"etcd cluster did not take the write"* ]] || fail "set without quorum said: $LAST_ERR"
+alive "${W[0]}" || fail "the waiter on h2 ended while etcd had no quorum"
+[[ $(on 2 show_field q state) == clear ]] || fail "h2 shows q set after a write without quorum"
+etcd3_restart 2
+etcd3_restart 3
+on 1 expect_exit 0 "$EVCTL" set q --value back
+bg_expect "${W[0]}" 0 back
+
+check "compaction while h2's daemon is stopped: its waiter is released, with the newest value"
+W=()
+waiters_on 2 cp 1
+blocked 2 cp 1
+# The member h2 watches is killed while h2's daemon is stopped and before
+# the writes, so that none of them reaches h2's socket: h2 must resume from
+# an old revision, find it compacted and re-read the prefix.
+port=$(grep -o 'cluster: watching .* on http://127.0.0.1:[0-9]*' "${H[2]}/evd.log" | tail -n 1 | sed 's/.*://')
+j=0
+for i in 1 2 3; do [[ ${ETCD3_CPORT[$i]} == "$port" ]] && j=$i; done
+((j)) || fail "cannot tell which member h2 watches (log: $(grep watching "${H[2]}/evd.log"))"
+live=()
+for i in 1 2 3; do ((i == j)) || live+=("127.0.0.1:${ETCD3_CPORT[$i]}"); done
+live=$(IFS=,; echo "${live[*]}")
+kill -STOP "${HPID[2]}"
+etcd3_kill "$j"
+for v in 1 2 3 4 5; do
+        on 1 expect_exit 0 "$EVCTL" set cp --value "v$v"
+        on 1 expect_exit 0 "$EVCTL" clear cp
+done
+rev=$(ETCDCTL_API=3 etcdctl --endpoints "$live" endpoint status -w json |
+        python3 -c 'import json,sys; print(max(int(s["Status"]["header"]["revision"]) for s in json.load(sys.stdin)))')
+ETCDCTL_API=3 etcdctl --endpoints "$live" compact "$rev" >/dev/null || fail "etcdctl compact $rev failed"
+kill -CONT "${HPID[2]}"
+bg_expect "${W[0]}" 0 v5
+grep -q "compacted" "${H[2]}/evd.log" || fail "h2 never saw its watch compacted: the test did not test the re-read"
+etcd3_restart "$j"
