@@ -21,11 +21,9 @@ struct cluster_config {
         const char *etcd;    /* --etcd URLS; NULL: a local namespace */
         const char *prefix;  /* --etcd-prefix, "evd/" by default */
         const char *host_id; /* --host-id, the host name by default */
-        uint64_t lease_ttl_usec; /* --lease-ttl */
 };
 
 #define CLUSTER_PREFIX_DEFAULT "evd/"
-#define CLUSTER_LEASE_TTL_DEFAULT_USEC (10 * 1000000ull)
 
 /* The file in the runtime directory that tells libevd the namespace is a
  * cluster one (its writes go to the daemon; lib/cluster.c). */

@@ -39,7 +39,6 @@ static void usage(FILE *f) {
                 "      --etcd-prefix P    the cluster namespace's keys begin with P (default\n"
                 "                         %s)\n"
                 "      --host-id H        this host's name in the cluster (default: hostname)\n"
-                "      --lease-ttl SECS   the host's etcd lease (default 10; at least 2)\n"
                 "      --ephemeral        remove the segment (every object) when stopping\n"
                 "                         cleanly; for tests and benchmarks\n"
                 "      --remove           do not serve: stop the namespace's daemon, then remove\n"
@@ -72,7 +71,7 @@ static void raise_nofile_limit(void) {
 
 int main(int argc, char **argv) {
         enum { OPT_VERSION = 256, OPT_SYSTEM, OPT_USER, OPT_EPHEMERAL, OPT_REMOVE, OPT_FORCE,
-               OPT_ETCD, OPT_ETCD_PREFIX, OPT_HOST_ID, OPT_LEASE_TTL };
+               OPT_ETCD, OPT_ETCD_PREFIX, OPT_HOST_ID };
         static const struct option opts[] = {
                 { "runtime-dir", required_argument, NULL, 'd' },
                 { "capacity", required_argument, NULL, 'c' },
@@ -86,13 +85,11 @@ int main(int argc, char **argv) {
                 { "etcd", required_argument, NULL, OPT_ETCD },
                 { "etcd-prefix", required_argument, NULL, OPT_ETCD_PREFIX },
                 { "host-id", required_argument, NULL, OPT_HOST_ID },
-                { "lease-ttl", required_argument, NULL, OPT_LEASE_TTL },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, OPT_VERSION },
                 {},
         };
         struct server_config cfg = { .capacity = SEG_CAPACITY_DEFAULT };
-        cfg.cluster.lease_ttl_usec = CLUSTER_LEASE_TTL_DEFAULT_USEC;
         char hostname[256] = "";
         bool remove = false, force = false;
         int c;
@@ -123,18 +120,6 @@ int main(int argc, char **argv) {
                 case OPT_ETCD: cfg.cluster.etcd = optarg; break;
                 case OPT_ETCD_PREFIX: cfg.cluster.prefix = optarg; break;
                 case OPT_HOST_ID: cfg.cluster.host_id = optarg; break;
-                case OPT_LEASE_TTL: {
-                        char *end;
-                        errno = 0;
-                        unsigned long v = strtoul(optarg, &end, 10);
-                        if (errno || *end || !*optarg || optarg[0] == '-' || v < 2 || v > 3600) {
-                                fprintf(stderr, "evd: invalid --lease-ttl '%s': give whole seconds from 2 to 3600\n",
-                                        optarg);
-                                return 2;
-                        }
-                        cfg.cluster.lease_ttl_usec = (uint64_t)v * 1000000;
-                        break;
-                }
                 case 'h': usage(stdout); return 0;
                 case OPT_VERSION: printf("evd %s\n", EVD_VERSION); return 0;
                 default:
@@ -163,7 +148,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "evd: --force goes with --remove\n");
                 return 2;
         }
-        if (remove && (cfg.group || cfg.ephemeral || cfg.verbose || cfg.capacity != SEG_CAPACITY_DEFAULT)) {
+        if (remove && (cfg.group || cfg.ephemeral || cfg.verbose || cfg.cluster.etcd ||
+                       cfg.capacity != SEG_CAPACITY_DEFAULT)) {
                 fprintf(stderr, "evd: --remove takes only --runtime-dir, --system, --user and --force\n");
                 return 2;
         }

@@ -18,6 +18,10 @@ packages=(
         check           # unit-test framework
         libsystemd-dev  # sd-event, sd_notify, sd_listen_fds
         libsmartcols-dev # evctl list's table (util-linux's column library)
+        libcurl4-openssl-dev # cluster mode: the daemon's HTTP client for etcd's v3 JSON gateway
+        libjson-c-dev   # cluster mode: the gateway's JSON
+        etcd-server     # cluster mode tests: a 3-member etcd cluster on localhost
+        etcd-client     # cluster mode tests: etcdctl (health, compact)
         bash-completion # where bash completions go (pkg-config); the completion test
         zsh             # the completion test parses and runs the zsh completion
         fish            # the completion test parses and runs the fish completion
