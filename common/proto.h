@@ -25,6 +25,9 @@ enum proto_op {
         /* cluster namespaces (daemon/cluster.c): NAME STATE [VALUE] -> REPLY
          * [VALUE: why it failed] */
         OP_CLUSTER_EVENT = 50,
+        /* NAME SETS -> REPLY 0 (this waiter consumed the auto event's set
+         * number SETS), -EAGAIN (another waiter did, or it is gone) */
+        OP_CLUSTER_CLAIM = 51,
         OP_REPLY = 100,
         OP_ITEM = 101,
 };

@@ -266,9 +266,9 @@ static bool fold_kv(struct cluster *c, json_object *kv, bool deleted, struct rec
         int w;
         switch (field) {
         case 'k':
-                w = parse_word(val, vlen, kind_names, 2);
+                w = parse_word(val, vlen, kind_names, 3);
                 if (!deleted && w < 0)
-                        return true; /* a kind we do not mirror (auto): ignore */
+                        return true; /* a kind we do not know: ignore */
                 r->has_k = true;
                 r->k_deleted = deleted;
                 r->kind = w < 0 ? 0 : (uint32_t)w;
@@ -584,9 +584,9 @@ static bool txn_succeeded(json_object *rep) {
 }
 
 int cluster_create(struct cluster *c, const char *name, uint32_t type, uint32_t kind, bool excl) {
-        if (type != EVD_TYPE_EVENT || kind > EVD_EVENT_ONCE) {
-                log_notice("cluster: refused to create %s: only manual and once events are "
-                           "cluster objects so far",
+        if (type != EVD_TYPE_EVENT || kind > EVD_EVENT_AUTO) {
+                log_notice("cluster: refused to create %s: only events are cluster objects so "
+                           "far",
                            name);
                 return -EOPNOTSUPP;
         }
@@ -674,7 +674,7 @@ void cluster_handle_event(struct cluster *c, const struct proto_msg *req, struct
         }
         const struct seg_obj *o = &c->seg->objs[idx];
         uint32_t kind = o->kind;
-        if (o->type != EVD_TYPE_EVENT || kind > EVD_EVENT_ONCE) {
+        if (o->type != EVD_TYPE_EVENT || kind > EVD_EVENT_AUTO) {
                 reply(rep, -EMEDIUMTYPE, NULL);
                 return;
         }
@@ -722,6 +722,49 @@ void cluster_handle_event(struct cluster *c, const struct proto_msg *req, struct
                            ") but the watch has not brought it back yet",
                            st, req->name, rev);
         reply(rep, 0, NULL);
+}
+
+void cluster_handle_claim(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep) {
+        static char msg[512];
+        if (!c) {
+                reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
+                return;
+        }
+        if (!PROTO_HAS(req, TAG_NAME) || evd_name_check(req->name, NULL, 0) < 0 ||
+            !PROTO_HAS(req, TAG_SETS) || req->sets == 0 || req->sets > INT64_MAX) {
+                reply(rep, -EINVAL, NULL);
+                return;
+        }
+        _cleanup_free_ char *ks = key_of(c, req->name, 's');
+        _cleanup_free_ char *kv = key_of(c, req->name, 'v');
+        if (!ks || !kv) {
+                reply(rep, -ENOMEM, NULL);
+                return;
+        }
+        json_object *t = txn_new(), *res = NULL;
+        txn_add(t, "compare", etcd_cmp(ks, "VALUE", "EQUAL", "set", 3, 0));
+        txn_add(t, "compare", etcd_cmp(kv, "VERSION", "EQUAL", NULL, 0, (int64_t)req->sets));
+        txn_add(t, "success", etcd_req_put(ks, "clear", 5));
+        char why[256];
+        int r = etcd_call(&c->conn, "/v3/kv/txn", t, &res, WRITE_CALL_MS, WRITE_BUDGET_MS, why,
+                          sizeof(why));
+        json_object_put(t);
+        if (r < 0) {
+                snprintf(msg, sizeof(msg), "the etcd cluster did not take the claim (%s)", why);
+                log_warning("cluster: claim %s: %s", req->name, msg);
+                reply(rep, r, msg);
+                return;
+        }
+        bool ok = txn_succeeded(res);
+        int64_t rev = etcd_int(etcd_get(res, "header", NULL), "revision", 0);
+        json_object_put(res);
+        /* Won or lost, the segment shows the outcome (the winner's clear,
+         * or a newer set) before the waiter looks again. */
+        if (!wait_applied(c, rev, ECHO_WAIT_MS))
+                log_notice("cluster: claim of %s: the watch has not brought revision %" PRId64
+                           " back yet",
+                           req->name, rev);
+        reply(rep, ok ? 0 : -EAGAIN, NULL);
 }
 
 /* ---- start and stop ----------------------------------------------------------- */

@@ -52,3 +52,10 @@ int cluster_delete(struct cluster *c, const char *name);
  * (bounded) until the watch has brought the change back into the segment,
  * so that the caller reads its own write. */
 void cluster_handle_event(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep);
+
+/* OP_CLUSTER_CLAIM: a waiter of an auto event saw it set at generation
+ * SETS and asks to consume that set.  One txn, If(s = "set" and version(v)
+ * = SETS) Then s = "clear": exactly one waiter in the whole cluster wins
+ * each set.  Either way the reply waits until the segment shows the
+ * outcome, so a loser that looks again does not see the same set. */
+void cluster_handle_claim(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep);

@@ -3,7 +3,7 @@
 # cluster-events.sh - events of a cluster namespace (evd --etcd) across
 # three daemons on separate runtime directories, over a 3-member etcd
 # cluster on localhost ports: fan-out with values, set at once followed by
-# clear, fail, --once, wait --any, list/show/delete, an etcd member killed
+# clear, fail, --once, --auto (one release per set), wait --any, list/show/delete, an etcd member killed
 # under the watches, a member hung, quorum lost (writes exit 5, waiters keep
 # waiting), and a compaction while a host's daemon is stopped.  Skipped when the etcd binaries are absent.
 set -euo pipefail
@@ -38,13 +38,23 @@ blocked() {
         on "$1" wait_until "[[ \$(waiters $2) == $3 ]]" 2>/dev/null ||
                 fail "h$1: show $2 reports $(on "$1" waiters "$2") waiters, want $3"
 }
-# waiters_on I NAME N: start N waiters on hI (their pids appended to W).
+# waiters_on I NAME N [ARGS...]: start N waiters on hI (their pids appended
+# to W).
 waiters_on() {
         local i=$1 name=$2 n=$3 k
+        shift 3
         for ((k = 0; k < n; k++)); do
-                on "$i" bg_start 240 "$EVCTL" wait "$name" --timeout 200s
+                on "$i" bg_start 240 "$EVCTL" wait "$name" --timeout 200s "$@"
                 W+=("$BG_PID")
         done
+}
+# n_ended PIDS...: how many of these background commands have ended.
+n_ended() {
+        local p n=0
+        for p in "$@"; do
+                alive "$p" || n=$((n + 1))
+        done
+        echo "$n"
 }
 
 for i in 1 2 3; do host_start "$i"; done
@@ -93,6 +103,34 @@ on 3 expect_exit 0 "$EVCTL" wait boot --once --timeout 0
 check "a kind mismatch across hosts is refused"
 on 2 expect_exit 4 "$EVCTL" set boot --value x
 
+check "auto event: 7 waiters over 3 hosts, 6 sets one after another: exactly one release per set"
+W=()
+waiters_on 1 au 2 --auto
+waiters_on 2 au 2 --auto
+waiters_on 3 au 3 --auto
+blocked 1 au 2
+blocked 2 au 2
+blocked 3 au 3
+for k in 1 2 3 4 5 6; do
+        on "$(((k % 3) + 1))" expect_exit 0 "$EVCTL" set au --auto --value "s$k"
+        # the handshake: the next set only once this one released a waiter
+        wait_until "(( \$(n_ended \"\${W[@]}\") >= $k ))" ||
+                fail "set $k of au released no waiter"
+done
+n=$(n_ended "${W[@]}")
+((n == 6)) || fail "6 sets of an auto event released $n waiters"
+outs=()
+for p in "${W[@]}"; do
+        alive "$p" && continue
+        bg_expect "$p" 0
+        outs+=("$(cat "$(bg_out "$p")")")
+done
+got=$(printf '%s\n' "${outs[@]}" | sort | tr '\n' ' ')
+[[ $got == "s1 s2 s3 s4 s5 s6 " ]] || fail "the released waiters printed '$got', want each of s1..s6 once"
+for i in 1 2 3; do
+        [[ $(on "$i" show_field au state) == clear ]] || fail "h$i: au is not clear after its sets were consumed"
+done
+
 check "wait --any on h3 is released by a set of one of its events on h2"
 on 3 bg_start 240 "$EVCTL" wait any-a any-b --any --timeout 200s
 W=("$BG_PID")
@@ -115,6 +153,7 @@ done
 
 check "types the cluster mode does not have yet are refused, not made local"
 on 1 expect_exit 5 "$EVCTL" sem acquire s --max 2
+on 1 expect_exit 5 "$EVCTL" wait au any-a --any --timeout 0
 
 check "an etcd member killed under the watches: waiters on h2 and h3 are still released"
 W=()
