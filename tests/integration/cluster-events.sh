@@ -15,8 +15,10 @@ need_python
 # shellcheck source=../cluster/etcd3.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../cluster/etcd3.sh"
 etcd3_start || fail "the etcd cluster did not start"
-# The cluster goes after the daemons' cleanup has kept the test's status.
-trap '_rc=$?; etcd3_stop; (exit $_rc); _cleanup' EXIT
+# The cluster goes first, then lib.sh's cleanup (which exits) stops the
+# daemons; set +e so that nothing here can end the trap before it, and the
+# test's status handed on to it in $?.
+trap '_rc=$?; set +e; etcd3_stop; (exit $_rc); _cleanup' EXIT
 
 PREFIX=evd-test-$$/
 declare -a H HPID
