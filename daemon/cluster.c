@@ -774,11 +774,6 @@ static void mark_file(const char *runtime_dir, const struct cluster *c) {
         if (asprintf(&path, "%s/%s", runtime_dir, CLUSTER_MARK_FILE) < 0 ||
             asprintf(&tmp, "%s/.%s.tmp", runtime_dir, CLUSTER_MARK_FILE) < 0)
                 return;
-        if (!c) {
-                if (unlink(path) == 0)
-                        log_notice("this namespace is no longer a cluster one (no --etcd)");
-                return;
-        }
         FILE *f = fopen(tmp, "we");
         if (!f)
                 return;
@@ -795,7 +790,20 @@ int cluster_start(struct cluster **cp, const struct cluster_config *cfg, struct 
                   sd_event *event, const char *runtime_dir) {
         *cp = NULL;
         if (!cfg->etcd) {
-                mark_file(runtime_dir, NULL);
+                /* A daemon started without --etcd (by hand, or autostarted
+                 * by a client) must not turn a cluster namespace into a
+                 * local one: this host would silently leave the cluster,
+                 * and the clients that chose the cluster backend would be
+                 * refused. */
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, "%s/%s", runtime_dir, CLUSTER_MARK_FILE) < 0)
+                        return -ENOMEM;
+                if (access(path, F_OK) == 0) {
+                        log_error("%s serves a cluster namespace (%s says so): start evd with "
+                                  "--etcd, or remove that file to make the namespace local",
+                                  runtime_dir, path);
+                        return -EMEDIUMTYPE;
+                }
                 return 0;
         }
         struct cluster *c = calloc(1, sizeof(*c));

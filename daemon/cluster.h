@@ -32,8 +32,9 @@ struct cluster_config {
 struct cluster;
 
 /* Start the cluster mode on SEG (its address stays valid while the daemon
- * runs), or, when CFG->etcd is NULL, make sure the runtime directory does
- * not claim one.  Reads the prefix once (bounded: the daemon starts even
+ * runs).  When CFG->etcd is NULL: 0, or -EMEDIUMTYPE if the runtime
+ * directory is marked as a cluster namespace (such a daemon must not
+ * serve it; --ephemeral daemons remove the mark on a clean stop).  Reads the prefix once (bounded: the daemon starts even
  * while etcd is unreachable, and catches up when it answers), then starts
  * the watch.  Errors are logged. */
 int cluster_start(struct cluster **cp, const struct cluster_config *cfg, struct seg *seg,

@@ -958,6 +958,11 @@ void server_deinit(struct server *s) {
                 _cleanup_free_ char *lockpath = NULL;
                 if (asprintf(&lockpath, "%s/%s", s->paths.runtime_dir, EVD_LOCK_FILE) >= 0)
                         unlink(lockpath);
+                /* cluster mode: the namespace's mark goes with it */
+                _cleanup_free_ char *markpath = NULL;
+                if (s->cfg.cluster.etcd &&
+                    asprintf(&markpath, "%s/%s", s->paths.runtime_dir, CLUSTER_MARK_FILE) >= 0)
+                        unlink(markpath);
         }
         seg_close(&s->seg);
         free(s->waiter_counts);

@@ -229,3 +229,18 @@ kill -CONT "${HPID[2]}"
 bg_expect "${W[0]}" 0 v5
 grep -q "compacted" "${H[2]}/evd.log" || fail "h2 never saw its watch compacted: the test did not test the re-read"
 etcd3_restart "$j"
+
+check "a daemon without --etcd refuses a cluster namespace's directory, also when autostarted"
+kill -KILL "${HPID[3]}"
+wait "${HPID[3]}" 2>/dev/null || true
+[[ -f ${H[3]}/evd.cluster ]] || fail "h3's mark went with its SIGKILLed daemon"
+run "$EVD" --runtime-dir "${H[3]}"
+((LAST_RC != 0)) || fail "evd without --etcd served the cluster namespace h3"
+[[ $LAST_ERR == *"start evd with --etcd"* ]] || fail "evd without --etcd said: $LAST_ERR"
+EVD_RUNTIME_DIR=${H[3]} expect_exit 5 "$EVCTL" set redis-ready --value local
+[[ -f ${H[3]}/evd.cluster ]] || fail "the autostarted daemon removed h3's mark"
+
+check "an --ephemeral cluster daemon's clean stop removes the mark"
+kill -TERM "${HPID[1]}"
+wait "${HPID[1]}" 2>/dev/null || true
+[[ ! -e ${H[1]}/evd.cluster ]] || fail "h1's mark outlived its --ephemeral daemon"
