@@ -914,7 +914,8 @@ int server_init(struct server *s, const struct server_config *cfg) {
                 return r;
         }
         sd_event_set_watchdog(s->event, true);
-        /* cluster mode (or the runtime directory's claim of it dropped) */
+        /* cluster mode (or, without --etcd, a cluster namespace's directory
+         * refused) */
         r = cluster_start(&s->cluster, &cfg->cluster, &s->seg, s->event, s->paths.runtime_dir);
         if (r < 0)
                 return r;
