@@ -5,7 +5,9 @@
 # cluster on localhost ports: fan-out with values, set at once followed by
 # clear, fail, --once, --auto (one release per set), wait --any, list/show/delete, an etcd member killed
 # under the watches, a member hung, quorum lost (writes exit 5, waiters keep
-# waiting), and a compaction while a host's daemon is stopped.  Skipped when the etcd binaries are absent.
+# waiting), a compaction while a host's daemon is stopped, a host's daemon
+# SIGKILLed and restarted, and a daemon without --etcd on a cluster
+# namespace's directory.  Skipped when the etcd binaries are absent.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -229,6 +231,20 @@ kill -CONT "${HPID[2]}"
 bg_expect "${W[0]}" 0 v5
 grep -q "compacted" "${H[2]}/evd.log" || fail "h2 never saw its watch compacted: the test did not test the re-read"
 etcd3_restart "$j"
+
+check "h2's daemon SIGKILLed while its waiter blocks; a set on h1 meanwhile; the restarted daemon releases it"
+W=()
+waiters_on 2 rs 1
+blocked 2 rs 1
+kill -KILL "${HPID[2]}"
+wait "${HPID[2]}" 2>/dev/null || true
+on 1 expect_exit 0 "$EVCTL" set rs --value while-down
+on 1 expect_exit 0 "$EVCTL" clear rs
+alive "${W[0]}" || fail "h2's waiter ended while its daemon was down"
+EVD_DIR=${H[2]}
+evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id h2 --ephemeral
+HPID[2]=$EVD_PID
+bg_expect "${W[0]}" 0 while-down
 
 check "a daemon without --etcd refuses a cluster namespace's directory, also when autostarted"
 kill -KILL "${HPID[3]}"
