@@ -488,6 +488,7 @@ static void *watch_main(void *userdata) {
                          c->watch_rev + 1, c->gw.endpoints[at]);
                 c->wlen = 0;
                 curl_easy_reset(h);
+                etcd_gw_setup(&c->gw, h);
                 curl_easy_setopt(h, CURLOPT_URL, url);
                 curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
                 curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_watch_data);
@@ -534,6 +535,7 @@ static void *health_main(void *userdata) {
                 char url[512];
                 snprintf(url, sizeof(url), "%s/v3/kv/range", c->gw.endpoints[at]);
                 curl_easy_reset(h);
+                etcd_gw_setup(&c->gw, h);
                 curl_easy_setopt(h, CURLOPT_URL, url);
                 curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
                 curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -829,6 +831,9 @@ int cluster_start(struct cluster **cp, const struct cluster_config *cfg, struct 
                 log_error("--etcd: %s", why);
                 goto fail;
         }
+        c->gw.cacert = cfg->cacert;
+        c->gw.cert = cfg->cert;
+        c->gw.key = cfg->key;
         curl_global_init(CURL_GLOBAL_DEFAULT);
         r = etcd_conn_init(&c->conn, &c->gw);
         if (r < 0)

@@ -21,6 +21,7 @@ struct cluster_config {
         const char *etcd;    /* --etcd URLS; NULL: a local namespace */
         const char *prefix;  /* --etcd-prefix, "evd/" by default */
         const char *host_id; /* --host-id, the host name by default */
+        const char *cacert, *cert, *key; /* --etcd-cacert, --etcd-cert, --etcd-key */
 };
 
 #define CLUSTER_PREFIX_DEFAULT "evd/"

@@ -174,6 +174,18 @@ void etcd_gw_done(struct etcd_gw *gw) {
         gw->n = 0;
 }
 
+void etcd_gw_setup(const struct etcd_gw *gw, void *h) {
+        /* The gateway in etcd 3.4 serves JSON over HTTP/1.1; over TLS,
+         * ALPN could pick HTTP/2, which only its gRPC side is meant for. */
+        curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+        if (gw->cacert)
+                curl_easy_setopt(h, CURLOPT_CAINFO, gw->cacert);
+        if (gw->cert)
+                curl_easy_setopt(h, CURLOPT_SSLCERT, gw->cert);
+        if (gw->key)
+                curl_easy_setopt(h, CURLOPT_SSLKEY, gw->key);
+}
+
 static size_t on_data(char *d, size_t sz, size_t nm, void *userdata) {
         struct etcd_conn *c = userdata;
         size_t n = sz * nm;
@@ -222,6 +234,7 @@ int etcd_call(struct etcd_conn *c, const char *path, json_object *body, json_obj
                 uint64_t now = now_monotonic_usec();
                 long left = now < deadline ? (long)((deadline - now) / 1000) : 0;
                 CURL *h = c->curl;
+                etcd_gw_setup(gw, h);
                 curl_easy_setopt(h, CURLOPT_URL, url);
                 curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
                 curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);

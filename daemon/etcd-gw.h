@@ -20,7 +20,14 @@ struct etcd_gw {
         /* The endpoint to try first, shared by the threads that call etcd:
          * whoever finds it dead moves everybody on. */
         _Atomic size_t cur;
+        /* TLS (https:// endpoints): the CA to trust, and the client's
+         * certificate and key; NULL: curl's defaults, no client cert. */
+        const char *cacert, *cert, *key;
 };
+
+/* Set the options every request of GW needs on the curl handle H (after a
+ * curl_easy_reset): TLS files, HTTP/1.1. */
+void etcd_gw_setup(const struct etcd_gw *gw, void *h);
 
 /* Parse URLS (comma-separated http:// or https:// URLs).  -EINVAL with WHY
  * filled for a malformed list. */

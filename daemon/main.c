@@ -39,6 +39,9 @@ static void usage(FILE *f) {
                 "      --etcd-prefix P    the cluster namespace's keys begin with P (default\n"
                 "                         %s)\n"
                 "      --host-id H        this host's name in the cluster (default: hostname)\n"
+                "      --etcd-cacert FILE --etcd-cert FILE --etcd-key FILE\n"
+                "                         TLS to https:// members: the CA to trust, and this\n"
+                "                         host's client certificate and key\n"
                 "      --ephemeral        remove the segment (every object) when stopping\n"
                 "                         cleanly; for tests and benchmarks\n"
                 "      --remove           do not serve: stop the namespace's daemon, then remove\n"
@@ -71,7 +74,8 @@ static void raise_nofile_limit(void) {
 
 int main(int argc, char **argv) {
         enum { OPT_VERSION = 256, OPT_SYSTEM, OPT_USER, OPT_EPHEMERAL, OPT_REMOVE, OPT_FORCE,
-               OPT_ETCD, OPT_ETCD_PREFIX, OPT_HOST_ID };
+               OPT_ETCD, OPT_ETCD_PREFIX, OPT_HOST_ID, OPT_ETCD_CACERT, OPT_ETCD_CERT,
+               OPT_ETCD_KEY };
         static const struct option opts[] = {
                 { "runtime-dir", required_argument, NULL, 'd' },
                 { "capacity", required_argument, NULL, 'c' },
@@ -85,6 +89,9 @@ int main(int argc, char **argv) {
                 { "etcd", required_argument, NULL, OPT_ETCD },
                 { "etcd-prefix", required_argument, NULL, OPT_ETCD_PREFIX },
                 { "host-id", required_argument, NULL, OPT_HOST_ID },
+                { "etcd-cacert", required_argument, NULL, OPT_ETCD_CACERT },
+                { "etcd-cert", required_argument, NULL, OPT_ETCD_CERT },
+                { "etcd-key", required_argument, NULL, OPT_ETCD_KEY },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, OPT_VERSION },
                 {},
@@ -120,6 +127,9 @@ int main(int argc, char **argv) {
                 case OPT_ETCD: cfg.cluster.etcd = optarg; break;
                 case OPT_ETCD_PREFIX: cfg.cluster.prefix = optarg; break;
                 case OPT_HOST_ID: cfg.cluster.host_id = optarg; break;
+                case OPT_ETCD_CACERT: cfg.cluster.cacert = optarg; break;
+                case OPT_ETCD_CERT: cfg.cluster.cert = optarg; break;
+                case OPT_ETCD_KEY: cfg.cluster.key = optarg; break;
                 case 'h': usage(stdout); return 0;
                 case OPT_VERSION: printf("evd %s\n", EVD_VERSION); return 0;
                 default:
@@ -153,8 +163,13 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "evd: --remove takes only --runtime-dir, --system, --user and --force\n");
                 return 2;
         }
-        if (!cfg.cluster.etcd && (cfg.cluster.prefix || cfg.cluster.host_id)) {
-                fprintf(stderr, "evd: --etcd-prefix and --host-id go with --etcd\n");
+        if (!cfg.cluster.etcd && (cfg.cluster.prefix || cfg.cluster.host_id || cfg.cluster.cacert ||
+                                  cfg.cluster.cert || cfg.cluster.key)) {
+                fprintf(stderr, "evd: --etcd-prefix, --host-id and the --etcd-* TLS options go with --etcd\n");
+                return 2;
+        }
+        if (!cfg.cluster.cert != !cfg.cluster.key) {
+                fprintf(stderr, "evd: --etcd-cert and --etcd-key go together\n");
                 return 2;
         }
         if (cfg.cluster.prefix && (!*cfg.cluster.prefix || strlen(cfg.cluster.prefix) > 200)) {

@@ -7,6 +7,10 @@
 #   etcd3_ctl ARGS     etcdctl on every endpoint
 #   etcd3_stop         stop every member, remove the data
 # The data directories live under one mktemp -d, removed by etcd3_stop.
+# With ETCD3_TLS=1, the client ports speak TLS and demand a client
+# certificate: etcd3_start makes a CA, a server certificate for 127.0.0.1
+# and a client one ($ETCD3_TLS_DIR/{ca,client}.pem, client-key.pem); the
+# peers stay plain HTTP.
 ETCD=${ETCD:-etcd}
 ETCDCTL=${ETCDCTL:-etcdctl}
 ETCD3_DIR=
@@ -22,11 +26,32 @@ for s in ss: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in ss))'
 }
 
+# etcd3_tls_files: a CA, and the server's and a client's certificates.
+etcd3_tls_files() {
+        local d=$ETCD3_TLS_DIR
+        mkdir -p "$d"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=evd test CA" \
+                -keyout "$d/ca-key.pem" -out "$d/ca.pem" 2>/dev/null
+        local who
+        for who in server client; do
+                openssl req -newkey rsa:2048 -nodes -subj "/CN=evd-$who" \
+                        -keyout "$d/$who-key.pem" -out "$d/$who.csr" 2>/dev/null
+                printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >"$d/$who.ext"
+                openssl x509 -req -in "$d/$who.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
+                        -CAcreateserial -days 2 -extfile "$d/$who.ext" -out "$d/$who.pem" 2>/dev/null
+        done
+}
+
 etcd3_member() { # I STATE
-        local i=$1
-        ETCDCTL_API=3 "$ETCD" --name "m$i" --data-dir "$ETCD3_DIR/m$i" \
-                --listen-client-urls "http://127.0.0.1:${ETCD3_CPORT[$i]}" \
-                --advertise-client-urls "http://127.0.0.1:${ETCD3_CPORT[$i]}" \
+        local i=$1 scheme=http tls=()
+        if [ "${ETCD3_TLS:-0}" = 1 ]; then
+                scheme=https
+                tls=(--cert-file "$ETCD3_TLS_DIR/server.pem" --key-file "$ETCD3_TLS_DIR/server-key.pem"
+                     --client-cert-auth --trusted-ca-file "$ETCD3_TLS_DIR/ca.pem")
+        fi
+        ETCDCTL_API=3 "$ETCD" --name "m$i" --data-dir "$ETCD3_DIR/m$i" "${tls[@]}" \
+                --listen-client-urls "$scheme://127.0.0.1:${ETCD3_CPORT[$i]}" \
+                --advertise-client-urls "$scheme://127.0.0.1:${ETCD3_CPORT[$i]}" \
                 --listen-peer-urls "http://127.0.0.1:${ETCD3_PPORT[$i]}" \
                 --initial-advertise-peer-urls "http://127.0.0.1:${ETCD3_PPORT[$i]}" \
                 --initial-cluster "$ETCD3_CLUSTER" --initial-cluster-state "$2" \
@@ -34,13 +59,25 @@ etcd3_member() { # I STATE
         ETCD3_PID[$i]=$!
 }
 
-etcd3_ctl() { ETCDCTL_API=3 "$ETCDCTL" --endpoints "$ETCD3_EPS" --dial-timeout 2s --command-timeout 5s "$@"; }
+# etcdctl's TLS options when the cluster speaks TLS (to put before its
+# command), else nothing.
+etcd3_ctl_tls() {
+        [ "${ETCD3_TLS:-0}" = 1 ] || return 0
+        printf '%s\n' --cacert "$ETCD3_TLS_DIR/ca.pem" --cert "$ETCD3_TLS_DIR/client.pem" \
+                --key "$ETCD3_TLS_DIR/client-key.pem"
+}
+etcd3_ctl() {
+        local tls
+        mapfile -t tls < <(etcd3_ctl_tls)
+        ETCDCTL_API=3 "$ETCDCTL" --endpoints "$ETCD3_EPS" --dial-timeout 2s --command-timeout 5s "${tls[@]}" "$@"
+}
 
 etcd3_wait_healthy() { # I...
-        local i n
+        local i n tls
+        mapfile -t tls < <(etcd3_ctl_tls)
         for i in "$@"; do
                 for n in $(seq 1 600); do
-                        ETCDCTL_API=3 "$ETCDCTL" --endpoints "127.0.0.1:${ETCD3_CPORT[$i]}" \
+                        ETCDCTL_API=3 "$ETCDCTL" --endpoints "127.0.0.1:${ETCD3_CPORT[$i]}" "${tls[@]}" \
                                 --dial-timeout 1s endpoint health >/dev/null 2>&1 && break
                         sleep 0.1
                 done
@@ -57,7 +94,13 @@ etcd3_start() {
                 ETCD3_PPORT[$i]=${p[$((i + 2))]}
         done
         ETCD3_CLUSTER="m1=http://127.0.0.1:${ETCD3_PPORT[1]},m2=http://127.0.0.1:${ETCD3_PPORT[2]},m3=http://127.0.0.1:${ETCD3_PPORT[3]}"
-        ETCD3_URLS="http://127.0.0.1:${ETCD3_CPORT[1]},http://127.0.0.1:${ETCD3_CPORT[2]},http://127.0.0.1:${ETCD3_CPORT[3]}"
+        local scheme=http
+        if [ "${ETCD3_TLS:-0}" = 1 ]; then
+                scheme=https
+                ETCD3_TLS_DIR=$ETCD3_DIR/tls
+                etcd3_tls_files || return 1
+        fi
+        ETCD3_URLS="$scheme://127.0.0.1:${ETCD3_CPORT[1]},$scheme://127.0.0.1:${ETCD3_CPORT[2]},$scheme://127.0.0.1:${ETCD3_CPORT[3]}"
         ETCD3_EPS="127.0.0.1:${ETCD3_CPORT[1]},127.0.0.1:${ETCD3_CPORT[2]},127.0.0.1:${ETCD3_CPORT[3]}"
         for i in 1 2 3; do etcd3_member "$i" new; done
         etcd3_wait_healthy 1 2 3
