@@ -22,6 +22,7 @@ packages=(
         libjson-c-dev   # cluster mode: the gateway's JSON
         etcd-server     # cluster mode tests: a 3-member etcd cluster on localhost
         etcd-client     # cluster mode tests: etcdctl (health, compact)
+        openssl         # cluster-tls test: its CA and certificates
         bash-completion # where bash completions go (pkg-config); the completion test
         zsh             # the completion test parses and runs the zsh completion
         fish            # the completion test parses and runs the fish completion
