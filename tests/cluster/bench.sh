@@ -20,7 +20,7 @@ cleanup() {
         for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
         for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
         etcd3_stop
-        rm -rf "${dirs[@]}"
+        for p in "${dirs[@]}"; do rm -rf "$p" "$p.log"; done
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
