@@ -81,6 +81,12 @@ struct cluster {
         int64_t watch_rev;
         bool need_sync;
         bool reachable_logged;
+        /* The current watch request got an answer from its member; and how
+         * many requests in a row got none (to back off and log once,
+         * rather than ten lines a second, while no member answers). */
+        bool watch_answered;
+        unsigned watch_fails;
+        int64_t watch_from; /* the revision the current watch started at */
 };
 
 /* ---- the queue ---------------------------------------------------------- */
@@ -354,6 +360,14 @@ static void on_watch_line(struct cluster *c, const char *line) {
         if (!j)
                 return;
         json_object *res = etcd_get(j, "result", NULL);
+        if (res && !c->watch_answered) {
+                /* Logged once the member answers, so that the last such
+                 * line names the member the watch is on (the tests read
+                 * it). */
+                log_info("cluster: watching %s from revision %" PRId64 " on %s", c->evpfx,
+                         c->watch_from, c->gw.endpoints[atomic_load(&c->watch_at) % c->gw.n]);
+                c->watch_answered = true;
+        }
         if (!res) {
                 /* {"error": ...}: the stream is over. */
                 atomic_store(&c->watch_restart, true);
@@ -484,8 +498,8 @@ static void *watch_main(void *userdata) {
                          "{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\","
                          "\"start_revision\":\"%" PRId64 "\"}}",
                          k64, e64, c->watch_rev + 1);
-                log_info("cluster: watching %s from revision %" PRId64 " on %s", c->evpfx,
-                         c->watch_rev + 1, c->gw.endpoints[at]);
+                c->watch_from = c->watch_rev + 1;
+                c->watch_answered = false;
                 c->wlen = 0;
                 curl_easy_reset(h);
                 etcd_gw_setup(&c->gw, h);
@@ -503,16 +517,29 @@ static void *watch_main(void *userdata) {
                 if (atomic_load(&c->stop))
                         break;
                 if (!c->need_sync) {
-                        log_notice("cluster: the watch on %s ended (%s); resuming from revision "
-                                   "%" PRId64 " on the next member",
-                                   c->gw.endpoints[at],
-                                   atomic_load(&c->watch_restart) ? "member not answering"
-                                                                  : curl_easy_strerror(rc),
-                                   c->watch_rev + 1);
+                        if (c->watch_answered)
+                                c->watch_fails = 0;
+                        if (c->watch_fails == 0)
+                                log_notice("cluster: the watch on %s ended (%s); resuming from "
+                                           "revision %" PRId64 " on the next member",
+                                           c->gw.endpoints[at],
+                                           atomic_load(&c->watch_restart) ? "member not answering"
+                                                                          : curl_easy_strerror(rc),
+                                           c->watch_rev + 1);
+                        else if (c->watch_fails == c->gw.n)
+                                log_warning("cluster: no etcd member answers the watch; still "
+                                            "trying, from revision %" PRId64,
+                                            c->watch_rev + 1);
                         size_t expect = at;
                         atomic_compare_exchange_strong(&c->gw.cur, &expect, (at + 1) % c->gw.n);
-                        usleep(100000);
-                }
+                        /* 100 ms, doubling while no member answers, up to
+                         * 2 s (checking for a stop every 100 ms). */
+                        unsigned steps = c->watch_fails < 5 ? 1u << c->watch_fails : 20;
+                        for (unsigned i = 0; i < MIN(steps, 20u) && !atomic_load(&c->stop); i++)
+                                usleep(100000);
+                        c->watch_fails++;
+                } else
+                        c->watch_fails = 0;
         }
         curl_easy_cleanup(h);
         etcd_conn_done(&conn);
