@@ -1412,9 +1412,19 @@ bool seg_init_valid(const struct seg_init *i) {
         return t && t->valid(i);
 }
 
-/* Under the object's lock: the state of a new object of type T. */
-static void init_object(struct seg_obj *o, const struct obj_type *t, const struct seg_init *i) {
-        memset(&o->u, 0, sizeof(o->u));
+/* Under the object's lock: the state of a new object of type T.  FRESH: a
+ * slot never used before (generation 0), whose bytes are the zeros of a new
+ * file: its value area is left alone, not to make the file hold a page
+ * that nothing wrote (types' fields all lie in the first bytes). */
+#define SEG_TYPE_FIELDS 256
+_Static_assert(offsetof(struct seg_event, payload) <= SEG_TYPE_FIELDS &&
+                       sizeof(struct seg_sem) <= SEG_TYPE_FIELDS &&
+                       sizeof(struct seg_barrier) <= SEG_TYPE_FIELDS &&
+                       sizeof(struct seg_cond) <= SEG_TYPE_FIELDS,
+               "every type's fields lie in the first SEG_TYPE_FIELDS bytes");
+static void init_object(struct seg_obj *o, const struct obj_type *t, const struct seg_init *i,
+                        bool fresh) {
+        memset(&o->u, 0, fresh ? SEG_TYPE_FIELDS : sizeof(o->u));
         if (t->init)
                 t->init(o, i);
 }
@@ -1478,7 +1488,7 @@ int seg_table_create_obj(struct seg *s, const char *name, const struct seg_init 
         o->hash = h;
         memset(o->name, 0, sizeof(o->name));
         memcpy(o->name, name, len);
-        init_object(o, t, init);
+        init_object(o, t, init, g == 1);
         o->changed_usec = now_realtime_usec();
         atomic_fetch_add(&o->seq, 1);
         seg_obj_unlock(o);
