@@ -175,11 +175,14 @@ static int info_cmp(const void *a, const void *b) {
 int shm_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np) {
         struct seg *s = client_seg(ctx);
         (void)seg_extend(s); /* objects in slots the table grew by */
-        uint32_t end = seg_slots_used(s);
-        _cleanup_free_ uint32_t *counts = calloc(MAX(s->capacity, 1u), sizeof(uint32_t));
+        /* Another thread may map more meanwhile: one capacity for all. */
+        struct seg view = *s;
+        view.capacity = __atomic_load_n(&s->capacity, __ATOMIC_ACQUIRE);
+        uint32_t end = MIN(seg_slots_used(s), view.capacity);
+        _cleanup_free_ uint32_t *counts = calloc(MAX(view.capacity, 1u), sizeof(uint32_t));
         if (!counts)
                 return -ENOMEM;
-        seg_waiters_reap(s, counts);
+        seg_waiters_reap(&view, counts);
         struct evd_info *infos = NULL;
         size_t n = 0, alloc = 0;
         for (uint32_t i = 0; i < end; i++) {
