@@ -1281,6 +1281,9 @@ int seg_table_reindex(struct seg *s) {
         if (r < 0)
                 return r;
         (void)seg_extend(s);
+        /* A daemon killed while growing the table may have left `size`
+         * ahead of the capacity: the capacity is what counts. */
+        s->hdr->size = seg_size_for(s->capacity);
         uint32_t bad = index_rebuild(s, true);
         table_unlock(s);
         return (int)bad;

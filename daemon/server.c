@@ -68,8 +68,10 @@ static void handle_create(struct server *s, const struct proto_msg *req, struct 
                 reply_status(rep, -EINVAL);
                 return;
         }
-        uint32_t idx = 0, gen = 0;
+        uint32_t idx = 0, gen = 0, cap = s->seg.capacity;
         int r = seg_table_create_obj(&s->seg, req->name, &init, &idx, &gen);
+        if (s->seg.capacity != cap)
+                log_info("the namespace grew from %u to %u objects", cap, s->seg.capacity);
         if (r == -EEXIST && !(req->flags & PROTO_CREATE_EXCL))
                 r = 0;
         else if (r == 0) {
