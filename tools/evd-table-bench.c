@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,8 +107,9 @@ static void create(evd_ctx *ctx, const char *name) {
         evd_event_free(ev);
 }
 
-/* Wall time of `evctl list --json` into /dev/null, in ms. */
-static double evctl_list_ms(const char *evctl) {
+/* Wall time of `evctl list --json` (or the table, libsmartcols's) into
+ * /dev/null, in ms. */
+static double evctl_list_ms(const char *evctl, bool json) {
         double t = now_us();
         pid_t p = fork();
         if (p == 0) {
@@ -115,7 +117,7 @@ static double evctl_list_ms(const char *evctl) {
                 dup2(null, 1);
                 setenv("EVD_RUNTIME_DIR", dir, 1);
                 setenv("EVD_NO_AUTOSTART", "1", 1);
-                execl(evctl, "evctl", "list", "--json", (char *)NULL);
+                execl(evctl, "evctl", "list", json ? "--json" : "--no-legend", (char *)NULL);
                 _exit(127);
         }
         int status;
@@ -195,10 +197,13 @@ int main(int argc, char **argv) {
                         create(ctx, name);
                 }
                 create_us += now_us() - t;
-                for (int k = 0; k < repeat; k++)
-                        v[k] = evctl_list_ms(evctl);
-                snprintf(what, sizeof(what), "evctl list --json, %d objects", made);
-                report(what, "ms", v, repeat);
+                for (int json = 1; json >= 0; json--) {
+                        for (int k = 0; k < repeat; k++)
+                                v[k] = evctl_list_ms(evctl, json);
+                        snprintf(what, sizeof(what), "evctl list%s, %d objects",
+                                 json ? " --json" : " (table)", made);
+                        report(what, "ms", v, repeat);
+                }
                 for (int k = 0; k < repeat; k++) {
                         struct evd_info *infos = NULL;
                         size_t n = 0;
