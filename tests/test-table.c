@@ -153,6 +153,56 @@ START_TEST(churn_never_grows) {
 }
 END_TEST
 
+/* A grown table is a whole segment: restored after RemoveIPC with every
+ * object, and its SIGBUS guard covers the slots it grew by. */
+START_TEST(grown_restored_and_guarded) {
+        uint32_t idx, gen;
+        for (int i = 0; i < 100; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "g-%d", i);
+                th_assert_r(create_ev(name, &idx, &gen), 0);
+        }
+        ck_assert_uint_eq(S.capacity, 128);
+        th_assert_r(seg_table_delete(&S, "g-50"), 0);
+        char old_name[SEG_NAME_MAX];
+        snprintf(old_name, sizeof(old_name), "%s", S.name);
+        uint32_t lost = 1;
+        th_assert_r(seg_restore(&S, geteuid(), 0600, SEG_RETIRED_REMOVED, NULL, NULL, &lost), 0);
+        shm_unlink(old_name);
+        snprintf(shm_name, sizeof(shm_name), "%s", S.name); /* for the teardown */
+        ck_assert_uint_eq(lost, 0);
+        ck_assert_uint_eq(S.capacity, 128);
+        ck_assert_uint_eq(atomic_load(&S.hdr->count), 99);
+        for (int i = 0; i < 100; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "g-%d", i);
+                th_assert_r(seg_lookup(&S, name, &idx, &gen), i == 50 ? -ENOENT : 0);
+        }
+        /* It grows on from there, under a mapping made before. */
+        struct seg b = SEG_NULL;
+        char why[256];
+        th_assert_r(seg_open(&b, shm_name, why, sizeof(why)), 0);
+        for (int i = 100; i < 200; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "g-%d", i);
+                th_assert_r(create_ev(name, &idx, &gen), 0);
+        }
+        ck_assert_uint_eq(S.capacity, 256);
+
+        /* The file cut short in the part it grew by: an access there is
+         * caught (the mapping is lost), not a SIGBUS that kills. */
+        ck_assert_uint_eq(b.capacity, 128);
+        th_assert_r(seg_lookup(&b, "g-199", &idx, &gen), 0);
+        ck_assert_uint_eq(b.capacity, 256);
+        ck_assert_uint_ge(idx, 128);
+        ck_assert_int_eq(ftruncate(b.fd, (off_t)seg_size_for(130)), 0);
+        volatile uint32_t v = atomic_load(&b.objs[idx].seq);
+        (void)v;
+        ck_assert(seg_lost(&b));
+        seg_close(&b);
+}
+END_TEST
+
 static void scribble_index(uint32_t n, uint64_t (*entry)(uint32_t i)) {
         for (uint32_t i = 0; i < n; i++)
                 atomic_store(&S.index[i], entry(i));
@@ -429,7 +479,7 @@ END_TEST
 
 int main(void) {
         const struct th_case seg_cases[] = {
-                { "reuse", { deleted_slots_reused, churn_never_grows } },
+                { "reuse", { deleted_slots_reused, churn_never_grows, grown_restored_and_guarded } },
                 { "scribbled", { scribbled_index } },
         };
         const struct th_case daemon_cases[] = {
