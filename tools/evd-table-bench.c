@@ -234,6 +234,19 @@ int main(int argc, char **argv) {
         }
         snprintf(what, sizeof(what), "open of an existing name, %d objects", made);
         report(what, "us", v, repeat);
+        for (int k = 0; k < repeat; k++) {
+                evd_event *ev = NULL;
+                double t = now_us();
+                enum { LOOKUPS = 1000 };
+                for (int i = 0; i < LOOKUPS; i++) {
+                        snprintf(name, sizeof(name), "absent-%d", i);
+                        if (evd_event_open(ctx, name, EVD_EVENT_MANUAL, 0, &ev) != -ENOENT)
+                                die("a missing name was found", -EEXIST);
+                }
+                v[k] = (now_us() - t) / LOOKUPS;
+        }
+        snprintf(what, sizeof(what), "lookup of a missing name, %d objects", made);
+        report(what, "us", v, repeat);
         double held, len;
         segment_bytes(&held, &len);
         printf("%-52s %10.0f bytes (%.1f MB held of a %.1f MB file)\n", "segment memory per object",
