@@ -215,17 +215,30 @@ bool seg_lost(const struct seg *s) {
 
 /* Map SIZE bytes of FD at the start of an address reservation for the
  * largest table, so that growth maps in place (seg_extend).  The
- * reservation is PROT_NONE and costs no memory. */
+ * reservation is PROT_NONE and costs no memory, only address space: where
+ * that is short (a 32-bit process, ulimit -v), the file is mapped alone,
+ * and growth maps on after it if the addresses there are free. */
 static int seg_map(struct seg *s, int fd, size_t size) {
-        size_t reserve = page_up(seg_size_for(SEG_CAPACITY_MAX));
-        void *base = mmap(NULL, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                          -1, 0);
-        if (base == MAP_FAILED)
-                return negative_errno();
-        void *p = mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+        size_t reserve = 0;
+        void *base = NULL;
+        /* Short of address space: as much as there is (growth stops
+         * there). */
+        for (size_t len = page_up(seg_size_for(SEG_CAPACITY_MAX)); len > page_up(size);
+             len = page_up(len / 2)) {
+                void *b = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                               -1, 0);
+                if (b != MAP_FAILED) {
+                        base = b;
+                        reserve = len;
+                        break;
+                }
+        }
+        void *p = mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | (base ? MAP_FIXED : 0),
+                       fd, 0);
         if (p == MAP_FAILED) {
                 int r = negative_errno();
-                munmap(base, reserve);
+                if (base)
+                        munmap(base, reserve);
                 return r;
         }
         s->hdr = p;
@@ -245,9 +258,11 @@ int seg_extend(struct seg *s) {
         uint32_t want = __atomic_load_n(&s->hdr->capacity, __ATOMIC_ACQUIRE);
         if (want <= __atomic_load_n(&s->capacity, __ATOMIC_ACQUIRE))
                 return 0;
-        if (want > SEG_CAPACITY_MAX || !s->reserve || seg_lost(s))
+        if (want > SEG_CAPACITY_MAX || seg_lost(s))
                 return -EBADMSG;
         size_t size = seg_size_for(want);
+        if (s->reserve && size > s->reserve)
+                return -ENOMEM; /* past the address space reserved */
         struct stat st;
         if (fstat(s->fd, &st) < 0)
                 return negative_errno();
@@ -260,10 +275,19 @@ int seg_extend(struct seg *s) {
                  * as they are (someone may sleep on a futex in them). */
                 size_t from = page_up(s->size);
                 if (size > from) {
-                        void *p = mmap((char *)s->hdr + from, size - from, PROT_READ | PROT_WRITE,
-                                       MAP_SHARED | MAP_FIXED, s->fd, (off_t)from);
+                        /* Over our reservation, or (without one) only
+                         * where nothing else is mapped. */
+                        char *at = (char *)s->hdr + from;
+                        void *p = mmap(at, size - from, PROT_READ | PROT_WRITE,
+                                       MAP_SHARED | (s->reserve ? MAP_FIXED : MAP_FIXED_NOREPLACE),
+                                       s->fd, (off_t)from);
                         if (p == MAP_FAILED)
                                 r = negative_errno();
+                        else if (p != at) {
+                                /* A kernel before 4.17 took it as a hint. */
+                                munmap(p, size - from);
+                                r = -ENOMEM;
+                        }
                 }
                 if (r == 0) {
                         if (s->guard)
@@ -718,7 +742,7 @@ void seg_close(struct seg *s) {
         guard_unregister(s->guard);
         s->guard = NULL;
         if (s->hdr)
-                munmap(s->hdr, s->reserve ? s->reserve : s->size);
+                munmap(s->hdr, s->reserve ? s->reserve : page_up(s->size));
         s->hdr = NULL;
         s->index = NULL;
         s->objs = NULL;
