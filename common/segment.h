@@ -6,13 +6,25 @@
  *
  *   struct seg_header            (magic, version, capacity, change counter,
  *                                 table lock, waiter registry)
- *   struct seg_obj[capacity]     (one slot per object, open addressing by
- *                                 name hash)
+ *   uint64_t index[SEG_INDEX_MAX] (the name index: hash and slot number,
+ *                                 open addressing; only the first
+ *                                 index_slots entries are in use, the rest
+ *                                 is a hole in the file)
+ *   struct seg_obj[capacity]     (one slot per object, handed out from a
+ *                                 free list; the table grows at its end)
  *
- * Only the daemon writes the name table (slot state, name, type, kind); it
- * does so under the robust table lock and publishes every change with a
- * seqlock-style generation (odd while being written), so clients look names
- * up without taking any lock.  Object state (an event's flag, value, counters)
+ * Only the daemon writes the name table (index, slot state, name, type,
+ * kind); it does so under the robust table lock and publishes every change
+ * of a slot with a seqlock-style generation (odd while being written), and
+ * every rebuild of the index with another (index_seq), so clients look
+ * names up without taking any lock.  A slot's generation only ever grows, so
+ * a handle to a deleted object whose slot was reused gets -EIDRM.
+ *
+ * The table grows when it is full: the daemon makes the file longer and
+ * then raises `capacity`.  Every mapping reserves address space for
+ * SEG_CAPACITY_MAX slots and maps the file over its start, so a client that
+ * meets a slot past what it has mapped maps the rest in place
+ * (seg_extend): no pointer into the segment ever moves.  Object state (an event's flag, value, counters)
  * is written by clients under the object's robust mutex; waiters sleep on the
  * object's futex word `seq`, which every change bumps.
  *
@@ -31,17 +43,29 @@
 #include "evd.h"
 
 #define SEG_MAGIC 0x31445645u /* "EVD1" */
-#define SEG_VERSION 3u
+#define SEG_VERSION 4u
 #define SEG_WAITER_SLOTS 65536u
 #define SEG_HOLDER_SLOTS 4096u
 #define SEG_WATCHED_SLOTS 1024u
 #define SEG_CAPACITY_DEFAULT 4096u
 #define SEG_CAPACITY_MAX (1u << 20)
+/* Entries of the name index region: room for an index of at least twice
+ * SEG_CAPACITY_MAX entries, so that it is never more than half full of
+ * live names. */
+#define SEG_INDEX_MAX (2u * SEG_CAPACITY_MAX)
+#define SEG_INDEX_MIN 16u
+
+/* An index entry is one 64-bit word, written with one atomic store: the
+ * name's hash in the low half, the slot number plus one in the high half.
+ * 0 in the high half: empty, ends a probe; SEG_INDEX_TOMB: a deleted
+ * entry, probing goes on past it. */
+#define SEG_INDEX_TOMB UINT32_MAX
+#define SEG_INDEX_ENTRY(hash, slot) (((uint64_t)((slot) + 1u) << 32) | (uint32_t)(hash))
 
 enum seg_slot_state {
-        SLOT_FREE = 0, /* never used: ends a probe sequence */
+        SLOT_FREE = 0, /* never used */
         SLOT_LIVE = 1,
-        SLOT_DEAD = 2, /* deleted: a tombstone, probing goes on past it */
+        SLOT_DEAD = 2, /* deleted (or quarantined): free to reuse */
 };
 
 enum seg_payload_kind {
@@ -95,6 +119,15 @@ struct seg_header {
         uint32_t reserved1;
         uint64_t size;
         uint64_t created_usec;
+        /* The name index (daemon-written, under table_lock): odd while the
+         * daemon rebuilds it (lookups then retry), and how many of its
+         * entries are in use (a power of two, at least twice capacity). */
+        _Atomic uint32_t index_seq;
+        _Atomic uint32_t index_slots;
+        uint32_t index_used;        /* live entries and tombstones */
+        /* Slots below this have been used at least once; those above are
+         * all SLOT_FREE, and list and scans stop here. */
+        _Atomic uint32_t slots_used;
         _Atomic uint32_t change_seq; /* futex word: bumped on every change */
         _Atomic uint32_t watchers;   /* processes blocked on change_seq (a hint) */
         _Atomic uint32_t count;      /* live objects */
@@ -213,11 +246,19 @@ struct seg_guard;
 /* A mapped segment. */
 struct seg {
         struct seg_header *hdr;
+        _Atomic uint64_t *index;
         struct seg_obj *objs;
-        size_t size;
-        uint32_t capacity;
+        size_t size;       /* bytes mapped */
+        size_t reserve;    /* bytes of address space reserved at hdr (0: none) */
+        uint32_t capacity; /* slots mapped; grows (seg_extend), never shrinks */
+        uint32_t grow_limit; /* daemon: grow the table up to this (0: SEG_CAPACITY_MAX) */
         int fd;
         struct seg_guard *guard;
+        /* Daemon: slots known free, a stack (reused first; refilled by a
+         * scan when it runs dry).  Process-local, so never trusted blindly:
+         * a slot taken from it is checked. */
+        uint32_t *free_slots;
+        uint32_t nfree, free_alloc;
         char name[SEG_NAME_MAX]; /* its POSIX shm name, "" if unknown */
 };
 #define SEG_NULL ((struct seg){ .fd = -1 })
@@ -332,8 +373,39 @@ bool seg_lost(const struct seg *s);
 
 uint32_t seg_hash(const char *name, size_t len);
 
-/* Find NAME; stores the slot index and its (even) generation.  Lock-free. */
-int seg_lookup(const struct seg *s, const char *name, uint32_t *indexp, uint32_t *genp);
+/* Find NAME; stores the slot index and its (even) generation.  Lock-free:
+ * through the index, whose every entry is checked against the slot it names
+ * (a scribbled index costs a scan of the slots, never a wrong answer or a
+ * hang).  Maps the table's growth (seg_extend) when the slot is past what S
+ * maps. */
+int seg_lookup(struct seg *s, const char *name, uint32_t *indexp, uint32_t *genp);
+
+/* seg_lookup, also storing in *PROBESP how many index entries it read
+ * (UINT32_MAX when it fell back to scanning the slots).  For tests. */
+int seg_lookup_probes(struct seg *s, const char *name, uint32_t *indexp, uint32_t *genp,
+                      uint32_t *probesp);
+
+/* Map whatever the table grew by since S was mapped: afterwards S covers
+ * the header's capacity (in place: no pointer into S moves).  0, or
+ * -EBADMSG when the header's capacity is out of bounds or past the file's
+ * end, or what mmap says. */
+int seg_extend(struct seg *s);
+
+/* The slots a list or a scan must look at: those ever used, as far as S
+ * maps them. */
+uint32_t seg_slots_used(const struct seg *s);
+
+/* Daemon, under no lock of its own (takes the table lock): rebuild the
+ * index from the slots, which alone are trusted to say what exists.  A
+ * second live slot of a name already seen is quarantined (SLOT_DEAD); the
+ * live count, the used-slot mark and the free list are made afresh.
+ * Returns how many slots were quarantined, or a negative code. */
+int seg_table_reindex(struct seg *s);
+
+/* The longest probe (index entries read) any lookup of the current index
+ * can take, missing names included: the longest run of entries in use, plus
+ * one.  For tests and the benchmark. */
+uint32_t seg_index_longest_probe(const struct seg *s);
 
 /* What a new object is made of. */
 struct seg_init {
@@ -355,7 +427,9 @@ bool seg_obj_sane(const struct seg_obj *o);
 
 /* Table writes (daemon only; they take the table lock themselves).  An
  * existing object gives -EEXIST, or -EMEDIUMTYPE if its type or (event)
- * kind differs. */
+ * kind differs.  A create takes a free slot (a deleted one first); when
+ * there is none, the table doubles, up to SEG_CAPACITY_MAX (-ENOSPC
+ * beyond). */
 int seg_table_create_obj(struct seg *s, const char *name, const struct seg_init *init,
                          uint32_t *indexp, uint32_t *genp);
 int seg_table_create(struct seg *s, const char *name, uint32_t type, uint32_t kind,

@@ -29,8 +29,10 @@ static void usage(FILE *f) {
                 "  -g, --group GROUP      share the namespace with the members of GROUP (a name\n"
                 "                         or a gid): directory 0750, socket and segment 0660,\n"
                 "                         owned by GROUP; other users are refused\n"
-                "  -c, --capacity N       objects the namespace holds when it is created\n"
-                "                         (default %u, at most %u)\n"
+                "  -c, --capacity N       objects a new namespace has room for at first\n"
+                "                         (default %u); it grows when full\n"
+                "      --max-capacity N   grow the namespace up to N objects, no more\n"
+                "                         (default and largest %u)\n"
                 "      --ephemeral        remove the segment (every object) when stopping\n"
                 "                         cleanly; for tests and benchmarks\n"
                 "      --remove           do not serve: stop the namespace's daemon, then remove\n"
@@ -62,10 +64,12 @@ static void raise_nofile_limit(void) {
 }
 
 int main(int argc, char **argv) {
-        enum { OPT_VERSION = 256, OPT_SYSTEM, OPT_USER, OPT_EPHEMERAL, OPT_REMOVE, OPT_FORCE };
+        enum { OPT_VERSION = 256, OPT_SYSTEM, OPT_USER, OPT_EPHEMERAL, OPT_REMOVE, OPT_FORCE,
+               OPT_MAX_CAPACITY };
         static const struct option opts[] = {
                 { "runtime-dir", required_argument, NULL, 'd' },
                 { "capacity", required_argument, NULL, 'c' },
+                { "max-capacity", required_argument, NULL, OPT_MAX_CAPACITY },
                 { "system", no_argument, NULL, OPT_SYSTEM },
                 { "user", no_argument, NULL, OPT_USER },
                 { "group", required_argument, NULL, 'g' },
@@ -84,17 +88,22 @@ int main(int argc, char **argv) {
         while ((c = getopt_long(argc, argv, "d:c:g:vh", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'd': cfg.runtime_dir = optarg; break;
-                case 'c': {
+                case 'c':
+                case OPT_MAX_CAPACITY: {
                         char *end;
                         errno = 0;
                         unsigned long v = strtoul(optarg, &end, 10);
                         if (errno || *end || !*optarg || optarg[0] == '-' || v == 0 ||
                             v > SEG_CAPACITY_MAX) {
-                                fprintf(stderr, "evd: invalid capacity '%s': give a number from 1 to %u\n",
-                                        optarg, SEG_CAPACITY_MAX);
+                                fprintf(stderr, "evd: invalid %s '%s': give a number from 1 to %u\n",
+                                        c == 'c' ? "capacity" : "maximum capacity", optarg,
+                                        SEG_CAPACITY_MAX);
                                 return 2;
                         }
-                        cfg.capacity = (uint32_t)v;
+                        if (c == 'c')
+                                cfg.capacity = (uint32_t)v;
+                        else
+                                cfg.max_capacity = (uint32_t)v;
                         break;
                 }
                 case OPT_SYSTEM: cfg.system = true; break;
@@ -132,8 +141,14 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "evd: --force goes with --remove\n");
                 return 2;
         }
-        if (remove && (cfg.group || cfg.ephemeral || cfg.verbose || cfg.capacity != SEG_CAPACITY_DEFAULT)) {
+        if (remove && (cfg.group || cfg.ephemeral || cfg.verbose || cfg.capacity != SEG_CAPACITY_DEFAULT ||
+                       cfg.max_capacity)) {
                 fprintf(stderr, "evd: --remove takes only --runtime-dir, --system, --user and --force\n");
+                return 2;
+        }
+        if (cfg.max_capacity && cfg.capacity > cfg.max_capacity) {
+                fprintf(stderr, "evd: --capacity %u is more than --max-capacity %u\n", cfg.capacity,
+                        cfg.max_capacity);
                 return 2;
         }
         if (remove)

@@ -68,8 +68,10 @@ static void handle_create(struct server *s, const struct proto_msg *req, struct 
                 reply_status(rep, -EINVAL);
                 return;
         }
-        uint32_t idx = 0, gen = 0;
+        uint32_t idx = 0, gen = 0, cap = s->seg.capacity;
         int r = seg_table_create_obj(&s->seg, req->name, &init, &idx, &gen);
+        if (s->seg.capacity != cap)
+                log_info("the namespace grew from %u to %u objects", cap, s->seg.capacity);
         if (r == -EEXIST && !(req->flags & PROTO_CREATE_EXCL))
                 r = 0;
         else if (r == 0) {
@@ -80,8 +82,9 @@ static void handle_create(struct server *s, const struct proto_msg *req, struct 
                 else
                         log_info("created %s %s for pid %d", t->name, req->name, (int)pid);
         } else if (r == -ENOSPC)
-                log_warning("cannot create %s: the namespace is full (capacity %u)", req->name,
-                            s->seg.capacity);
+                log_warning("cannot create %s: the namespace is full (%u objects, the most "
+                            "it may grow to)",
+                            req->name, s->seg.capacity);
         reply_status(rep, r);
         if (r == 0) {
                 proto_set_u32(rep, TAG_INDEX, idx);
@@ -104,9 +107,24 @@ static void handle_delete(struct server *s, const struct proto_msg *req, struct 
 static void handle_list(struct server *s, const struct proto_msg *req, struct proto_msg *rep,
                         struct evd_info *info) {
         uint32_t cursor = req->cursor;
-        if (cursor == 0)
+        if (cursor == 0) {
+                if (s->waiter_counts_len < s->seg.capacity) {
+                        uint32_t *m = realloc(s->waiter_counts,
+                                              (size_t)s->seg.capacity * sizeof(uint32_t));
+                        if (!m) {
+                                reply_status(rep, -ENOMEM);
+                                return;
+                        }
+                        s->waiter_counts = m;
+                        s->waiter_counts_len = s->seg.capacity;
+                }
                 seg_waiters_reap(&s->seg, s->waiter_counts);
-        for (uint32_t i = cursor; i < s->seg.capacity; i++) {
+        }
+        /* Clients before libevd read the segment themselves list through
+         * here.  Every slot, the used-slot mark notwithstanding: one that
+         * looks live is listed, and the daemon's scan deals with it. */
+        uint32_t end = MIN(s->seg.capacity, s->waiter_counts_len);
+        for (uint32_t i = cursor; i < end; i++) {
                 struct seg_obj *o = &s->seg.objs[i];
                 uint32_t gen = atomic_load(&o->gen);
                 if (atomic_load(&o->state) != SLOT_LIVE || (gen & 1))
@@ -677,6 +695,14 @@ static void scan_segment(struct server *s) {
                 log_warning("the table lock was corrupt; reset it");
         seg_mutex_reset(&s->seg.hdr->table_lock);
         atomic_store(&s->seg.hdr->count, live);
+        /* The index is made afresh from the slots: whatever it says may be
+         * stale (a daemon died rebuilding it) or scribbled.  A second live
+         * slot of one name is quarantined there. */
+        int q = seg_table_reindex(&s->seg);
+        if (q > 0)
+                bad += (uint32_t)q;
+        else if (q < 0)
+                log_warning("cannot rebuild the name index: %s", strerror(-q));
         if (bad)
                 log_warning("quarantined %u corrupt slot(s) in the segment", bad);
 }
@@ -760,6 +786,7 @@ static int open_segment(struct server *s) {
                         return r;
                 }
         }
+        s->seg.grow_limit = s->cfg.max_capacity;
         /* An adopted segment may come from a run with another --group. */
         r = publish_segment(&s->seg, s);
         if (r < 0)
@@ -859,6 +886,7 @@ int server_init(struct server *s, const struct server_config *cfg) {
         s->waiter_counts = calloc(s->seg.capacity, sizeof(uint32_t));
         if (!s->waiter_counts)
                 return -ENOMEM;
+        s->waiter_counts_len = s->seg.capacity;
         seg_waiters_reap(&s->seg, NULL);
 
         r = open_listener(s);
