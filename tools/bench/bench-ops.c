@@ -111,12 +111,18 @@ static double rt_notifier(const struct daemon *d, long n) {
         bool child = p == 0;
         evd_ctx *ctx = bench_open(d);
         evd_event *mine, *theirs;
-        const char *a = child ? "nt.b" : "nt.a", *b = child ? "nt.a" : "nt.b";
+        /* New events for each repeat: the parent's starts clear, the
+         * child's is its "ready". */
+        static int round;
+        char na[32], nb[32];
+        snprintf(na, sizeof(na), "nt.a.%d", round);
+        snprintf(nb, sizeof(nb), "nt.b.%d", round);
+        round++;
+        const char *a = child ? nb : na, *b = child ? na : nb;
         int r;
         if ((r = evd_event_open(ctx, a, EVD_EVENT_MANUAL, EVD_CREATE, &mine)) < 0 ||
             (r = evd_event_open(ctx, b, EVD_EVENT_MANUAL, EVD_CREATE, &theirs)) < 0)
                 bench_die("evd_event_open", r);
-        evd_event_clear(child ? theirs : mine);
         evd_notifier *nt = NULL;
         if (child) {
                 /* Listening first, then ready: the parent starts once it

@@ -316,10 +316,16 @@ struct contend {
 
 enum ckind { C_EVD_LOCK, C_MUTEX, C_EVD_SEM, C_SEM_T };
 
-static void hold(void) {
-        double until = now_us() + HOLD_USEC;
-        while (now_us() < until)
-                cpu_relax();
+/* The critical section: HOLD_USEC asleep, so that the others find the
+ * lock taken, spin and go to sleep on it, and a release has sleepers to
+ * wake.  Returns the voluntary context switches of the hold itself, which
+ * are not the lock's. */
+static long hold(void) {
+        long cs = nvcsw_self();
+        struct timespec ts = { 0, HOLD_USEC * 1000 };
+        while (nanosleep(&ts, &ts) < 0)
+                ;
+        return nvcsw_self() - cs;
 }
 
 static void contender(struct contend *c, int k, enum ckind kind, const struct daemon *d) {
@@ -335,43 +341,44 @@ static void contender(struct contend *c, int k, enum ckind kind, const struct da
         }
         atomic_fetch_add(&c->ready, 1);
         fword_wait(&c->start, 0, 0);
-        long cs = nvcsw_self();
+        long cs = nvcsw_self(), own = 0;
         for (int i = 0; i < B.contend_ops; i++) {
                 switch (kind) {
                 case C_EVD_LOCK:
                         if (evd_lock_acquire(l, 0, 0, EVD_FOREVER) < 0)
                                 _exit(1);
-                        hold();
+                        own += hold();
                         if (evd_lock_release(l, 0) < 0)
                                 _exit(1);
                         break;
                 case C_EVD_SEM:
                         if (evd_sem_acquire(s, 0, 0, EVD_FOREVER) < 0)
                                 _exit(1);
-                        hold();
+                        own += hold();
                         if (evd_sem_release(s, 0, 1) < 0)
                                 _exit(1);
                         break;
                 case C_MUTEX:
                         if (pthread_mutex_lock(&c->mutex) == EOWNERDEAD)
                                 pthread_mutex_consistent(&c->mutex);
-                        hold();
+                        own += hold();
                         pthread_mutex_unlock(&c->mutex);
                         break;
                 case C_SEM_T:
                         while (sem_wait(&c->sem) < 0)
                                 ;
-                        hold();
+                        own += hold();
                         sem_post(&c->sem);
                         break;
                 }
         }
-        c->nvcsw[k] = nvcsw_self() - cs;
+        c->nvcsw[k] = nvcsw_self() - cs - own;
         _exit(0);
 }
 
 /* Wake-ups per operation: the contenders' voluntary context switches
- * (each one a sleep that something had to end) over their operations. */
+ * (each one a sleep that something had to end) over their operations,
+ * those of their sleeps inside the critical section left out. */
 static double contend_run(struct contend *c, enum ckind kind, const struct daemon *d) {
         atomic_store(&c->start.word, 0);
         atomic_store(&c->ready, 0);
