@@ -73,7 +73,7 @@ double series_median(const struct series *s) {
 const char *fmt_mm(char *buf, size_t len, const struct series *s, const char *unit) {
         double lo = series_min(s), med = series_median(s);
         int prec = med >= 100 ? 0 : med >= 10 ? 1 : 2;
-        snprintf(buf, len, "%.*f / %.*f %s", prec, lo, prec, med, unit);
+        snprintf(buf, len, "%.*f / %.*f%s%s", prec, lo, prec, med, *unit ? " " : "", unit);
         return buf;
 }
 
