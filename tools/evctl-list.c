@@ -197,8 +197,8 @@ static int print_table(const struct evd_info *infos, size_t n, const int *ids, s
         }
         char why[256];
         if (scols_load(why, sizeof(why)) < 0)
-                return die(EXIT_DAEMON, "cannot draw the table: %s (--json and --raw need no library)",
-                           why);
+                return die(EXIT_DAEMON,
+                           "cannot draw the table: %s (--json and --raw need no library)", why);
         /* Valid UTF-8 in values is shown as it is, and measured by the
          * width of its characters, in a UTF-8 locale. */
         setlocale(LC_CTYPE, "");

@@ -56,7 +56,9 @@ static int notify_send(const char *msg, int fd) {
                 struct cmsghdr h;
                 char buf[CMSG_SPACE(sizeof(int))];
         } ctl;
-        struct msghdr mh = { .msg_name = &sa, .msg_namelen = salen, .msg_iov = &iov, .msg_iovlen = 1 };
+        struct msghdr mh = {
+                .msg_name = &sa, .msg_namelen = salen, .msg_iov = &iov, .msg_iovlen = 1
+        };
         if (fd >= 0) {
                 memset(&ctl, 0, sizeof(ctl));
                 mh.msg_control = ctl.buf;

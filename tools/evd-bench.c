@@ -134,7 +134,8 @@ static void print_table(void) {
         printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", w[0], head[0], w[1], head[1], w[2], head[2],
                w[3], head[3], w[4], head[4], head[5]);
         for (int i = 0; i < nrows; i++)
-                printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", w[0], rows[i].figure, w[1], rows[i].evd,
+                printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", w[0], rows[i].figure, w[1],
+                       rows[i].evd,
                        w[2], rows[i].peer, w[3], rows[i].ratio, w[4], rows[i].target,
                        met_text(rows[i].met));
 }

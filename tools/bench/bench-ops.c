@@ -58,7 +58,8 @@ static double op_evd_lock(evd_lock *l) {
         double t = now_s();
         for (long i = 0; i < n; i++) {
                 int r;
-                if ((r = evd_lock_acquire(l, 0, 0, EVD_FOREVER)) < 0 || (r = evd_lock_release(l, 0)) < 0)
+                if ((r = evd_lock_acquire(l, 0, 0, EVD_FOREVER)) < 0 ||
+                    (r = evd_lock_release(l, 0)) < 0)
                         bench_die("lock", r);
         }
         return ns_per(t, n);
@@ -127,7 +128,8 @@ static double rt_notifier(const struct daemon *d, long n) {
         if (child) {
                 /* Listening first, then ready: the parent starts once it
                  * sees our event set. */
-                if ((r = evd_notifier_open(ctx, b, &nt)) < 0 || (r = evd_event_set(mine, NULL, 0)) < 0)
+                if ((r = evd_notifier_open(ctx, b, &nt)) < 0 ||
+                    (r = evd_event_set(mine, NULL, 0)) < 0)
                         bench_die("child start", r);
         } else {
                 while (evd_event_is_set(theirs) != 1)

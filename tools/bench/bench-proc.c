@@ -128,7 +128,8 @@ void bench_processes(void) {
                         if (!have[peer])
                                 continue;
                         double ratio = series_median(&s[c]) / series_median(&s[peer]);
-                        snprintf(pb, sizeof(pb), "%s: %s", what[peer], fmt_mm(pm, sizeof(pm), &s[peer], "ms"));
+                        snprintf(pb, sizeof(pb), "%s: %s", what[peer],
+                                 fmt_mm(pm, sizeof(pm), &s[peer], "ms"));
                         snprintf(rb, sizeof(rb), "%.2fx", ratio);
                         row_add(fig, fmt_mm(eb, sizeof(eb), &s[c], "ms"), pb, rb,
                                 peer == P_S6 ? "<= 1.0x s6-ftrig-notify" : NULL,
@@ -137,7 +138,8 @@ void bench_processes(void) {
         }
         if (have[P_LOCKRUN] && have[P_FLOCK]) {
                 double ratio = series_median(&s[P_LOCKRUN]) / series_median(&s[P_FLOCK]);
-                snprintf(pb, sizeof(pb), "%s: %s", what[P_FLOCK], fmt_mm(pm, sizeof(pm), &s[P_FLOCK], "ms"));
+                snprintf(pb, sizeof(pb), "%s: %s", what[P_FLOCK],
+                         fmt_mm(pm, sizeof(pm), &s[P_FLOCK], "ms"));
                 snprintf(rb, sizeof(rb), "%.2fx", ratio);
                 row_add("`evctl lock run L -- true` as a whole process",
                         fmt_mm(eb, sizeof(eb), &s[P_LOCKRUN], "ms"), pb, rb, NULL, -1);

@@ -23,7 +23,8 @@ static double lookup_us(evd_ctx *ctx, int n) {
         evd_event *e;
         double t = now_s();
         for (int i = 0; i < n; i++) {
-                int r = evd_event_open(ctx, "no.such.name", EVD_EVENT_MANUAL, EVD_EVENT_ANY_KIND, &e);
+                int r = evd_event_open(ctx, "no.such.name", EVD_EVENT_MANUAL, EVD_EVENT_ANY_KIND,
+                                       &e);
                 if (r != -ENOENT)
                         bench_die("lookup of a missing name", r < 0 ? r : -EEXIST);
         }
@@ -104,7 +105,8 @@ void bench_churn(void) {
         for (int r = 0; r < B.warmup + B.reps; r++) {
                 double a = lookup_us(cc, lookups), b = lookup_us(cf, lookups);
                 double c = create_us(cc, creates, r), dd = create_us(cf, creates, r);
-                double e = run_evctl_ms(churned.dir, isset, 1), f = run_evctl_ms(fresh.dir, isset, 1);
+                double e = run_evctl_ms(churned.dir, isset, 1);
+                double f = run_evctl_ms(fresh.dir, isset, 1);
                 if (r < B.warmup)
                         continue;
                 series_add(&lc, a);
@@ -130,8 +132,10 @@ void bench_churn(void) {
                 if (!rowsv[k].c->n)
                         continue;
                 double ratio = series_median(rowsv[k].c) / series_median(rowsv[k].f);
-                snprintf(fig, sizeof(fig), "%s after %d creates+deletes, 10 live", rowsv[k].what, B.churn);
-                snprintf(pb, sizeof(pb), "fresh table: %s", fmt_mm(pm, sizeof(pm), rowsv[k].f, rowsv[k].unit));
+                snprintf(fig, sizeof(fig), "%s after %d creates+deletes, 10 live", rowsv[k].what,
+                         B.churn);
+                snprintf(pb, sizeof(pb), "fresh table: %s",
+                         fmt_mm(pm, sizeof(pm), rowsv[k].f, rowsv[k].unit));
                 snprintf(rb, sizeof(rb), "%.2fx", ratio);
                 row_add(fig, fmt_mm(eb, sizeof(eb), rowsv[k].c, rowsv[k].unit), pb, rb,
                         "<= 1.5x a fresh table", ratio <= 1.5);
@@ -268,12 +272,13 @@ void bench_list(void) {
                 double used = ((double)st1.st_blocks - (double)st0.st_blocks) * 512 / n;
                 snprintf(fig, sizeof(fig), "memory per object (%d objects)", n);
                 snprintf(eb, sizeof(eb), "%.0f B touched", used);
-                snprintf(pb, sizeof(pb), "segment: %.1f MiB mapped for %u", (double)st1.st_size / 1048576,
-                         capacity);
+                snprintf(pb, sizeof(pb), "segment: %.1f MiB mapped for %u",
+                         (double)st1.st_size / 1048576, capacity);
                 row_add(fig, eb, pb, NULL, "reported", -1);
         }
         if (empty_faults >= 0 && full_faults >= 0) {
-                snprintf(fig, sizeof(fig), "a new client's page faults to miss a name, %d objects", n);
+                snprintf(fig, sizeof(fig), "a new client's page faults to miss a name, %d objects",
+                         n);
                 snprintf(eb, sizeof(eb), "%.1f MiB", full_faults / 1048576);
                 snprintf(pb, sizeof(pb), "empty table: %.1f MiB", empty_faults / 1048576);
                 row_add(fig, eb, pb, NULL, NULL, -1);

@@ -166,7 +166,8 @@ void bench_roundtrips(void) {
                         }
                 }
                 char fig[96];
-                snprintf(fig, sizeof(fig), "round trip, 2 processes, auto events, spin %d us", spin);
+                snprintf(fig, sizeof(fig), "round trip, 2 processes, auto events, spin %d us",
+                         spin);
                 ratio_row(fig, &e, &x, "us", "futex, same spin", NULL, 0);
         }
         munmap(f, 2 * sizeof(struct fword));
@@ -289,7 +290,8 @@ void bench_fanout(void) {
                 }
         }
         char fig[96], eb[64], pb[80];
-        snprintf(fig, sizeof(fig), "one set releasing %d waiting processes, to the last running", n);
+        snprintf(fig, sizeof(fig), "one set releasing %d waiting processes, to the last running",
+                 n);
         ratio_row(fig, &e, &x, "ms", "raw FUTEX_WAKE", "<= 1.1x raw futex", 1.1);
         snprintf(fig, sizeof(fig), "  context switches per released waiter (%d)", n);
         snprintf(eb, sizeof(eb), "%.2f", series_median(&ecs));
@@ -440,7 +442,8 @@ void bench_contended(void) {
                  CONTENDERS, HOLD_USEC);
         ratio_row(fig, &el, &em, "", "robust mutex", "<= 1 wake-up per operation", 0);
         rows_last_met(series_median(&el) <= 1.0);
-        snprintf(fig, sizeof(fig), "semaphore of 2: wake-ups per release, %d processes", CONTENDERS);
+        snprintf(fig, sizeof(fig), "semaphore of 2: wake-ups per release, %d processes",
+                 CONTENDERS);
         ratio_row(fig, &es, &et, "", "sem_t", "<= 1 wake-up per operation", 0);
         rows_last_met(series_median(&es) <= 1.0);
         munmap(c, sizeof(*c));
