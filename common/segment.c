@@ -362,13 +362,15 @@ int seg_name_read(const char *runtime_dir, char *name, size_t len, uid_t *dir_ow
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return negative_errno();
-        char who[96];
-        describe_uid(who, sizeof(who), st.st_uid);
         if (!S_ISREG(st.st_mode)) {
                 snprintf(why, whylen, "%s/%s is not a regular file", runtime_dir, SEG_NAME_FILE);
                 return -EPERM;
         }
         if (st.st_uid != geteuid() && st.st_uid != 0 && st.st_uid != dst.st_uid) {
+                /* Only here: the user database costs a dozen system calls
+                 * (nsswitch.conf, nscd, passwd) that every evctl paid. */
+                char who[96];
+                describe_uid(who, sizeof(who), st.st_uid);
                 snprintf(why, whylen, "%s/%s belongs to %s, not to the namespace's owner",
                          runtime_dir, SEG_NAME_FILE, who);
                 return -EPERM;
