@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* object.c - see object.h */
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,14 +13,76 @@
 #include "types.h"
 #include "waiters.h"
 
-/* A sleeper looks at the state at least this often even when nobody wakes
- * it: a writer killed between its change and its wake-up costs waiters at
- * most this much, and a holder that died while evd was down is noticed. */
+/* While a daemon serves the namespace, a sleeper sleeps with no timeout but
+ * its caller's: the daemon wakes it if a writer dies before waking it (see
+ * seg_sleepers_check), and gives back what dead holders held.  While none
+ * does (none runs, or it is stopped, or its beat is stale), a sleeper
+ * looks at the state at least this often even when nobody wakes it, and
+ * gives back dead holders' slots itself (sync.c).  A daemon that dies
+ * while waiters sleep wakes them through its daemon_alive word (see
+ * daemon_guard), and they fall back to the slice. */
 #define SLEEP_SLICE_USEC 1000000u
 
 /* The slice in use: a unit test makes it endless to prove that what must
  * wake a sleeper (a cancel) does, rather than the slice's end. */
 uint64_t waiter_slice_usec = SLEEP_SLICE_USEC;
+
+/* Sleeps that had a slice's timeout (no daemon to count on); a unit test
+ * reads it.  Not exported. */
+_Atomic unsigned waiter_sliced_sleeps;
+
+/* How old the daemon's heartbeat may get before blocked clients stop
+ * counting on it; it beats every second. */
+#define DAEMON_BEAT_STALE_USEC (5 * 1000000ull)
+
+bool daemon_absent(const struct seg *s) {
+        uint32_t pid = atomic_load(&s->hdr->daemon_pid);
+        if (pid == 0 || proc_life((pid_t)pid, atomic_load(&s->hdr->daemon_start)) == PROC_DEAD)
+                return true;
+        uint64_t beat = atomic_load(&s->hdr->daemon_beat), now = now_monotonic_usec();
+        if (beat && now > beat && now - beat > DAEMON_BEAT_STALE_USEC)
+                return true;
+        return proc_stopped((pid_t)pid);
+}
+
+int daemon_guard(struct seg *s, struct evd_futex_waitv *v) {
+        _Atomic uint32_t *word = &s->hdr->daemon_alive;
+        uint32_t pid = atomic_load(&s->hdr->daemon_pid);
+        uint32_t tid = atomic_load(&s->hdr->daemon_alive_tid);
+        if (pid == 0 || pid > INT32_MAX || tid == 0 || tid > FUTEX_TID_MASK)
+                return 0;
+        uint64_t beat = atomic_load(&s->hdr->daemon_beat), now = now_monotonic_usec();
+        if (beat && now > beat && now - beat > DAEMON_BEAT_STALE_USEC)
+                return 0;
+        /* The word names the daemon's thread, alive (the kernel clears the
+         * tid and sets FUTEX_OWNER_DIED when it dies): mark it contended,
+         * as a waiter for a mutex would, so that its death wakes one of
+         * its sleepers. */
+        uint32_t w = atomic_load(word);
+        for (int tries = 0;; tries++) {
+                if ((w & FUTEX_TID_MASK) != tid || (w & FUTEX_OWNER_DIED) || tries == 8)
+                        return 0;
+                if ((w & FUTEX_WAITERS) ||
+                    atomic_compare_exchange_strong(word, &w, w | FUTEX_WAITERS))
+                        break;
+        }
+        /* Stopped: dead holders would not be given back until it goes on. */
+        if (proc_stopped((pid_t)pid))
+                return 0;
+        v->uaddr = (uint64_t)(uintptr_t)word;
+        v->val = w | FUTEX_WAITERS;
+        v->flags = FUTEX_32;
+        v->reserved = 0;
+        return 1;
+}
+
+void daemon_guard_woken(const struct evd_futex_waitv *v) {
+        _Atomic uint32_t *word = (_Atomic uint32_t *)(uintptr_t)v->uaddr;
+        /* The kernel wakes one sleeper when the daemon dies: that one wakes
+         * the rest. */
+        if (atomic_load(word) != (uint32_t)v->val)
+                futex_wake_all(word);
+}
 
 int obj_lock(evd_ctx *ctx, uint32_t index, uint32_t gen, uint32_t type, struct locked *l) {
         for (;;) {
@@ -74,6 +137,10 @@ void obj_unlock(struct locked *l) {
  * so that woken waiters do not run into the held lock. */
 void obj_unlock_changed(struct locked *l, bool wake) {
         seg_obj_unlock_changed(l->seg, l->obj, wake);
+}
+
+void obj_unlock_changed_n(struct locked *l, uint32_t nwake) {
+        seg_obj_unlock_changed_n(l->seg, l->obj, nwake);
 }
 
 int obj_open(evd_ctx *ctx, const char *name, const struct seg_init *init, bool create, bool excl,
@@ -131,6 +198,9 @@ static _Atomic uint32_t *sleepers_of(uint64_t seq_addr) {
         return &o->sleepers;
 }
 
+/* futex_waitv's limit, less the cancel word (see cancel.c). */
+#define WAITV_GUARDED_MAX 127
+
 int waiter_sleep(struct waiter *w, struct seg *s, struct evd_futex_waitv *v, unsigned n,
                         uint32_t obj_index) {
         uint64_t now = now_monotonic_usec();
@@ -165,14 +235,34 @@ int waiter_sleep(struct waiter *w, struct seg *s, struct evd_futex_waitv *v, uns
                 while (w->next_progress <= now)
                         w->next_progress += (uint64_t)w->ctx->progress_interval;
         }
-        uint64_t until = MIN(MIN(w->deadline, w->next_progress), now + waiter_slice_usec);
+        /* With a daemon to count on, the daemon's word is slept on too
+         * (room for it and the cancel word permitting). */
+        struct evd_futex_waitv all[WAITV_GUARDED_MAX];
+        unsigned k = n;
+        if (n + 2 <= WAITV_GUARDED_MAX && daemon_guard(s, &all[n])) {
+                memcpy(all, v, n * sizeof(*v));
+                k = n + 1;
+        }
+        uint64_t until = MIN(w->deadline, w->next_progress);
+        if (k == n) {
+                until = MIN(until, now + waiter_slice_usec);
+                atomic_fetch_add_explicit(&waiter_sliced_sleeps, 1, memory_order_relaxed);
+        }
         struct timespec ts = {
                 .tv_sec = (time_t)(until / 1000000),
                 .tv_nsec = (long)(until % 1000000) * 1000,
-        }, *tsp = &ts;
+        }, *tsp = until == UINT64_MAX ? NULL : &ts;
         for (unsigned i = 0; i < n; i++)
                 atomic_fetch_add(sleepers_of(v[i].uaddr), 1);
-        r = wait_futex(w->ctx, v, n, tsp);
+        r = wait_futex(w->ctx, k > n ? all : v, k, tsp);
+        if (r == -ENOSYS && k > n) {
+                /* No futex_waitv (Linux < 5.16): one word only, in slices. */
+                until = MIN(until, now + waiter_slice_usec);
+                ts = (struct timespec){ .tv_sec = (time_t)(until / 1000000),
+                                        .tv_nsec = (long)(until % 1000000) * 1000 };
+                r = wait_futex(w->ctx, v, n, &ts);
+        } else if (k > n)
+                daemon_guard_woken(&all[n]);
         for (unsigned i = 0; i < n; i++)
                 atomic_fetch_sub(sleepers_of(v[i].uaddr), 1);
         if (r == -ENOSYS || r == -EINTR)
