@@ -118,7 +118,8 @@ unsigned seg_sleepers_check(struct seg *s) {
                         continue;
                 /* A writer died holding the lock: take it over, which
                  * repairs the object and wakes everybody (repair_object). */
-                if ((mutex_word(&o->lock) & FUTEX_OWNER_DIED) && o->lock_ready == 1 &&
+                bool live = atomic_load(&o->state) == SLOT_LIVE;
+                if (live && (mutex_word(&o->lock) & FUTEX_OWNER_DIED) && o->lock_ready == 1 &&
                     seg_mutex_sane(&o->lock) && seg_obj_lock(o, 10) == 0) {
                         seg_obj_unlock(o);
                         woken++;
@@ -132,12 +133,18 @@ unsigned seg_sleepers_check(struct seg *s) {
                         woken++;
                         continue;
                 }
-                /* A free slot while acquirers sleep: one that was woken for
-                 * it died (or is on its way to take it). */
-                if ((o->type == EVD_TYPE_SEMAPHORE || o->type == EVD_TYPE_LOCK) && sleepers &&
-                    atomic_load_explicit((_Atomic uint32_t *)&o->u.sem.value,
-                                         memory_order_relaxed) > 0 &&
-                    seg_obj_wake(o, 1) > 0)
+                /* A free slot while acquirers sleep, or an auto event set
+                 * while waiters sleep: the one woken for it died (or is on
+                 * its way to take it: a spare wake-up then). */
+                if (!live || !sleepers)
+                        continue;
+                bool owed_one = false;
+                if (o->type == EVD_TYPE_SEMAPHORE || o->type == EVD_TYPE_LOCK)
+                        owed_one = __atomic_load_n(&o->u.sem.value, __ATOMIC_RELAXED) > 0;
+                else if (o->type == EVD_TYPE_EVENT && o->kind == EVD_EVENT_AUTO)
+                        owed_one = __atomic_load_n(&o->u.event.state, __ATOMIC_RELAXED) ==
+                                   EVD_STATE_SET;
+                if (owed_one && seg_obj_wake(o, 1) > 0)
                         woken++;
         }
         return woken;

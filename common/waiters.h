@@ -16,7 +16,8 @@ void seg_waiters_reap(struct seg *s, uint32_t *counts);
 /* Daemon, once a second: the objects that have sleepers (by their hints)
  * and were left so that nobody wakes them: a writer died holding the lock
  * (FUTEX_OWNER_DIED in its word) or between its change and its wake-up
- * (`wake_owed`), or a semaphore has a free slot while acquirers sleep.
+ * (`wake_owed`), or a semaphore has a free slot (an auto event is set)
+ * while sleepers wait for one.
  * Wakes them (repairing the first); returns how many objects it woke. */
 unsigned seg_sleepers_check(struct seg *s);
 

@@ -26,6 +26,7 @@
 #include "types.h"
 #include "waiters.h"
 #include "alive.h"
+#include "futex.h"
 
 #define DAEMON_LOCK_TIMEOUT_MS 100
 #define TICK_USEC 1000000
@@ -479,6 +480,13 @@ static int on_tick(sd_event_source *src, uint64_t usec, void *userdata) {
          * leave them asleep for good is looked for here (no /proc reads:
          * dead waiters are forgotten when list counts). */
         seg_sleepers_check(&s->seg);
+        /* And those watching the whole namespace, should a writer have
+         * died between its bump of change_seq and its wake-up. */
+        static uint32_t last_change;
+        uint32_t change = atomic_load(&s->seg.hdr->change_seq);
+        if (change != last_change && atomic_load(&s->seg.hdr->watchers))
+                futex_wake_all(&s->seg.hdr->change_seq);
+        last_change = change;
         if (s->watch.running)
                 watch_scan(&s->watch);
         sd_event_source_set_time(src, usec + TICK_USEC);

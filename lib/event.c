@@ -92,7 +92,11 @@ static int store(evd_event *ev, enum evd_event_state state, const void *data, si
         e->sets++;
         e->state = state;
         write_end(e);
-        ev_unlock_changed(&l, true);
+        /* An auto event's set releases one waiter: waking them all would
+         * have all but one queue on the lock to find it consumed.  A
+         * failure releases every one. */
+        obj_unlock_changed_n(&l, ev->kind == EVD_EVENT_AUTO && state == EVD_STATE_SET ? 1
+                                                                                     : INT32_MAX);
         return 0;
 }
 
@@ -251,6 +255,20 @@ static int peek(const evd_event *ev, struct seg *s, uint64_t start, void *buf, s
         return PEEK_RELOAD;
 }
 
+/* An auto event's waiter that slept and leaves without having consumed a
+ * set (it timed out, was cancelled, or took another event of a wait_any)
+ * hands the wake-up it may have had on, if the event is still set: its
+ * set would otherwise wait while others sleep.  Hints read without the
+ * lock: a spare wake-up costs only a look. */
+static void pass_on(const evd_event *ev, struct seg *s) {
+        if (ev->kind != EVD_EVENT_AUTO || !s || ev->index >= s->capacity)
+                return;
+        struct seg_obj *o = &s->objs[ev->index];
+        if (__atomic_load_n(&o->u.event.state, __ATOMIC_RELAXED) == EVD_STATE_SET &&
+            atomic_load(&o->sleepers) > 0)
+                seg_obj_wake(o, 1);
+}
+
 int shm_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize, size_t *lenp) {
         /* Cancelled: return before looking, so that nothing is consumed. */
         int r = wait_check_cancel(ev->ctx);
@@ -278,8 +296,10 @@ int shm_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize, si
                 if (ev->kind == EVD_EVENT_AUTO) {
                         /* One waiter consumes each set: under the lock. */
                         r = waiter_sleep(&w, s, &v, 1, ev->index);
-                        if (r < 0)
+                        if (r < 0) {
+                                pass_on(ev, s);
                                 break;
+                        }
                         continue;
                 }
                 /* Woken: look without the lock while it can tell. */
@@ -318,6 +338,7 @@ static int wait_many(evd_event **evs, size_t n, bool all, int64_t timeout, size_
                 return -ENOMEM;
         struct waiter w;
         waiter_init(&w, evs[0]->ctx, evs[0]->name, timeout);
+        struct seg *last = NULL; /* the mapping it last slept in */
         for (bool first = true;; first = false) {
                 unsigned pending = 0;
                 uint32_t some_index = 0;
@@ -365,11 +386,18 @@ static int wait_many(evd_event **evs, size_t n, bool all, int64_t timeout, size_
                         r = 0;
                         goto out;
                 }
+                last = s;
                 r = waiter_sleep(&w, s, v, pending, some_index);
                 if (r < 0)
                         goto out;
         }
 out:
+        if (w.sleeps && last) {
+                /* Any auto event it did not consume may have woken it. */
+                for (size_t i = 0; i < n; i++)
+                        if (!(r == 0 && indexp && *indexp == i))
+                                pass_on(evs[i], last);
+        }
         waiter_done(&w);
         return r;
 }

@@ -278,25 +278,25 @@ END_TEST
 
 #define ACQUIRERS 4
 
-START_TEST(release_wakes_one) {
-        evd_sem *sem = NULL;
-        th_assert_r(evd_sem_open(C, "slot", 1, 0, EVD_CREATE, &sem), 0);
+/* ACQUIRERS threads blocked in WAIT_FN(ARG); each GIVE(ARG) must release
+ * exactly one of them, waking no other. */
+static void one_per_give(int (*wait_fn)(void *), int (*give)(void *), void *arg) {
         struct th_thread t[ACQUIRERS];
         for (int i = 0; i < ACQUIRERS; i++)
-                th_thread_start(&t[i], acquire_forever, sem);
+                th_thread_start(&t[i], wait_fn, arg);
         for (int i = 0; i < ACQUIRERS; i++)
                 ck_assert(TH_WAIT_FOR(in_waitv(t[i].tid) && switched_out(t[i].tid), HANG_MS));
         /* The daemon's look at objects with sleepers would wake one for a
-         * free slot (its own wake, not the release's): stop it meanwhile. */
+         * free slot (its own wake, not the give's): stop it meanwhile. */
         kill(D.pid, SIGSTOP);
         long before[ACQUIRERS];
         for (int i = 0; i < ACQUIRERS; i++)
                 before[i] = task_switches(t[i].tid);
         atomic_store(&seg_wake_last, -1);
-        th_assert_r(evd_sem_release(sem, 0, 1), 0);
+        th_assert_r(give(arg), 0);
         ck_assert_int_eq(atomic_load(&seg_wake_last), 1);
-        /* One of them takes the slot; the others were never woken: still
-         * in futex_waitv, without a single switch since. */
+        /* One of them goes; the others were never woken: still in
+         * futex_waitv, without a single switch since. */
         int winner = -1;
         ck_assert(TH_WAIT_FOR(({
                                       for (int i = 0; i < ACQUIRERS && winner < 0; i++)
@@ -305,20 +305,19 @@ START_TEST(release_wakes_one) {
                                       winner >= 0;
                               }),
                               HANG_MS));
-        ck_assert_int_eq(evd_sem_value(sem), 0);
+        th_assert_r(th_thread_finish(&t[winner], HANG_MS), 0);
         for (int i = 0; i < ACQUIRERS; i++) {
                 if (i == winner)
                         continue;
-                ck_assert_msg(!atomic_load(&t[i].done), "two acquirers took one slot");
+                ck_assert_msg(!atomic_load(&t[i].done), "one give released two");
                 ck_assert(in_waitv(t[i].tid));
                 ck_assert_msg(task_switches(t[i].tid) == before[i],
-                              "acquirer %d was woken by a release of one slot", i);
+                              "waiter %d was woken by a give of one", i);
         }
         kill(D.pid, SIGCONT);
-        th_assert_r(th_thread_finish(&t[winner], HANG_MS), 0);
-        /* Each release lets the next one go. */
+        /* Each give lets the next one go. */
         for (int k = 1; k < ACQUIRERS; k++) {
-                th_assert_r(evd_sem_release(sem, 0, 1), 0);
+                th_assert_r(give(arg), 0);
                 ck_assert(TH_WAIT_FOR(({
                                               int done = 0;
                                               for (int i = 0; i < ACQUIRERS; i++)
@@ -330,8 +329,30 @@ START_TEST(release_wakes_one) {
         for (int i = 0; i < ACQUIRERS; i++)
                 if (i != winner)
                         th_assert_r(th_thread_finish(&t[i], HANG_MS), 0);
+}
+
+static int release_one(void *arg) {
+        return evd_sem_release(arg, 0, 1);
+}
+
+START_TEST(release_wakes_one) {
+        evd_sem *sem = NULL;
+        th_assert_r(evd_sem_open(C, "slot", 1, 0, EVD_CREATE, &sem), 0);
+        one_per_give(acquire_forever, release_one, sem);
         th_assert_r(evd_sem_release(sem, 0, 1), 0);
         evd_sem_free(sem);
+}
+END_TEST
+
+static int set_one(void *arg) {
+        return evd_event_set(arg, NULL, 0);
+}
+
+START_TEST(auto_set_wakes_one) {
+        evd_event *ev = NULL;
+        th_assert_r(evd_event_open(C, "token", EVD_EVENT_AUTO, EVD_CREATE, &ev), 0);
+        one_per_give(wait_event, set_one, ev);
+        evd_event_free(ev);
 }
 END_TEST
 
@@ -419,7 +440,7 @@ int main(void) {
                   { writer_killed_before_wake, writer_killed_holding_lock,
                     releaser_killed_before_wake } },
                 { "killed-daemon", { daemon_killed_then_holder } },
-                { "wake-one", { release_wakes_one } },
+                { "wake-one", { release_wakes_one, auto_set_wakes_one } },
                 { "fan-out", { set_then_clear_releases_every_process } },
                 { "registry", { dead_waiters_do_not_fill_the_registry } },
         };
