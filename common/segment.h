@@ -49,8 +49,9 @@ enum seg_payload_kind {
         PAYLOAD_FAILURE = 1,
 };
 
-/* One process blocked in a wait, so that list can count waiters and the
- * daemon can forget the ones that died. */
+/* One process blocked in a wait, so that list and show can count waiters
+ * (forgetting the ones that died as they count: nobody reads /proc for
+ * them on a timer). */
 struct seg_waiter {
         _Atomic uint32_t tid;      /* 0: free; claimed by CAS */
         _Atomic uint32_t obj_plus1; /* 0 while being filled in or released */
