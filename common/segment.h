@@ -407,9 +407,10 @@ int seg_obj_wake(struct seg_obj *o, uint32_t n);
 extern _Atomic int seg_wake_last;
 /* Test hook (not exported): called by a writer in seg_obj_unlock_changed_n
  * with the change made and the lock held (WAKE_HOOK_CHANGING), and between
- * its unlock and its wake-up (WAKE_HOOK_UNLOCKED): a unit test kills the
- * writer there. */
-enum { WAKE_HOOK_CHANGING = 1, WAKE_HOOK_UNLOCKED = 2 };
+ * its unlock and its wake-up (WAKE_HOOK_UNLOCKED), and by a waiter of
+ * libevd right after its futex sleep ended (WAKE_HOOK_WOKEN): a unit test
+ * kills the process there. */
+enum { WAKE_HOOK_CHANGING = 1, WAKE_HOOK_UNLOCKED = 2, WAKE_HOOK_WOKEN = 3 };
 extern void (*wake_test_hook)(int where);
 
 void seg_notify_change(struct seg *s);

@@ -255,6 +255,8 @@ int waiter_sleep(struct waiter *w, struct seg *s, struct evd_futex_waitv *v, uns
         for (unsigned i = 0; i < n; i++)
                 atomic_fetch_add(sleepers_of(v[i].uaddr), 1);
         r = wait_futex(w->ctx, k > n ? all : v, k, tsp);
+        if (_unlikely_(wake_test_hook != NULL))
+                wake_test_hook(WAKE_HOOK_WOKEN);
         if (r == -ENOSYS && k > n) {
                 /* No futex_waitv (Linux < 5.16): one word only, in slices. */
                 until = MIN(until, now + waiter_slice_usec);

@@ -245,6 +245,50 @@ START_TEST(releaser_killed_before_wake) {
 }
 END_TEST
 
+/* A child: acquire the slot, dying with SIGKILL as soon as its sleep ends. */
+static int acquirer_dies_woken(void *arg) {
+        const struct th_daemon *d = arg;
+        evd_ctx *ctx = th_open(d);
+        evd_sem *sem = NULL;
+        if (evd_sem_open(ctx, "slot", 1, 0, 0, &sem) < 0)
+                return 10;
+        atomic_store(&kill_at, WAKE_HOOK_WOKEN);
+        wake_test_hook = kill_hook;
+        evd_sem_acquire(sem, 0, 0, EVD_FOREVER);
+        return 11;
+}
+
+static bool proc_in_waitv(pid_t pid) {
+        char path[64], buf[64] = "";
+        snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        bool ok = fgets(buf, sizeof(buf), f) != NULL;
+        fclose(f);
+        return ok && strtol(buf, NULL, 10) == SYS_futex_waitv;
+}
+
+START_TEST(acquirer_killed_when_woken) {
+        /* The release wakes one sleeper: the child, asleep first (futex
+         * wake-ups go in order of arrival among equals).  It dies before it
+         * takes the slot; only the daemon's look at objects with sleepers
+         * can hand the free slot to the other acquirer. */
+        evd_sem *sem = NULL;
+        th_assert_r(evd_sem_open(C, "slot", 1, 0, EVD_CREATE, &sem), 0);
+        pid_t child = th_fork(acquirer_dies_woken, &D);
+        ck_assert(TH_WAIT_FOR(proc_in_waitv(child), HANG_MS));
+        struct th_thread t;
+        th_thread_start(&t, acquire_forever, sem);
+        ck_assert(TH_WAIT_FOR(sleeps_untimed(t.tid), HANG_MS));
+        th_assert_r(evd_sem_release(sem, 0, 1), 0);
+        ck_assert_int_eq(th_wait_child(child, HANG_MS), 1000 + SIGKILL);
+        th_assert_r(th_thread_finish(&t, HANG_MS), 0);
+        th_assert_r(evd_sem_release(sem, 0, 1), 0);
+        evd_sem_free(sem);
+}
+END_TEST
+
 /* ---- the daemon killed under sleeping waiters ---------------------------------- */
 
 static int sleep_forever(void *arg) {
@@ -374,17 +418,6 @@ static int fanout_child(void *arg) {
         return len == 5 && memcmp(buf, "value", 5) == 0 ? 0 : 12;
 }
 
-static bool child_in_waitv(pid_t pid) {
-        char path[64], buf[64] = "";
-        snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return false;
-        bool ok = fgets(buf, sizeof(buf), f) != NULL;
-        fclose(f);
-        return ok && strtol(buf, NULL, 10) == SYS_futex_waitv;
-}
-
 START_TEST(set_then_clear_releases_every_process) {
         evd_event *ev = open_ev(C, "go");
         pid_t kids[FANOUT];
@@ -392,7 +425,7 @@ START_TEST(set_then_clear_releases_every_process) {
                 kids[i] = th_fork(fanout_child, &D);
         th_wait_for_waiters(C, "go", FANOUT);
         for (int i = 0; i < FANOUT; i++)
-                ck_assert(TH_WAIT_FOR(child_in_waitv(kids[i]), HANG_MS));
+                ck_assert(TH_WAIT_FOR(proc_in_waitv(kids[i]), HANG_MS));
         /* Cleared at once: every one of them read the set's value
          * without the lock, and none lost it. */
         th_assert_r(evd_event_set(ev, "value", 5), 0);
@@ -438,7 +471,7 @@ int main(void) {
                 { "untimed", { waiter_sleeps_untimed, notifier_sleeps_untimed } },
                 { "killed-writer",
                   { writer_killed_before_wake, writer_killed_holding_lock,
-                    releaser_killed_before_wake } },
+                    releaser_killed_before_wake, acquirer_killed_when_woken } },
                 { "killed-daemon", { daemon_killed_then_holder } },
                 { "wake-one", { release_wakes_one, auto_set_wakes_one } },
                 { "fan-out", { set_then_clear_releases_every_process } },
