@@ -269,6 +269,18 @@ static bool proc_in_waitv(pid_t pid) {
         return ok && strtol(buf, NULL, 10) == SYS_futex_waitv;
 }
 
+/* Whether process PID is switched out asleep (queued on its futexes). */
+static bool proc_switched_out(pid_t pid) {
+        char path[64], buf[64] = "";
+        snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        bool ok = fgets(buf, sizeof(buf), f) != NULL;
+        fclose(f);
+        return ok && buf[0] && strcmp(buf, "0") != 0;
+}
+
 START_TEST(acquirer_killed_when_woken) {
         /* The release wakes one sleeper: the child, asleep first (futex
          * wake-ups go in order of arrival among equals).  It dies before it
@@ -277,7 +289,7 @@ START_TEST(acquirer_killed_when_woken) {
         evd_sem *sem = NULL;
         th_assert_r(evd_sem_open(C, "slot", 1, 0, EVD_CREATE, &sem), 0);
         pid_t child = th_fork(acquirer_dies_woken, &D);
-        ck_assert(TH_WAIT_FOR(proc_in_waitv(child), HANG_MS));
+        ck_assert(TH_WAIT_FOR(proc_in_waitv(child) && proc_switched_out(child), HANG_MS));
         struct th_thread t;
         th_thread_start(&t, acquire_forever, sem);
         ck_assert(TH_WAIT_FOR(sleeps_untimed(t.tid), HANG_MS));
