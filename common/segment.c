@@ -970,9 +970,9 @@ void seg_obj_unlock_changed_n(struct seg *s, struct seg_obj *o, uint32_t nwake) 
          * Sequentially consistent, as the sleeper's increment of `sleepers`
          * before its FUTEX_WAIT: either we see the sleeper, or its
          * FUTEX_WAIT sees the new seq and does not sleep.  `wake_owed` is
-         * set before the bump and cleared (unless a later writer set it
-         * again) once we have woken: one killed in between leaves it for
-         * the daemon. */
+         * set with the bump, under the lock, and cleared (unless a later
+         * writer set it again) once we have woken: a writer killed in
+         * between leaves it for the daemon. */
         if (wake_test_hook)
                 wake_test_hook(WAKE_HOOK_CHANGING);
         o->changed_usec = now_realtime_usec();
