@@ -7,7 +7,8 @@
 #include "segment.h"
 
 /* Start the thread (once) and make S's word name it; wakes whoever slept on
- * what the word said before. */
+ * what the word said before.  One segment per process at a time: the
+ * thread's robust list has room for one word (a daemon serves one). */
 int alive_take(struct seg *s);
 
 /* Before S is unmapped or the daemon exits: the word no longer names us,
