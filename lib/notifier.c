@@ -115,9 +115,9 @@ static void sleep_until(struct shm_notifier *n, struct seg *s, _Atomic uint32_t 
         if (count)
                 atomic_fetch_add(count, 1);
         int r = guarded ? futex_waitv_abs(v, 3, NULL) : -ENOSYS;
-        if (guarded && r != -ENOSYS)
+        if (guarded)
                 daemon_guard_woken(&v[2]);
-        else {
+        if (r == -ENOSYS) {
                 atomic_fetch_add_explicit(&notifier_sliced_sleeps, 1, memory_order_relaxed);
                 (void)wait_futex_pair(word, val, &n->stop, stop, &ts);
         }

@@ -4,6 +4,8 @@
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "cancel.h"
 #include "holders.h"
@@ -45,6 +47,53 @@ bool daemon_absent(const struct seg *s) {
         return proc_stopped((pid_t)pid);
 }
 
+/* The kernel wakes one sleeper of the daemon_alive word when the daemon
+ * dies; should that one be killed before it wakes the others, they would
+ * sleep on.  So while a thread sleeps on the word, it names the word as
+ * its robust list's "operation pending" (glibc's list, which it only uses
+ * inside a robust mutex's lock and unlock, and leaves empty otherwise):
+ * at a thread's death the kernel wakes one sleeper of a pending word whose
+ * owner is gone (the case of a woken waiter killed before it took a
+ * mutex), and the wake-up goes on down the line.  While the daemon lives,
+ * the word names it, and a sleeper's death wakes nobody. */
+static _Thread_local struct robust_list_head *robust_head;
+static _Thread_local bool robust_head_known;
+
+static struct robust_list_head *my_robust_head(void) {
+        if (!robust_head_known) {
+                struct robust_list_head *h = NULL;
+                size_t len = 0;
+                if (syscall(SYS_get_robust_list, 0, &h, &len) == 0 && len == sizeof(*h))
+                        robust_head = h;
+                robust_head_known = true;
+        }
+        return robust_head;
+}
+
+static void pending_set(_Atomic uint32_t *word) {
+        struct robust_list_head *h = my_robust_head();
+        if (!h)
+                return;
+        uintptr_t entry = (uintptr_t)word - (uintptr_t)h->futex_offset;
+        /* (Bit 0 would mark a priority-inheritance futex.) */
+        if (entry & 1)
+                return;
+        struct robust_list **pending = &h->list_op_pending;
+        if (__atomic_load_n(pending, __ATOMIC_RELAXED) == NULL)
+                __atomic_store_n(pending, (struct robust_list *)entry, __ATOMIC_RELEASE);
+}
+
+static void pending_clear(_Atomic uint32_t *word) {
+        struct robust_list_head *h = my_robust_head();
+        if (!h)
+                return;
+        struct robust_list *mine =
+                (struct robust_list *)((uintptr_t)word - (uintptr_t)h->futex_offset);
+        struct robust_list **pending = &h->list_op_pending;
+        if (__atomic_load_n(pending, __ATOMIC_RELAXED) == mine)
+                __atomic_store_n(pending, NULL, __ATOMIC_RELEASE);
+}
+
 int daemon_guard(struct seg *s, struct evd_futex_waitv *v) {
         _Atomic uint32_t *word = &s->hdr->daemon_alive;
         uint32_t pid = atomic_load(&s->hdr->daemon_pid);
@@ -73,15 +122,17 @@ int daemon_guard(struct seg *s, struct evd_futex_waitv *v) {
         v->val = w | FUTEX_WAITERS;
         v->flags = FUTEX_32;
         v->reserved = 0;
+        pending_set(word);
         return 1;
 }
 
 void daemon_guard_woken(const struct evd_futex_waitv *v) {
         _Atomic uint32_t *word = (_Atomic uint32_t *)(uintptr_t)v->uaddr;
         /* The kernel wakes one sleeper when the daemon dies: that one wakes
-         * the rest. */
+         * the rest, and only then stops being their stand-in (below). */
         if (atomic_load(word) != (uint32_t)v->val)
                 futex_wake_all(word);
+        pending_clear(word);
 }
 
 int obj_lock(evd_ctx *ctx, uint32_t index, uint32_t gen, uint32_t type, struct locked *l) {
@@ -257,14 +308,15 @@ int waiter_sleep(struct waiter *w, struct seg *s, struct evd_futex_waitv *v, uns
         r = wait_futex(w->ctx, k > n ? all : v, k, tsp);
         if (_unlikely_(wake_test_hook != NULL))
                 wake_test_hook(WAKE_HOOK_WOKEN);
+        if (k > n)
+                daemon_guard_woken(&all[n]);
         if (r == -ENOSYS && k > n) {
                 /* No futex_waitv (Linux < 5.16): one word only, in slices. */
                 until = MIN(until, now + waiter_slice_usec);
                 ts = (struct timespec){ .tv_sec = (time_t)(until / 1000000),
                                         .tv_nsec = (long)(until % 1000000) * 1000 };
                 r = wait_futex(w->ctx, v, n, &ts);
-        } else if (k > n)
-                daemon_guard_woken(&all[n]);
+        }
         for (unsigned i = 0; i < n; i++)
                 atomic_fetch_sub(sleepers_of(v[i].uaddr), 1);
         if (r == -ENOSYS || r == -EINTR)

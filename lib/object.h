@@ -63,8 +63,10 @@ bool daemon_absent(const struct seg *s);
 
 /* Fill V to sleep on S's daemon_alive word as well, marking it contended,
  * when a daemon serves S (alive, beating, not stopped): returns 1, and the
- * sleep needs no slice; 0 otherwise.  After the sleep, daemon_guard_woken
- * passes on the kernel's wake-up at the daemon's death. */
+ * sleep needs no slice; 0 otherwise.  After the sleep (whatever ended it),
+ * daemon_guard_woken must be called: it passes on the kernel's wake-up at
+ * the daemon's death, and takes back what daemon_guard left in the
+ * thread's robust list. */
 int daemon_guard(struct seg *s, struct evd_futex_waitv *v);
 void daemon_guard_woken(const struct evd_futex_waitv *v);
 

@@ -330,6 +330,40 @@ START_TEST(daemon_killed_then_holder) {
 }
 END_TEST
 
+/* A child: wait for the event, dying with SIGKILL as soon as its sleep
+ * ends. */
+static int waiter_dies_woken(void *arg) {
+        const struct th_daemon *d = arg;
+        evd_ctx *ctx = th_open(d);
+        evd_event *ev = NULL;
+        if (evd_event_open(ctx, "calm", EVD_EVENT_MANUAL, 0, &ev) < 0)
+                return 10;
+        atomic_store(&kill_at, WAKE_HOOK_WOKEN);
+        wake_test_hook = kill_hook;
+        evd_event_wait(ev, EVD_FOREVER, NULL, 0, NULL);
+        return 11;
+}
+
+START_TEST(daemon_killed_first_woken_killed) {
+        /* The kernel wakes one sleeper at the daemon's death: the child,
+         * asleep first.  It dies before it wakes the others; its death
+         * must pass the wake-up on (its robust list's pending word). */
+        evd_event *ev = open_ev(C, "calm");
+        pid_t child = th_fork(waiter_dies_woken, &D);
+        ck_assert(TH_WAIT_FOR(proc_in_waitv(child) && proc_switched_out(child), HANG_MS));
+        struct th_thread t;
+        th_thread_start(&t, wait_event, ev);
+        ck_assert(TH_WAIT_FOR(sleeps_untimed(t.tid), HANG_MS));
+        th_daemon_kill9(&D);
+        ck_assert_int_eq(th_wait_child(child, HANG_MS), 1000 + SIGKILL);
+        ck_assert_msg(TH_WAIT_FOR(atomic_load(&waiter_sliced_sleeps) > 0, HANG_MS),
+                      "the daemon's death did not reach the second waiter");
+        th_assert_r(evd_event_set(ev, NULL, 0), 0);
+        th_assert_r(th_thread_finish(&t, HANG_MS), 0);
+        evd_event_free(ev);
+}
+END_TEST
+
 /* ---- one wake-up per slot ---------------------------------------------------- */
 
 #define ACQUIRERS 4
@@ -484,7 +518,7 @@ int main(void) {
                 { "killed-writer",
                   { writer_killed_before_wake, writer_killed_holding_lock,
                     releaser_killed_before_wake, acquirer_killed_when_woken } },
-                { "killed-daemon", { daemon_killed_then_holder } },
+                { "killed-daemon", { daemon_killed_then_holder, daemon_killed_first_woken_killed } },
                 { "wake-one", { release_wakes_one, auto_set_wakes_one } },
                 { "fan-out", { set_then_clear_releases_every_process } },
                 { "registry", { dead_waiters_do_not_fill_the_registry } },
