@@ -37,11 +37,13 @@
 
 #define MAX_PROCS 4096
 
+/* Each word on a cache line of its own: the raw baseline's woken children
+ * read `go` while the others count themselves in `ready`. */
 struct shared {
-        _Atomic uint32_t ready;
-        _Atomic uint32_t go; /* raw futex word */
-        _Atomic uint32_t stop;
-        double done[MAX_PROCS];
+        _Atomic uint32_t ready __attribute__((aligned(64)));
+        _Atomic uint32_t go __attribute__((aligned(64))); /* raw futex word */
+        _Atomic uint32_t stop __attribute__((aligned(64)));
+        double done[MAX_PROCS] __attribute__((aligned(64)));
         long ops[MAX_PROCS];
         long sleeps[MAX_PROCS];
         pthread_mutex_t mutex;
