@@ -674,10 +674,14 @@ struct seg_head {
                 reserved1;
         uint64_t size;
 };
-/* `notifiers` went into the slot's padding: the slot did not grow, so a
- * segment of this layout version is the same size as before it. */
-_Static_assert(sizeof(struct seg_obj) == (offsetof(struct seg_obj, notifiers) + 63) / 64 * 64,
+/* `notifiers` and `wake_owed` went into the slot's padding, and
+ * `daemon_alive` into the header's reserved bytes: neither grew, so a
+ * segment of this layout version is the same size as before them. */
+_Static_assert(sizeof(struct seg_obj) == (offsetof(struct seg_obj, wake_owed) + 63) / 64 * 64,
                "seg_obj grew: bump SEG_VERSION");
+_Static_assert(offsetof(struct seg_header, reserved) + sizeof(((struct seg_header *)0)->reserved) ==
+                       offsetof(struct seg_header, waiters),
+               "seg_header's fields moved: bump SEG_VERSION");
 _Static_assert(offsetof(struct seg_head, size) == offsetof(struct seg_header, size),
                "struct seg_head mirrors the start of struct seg_header");
 
@@ -876,6 +880,11 @@ int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
         atomic_store(&h->retired_why, 0);
         atomic_store(&h->watchers, 0);
         memset(h->reserved, 0, sizeof(h->reserved));
+        /* Nobody's in the new segment until the daemon takes it
+         * (alive_take): a copied word would name a live thread whose
+         * death the kernel would not mark in this copy. */
+        atomic_store(&h->daemon_alive, 0);
+        atomic_store(&h->daemon_alive_tid, 0);
         memset(h->waiters, 0, sizeof(h->waiters));
         memset(h->watched, 0, sizeof(h->watched));
         init_robust_mutex(&h->table_lock);
@@ -897,6 +906,7 @@ int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
                         used = i + 1;
                 atomic_store(&o->sleepers, 0);
                 atomic_store(&o->notifiers, 0);
+                atomic_store(&o->wake_owed, 0);
                 if (o->lock_ready == 1)
                         init_robust_mutex(&o->lock);
                 if (atomic_load(&o->state) != SLOT_LIVE)
@@ -936,6 +946,11 @@ int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
         if (old && !guard_lost(g)) {
                 atomic_fetch_add(&old->change_seq, 1);
                 futex_wake_all(&old->change_seq);
+                /* And those whose own word was cut off with the file: every
+                 * sleeper that counted on the daemon sleeps on this one. */
+                atomic_store(&old->daemon_alive_tid, 0);
+                atomic_store(&old->daemon_alive, 0);
+                futex_wake_all(&old->daemon_alive);
         }
         /* The old name, if it still names the old file, goes: nobody must
          * find it any more. */
@@ -1179,19 +1194,45 @@ void seg_notify_change(struct seg *s) {
                 futex_wake_all(&s->hdr->change_seq);
 }
 
-void seg_obj_unlock_changed(struct seg *s, struct seg_obj *o, bool wake) {
+_Atomic int seg_wake_last;
+void (*wake_test_hook)(int where);
+
+int seg_obj_wake(struct seg_obj *o, uint32_t n) {
+        long r = syscall(SYS_futex, &o->seq, FUTEX_WAKE, (int)MIN(n, (uint32_t)INT32_MAX), NULL,
+                         NULL, 0);
+        atomic_store_explicit(&seg_wake_last, (int)r, memory_order_relaxed);
+        return (int)r;
+}
+
+void seg_obj_unlock_changed_n(struct seg *s, struct seg_obj *o, uint32_t nwake) {
         /* The futex word moves while the lock is still held: a writer killed
          * after this point has published its change, and one killed before
-         * it leaves the lock to a successor that repairs and wakes (see
-         * repair_object).  Sequentially consistent, as the sleeper's
-         * increment of `sleepers` before its FUTEX_WAIT: either we see the
-         * sleeper, or its FUTEX_WAIT sees the new seq and does not sleep. */
+         * it leaves the lock to a successor (or the daemon: see
+         * seg_sleepers_check) that repairs and wakes (see repair_object).
+         * Sequentially consistent, as the sleeper's increment of `sleepers`
+         * before its FUTEX_WAIT: either we see the sleeper, or its
+         * FUTEX_WAIT sees the new seq and does not sleep.  `wake_owed` is
+         * set with the bump, under the lock, and cleared (unless a later
+         * writer set it again) once we have woken: a writer killed in
+         * between leaves it for the daemon. */
+        if (wake_test_hook)
+                wake_test_hook(WAKE_HOOK_CHANGING);
         o->changed_usec = now_realtime_usec();
-        atomic_fetch_add(&o->seq, 1);
+        uint32_t seq = atomic_fetch_add(&o->seq, 1) + 1, mark = seq ? seq : 1;
+        atomic_store(&o->wake_owed, mark);
         seg_obj_unlock(o);
-        if ((wake && atomic_load(&o->sleepers) > 0) || atomic_load(&o->notifiers) > 0)
-                futex_wake_all(&o->seq);
+        if (wake_test_hook)
+                wake_test_hook(WAKE_HOOK_UNLOCKED);
+        if (atomic_load(&o->notifiers) > 0)
+                seg_obj_wake(o, INT32_MAX);
+        else if (nwake && atomic_load(&o->sleepers) > 0)
+                seg_obj_wake(o, nwake);
+        atomic_compare_exchange_strong(&o->wake_owed, &mark, 0);
         seg_notify_change(s);
+}
+
+void seg_obj_unlock_changed(struct seg *s, struct seg_obj *o, bool wake) {
+        seg_obj_unlock_changed_n(s, o, wake ? INT32_MAX : 0);
 }
 
 /* ---- table writes (daemon) --------------------------------------------------- */

@@ -73,8 +73,9 @@ enum seg_payload_kind {
         PAYLOAD_FAILURE = 1,
 };
 
-/* One process blocked in a wait, so that list can count waiters and the
- * daemon can forget the ones that died. */
+/* One process blocked in a wait, so that list and show can count waiters
+ * (forgetting the ones that died as they count: nobody reads /proc for
+ * them on a timer). */
 struct seg_waiter {
         _Atomic uint32_t tid;      /* 0: free; claimed by CAS */
         _Atomic uint32_t obj_plus1; /* 0 while being filled in or released */
@@ -150,7 +151,18 @@ struct seg_header {
          * second: a stale beat means the daemon is stopped or wedged, and
          * blocked clients reclaim dead holders' slots themselves. */
         _Atomic uint64_t daemon_beat;
-        uint8_t reserved[96];
+        /* Futex word holding the tid of a thread of the daemon (also in
+         * daemon_alive_tid) for as long as it serves this segment: the word
+         * is on that thread's robust list, so at its death the kernel
+         * clears the tid, sets FUTEX_OWNER_DIED and, when FUTEX_WAITERS was
+         * set, wakes one sleeper.  A waiter that sleeps without a timeout
+         * sets FUTEX_WAITERS (as a mutex's contender would) and sleeps on
+         * this word too, and the one woken wakes the rest: a daemon's death
+         * sends them back to sleeping in slices and reclaiming themselves.
+         * See daemon/alive.c and daemon_guard (lib/object.c). */
+        _Atomic uint32_t daemon_alive;
+        _Atomic uint32_t daemon_alive_tid;
+        uint8_t reserved[88];
         struct seg_waiter waiters[SEG_WAITER_SLOTS];
         struct seg_holder holders[SEG_HOLDER_SLOTS];
         struct seg_watched watched[SEG_WATCHED_SLOTS]; /* written by the daemon only */
@@ -160,7 +172,11 @@ struct seg_event {
         uint32_t state;        /* enum evd_event_state */
         uint32_t payload_kind; /* enum seg_payload_kind */
         uint32_t payload_len;
-        uint32_t reserved;
+        /* Odd while a writer (under the lock) changes what is below and
+         * above: a woken waiter reads the event without the lock, and
+         * trusts what it read only if this was even and the same before
+         * and after (see peek in lib/event.c). */
+        _Atomic uint32_t wseq;
         uint64_t sets;        /* sets and fails so far: the wait generation */
         uint64_t payload_gen; /* value of `sets` the payload belongs to */
         uint8_t payload[EVD_VALUE_MAX];
@@ -230,6 +246,10 @@ struct seg_obj {
          * A hint as `sleepers` is; it sits in what was the slot's padding,
          * so the slot's size and the layout version stay the same. */
         _Atomic uint32_t notifiers;
+        /* Non-zero from a change (under the lock) until its writer has
+         * woken the sleepers (see seg_obj_unlock_changed): a writer killed
+         * in between leaves it set, and the daemon wakes them instead. */
+        _Atomic uint32_t wake_owed;
 } __attribute__((aligned(64)));
 
 enum seg_retire_reason {
@@ -452,6 +472,21 @@ int seg_mutex_reset(pthread_mutex_t *m);
  * unlock, then wake the sleepers (when WAKE) and bump the namespace's change
  * counter. */
 void seg_obj_unlock_changed(struct seg *s, struct seg_obj *o, bool wake);
+/* The same, waking at most NWAKE sleepers (0: only notifier threads; a
+ * semaphore's release of n slots wakes n). */
+void seg_obj_unlock_changed_n(struct seg *s, struct seg_obj *o, uint32_t nwake);
+/* Wake at most N sleepers of O's futex word (INT32_MAX: all); returns how
+ * many the kernel woke (also left in seg_wake_last for the unit tests). */
+int seg_obj_wake(struct seg_obj *o, uint32_t n);
+extern _Atomic int seg_wake_last;
+/* Test hook (not exported): called by a writer in seg_obj_unlock_changed_n
+ * with the change made and the lock held (WAKE_HOOK_CHANGING), and between
+ * its unlock and its wake-up (WAKE_HOOK_UNLOCKED), and by a waiter of
+ * libevd right after its futex sleep ended (WAKE_HOOK_WOKEN): a unit test
+ * kills the process there. */
+enum { WAKE_HOOK_CHANGING = 1, WAKE_HOOK_UNLOCKED = 2, WAKE_HOOK_WOKEN = 3 };
+extern void (*wake_test_hook)(int where);
+
 void seg_notify_change(struct seg *s);
 
 /* Copy one live object (slot IDX, generation GEN) into INFO, under its

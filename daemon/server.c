@@ -25,6 +25,8 @@
 #include "server.h"
 #include "types.h"
 #include "waiters.h"
+#include "alive.h"
+#include "futex.h"
 
 #define DAEMON_LOCK_TIMEOUT_MS 100
 #define TICK_USEC 1000000
@@ -462,8 +464,14 @@ static void check_segment(struct server *s, bool asked) {
         if (watching)
                 watch_stop(&s->watch);
         uint32_t lost = 0;
+        /* The old segment's word stops naming us (seg_restore wakes its
+         * sleepers once it is retired); the new one's names us once made. */
+        alive_forget();
         int r = seg_restore(&s->seg, geteuid(), perm_file_mode(&s->perm), reason, publish_segment,
                             s, &lost);
+        if (alive_take(&s->seg) < 0)
+                log_warning("cannot mark %s as served: its waiters wake once a second",
+                            s->seg.name);
         if (r == 0 && reason != SEG_RETIRED_REMOVED)
                 scan_segment(s); /* what was copied may be damaged */
         if (r == 0 && reason == SEG_RETIRED_TRUNCATED &&
@@ -486,7 +494,17 @@ static int on_tick(sd_event_source *src, uint64_t usec, void *userdata) {
         /* Tells blocked clients that a daemon is at work (see daemon_beat). */
         atomic_store(&s->seg.hdr->daemon_beat, now_monotonic_usec());
         check_segment(s, false);
-        seg_waiters_reap(&s->seg, NULL);
+        /* Waiters sleep without a timeout while we serve: whatever would
+         * leave them asleep for good is looked for here (no /proc reads:
+         * dead waiters are forgotten when list counts). */
+        seg_sleepers_check(&s->seg);
+        /* And those watching the whole namespace, should a writer have
+         * died between its bump of change_seq and its wake-up. */
+        static uint32_t last_change;
+        uint32_t change = atomic_load(&s->seg.hdr->change_seq);
+        if (change != last_change && atomic_load(&s->seg.hdr->watchers))
+                futex_wake_all(&s->seg.hdr->change_seq);
+        last_change = change;
         if (s->watch.running)
                 watch_scan(&s->watch);
         sd_event_source_set_time(src, usec + TICK_USEC);
@@ -883,6 +901,8 @@ int server_init(struct server *s, const struct server_config *cfg) {
         atomic_store(&s->seg.hdr->daemon_start, proc_start_time(getpid()));
         atomic_store(&s->seg.hdr->daemon_pid, (uint32_t)getpid());
         atomic_store(&s->seg.hdr->daemon_beat, now_monotonic_usec());
+        if (alive_take(&s->seg) < 0)
+                log_warning("cannot mark the segment as served: its waiters wake once a second");
         s->waiter_counts = calloc(s->seg.capacity, sizeof(uint32_t));
         if (!s->waiter_counts)
                 return -ENOMEM;
@@ -959,8 +979,10 @@ void server_deinit(struct server *s) {
         if (s->listen_fd >= 0 && !s->socket_activated && s->lock_fd >= 0)
                 unlink(s->paths.socket_path);
         s->listen_fd = safe_close(s->listen_fd);
-        if (s->seg.hdr)
+        if (s->seg.hdr) {
                 atomic_store(&s->seg.hdr->daemon_pid, 0);
+                alive_drop(&s->seg);
+        }
         if (s->cfg.ephemeral && s->lock_fd >= 0 && s->seg.hdr) {
                 shm_unlink(s->paths.shm_name);
                 _cleanup_free_ char *namepath = NULL;
