@@ -702,7 +702,10 @@ int seg_diagnose(struct seg *s, const char *shm_name, uid_t owner, char *why, si
                          "segment /dev/shm%s has layout version %u, this build knows %u", shm_name,
                          h.version, SEG_VERSION);
                 safe_close(fd);
-                return -EPROTONOSUPPORT;
+                /* An older evd's segment (an upgrade) cannot be read, but
+                 * nothing newer needs it either: it is replaced.  A newer
+                 * evd's is left alone. */
+                return h.version < SEG_VERSION ? -ESTALE : -EPROTONOSUPPORT;
         }
         if (h.magic == SEG_MAGIC && h.capacity >= 1 && h.capacity <= SEG_CAPACITY_MAX &&
             h.obj_size == sizeof(struct seg_obj) && h.header_size == sizeof(struct seg_header) &&

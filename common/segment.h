@@ -344,7 +344,8 @@ int seg_client_open(struct seg *s, const char *runtime_dir, char *why, size_t wh
  * -EPROTONOSUPPORT: one of another layout version (to be left alone);
  * 0: one of ours whose file was cut short, its header's first bytes whole
  * (S gets its descriptor, name, capacity and size, unmapped, for
- * seg_restore); -EBADMSG: garbage.  WHY says which. */
+ * seg_restore); -EBADMSG: garbage; -ESTALE: one of an older layout version
+ * (an upgrade: to be replaced, its objects cannot be read).  WHY says which. */
 int seg_diagnose(struct seg *s, const char *shm_name, uid_t owner, char *why, size_t whylen);
 
 /* Daemon: mark the segment file SHM_NAME retired (REASON) without mapping

@@ -111,7 +111,11 @@ static uint32_t mutex_word(const pthread_mutex_t *m) {
 
 unsigned seg_sleepers_check(struct seg *s) {
         unsigned woken = 0;
-        for (uint32_t i = 0; i < s->capacity; i++) {
+        /* Slots past the high-water mark were never used: nobody sleeps
+         * there, and not reading them keeps this look at a grown table
+         * as cheap as the table's history, not its size. */
+        uint32_t used = seg_slots_used(s);
+        for (uint32_t i = 0; i < used; i++) {
                 struct seg_obj *o = &s->objs[i];
                 uint32_t sleepers = atomic_load_explicit(&o->sleepers, memory_order_relaxed);
                 if (!sleepers && !atomic_load_explicit(&o->notifiers, memory_order_relaxed))

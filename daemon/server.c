@@ -761,7 +761,12 @@ static int open_segment(struct server *s) {
                 else if (r == -EBADMSG) {
                         why[0] = '\0';
                         r = seg_diagnose(&s->seg, name, me, why, sizeof(why));
-                        if (r == -EPROTONOSUPPORT) {
+                        if (r == -ESTALE) {
+                                log_error("%s (made by an older evd): replacing it with a new "
+                                          "segment; its objects are lost, and programs still "
+                                          "using it must be restarted", why);
+                                snprintf(stale, sizeof(stale), "%s", name);
+                        } else if (r == -EPROTONOSUPPORT) {
                                 log_error("cannot use %s: stop the evd that made it, or remove "
                                           "it", why);
                                 return r;

@@ -1484,6 +1484,11 @@ START_TEST(diagnose_for_the_daemon) {
         ck_assert_int_eq(pwrite(S.fd, &v, sizeof(v), offsetof(struct seg_header, version)), 4);
         th_assert_r(seg_diagnose(&t, S.name, geteuid(), why, sizeof(why)), -EPROTONOSUPPORT);
         ck_assert_msg(strstr(why, S.name) && strstr(why, "layout version"), "why: %s", why);
+        /* An older one (an upgrade): to be replaced. */
+        v = SEG_VERSION - 1;
+        ck_assert_int_eq(pwrite(S.fd, &v, sizeof(v), offsetof(struct seg_header, version)), 4);
+        th_assert_r(seg_diagnose(&t, S.name, geteuid(), why, sizeof(why)), -ESTALE);
+        ck_assert_msg(strstr(why, S.name) && strstr(why, "layout version"), "why: %s", why);
         /* Garbage. */
         uint32_t m = 0x12345678;
         ck_assert_int_eq(pwrite(S.fd, &m, sizeof(m), 0), 4);
