@@ -179,14 +179,6 @@ static int take(const evd_event *ev, struct locked *l, int fired_r, void *buf, s
         return fired_r == 1 ? 0 : fired_r;
 }
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__)
-        __asm__ __volatile__("yield");
-#endif
-}
-
 #define PEEK_RELOAD (-EAGAIN)
 
 /* Without the lock, in the mapping S: has the (manual or once) event fired

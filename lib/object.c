@@ -228,14 +228,6 @@ void waiter_done(struct waiter *w) {
         w->reg_seg = NULL;
 }
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__)
-        __asm__ __volatile__("yield");
-#endif
-}
-
 static bool words_changed(struct evd_futex_waitv *v, unsigned n) {
         for (unsigned i = 0; i < n; i++)
                 if (atomic_load_explicit((_Atomic uint32_t *)(uintptr_t)v[i].uaddr,

@@ -51,23 +51,9 @@ static void teardown(void) {
 /* What /proc/self/task/TID/syscall says: the call's number (-1: none) and
  * its fourth argument (futex_waitv's timeout pointer). */
 static long task_syscall(pid_t tid, unsigned long *arg4p) {
-        char path[64], buf[256] = "";
-        snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return -1;
-        bool ok = fgets(buf, sizeof(buf), f) != NULL;
-        fclose(f);
-        if (!ok || buf[0] < '0' || buf[0] > '9')
-                return -1;
-        char *p = buf;
-        long nr = strtol(p, &p, 10);
-        unsigned long a[4] = { 0 };
-        for (int i = 0; i < 4; i++)
-                a[i] = strtoul(p, &p, 16);
-        if (arg4p)
-                *arg4p = a[3];
-        return nr;
+        char dir[64];
+        snprintf(dir, sizeof(dir), "/proc/self/task/%d", (int)tid);
+        return th_proc_syscall(dir, arg4p);
 }
 
 /* Whether TID sleeps in futex_waitv with no timeout at all. */
@@ -80,17 +66,25 @@ static bool in_waitv(pid_t tid) {
         return task_syscall(tid, NULL) == SYS_futex_waitv;
 }
 
-/* Whether TID is switched out asleep (a running task has no wait channel):
- * its count of switches no longer moves until it is woken. */
-static bool switched_out(pid_t tid) {
-        char path[64], buf[64] = "";
-        snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", (int)tid);
+/* Whether the task whose /proc directory is DIR is switched out asleep (a
+ * running task has no wait channel): its count of switches no longer moves
+ * until it is woken. */
+static bool dir_switched_out(const char *dir) {
+        char path[96], buf[64] = "";
+        snprintf(path, sizeof(path), "%s/wchan", dir);
         FILE *f = fopen(path, "re");
         if (!f)
                 return false;
         bool ok = fgets(buf, sizeof(buf), f) != NULL;
         fclose(f);
         return ok && buf[0] && strcmp(buf, "0") != 0;
+}
+
+/* A thread of ours. */
+static bool switched_out(pid_t tid) {
+        char dir[64];
+        snprintf(dir, sizeof(dir), "/proc/self/task/%d", (int)tid);
+        return dir_switched_out(dir);
 }
 
 static long task_switches(pid_t tid) {
@@ -259,26 +253,16 @@ static int acquirer_dies_woken(void *arg) {
 }
 
 static bool proc_in_waitv(pid_t pid) {
-        char path[64], buf[64] = "";
-        snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return false;
-        bool ok = fgets(buf, sizeof(buf), f) != NULL;
-        fclose(f);
-        return ok && strtol(buf, NULL, 10) == SYS_futex_waitv;
+        char dir[64];
+        snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+        return th_proc_syscall(dir, NULL) == SYS_futex_waitv;
 }
 
-/* Whether process PID is switched out asleep (queued on its futexes). */
+/* Another process (queued on its futexes). */
 static bool proc_switched_out(pid_t pid) {
-        char path[64], buf[64] = "";
-        snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return false;
-        bool ok = fgets(buf, sizeof(buf), f) != NULL;
-        fclose(f);
-        return ok && buf[0] && strcmp(buf, "0") != 0;
+        char dir[64];
+        snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+        return dir_switched_out(dir);
 }
 
 START_TEST(acquirer_killed_when_woken) {
