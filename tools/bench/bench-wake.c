@@ -181,6 +181,40 @@ struct fan_result {
         long nvcsw; /* voluntary context switches from just before its wait */
 };
 
+/* Released waiters do not exit until the last one has run: otherwise the
+ * first ones' exits (an evd client's bigger address space takes longer to
+ * tear down) would compete for the CPUs with the waiters still to run, and
+ * the figure would time exits, not wake-ups.  Both sides do the same. */
+struct fan_sync {
+        _Atomic uint32_t ran;
+        struct fword all_ran; /* the parent sleeps here until ran == N */
+        struct fword go;      /* the waiters sleep here until they may exit */
+};
+static struct fan_sync *fan_sync;
+
+static void fan_reset(void) {
+        atomic_store(&fan_sync->ran, 0);
+        atomic_store(&fan_sync->all_ran.word, 0);
+        atomic_store(&fan_sync->go.word, 0);
+}
+
+/* A released waiter: count itself, then wait to be let go. */
+static void fan_ran(int n) {
+        if (atomic_fetch_add(&fan_sync->ran, 1) + 1 == (uint32_t)n)
+                fword_wake(&fan_sync->all_ran, 1);
+        fword_wait(&fan_sync->go, 0, 0);
+}
+
+/* The parent: sleep until all N ran, then let them exit. */
+static void fan_collect(int n) {
+        uint32_t v = atomic_load(&fan_sync->all_ran.word);
+        while (atomic_load(&fan_sync->ran) < (uint32_t)n) {
+                fword_wait(&fan_sync->all_ran, v, 0);
+                v = atomic_load(&fan_sync->all_ran.word);
+        }
+        fword_wake(&fan_sync->go, INT_MAX);
+}
+
 static long nvcsw_self(void) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
@@ -213,6 +247,7 @@ static double fan_evd(const struct daemon *d, struct fan_result *res, pid_t *pid
                                 _exit(1);
                         res[i].t = now_s();
                         res[i].nvcsw = nvcsw_self() - cs;
+                        fan_ran(n);
                         _exit(0);
                 }
         }
@@ -222,6 +257,7 @@ static double fan_evd(const struct daemon *d, struct fan_result *res, pid_t *pid
         double t0 = now_s();
         if ((r = evd_event_set(ev, NULL, 0)) < 0)
                 bench_die("evd_event_set", r);
+        fan_collect(n);
         double last = t0, cs = 0;
         for (int i = 0; i < n; i++) {
                 int st;
@@ -250,6 +286,7 @@ static double fan_futex(struct fword *w, struct fan_result *res, pid_t *pids, in
                         fword_wait(w, 0, SPIN_USEC);
                         res[i].t = now_s();
                         res[i].nvcsw = nvcsw_self() - cs;
+                        fan_ran(n);
                         _exit(0);
                 }
         }
@@ -258,6 +295,7 @@ static double fan_futex(struct fword *w, struct fan_result *res, pid_t *pids, in
                 note("fan-out: only %d of %d futex waiters seen asleep", asleep, n);
         double t0 = now_s();
         fword_wake(w, INT_MAX);
+        fan_collect(n);
         double last = t0, cs = 0;
         for (int i = 0; i < n; i++) {
                 waitpid(pids[i], NULL, 0);
@@ -278,9 +316,12 @@ void bench_fanout(void) {
         int reps = B.reps > 5 ? 5 : B.reps;
         note("fan-out: %d processes, %d repeats", n, reps);
         struct series e = { 0 }, x = { 0 }, ecs = { 0 }, xcs = { 0 };
+        fan_sync = shared_map(sizeof(*fan_sync));
         for (int r = 0; r < B.warmup + reps; r++) {
                 double ce, cx;
+                fan_reset();
                 double ve = fan_evd(&d, res, pids, n, &ce);
+                fan_reset();
                 double vx = fan_futex(w, res, pids, n, &cx);
                 if (r >= B.warmup) {
                         series_add(&e, ve);
@@ -298,6 +339,7 @@ void bench_fanout(void) {
         snprintf(pb, sizeof(pb), "raw futex: %.2f", series_median(&xcs));
         row_add(fig, eb, pb, NULL, NULL, -1);
         free(pids);
+        munmap(fan_sync, sizeof(*fan_sync));
         munmap(w, sizeof(*w));
         munmap(res, sizeof(*res) * (size_t)n);
         daemon_stop(&d);
