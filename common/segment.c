@@ -43,8 +43,33 @@ void seg_shm_name(char *buf, size_t len, uid_t uid, const char *runtime_dir) {
                  fnv1a64(runtime_dir, strlen(runtime_dir)));
 }
 
+/* Where the index and the slots start: fixed, whatever the capacity, so
+ * that growing the table moves nothing. */
+#define SEG_INDEX_OFFSET sizeof(struct seg_header)
+#define SEG_OBJS_OFFSET (SEG_INDEX_OFFSET + (size_t)SEG_INDEX_MAX * sizeof(uint64_t))
+_Static_assert(sizeof(struct seg_header) % 64 == 0, "the index starts on a cache line");
+
 size_t seg_size_for(uint32_t capacity) {
-        return sizeof(struct seg_header) + (size_t)capacity * sizeof(struct seg_obj);
+        return SEG_OBJS_OFFSET + (size_t)capacity * sizeof(struct seg_obj);
+}
+
+/* Index entries for a table of CAPACITY slots: a power of two, at least
+ * twice as many, so that live names never fill more than half of it. */
+static uint32_t index_size_for(uint32_t capacity) {
+        uint32_t n = SEG_INDEX_MIN;
+        while (n < 2 * (uint64_t)capacity && n < SEG_INDEX_MAX)
+                n *= 2;
+        return n;
+}
+
+static size_t page_size(void) {
+        long pg = sysconf(_SC_PAGESIZE);
+        return pg > 0 ? (size_t)pg : 4096;
+}
+
+static size_t page_up(size_t n) {
+        size_t pg = page_size();
+        return (n + pg - 1) / pg * pg;
 }
 
 int seg_validate_header(const struct seg_header *h, size_t file_size, char *why, size_t whylen) {
@@ -61,19 +86,24 @@ int seg_validate_header(const struct seg_header *h, size_t file_size, char *why,
                          h->version, SEG_VERSION);
                 return -EBADMSG;
         }
-        if (h->capacity == 0 || h->capacity > SEG_CAPACITY_MAX ||
+        /* The capacity alone says how much there is to map: the daemon
+         * makes the file longer before it raises the capacity, and `size`
+         * after (a client may read the header between the two). */
+        uint32_t cap = __atomic_load_n(&h->capacity, __ATOMIC_ACQUIRE);
+        if (cap == 0 || cap > SEG_CAPACITY_MAX ||
             h->obj_size != sizeof(struct seg_obj) || h->header_size != sizeof(struct seg_header) ||
             h->waiter_slots != SEG_WAITER_SLOTS || h->holder_slots != SEG_HOLDER_SLOTS ||
-            h->size != seg_size_for(h->capacity) ||
-            h->size > file_size) {
+            seg_size_for(cap) > file_size || h->size < seg_size_for(cap) || h->size > file_size) {
                 snprintf(why, whylen,
                          "segment header is inconsistent (capacity %u, object size %u, "
                          "size %" PRIu64 ", file %zu bytes)",
-                         h->capacity, h->obj_size, h->size, file_size);
+                         cap, h->obj_size, h->size, file_size);
                 return -EBADMSG;
         }
         return 0;
 }
+
+static uint32_t index_rebuild(struct seg *s, bool full);
 
 static int init_robust_mutex(pthread_mutex_t *m) {
         pthread_mutexattr_t a;
@@ -183,16 +213,97 @@ bool seg_lost(const struct seg *s) {
         return guard_lost(s->guard);
 }
 
+/* Map SIZE bytes of FD at the start of an address reservation for the
+ * largest table, so that growth maps in place (seg_extend).  The
+ * reservation is PROT_NONE and costs no memory, only address space: where
+ * that is short (a 32-bit process, ulimit -v), the file is mapped alone,
+ * and growth maps on after it if the addresses there are free. */
 static int seg_map(struct seg *s, int fd, size_t size) {
-        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (p == MAP_FAILED)
-                return negative_errno();
+        size_t reserve = 0;
+        void *base = NULL;
+        /* Short of address space: as much as there is (growth stops
+         * there). */
+        for (size_t len = page_up(seg_size_for(SEG_CAPACITY_MAX)); len > page_up(size);
+             len = page_up(len / 2)) {
+                void *b = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                               -1, 0);
+                if (b != MAP_FAILED) {
+                        base = b;
+                        reserve = len;
+                        break;
+                }
+        }
+        void *p = mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | (base ? MAP_FIXED : 0),
+                       fd, 0);
+        if (p == MAP_FAILED) {
+                int r = negative_errno();
+                if (base)
+                        munmap(base, reserve);
+                return r;
+        }
         s->hdr = p;
-        s->objs = (struct seg_obj *)((char *)p + sizeof(struct seg_header));
+        s->index = (_Atomic uint64_t *)((char *)p + SEG_INDEX_OFFSET);
+        s->objs = (struct seg_obj *)((char *)p + SEG_OBJS_OFFSET);
         s->size = size;
+        s->reserve = reserve;
         s->fd = fd;
         s->guard = guard_register(p, size);
         return 0;
+}
+
+/* Growth is rare: one lock for every mapping of the process. */
+static pthread_mutex_t extend_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int seg_extend(struct seg *s) {
+        uint32_t want = __atomic_load_n(&s->hdr->capacity, __ATOMIC_ACQUIRE);
+        if (want <= __atomic_load_n(&s->capacity, __ATOMIC_ACQUIRE))
+                return 0;
+        if (want > SEG_CAPACITY_MAX || seg_lost(s))
+                return -EBADMSG;
+        size_t size = seg_size_for(want);
+        if (s->reserve && size > s->reserve)
+                return -ENOMEM; /* past the address space reserved */
+        struct stat st;
+        if (fstat(s->fd, &st) < 0)
+                return negative_errno();
+        if ((size_t)st.st_size < size)
+                return -EBADMSG; /* a capacity the file does not have: scribbled */
+        int r = 0;
+        pthread_mutex_lock(&extend_lock);
+        if (want > s->capacity) {
+                /* From the first page not mapped yet: the pages mapped stay
+                 * as they are (someone may sleep on a futex in them). */
+                size_t from = page_up(s->size);
+                if (size > from) {
+                        /* Over our reservation, or (without one) only
+                         * where nothing else is mapped. */
+                        char *at = (char *)s->hdr + from;
+                        void *p = mmap(at, size - from, PROT_READ | PROT_WRITE,
+                                       MAP_SHARED | (s->reserve ? MAP_FIXED : MAP_FIXED_NOREPLACE),
+                                       s->fd, (off_t)from);
+                        if (p == MAP_FAILED)
+                                r = negative_errno();
+                        else if (p != at) {
+                                /* A kernel before 4.17 took it as a hint. */
+                                munmap(p, size - from);
+                                r = -ENOMEM;
+                        }
+                }
+                if (r == 0) {
+                        if (s->guard)
+                                atomic_store(&s->guard->len, size);
+                        s->size = size;
+                        __atomic_store_n(&s->capacity, want, __ATOMIC_RELEASE);
+                }
+        }
+        pthread_mutex_unlock(&extend_lock);
+        return r;
+}
+
+uint32_t seg_slots_used(const struct seg *s) {
+        uint32_t used = atomic_load(&s->hdr->slots_used);
+        uint32_t cap = __atomic_load_n(&s->capacity, __ATOMIC_ACQUIRE);
+        return used < cap ? used : cap;
 }
 
 /* ---- names -------------------------------------------------------------------- */
@@ -251,13 +362,15 @@ int seg_name_read(const char *runtime_dir, char *name, size_t len, uid_t *dir_ow
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return negative_errno();
-        char who[96];
-        describe_uid(who, sizeof(who), st.st_uid);
         if (!S_ISREG(st.st_mode)) {
                 snprintf(why, whylen, "%s/%s is not a regular file", runtime_dir, SEG_NAME_FILE);
                 return -EPERM;
         }
         if (st.st_uid != geteuid() && st.st_uid != 0 && st.st_uid != dst.st_uid) {
+                /* Only here: the user database costs a dozen system calls
+                 * (nsswitch.conf, nscd, passwd) that every evctl paid. */
+                char who[96];
+                describe_uid(who, sizeof(who), st.st_uid);
                 snprintf(why, whylen, "%s/%s belongs to %s, not to the namespace's owner",
                          runtime_dir, SEG_NAME_FILE, who);
                 return -EPERM;
@@ -344,6 +457,7 @@ static int init_header(struct seg *s, uint32_t capacity) {
         h->holder_slots = SEG_HOLDER_SLOTS;
         h->size = seg_size_for(capacity);
         h->created_usec = now_realtime_usec();
+        h->index_slots = index_size_for(capacity);
         h->change_seq = 1;
         int r = init_robust_mutex(&h->table_lock);
         if (r < 0)
@@ -445,6 +559,7 @@ static int open_fd(struct seg *s, int fd, const char *shm_name, char *why, size_
          * file may be cut short meanwhile: the guard turns that into a
          * header of zeros. */
         struct seg_header *h = mmap(NULL, sizeof(*h), PROT_READ, MAP_SHARED, fd, 0);
+        uint32_t cap = 0;
         if (h == MAP_FAILED) {
                 int r = negative_errno();
                 safe_close(fd);
@@ -452,8 +567,19 @@ static int open_fd(struct seg *s, int fd, const char *shm_name, char *why, size_
         }
         struct seg_guard *g = guard_register(h, sizeof(*h));
         int r = seg_validate_header(h, (size_t)st.st_size, why, whylen);
-        size_t size = (size_t)h->size;
-        uint32_t cap = h->capacity;
+        if (r == 0) {
+                /* Checked against the file by seg_validate_header (a
+                 * capacity read again may have grown since: also fine, the
+                 * file grew first). */
+                cap = __atomic_load_n(&h->capacity, __ATOMIC_ACQUIRE);
+                if (cap == 0 || cap > SEG_CAPACITY_MAX)
+                        r = -EBADMSG;
+        }
+        size_t size = seg_size_for(cap);
+        if (r == 0 && fstat(fd, &st) == 0 && (size_t)st.st_size < size) {
+                snprintf(why, whylen, "segment is shorter than its capacity says");
+                r = -EBADMSG;
+        }
         if (r == 0 && guard_lost(g)) {
                 snprintf(why, whylen, "segment was truncated while being read");
                 r = -EBADMSG;
@@ -548,10 +674,14 @@ struct seg_head {
                 reserved1;
         uint64_t size;
 };
-/* `notifiers` went into the slot's padding: the slot did not grow, so a
- * segment of this layout version is the same size as before it. */
-_Static_assert(sizeof(struct seg_obj) == (offsetof(struct seg_obj, notifiers) + 63) / 64 * 64,
+/* `notifiers` and `wake_owed` went into the slot's padding, and
+ * `daemon_alive` into the header's reserved bytes: neither grew, so a
+ * segment of this layout version is the same size as before them. */
+_Static_assert(sizeof(struct seg_obj) == (offsetof(struct seg_obj, wake_owed) + 63) / 64 * 64,
                "seg_obj grew: bump SEG_VERSION");
+_Static_assert(offsetof(struct seg_header, reserved) + sizeof(((struct seg_header *)0)->reserved) ==
+                       offsetof(struct seg_header, waiters),
+               "seg_header's fields moved: bump SEG_VERSION");
 _Static_assert(offsetof(struct seg_head, size) == offsetof(struct seg_header, size),
                "struct seg_head mirrors the start of struct seg_header");
 
@@ -572,7 +702,10 @@ int seg_diagnose(struct seg *s, const char *shm_name, uid_t owner, char *why, si
                          "segment /dev/shm%s has layout version %u, this build knows %u", shm_name,
                          h.version, SEG_VERSION);
                 safe_close(fd);
-                return -EPROTONOSUPPORT;
+                /* An older evd's segment (an upgrade) cannot be read, but
+                 * nothing newer needs it either: it is replaced.  A newer
+                 * evd's is left alone. */
+                return h.version < SEG_VERSION ? -ESTALE : -EPROTONOSUPPORT;
         }
         if (h.magic == SEG_MAGIC && h.capacity >= 1 && h.capacity <= SEG_CAPACITY_MAX &&
             h.obj_size == sizeof(struct seg_obj) && h.header_size == sizeof(struct seg_header) &&
@@ -618,10 +751,14 @@ void seg_close(struct seg *s) {
         guard_unregister(s->guard);
         s->guard = NULL;
         if (s->hdr)
-                munmap(s->hdr, s->size);
+                munmap(s->hdr, s->reserve ? s->reserve : page_up(s->size));
         s->hdr = NULL;
+        s->index = NULL;
         s->objs = NULL;
         s->fd = safe_close(s->fd);
+        free(s->free_slots);
+        s->free_slots = NULL;
+        s->nfree = s->free_alloc = 0;
 }
 
 int seg_check_health(struct seg *s, char *why, size_t whylen) {
@@ -685,11 +822,11 @@ int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
                         g = guard_register(p, view_len);
                 }
         }
-        struct seg_obj *old_objs = old ? (struct seg_obj *)(old + 1) : NULL;
+        struct seg_obj *old_objs =
+                old ? (struct seg_obj *)((char *)old + SEG_OBJS_OFFSET) : NULL;
         uint32_t in_view = 0; /* objects wholly inside the view */
-        if (old && view_len > sizeof(struct seg_header))
-                in_view = (uint32_t)MIN((view_len - sizeof(struct seg_header)) /
-                                                sizeof(struct seg_obj),
+        if (old && view_len > SEG_OBJS_OFFSET)
+                in_view = (uint32_t)MIN((view_len - SEG_OBJS_OFFSET) / sizeof(struct seg_obj),
                                         (size_t)s->capacity);
         if (old) {
                 atomic_store(&old->retired_why, (uint32_t)reason);
@@ -713,7 +850,14 @@ int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
         /* The magic is rewritten last: until then the copy is no segment. */
         n.hdr->magic = 0;
         atomic_thread_fence(memory_order_seq_cst);
-        size_t copied = read_upto(s->fd, n.hdr, have, 0);
+        /* The header and the slots; not the index, which is made afresh
+         * from the slots (and most of whose region is a hole that a copy
+         * would fill). */
+        size_t copied = read_upto(s->fd, n.hdr, MIN(have, sizeof(struct seg_header)), 0);
+        size_t objs_copied = have > SEG_OBJS_OFFSET
+                                     ? read_upto(s->fd, n.objs, have - SEG_OBJS_OFFSET,
+                                                 (off_t)SEG_OBJS_OFFSET)
+                                     : 0;
         struct seg_header *h = n.hdr;
         uint32_t old_count = copied >= offsetof(struct seg_header, daemon_pid)
                                      ? atomic_load(&h->count)
@@ -727,6 +871,9 @@ int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
         h->holder_slots = SEG_HOLDER_SLOTS;
         h->reserved1 = 0;
         h->size = n.size;
+        atomic_store(&h->index_seq, 0);
+        atomic_store(&h->index_slots, index_size_for(n.capacity));
+        h->index_used = 0;
         if (reason == SEG_RETIRED_CORRUPT || h->created_usec == 0)
                 h->created_usec = now_realtime_usec();
         if (atomic_load(&h->change_seq) == 0)
@@ -736,24 +883,33 @@ int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
         atomic_store(&h->retired_why, 0);
         atomic_store(&h->watchers, 0);
         memset(h->reserved, 0, sizeof(h->reserved));
+        /* Nobody's in the new segment until the daemon takes it
+         * (alive_take): a copied word would name a live thread whose
+         * death the kernel would not mark in this copy. */
+        atomic_store(&h->daemon_alive, 0);
+        atomic_store(&h->daemon_alive_tid, 0);
         memset(h->waiters, 0, sizeof(h->waiters));
         memset(h->watched, 0, sizeof(h->watched));
         init_robust_mutex(&h->table_lock);
-        uint32_t kept = 0;
+        uint32_t kept = 0, used = 0;
         for (uint32_t i = 0; i < n.capacity; i++) {
                 struct seg_obj *o = &n.objs[i];
-                size_t end = sizeof(struct seg_header) + (size_t)(i + 1) * sizeof(struct seg_obj);
-                if (end > copied) {
+                size_t end = (size_t)(i + 1) * sizeof(struct seg_obj);
+                if (end > objs_copied) {
                         /* Cut off, whole or in part: lost.  A tombstone, so
                          * that lookups probe on past it, of generation 0,
                          * which no object ever has: clients holding a handle
                          * to it learn that it was lost, not deleted. */
                         memset(o, 0, sizeof(*o));
                         atomic_store(&o->state, SLOT_DEAD);
+                        used = i + 1;
                         continue;
                 }
+                if (atomic_load(&o->state) != SLOT_FREE)
+                        used = i + 1;
                 atomic_store(&o->sleepers, 0);
                 atomic_store(&o->notifiers, 0);
+                atomic_store(&o->wake_owed, 0);
                 if (o->lock_ready == 1)
                         init_robust_mutex(&o->lock);
                 if (atomic_load(&o->state) != SLOT_LIVE)
@@ -766,6 +922,8 @@ int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
                         t->holds_doubted(o);
         }
         atomic_store(&h->count, kept);
+        atomic_store(&h->slots_used, used);
+        index_rebuild(&n, false);
         atomic_thread_fence(memory_order_release);
         h->magic = SEG_MAGIC;
 
@@ -791,6 +949,11 @@ int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
         if (old && !guard_lost(g)) {
                 atomic_fetch_add(&old->change_seq, 1);
                 futex_wake_all(&old->change_seq);
+                /* And those whose own word was cut off with the file: every
+                 * sleeper that counted on the daemon sleeps on this one. */
+                atomic_store(&old->daemon_alive_tid, 0);
+                atomic_store(&old->daemon_alive, 0);
+                futex_wake_all(&old->daemon_alive);
         }
         /* The old name, if it still names the old file, goes: nobody must
          * find it any more. */
@@ -800,6 +963,7 @@ int seg_restore(struct seg *s, uid_t uid, mode_t mode, int reason,
         if (s->name[0] && stat(path, &cur) == 0 && cur.st_dev == st.st_dev &&
             cur.st_ino == st.st_ino)
                 shm_unlink(s->name);
+        n.grow_limit = s->grow_limit;
         seg_close(s);
         *s = n;
 out:
@@ -817,42 +981,138 @@ static bool slot_name_is(const struct seg_obj *o, const char *name, size_t len) 
         return memcmp(o->name, name, len) == 0 && o->name[len] == '\0';
 }
 
-int seg_lookup(const struct seg *s, const char *name, uint32_t *indexp, uint32_t *genp) {
-        size_t len = strnlen(name, EVD_NAME_MAX + 1);
-        if (len == 0 || len > EVD_NAME_MAX)
-                return -EINVAL;
-        uint32_t cap = s->capacity;
-        uint32_t h = seg_hash(name, len);
+/* Whether slot IDX holds NAME (hash H), live: 1 (with *GENP its even
+ * generation), 0 not, -EAGAIN when the slot stayed mid-rewrite for the
+ * whole of *BUDGET.  A slot past what S maps is mapped first; one past the
+ * table is nobody's. */
+static int slot_holds(struct seg *s, uint32_t idx, const char *name, size_t len, uint32_t h,
+                      uint32_t *genp, int *budget) {
+        if (idx >= __atomic_load_n(&s->capacity, __ATOMIC_ACQUIRE) &&
+            (idx >= SEG_CAPACITY_MAX || seg_extend(s) < 0 ||
+             idx >= __atomic_load_n(&s->capacity, __ATOMIC_ACQUIRE)))
+                return 0;
+        const struct seg_obj *o = &s->objs[idx];
         /* A slot whose generation is odd is being rewritten by the daemon,
-         * which takes microseconds: wait for it, but within one budget for
-         * the whole lookup, so that a scribbled segment (every slot odd)
-         * costs one pass over the table and not a hang. */
-        int budget = 200;
+         * which takes microseconds: wait for it, within one budget for the
+         * whole lookup, so that a scribbled segment (every slot odd) costs a
+         * bounded time and not a hang. */
+        for (;;) {
+                uint32_t g1 = atomic_load_explicit(&o->gen, memory_order_acquire);
+                uint32_t st = atomic_load_explicit(&o->state, memory_order_acquire);
+                bool match = st == SLOT_LIVE && o->hash == h && slot_name_is(o, name, len);
+                atomic_thread_fence(memory_order_acquire);
+                uint32_t g2 = atomic_load_explicit(&o->gen, memory_order_relaxed);
+                if (g1 == g2 && !(g1 & 1)) {
+                        *genp = g1;
+                        return match;
+                }
+                if ((*budget)-- <= 0)
+                        return -EAGAIN;
+                sched_yield();
+        }
+}
+
+/* The slow way, when the index cannot be trusted (scribbled, or left
+ * mid-rebuild by a daemon that died): every slot, which alone says what
+ * exists. */
+static int lookup_by_scan(struct seg *s, const char *name, size_t len, uint32_t h,
+                          uint32_t *indexp, uint32_t *genp, int *budget) {
+        (void)seg_extend(s);
+        uint32_t cap = __atomic_load_n(&s->capacity, __ATOMIC_ACQUIRE);
         for (uint32_t i = 0; i < cap; i++) {
-                uint32_t idx = (h + i) % cap;
-                struct seg_obj *o = &s->objs[idx];
-                for (;;) {
-                        uint32_t g1 = atomic_load_explicit(&o->gen, memory_order_acquire);
-                        uint32_t st = atomic_load_explicit(&o->state, memory_order_acquire);
-                        if (st == SLOT_FREE && !(g1 & 1))
-                                return -ENOENT;
-                        bool match = st == SLOT_LIVE && o->hash == h && slot_name_is(o, name, len);
-                        atomic_thread_fence(memory_order_acquire);
-                        uint32_t g2 = atomic_load_explicit(&o->gen, memory_order_relaxed);
-                        if (g1 == g2 && !(g1 & 1)) {
-                                if (match) {
-                                        *indexp = idx;
-                                        *genp = g1;
-                                        return 0;
-                                }
-                                break;
-                        }
-                        if (budget-- <= 0)
-                                break; /* treat the slot as not ours */
-                        sched_yield();
+                uint32_t g;
+                if (slot_holds(s, i, name, len, h, &g, budget) == 1) {
+                        *indexp = i;
+                        *genp = g;
+                        return 0;
                 }
         }
         return -ENOENT;
+}
+
+int seg_lookup_probes(struct seg *s, const char *name, uint32_t *indexp, uint32_t *genp,
+                      uint32_t *probesp) {
+        size_t len = strnlen(name, EVD_NAME_MAX + 1);
+        if (len == 0 || len > EVD_NAME_MAX)
+                return -EINVAL;
+        uint32_t h = seg_hash(name, len);
+        int budget = 200;
+        uint32_t probes = 0;
+        for (int attempt = 0; attempt < 8; attempt++) {
+                uint32_t seq = atomic_load_explicit(&s->hdr->index_seq, memory_order_acquire);
+                if (seq & 1) {
+                        /* Being rebuilt (a millisecond at most): wait. */
+                        if (budget-- <= 0)
+                                break;
+                        attempt--;
+                        sched_yield();
+                        continue;
+                }
+                uint32_t n = atomic_load_explicit(&s->hdr->index_slots, memory_order_acquire);
+                if (n < SEG_INDEX_MIN || n > SEG_INDEX_MAX || (n & (n - 1)))
+                        break; /* scribbled */
+                bool ended = false;
+                for (uint32_t i = 0; i < n; i++) {
+                        uint64_t e = atomic_load_explicit(&s->index[(h + i) & (n - 1)],
+                                                          memory_order_acquire);
+                        probes++;
+                        uint32_t plus1 = (uint32_t)(e >> 32);
+                        if (plus1 == 0) {
+                                ended = true;
+                                break;
+                        }
+                        if (plus1 == SEG_INDEX_TOMB || (uint32_t)e != h)
+                                continue;
+                        /* The entry only says where to look: the slot says
+                         * whether it is so.  A slot caught mid-rewrite for
+                         * too long is taken as not ours. */
+                        uint32_t g;
+                        if (slot_holds(s, plus1 - 1, name, len, h, &g, &budget) == 1) {
+                                *indexp = plus1 - 1;
+                                *genp = g;
+                                if (probesp)
+                                        *probesp = probes;
+                                return 0;
+                        }
+                }
+                atomic_thread_fence(memory_order_acquire);
+                if (atomic_load_explicit(&s->hdr->index_seq, memory_order_relaxed) != seq)
+                        continue; /* rebuilt under us: once more */
+                if (!ended)
+                        break; /* no empty entry in the whole index: scribbled */
+                if (probesp)
+                        *probesp = probes;
+                return -ENOENT;
+        }
+        if (probesp)
+                *probesp = UINT32_MAX;
+        return lookup_by_scan(s, name, len, h, indexp, genp, &budget);
+}
+
+int seg_lookup(struct seg *s, const char *name, uint32_t *indexp, uint32_t *genp) {
+        return seg_lookup_probes(s, name, indexp, genp, NULL);
+}
+
+uint32_t seg_index_longest_probe(const struct seg *s) {
+        uint32_t n = atomic_load(&s->hdr->index_slots);
+        if (n < SEG_INDEX_MIN || n > SEG_INDEX_MAX || (n & (n - 1)))
+                return UINT32_MAX;
+        /* Runs wrap around: start after an empty entry. */
+        uint32_t start = 0;
+        while (start < n && (atomic_load(&s->index[start]) >> 32) != 0)
+                start++;
+        if (start == n)
+                return UINT32_MAX;
+        uint32_t longest = 0, run = 0;
+        for (uint32_t i = 1; i <= n; i++) {
+                if ((atomic_load(&s->index[(start + i) & (n - 1)]) >> 32) != 0) {
+                        run++;
+                        continue;
+                }
+                longest = MAX(longest, run);
+                run = 0;
+        }
+        return longest + 1;
 }
 
 /* ---- locks ----------------------------------------------------------------- */
@@ -937,22 +1197,128 @@ void seg_notify_change(struct seg *s) {
                 futex_wake_all(&s->hdr->change_seq);
 }
 
-void seg_obj_unlock_changed(struct seg *s, struct seg_obj *o, bool wake) {
+_Atomic int seg_wake_last;
+void (*wake_test_hook)(int where);
+
+int seg_obj_wake(struct seg_obj *o, uint32_t n) {
+        long r = syscall(SYS_futex, &o->seq, FUTEX_WAKE, (int)MIN(n, (uint32_t)INT32_MAX), NULL,
+                         NULL, 0);
+        atomic_store_explicit(&seg_wake_last, (int)r, memory_order_relaxed);
+        return (int)r;
+}
+
+void seg_obj_unlock_changed_n(struct seg *s, struct seg_obj *o, uint32_t nwake) {
         /* The futex word moves while the lock is still held: a writer killed
          * after this point has published its change, and one killed before
-         * it leaves the lock to a successor that repairs and wakes (see
-         * repair_object).  Sequentially consistent, as the sleeper's
-         * increment of `sleepers` before its FUTEX_WAIT: either we see the
-         * sleeper, or its FUTEX_WAIT sees the new seq and does not sleep. */
+         * it leaves the lock to a successor (or the daemon: see
+         * seg_sleepers_check) that repairs and wakes (see repair_object).
+         * Sequentially consistent, as the sleeper's increment of `sleepers`
+         * before its FUTEX_WAIT: either we see the sleeper, or its
+         * FUTEX_WAIT sees the new seq and does not sleep.  `wake_owed` is
+         * set with the bump, under the lock, and cleared (unless a later
+         * writer set it again) once we have woken: a writer killed in
+         * between leaves it for the daemon. */
+        if (wake_test_hook)
+                wake_test_hook(WAKE_HOOK_CHANGING);
         o->changed_usec = now_realtime_usec();
-        atomic_fetch_add(&o->seq, 1);
+        uint32_t seq = atomic_fetch_add(&o->seq, 1) + 1, mark = seq ? seq : 1;
+        atomic_store(&o->wake_owed, mark);
         seg_obj_unlock(o);
-        if ((wake && atomic_load(&o->sleepers) > 0) || atomic_load(&o->notifiers) > 0)
-                futex_wake_all(&o->seq);
+        if (wake_test_hook)
+                wake_test_hook(WAKE_HOOK_UNLOCKED);
+        if (atomic_load(&o->notifiers) > 0)
+                seg_obj_wake(o, INT32_MAX);
+        else if (nwake && atomic_load(&o->sleepers) > 0)
+                seg_obj_wake(o, nwake);
+        atomic_compare_exchange_strong(&o->wake_owed, &mark, 0);
         seg_notify_change(s);
 }
 
+void seg_obj_unlock_changed(struct seg *s, struct seg_obj *o, bool wake) {
+        seg_obj_unlock_changed_n(s, o, wake ? INT32_MAX : 0);
+}
+
 /* ---- table writes (daemon) --------------------------------------------------- */
+
+/* Daemon, under the table lock: the free list. */
+static void free_push(struct seg *s, uint32_t idx) {
+        if (s->nfree == s->free_alloc) {
+                uint32_t na = s->free_alloc ? 2 * s->free_alloc : 64;
+                uint32_t *m = realloc(s->free_slots, (size_t)na * sizeof(*m));
+                if (!m)
+                        return; /* found again by the next scan */
+                s->free_slots = m;
+                s->free_alloc = na;
+        }
+        s->free_slots[s->nfree++] = idx;
+}
+
+static bool slot_reusable(const struct seg_obj *o) {
+        return atomic_load(&o->state) != SLOT_LIVE && !(atomic_load(&o->gen) & 1);
+}
+
+/* Daemon, under the table lock: make the index afresh from the slots, of
+ * the size the capacity asks for, under the index's seqlock.  Also the live
+ * count, the used-slot mark and the free list.  FULL: every slot (adopting
+ * a segment, or after a daemon died in the middle); otherwise those below
+ * the used-slot mark only, so that a rebuild never faults in slots that
+ * were never used.  Returns how many slots it quarantined (a second live
+ * slot of one name, or one whose hash or name is garbage). */
+static uint32_t index_rebuild(struct seg *s, bool full) {
+        struct seg_header *hd = s->hdr;
+        uint32_t n = index_size_for(s->capacity);
+        uint32_t seq = atomic_load(&hd->index_seq);
+        atomic_store(&hd->index_seq, seq | 1u);
+        atomic_thread_fence(memory_order_seq_cst);
+        atomic_store(&hd->index_slots, n);
+        for (uint32_t i = 0; i < n; i++)
+                atomic_store_explicit(&s->index[i], 0, memory_order_relaxed);
+        s->nfree = 0;
+        uint32_t used = 0, live = 0, entries = 0, bad = 0;
+        uint32_t end = full ? s->capacity : MIN(atomic_load(&hd->slots_used), s->capacity);
+        for (uint32_t i = 0; i < end; i++) {
+                struct seg_obj *o = &s->objs[i];
+                uint32_t st = atomic_load(&o->state);
+                if (st != SLOT_FREE || (atomic_load(&o->gen) & 1) || !full)
+                        used = i + 1;
+                if (st != SLOT_LIVE)
+                        continue;
+                size_t len = strnlen(o->name, EVD_NAME_MAX + 1);
+                bool ok = len > 0 && len <= EVD_NAME_MAX && o->hash == seg_hash(o->name, len) &&
+                          !(atomic_load(&o->gen) & 1);
+                uint32_t pos = o->hash & (n - 1);
+                for (uint32_t k = 0; ok && k < n; k++, pos = (pos + 1) & (n - 1)) {
+                        uint64_t e = atomic_load_explicit(&s->index[pos], memory_order_relaxed);
+                        if (e == 0)
+                                break;
+                        const struct seg_obj *other = &s->objs[(uint32_t)(e >> 32) - 1];
+                        if ((uint32_t)e == o->hash && slot_name_is(other, o->name, len))
+                                ok = false; /* a second live slot of a name */
+                }
+                if (!ok) {
+                        uint32_t g = atomic_load(&o->gen) | 1u;
+                        atomic_store(&o->gen, g);
+                        atomic_store(&o->state, SLOT_DEAD);
+                        atomic_store(&o->gen, g + 1);
+                        bad++;
+                        continue;
+                }
+                atomic_store_explicit(&s->index[pos], SEG_INDEX_ENTRY(o->hash, i),
+                                      memory_order_relaxed);
+                live++;
+                entries++;
+        }
+        /* Free slots, lowest first out of the stack. */
+        for (uint32_t i = used; i-- > 0;)
+                if (slot_reusable(&s->objs[i]))
+                        free_push(s, i);
+        hd->index_used = entries;
+        atomic_store(&hd->slots_used, used);
+        atomic_store(&hd->count, live);
+        atomic_thread_fence(memory_order_seq_cst);
+        atomic_store(&hd->index_seq, (seq | 1u) + 1);
+        return bad;
+}
 
 static int table_lock(struct seg *s) {
         bool repair = false;
@@ -960,8 +1326,9 @@ static int table_lock(struct seg *s) {
         if (r < 0)
                 return r;
         if (repair) {
-                /* A daemon died while rewriting a slot: the slot is left odd.
-                 * Retire it as a tombstone so lookups go past it. */
+                /* A daemon died while rewriting a slot or the index: the
+                 * slot is left odd (retire it, free), the index maybe half
+                 * made (make it again). */
                 for (uint32_t i = 0; i < s->capacity; i++) {
                         struct seg_obj *o = &s->objs[i];
                         uint32_t g = atomic_load(&o->gen);
@@ -970,12 +1337,141 @@ static int table_lock(struct seg *s) {
                                 atomic_store(&o->gen, g + 1);
                         }
                 }
+                index_rebuild(s, true);
         }
         return 0;
 }
 
 static void table_unlock(struct seg *s) {
         pthread_mutex_unlock(&s->hdr->table_lock);
+}
+
+int seg_table_reindex(struct seg *s) {
+        int r = table_lock(s);
+        if (r < 0)
+                return r;
+        (void)seg_extend(s);
+        /* A daemon killed while growing the table may have left `size`
+         * ahead of the capacity: the capacity is what counts. */
+        s->hdr->size = seg_size_for(s->capacity);
+        uint32_t bad = index_rebuild(s, true);
+        table_unlock(s);
+        return (int)bad;
+}
+
+/* Under the table lock: the index entry of NAME's live slot: its position
+ * (*posp) and slot (*slotp), or -ENOENT.  Every entry is checked against
+ * its slot, as a lookup does; the daemon is the only writer of both, so no
+ * generation needs checking. */
+static int index_find(struct seg *s, const char *name, size_t len, uint32_t h, uint32_t *posp,
+                      uint32_t *slotp) {
+        uint32_t n = atomic_load(&s->hdr->index_slots);
+        if (n < SEG_INDEX_MIN || n > SEG_INDEX_MAX || (n & (n - 1)))
+                return -EBADMSG;
+        uint32_t pos = h & (n - 1);
+        for (uint32_t k = 0; k < n; k++, pos = (pos + 1) & (n - 1)) {
+                uint64_t e = atomic_load(&s->index[pos]);
+                uint32_t plus1 = (uint32_t)(e >> 32);
+                if (plus1 == 0)
+                        return -ENOENT;
+                if (plus1 == SEG_INDEX_TOMB || (uint32_t)e != h || plus1 - 1 >= s->capacity)
+                        continue;
+                const struct seg_obj *o = &s->objs[plus1 - 1];
+                if (atomic_load(&o->state) == SLOT_LIVE && o->hash == h &&
+                    slot_name_is(o, name, len)) {
+                        *posp = pos;
+                        *slotp = plus1 - 1;
+                        return 0;
+                }
+        }
+        return -EBADMSG; /* no empty entry: scribbled */
+}
+
+/* Under the table lock: enter live slot IDX (hash H) in the index, at the
+ * first deleted or empty entry of its probe; rebuild instead when entries in
+ * use (live or deleted) would pass three quarters, which keeps probes
+ * short whatever was deleted before. */
+static void index_add(struct seg *s, uint32_t h, uint32_t idx) {
+        struct seg_header *hd = s->hdr;
+        uint32_t n = atomic_load(&hd->index_slots);
+        if (n != index_size_for(s->capacity) || hd->index_used + 1 > n / 4 * 3) {
+                index_rebuild(s, false); /* it enters the slot, live already */
+                return;
+        }
+        uint32_t pos = h & (n - 1);
+        for (uint32_t k = 0; k < n; k++, pos = (pos + 1) & (n - 1)) {
+                uint64_t e = atomic_load(&s->index[pos]);
+                uint32_t plus1 = (uint32_t)(e >> 32);
+                if (plus1 != 0 && plus1 != SEG_INDEX_TOMB)
+                        continue;
+                if (plus1 == 0)
+                        hd->index_used++;
+                atomic_store_explicit(&s->index[pos], SEG_INDEX_ENTRY(h, idx),
+                                      memory_order_release);
+                return;
+        }
+        index_rebuild(s, false); /* full of garbage */
+}
+
+/* Under the table lock: make the table twice as large (at most
+ * SEG_CAPACITY_MAX): the file first, then the capacity clients map by, then
+ * the index for it. */
+static int table_grow(struct seg *s) {
+        uint32_t cap = s->capacity;
+        uint32_t limit = s->grow_limit && s->grow_limit < SEG_CAPACITY_MAX ? s->grow_limit
+                                                                           : SEG_CAPACITY_MAX;
+        if (cap >= limit)
+                return -ENOSPC;
+        uint32_t ncap = cap > limit / 2 ? limit : 2 * cap;
+        size_t size = seg_size_for(ncap);
+        if (ftruncate(s->fd, (off_t)size) < 0)
+                return -ENOSPC;
+        s->hdr->size = size;
+        __atomic_store_n(&s->hdr->capacity, ncap, __ATOMIC_RELEASE);
+        int r = seg_extend(s);
+        if (r < 0) {
+                __atomic_store_n(&s->hdr->capacity, cap, __ATOMIC_RELEASE);
+                s->hdr->size = seg_size_for(cap);
+                return -ENOSPC;
+        }
+        index_rebuild(s, false);
+        return 0;
+}
+
+/* Under the table lock: a free slot for a new object, growing the table
+ * when there is none. */
+static int take_slot(struct seg *s, uint32_t *idxp) {
+        for (int round = 0; round < 3; round++) {
+                while (s->nfree > 0) {
+                        uint32_t idx = s->free_slots[--s->nfree];
+                        if (idx < s->capacity && slot_reusable(&s->objs[idx])) {
+                                *idxp = idx;
+                                return 0;
+                        }
+                }
+                /* Never-used slots, in order. */
+                for (uint32_t used = atomic_load(&s->hdr->slots_used); used < s->capacity;
+                     used++) {
+                        atomic_store(&s->hdr->slots_used, used + 1);
+                        if (slot_reusable(&s->objs[used])) {
+                                *idxp = used;
+                                return 0;
+                        }
+                }
+                if (round == 0) {
+                        /* The list may not know every free slot (made by
+                         * another mapping, or before this daemon): look. */
+                        for (uint32_t i = seg_slots_used(s); i-- > 0;)
+                                if (slot_reusable(&s->objs[i]))
+                                        free_push(s, i);
+                        if (s->nfree > 0)
+                                continue;
+                }
+                int r = table_grow(s);
+                if (r < 0)
+                        return r;
+        }
+        return -ENOSPC;
 }
 
 int seg_table_create(struct seg *s, const char *name, uint32_t type, uint32_t kind,
@@ -989,9 +1485,19 @@ bool seg_init_valid(const struct seg_init *i) {
         return t && t->valid(i);
 }
 
-/* Under the object's lock: the state of a new object of type T. */
-static void init_object(struct seg_obj *o, const struct obj_type *t, const struct seg_init *i) {
-        memset(&o->u, 0, sizeof(o->u));
+/* Under the object's lock: the state of a new object of type T.  FRESH: a
+ * slot never used before (generation 0), whose bytes are the zeros of a new
+ * file: its value area is left alone, not to make the file hold a page
+ * that nothing wrote (types' fields all lie in the first bytes). */
+#define SEG_TYPE_FIELDS 256
+_Static_assert(offsetof(struct seg_event, payload) <= SEG_TYPE_FIELDS &&
+                       sizeof(struct seg_sem) <= SEG_TYPE_FIELDS &&
+                       sizeof(struct seg_barrier) <= SEG_TYPE_FIELDS &&
+                       sizeof(struct seg_cond) <= SEG_TYPE_FIELDS,
+               "every type's fields lie in the first SEG_TYPE_FIELDS bytes");
+static void init_object(struct seg_obj *o, const struct obj_type *t, const struct seg_init *i,
+                        bool fresh) {
+        memset(&o->u, 0, fresh ? SEG_TYPE_FIELDS : sizeof(o->u));
         if (t->init)
                 t->init(o, i);
 }
@@ -1008,28 +1514,25 @@ int seg_table_create_obj(struct seg *s, const char *name, const struct seg_init 
         int r = table_lock(s);
         if (r < 0)
                 return r;
-        uint32_t cap = s->capacity, h = seg_hash(name, len);
-        int64_t free_idx = -1;
-        r = -ENOSPC;
-        for (uint32_t i = 0; i < cap; i++) {
-                uint32_t idx = (h + i) % cap;
-                struct seg_obj *o = &s->objs[idx];
-                uint32_t st = atomic_load(&o->state);
-                if (st == SLOT_LIVE && o->hash == h && slot_name_is(o, name, len)) {
-                        *indexp = idx;
-                        *genp = atomic_load(&o->gen);
-                        r = o->type == type && o->kind == kind ? -EEXIST : -EMEDIUMTYPE;
-                        goto out;
-                }
-                if (st != SLOT_LIVE && free_idx < 0)
-                        free_idx = idx;
-                if (st == SLOT_FREE)
-                        break;
+        (void)seg_extend(s); /* grown by another mapping of ours */
+        uint32_t h = seg_hash(name, len), pos, idx;
+        r = index_find(s, name, len, h, &pos, &idx);
+        if (r == -EBADMSG) {
+                index_rebuild(s, false);
+                r = index_find(s, name, len, h, &pos, &idx);
         }
-        if (free_idx < 0)
+        if (r == 0) {
+                struct seg_obj *o = &s->objs[idx];
+                *indexp = idx;
+                *genp = atomic_load(&o->gen);
+                r = o->type == type && o->kind == kind ? -EEXIST : -EMEDIUMTYPE;
+                goto out;
+        }
+        r = take_slot(s, &idx);
+        if (r < 0)
                 goto out;
 
-        struct seg_obj *o = &s->objs[free_idx];
+        struct seg_obj *o = &s->objs[idx];
         uint32_t g = atomic_load(&o->gen) | 1u; /* odd: being written */
         atomic_store(&o->gen, g);
         if (o->lock_ready != 1) {
@@ -1058,14 +1561,15 @@ int seg_table_create_obj(struct seg *s, const char *name, const struct seg_init 
         o->hash = h;
         memset(o->name, 0, sizeof(o->name));
         memcpy(o->name, name, len);
-        init_object(o, t, init);
+        init_object(o, t, init, g == 1);
         o->changed_usec = now_realtime_usec();
         atomic_fetch_add(&o->seq, 1);
         seg_obj_unlock(o);
         atomic_store(&o->state, SLOT_LIVE);
         atomic_store_explicit(&o->gen, g + 1, memory_order_release);
         atomic_fetch_add(&s->hdr->count, 1);
-        *indexp = (uint32_t)free_idx;
+        index_add(s, h, idx);
+        *indexp = idx;
         *genp = g + 1;
         r = 0;
 out:
@@ -1076,14 +1580,25 @@ out:
 }
 
 int seg_table_delete(struct seg *s, const char *name) {
-        uint32_t idx, g;
+        size_t len = strnlen(name, EVD_NAME_MAX + 1);
+        if (len == 0 || len > EVD_NAME_MAX)
+                return -EINVAL;
         int r = table_lock(s);
         if (r < 0)
                 return r;
-        r = seg_lookup(s, name, &idx, &g);
-        if (r < 0)
+        (void)seg_extend(s);
+        uint32_t h = seg_hash(name, len), pos, idx;
+        r = index_find(s, name, len, h, &pos, &idx);
+        if (r == -EBADMSG) {
+                index_rebuild(s, false);
+                r = index_find(s, name, len, h, &pos, &idx);
+        }
+        if (r < 0) {
+                r = -ENOENT;
                 goto out;
+        }
         struct seg_obj *o = &s->objs[idx];
+        uint32_t g = atomic_load(&o->gen);
         atomic_store(&o->gen, g | 1u);
         /* Take the lock so that no client is in the middle of an operation;
          * if it is stuck, delete anyway: the slot is retired either way. */
@@ -1092,6 +1607,9 @@ int seg_table_delete(struct seg *s, const char *name) {
         atomic_store_explicit(&o->gen, (g | 1u) + 1, memory_order_release);
         if (locked)
                 seg_obj_unlock(o);
+        atomic_store_explicit(&s->index[pos], SEG_INDEX_ENTRY(h, SEG_INDEX_TOMB - 1),
+                              memory_order_release);
+        free_push(s, idx);
         atomic_fetch_add(&o->seq, 1);
         futex_wake_all(&o->seq);
         if (atomic_load(&s->hdr->count) > 0)

@@ -6,13 +6,25 @@
  *
  *   struct seg_header            (magic, version, capacity, change counter,
  *                                 table lock, waiter registry)
- *   struct seg_obj[capacity]     (one slot per object, open addressing by
- *                                 name hash)
+ *   uint64_t index[SEG_INDEX_MAX] (the name index: hash and slot number,
+ *                                 open addressing; only the first
+ *                                 index_slots entries are in use, the rest
+ *                                 is a hole in the file)
+ *   struct seg_obj[capacity]     (one slot per object, handed out from a
+ *                                 free list; the table grows at its end)
  *
- * Only the daemon writes the name table (slot state, name, type, kind); it
- * does so under the robust table lock and publishes every change with a
- * seqlock-style generation (odd while being written), so clients look names
- * up without taking any lock.  Object state (an event's flag, value, counters)
+ * Only the daemon writes the name table (index, slot state, name, type,
+ * kind); it does so under the robust table lock and publishes every change
+ * of a slot with a seqlock-style generation (odd while being written), and
+ * every rebuild of the index with another (index_seq), so clients look
+ * names up without taking any lock.  A slot's generation only ever grows, so
+ * a handle to a deleted object whose slot was reused gets -EIDRM.
+ *
+ * The table grows when it is full: the daemon makes the file longer and
+ * then raises `capacity`.  Every mapping reserves address space for
+ * SEG_CAPACITY_MAX slots and maps the file over its start, so a client that
+ * meets a slot past what it has mapped maps the rest in place
+ * (seg_extend): no pointer into the segment ever moves.  Object state (an event's flag, value, counters)
  * is written by clients under the object's robust mutex; waiters sleep on the
  * object's futex word `seq`, which every change bumps.
  *
@@ -31,17 +43,29 @@
 #include "evd.h"
 
 #define SEG_MAGIC 0x31445645u /* "EVD1" */
-#define SEG_VERSION 3u
+#define SEG_VERSION 4u
 #define SEG_WAITER_SLOTS 65536u
 #define SEG_HOLDER_SLOTS 4096u
 #define SEG_WATCHED_SLOTS 1024u
 #define SEG_CAPACITY_DEFAULT 4096u
 #define SEG_CAPACITY_MAX (1u << 20)
+/* Entries of the name index region: room for an index of at least twice
+ * SEG_CAPACITY_MAX entries, so that it is never more than half full of
+ * live names. */
+#define SEG_INDEX_MAX (2u * SEG_CAPACITY_MAX)
+#define SEG_INDEX_MIN 16u
+
+/* An index entry is one 64-bit word, written with one atomic store: the
+ * name's hash in the low half, the slot number plus one in the high half.
+ * 0 in the high half: empty, ends a probe; SEG_INDEX_TOMB: a deleted
+ * entry, probing goes on past it. */
+#define SEG_INDEX_TOMB UINT32_MAX
+#define SEG_INDEX_ENTRY(hash, slot) (((uint64_t)((slot) + 1u) << 32) | (uint32_t)(hash))
 
 enum seg_slot_state {
-        SLOT_FREE = 0, /* never used: ends a probe sequence */
+        SLOT_FREE = 0, /* never used */
         SLOT_LIVE = 1,
-        SLOT_DEAD = 2, /* deleted: a tombstone, probing goes on past it */
+        SLOT_DEAD = 2, /* deleted (or quarantined): free to reuse */
 };
 
 enum seg_payload_kind {
@@ -49,8 +73,9 @@ enum seg_payload_kind {
         PAYLOAD_FAILURE = 1,
 };
 
-/* One process blocked in a wait, so that list can count waiters and the
- * daemon can forget the ones that died. */
+/* One process blocked in a wait, so that list and show can count waiters
+ * (forgetting the ones that died as they count: nobody reads /proc for
+ * them on a timer). */
 struct seg_waiter {
         _Atomic uint32_t tid;      /* 0: free; claimed by CAS */
         _Atomic uint32_t obj_plus1; /* 0 while being filled in or released */
@@ -95,6 +120,15 @@ struct seg_header {
         uint32_t reserved1;
         uint64_t size;
         uint64_t created_usec;
+        /* The name index (daemon-written, under table_lock): odd while the
+         * daemon rebuilds it (lookups then retry), and how many of its
+         * entries are in use (a power of two, at least twice capacity). */
+        _Atomic uint32_t index_seq;
+        _Atomic uint32_t index_slots;
+        uint32_t index_used;        /* live entries and tombstones */
+        /* Slots below this have been used at least once; those above are
+         * all SLOT_FREE, and list and scans stop here. */
+        _Atomic uint32_t slots_used;
         _Atomic uint32_t change_seq; /* futex word: bumped on every change */
         _Atomic uint32_t watchers;   /* processes blocked on change_seq (a hint) */
         _Atomic uint32_t count;      /* live objects */
@@ -117,7 +151,18 @@ struct seg_header {
          * second: a stale beat means the daemon is stopped or wedged, and
          * blocked clients reclaim dead holders' slots themselves. */
         _Atomic uint64_t daemon_beat;
-        uint8_t reserved[96];
+        /* Futex word holding the tid of a thread of the daemon (also in
+         * daemon_alive_tid) for as long as it serves this segment: the word
+         * is on that thread's robust list, so at its death the kernel
+         * clears the tid, sets FUTEX_OWNER_DIED and, when FUTEX_WAITERS was
+         * set, wakes one sleeper.  A waiter that sleeps without a timeout
+         * sets FUTEX_WAITERS (as a mutex's contender would) and sleeps on
+         * this word too, and the one woken wakes the rest: a daemon's death
+         * sends them back to sleeping in slices and reclaiming themselves.
+         * See daemon/alive.c and daemon_guard (lib/object.c). */
+        _Atomic uint32_t daemon_alive;
+        _Atomic uint32_t daemon_alive_tid;
+        uint8_t reserved[88];
         struct seg_waiter waiters[SEG_WAITER_SLOTS];
         struct seg_holder holders[SEG_HOLDER_SLOTS];
         struct seg_watched watched[SEG_WATCHED_SLOTS]; /* written by the daemon only */
@@ -127,7 +172,11 @@ struct seg_event {
         uint32_t state;        /* enum evd_event_state */
         uint32_t payload_kind; /* enum seg_payload_kind */
         uint32_t payload_len;
-        uint32_t reserved;
+        /* Odd while a writer (under the lock) changes what is below and
+         * above: a woken waiter reads the event without the lock, and
+         * trusts what it read only if this was even and the same before
+         * and after (see peek in lib/event.c). */
+        _Atomic uint32_t wseq;
         uint64_t sets;        /* sets and fails so far: the wait generation */
         uint64_t payload_gen; /* value of `sets` the payload belongs to */
         uint8_t payload[EVD_VALUE_MAX];
@@ -197,6 +246,10 @@ struct seg_obj {
          * A hint as `sleepers` is; it sits in what was the slot's padding,
          * so the slot's size and the layout version stay the same. */
         _Atomic uint32_t notifiers;
+        /* Non-zero from a change (under the lock) until its writer has
+         * woken the sleepers (see seg_obj_unlock_changed): a writer killed
+         * in between leaves it set, and the daemon wakes them instead. */
+        _Atomic uint32_t wake_owed;
 } __attribute__((aligned(64)));
 
 enum seg_retire_reason {
@@ -213,11 +266,19 @@ struct seg_guard;
 /* A mapped segment. */
 struct seg {
         struct seg_header *hdr;
+        _Atomic uint64_t *index;
         struct seg_obj *objs;
-        size_t size;
-        uint32_t capacity;
+        size_t size;       /* bytes mapped */
+        size_t reserve;    /* bytes of address space reserved at hdr (0: none) */
+        uint32_t capacity; /* slots mapped; grows (seg_extend), never shrinks */
+        uint32_t grow_limit; /* daemon: grow the table up to this (0: SEG_CAPACITY_MAX) */
         int fd;
         struct seg_guard *guard;
+        /* Daemon: slots known free, a stack (reused first; refilled by a
+         * scan when it runs dry).  Process-local, so never trusted blindly:
+         * a slot taken from it is checked. */
+        uint32_t *free_slots;
+        uint32_t nfree, free_alloc;
         char name[SEG_NAME_MAX]; /* its POSIX shm name, "" if unknown */
 };
 #define SEG_NULL ((struct seg){ .fd = -1 })
@@ -283,7 +344,8 @@ int seg_client_open(struct seg *s, const char *runtime_dir, char *why, size_t wh
  * -EPROTONOSUPPORT: one of another layout version (to be left alone);
  * 0: one of ours whose file was cut short, its header's first bytes whole
  * (S gets its descriptor, name, capacity and size, unmapped, for
- * seg_restore); -EBADMSG: garbage.  WHY says which. */
+ * seg_restore); -EBADMSG: garbage; -ESTALE: one of an older layout version
+ * (an upgrade: to be replaced, its objects cannot be read).  WHY says which. */
 int seg_diagnose(struct seg *s, const char *shm_name, uid_t owner, char *why, size_t whylen);
 
 /* Daemon: mark the segment file SHM_NAME retired (REASON) without mapping
@@ -332,8 +394,39 @@ bool seg_lost(const struct seg *s);
 
 uint32_t seg_hash(const char *name, size_t len);
 
-/* Find NAME; stores the slot index and its (even) generation.  Lock-free. */
-int seg_lookup(const struct seg *s, const char *name, uint32_t *indexp, uint32_t *genp);
+/* Find NAME; stores the slot index and its (even) generation.  Lock-free:
+ * through the index, whose every entry is checked against the slot it names
+ * (a scribbled index costs a scan of the slots, never a wrong answer or a
+ * hang).  Maps the table's growth (seg_extend) when the slot is past what S
+ * maps. */
+int seg_lookup(struct seg *s, const char *name, uint32_t *indexp, uint32_t *genp);
+
+/* seg_lookup, also storing in *PROBESP how many index entries it read
+ * (UINT32_MAX when it fell back to scanning the slots).  For tests. */
+int seg_lookup_probes(struct seg *s, const char *name, uint32_t *indexp, uint32_t *genp,
+                      uint32_t *probesp);
+
+/* Map whatever the table grew by since S was mapped: afterwards S covers
+ * the header's capacity (in place: no pointer into S moves).  0, or
+ * -EBADMSG when the header's capacity is out of bounds or past the file's
+ * end, or what mmap says. */
+int seg_extend(struct seg *s);
+
+/* The slots a list or a scan must look at: those ever used, as far as S
+ * maps them. */
+uint32_t seg_slots_used(const struct seg *s);
+
+/* Daemon, under no lock of its own (takes the table lock): rebuild the
+ * index from the slots, which alone are trusted to say what exists.  A
+ * second live slot of a name already seen is quarantined (SLOT_DEAD); the
+ * live count, the used-slot mark and the free list are made afresh.
+ * Returns how many slots were quarantined, or a negative code. */
+int seg_table_reindex(struct seg *s);
+
+/* The longest probe (index entries read) any lookup of the current index
+ * can take, missing names included: the longest run of entries in use, plus
+ * one.  For tests and the benchmark. */
+uint32_t seg_index_longest_probe(const struct seg *s);
 
 /* What a new object is made of. */
 struct seg_init {
@@ -355,7 +448,9 @@ bool seg_obj_sane(const struct seg_obj *o);
 
 /* Table writes (daemon only; they take the table lock themselves).  An
  * existing object gives -EEXIST, or -EMEDIUMTYPE if its type or (event)
- * kind differs. */
+ * kind differs.  A create takes a free slot (a deleted one first); when
+ * there is none, the table doubles, up to SEG_CAPACITY_MAX (-ENOSPC
+ * beyond). */
 int seg_table_create_obj(struct seg *s, const char *name, const struct seg_init *init,
                          uint32_t *indexp, uint32_t *genp);
 int seg_table_create(struct seg *s, const char *name, uint32_t type, uint32_t kind,
@@ -378,6 +473,21 @@ int seg_mutex_reset(pthread_mutex_t *m);
  * unlock, then wake the sleepers (when WAKE) and bump the namespace's change
  * counter. */
 void seg_obj_unlock_changed(struct seg *s, struct seg_obj *o, bool wake);
+/* The same, waking at most NWAKE sleepers (0: only notifier threads; a
+ * semaphore's release of n slots wakes n). */
+void seg_obj_unlock_changed_n(struct seg *s, struct seg_obj *o, uint32_t nwake);
+/* Wake at most N sleepers of O's futex word (INT32_MAX: all); returns how
+ * many the kernel woke (also left in seg_wake_last for the unit tests). */
+int seg_obj_wake(struct seg_obj *o, uint32_t n);
+extern _Atomic int seg_wake_last;
+/* Test hook (not exported): called by a writer in seg_obj_unlock_changed_n
+ * with the change made and the lock held (WAKE_HOOK_CHANGING), and between
+ * its unlock and its wake-up (WAKE_HOOK_UNLOCKED), and by a waiter of
+ * libevd right after its futex sleep ended (WAKE_HOOK_WOKEN): a unit test
+ * kills the process there. */
+enum { WAKE_HOOK_CHANGING = 1, WAKE_HOOK_UNLOCKED = 2, WAKE_HOOK_WOKEN = 3 };
+extern void (*wake_test_hook)(int where);
+
 void seg_notify_change(struct seg *s);
 
 /* Copy one live object (slot IDX, generation GEN) into INFO, under its

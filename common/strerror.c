@@ -10,7 +10,7 @@
 
 /* The messages below name the limits they report. */
 _Static_assert(SEG_HOLDER_SLOTS == 4096, "the EUSERS message names the size of the table of holds");
-_Static_assert(SEG_CAPACITY_DEFAULT == 4096, "the ENOSPC message names the default capacity");
+_Static_assert(SEG_CAPACITY_MAX == 1048576, "the ENOSPC message names the largest capacity");
 
 _public_ const char *evd_strerror(int err) {
         switch (err < 0 ? -err : err) {
@@ -22,7 +22,7 @@ _public_ const char *evd_strerror(int err) {
         case EALREADY: return "already set (a --once event must be cleared first)";
         case EMEDIUMTYPE: return "exists with another type or kind";
         case EIDRM: return "was deleted";
-        case ENOSPC: return "the namespace is full (no room for another object: evd --capacity, 4096 by default, sets how many a new namespace holds)";
+        case ENOSPC: return "the namespace is full (it grows as objects are created, up to evd --max-capacity, 1048576 by default)";
         case EMSGSIZE: return "value too long (at most 4096 bytes)";
         case ECONNREFUSED: return "no daemon is running and none could be started";
         case EACCES:

@@ -33,6 +33,10 @@ static void event_repair(struct seg_obj *o) {
          * so a payload that does not belong to the current generation is
          * dropped. */
         struct seg_event *e = &o->u.event;
+        /* Killed mid-write: readers without the lock would wait for ever
+         * for an even count. */
+        if (atomic_load(&e->wseq) & 1)
+                atomic_fetch_add(&e->wseq, 1);
         if (e->state > EVD_STATE_FAILED)
                 e->state = EVD_STATE_CLEAR;
         if (e->payload_len > EVD_VALUE_MAX || e->payload_gen != e->sets)

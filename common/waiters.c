@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* waiters.c - the registry of processes blocked in a wait, so that list
- * can count waiters and the daemon can forget the ones that died */
+ * can count waiters (and forget the ones that died), and the daemon's look
+ * at the objects that have sleepers */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +19,7 @@
 /* A waiter's slot is found by linear probing from its thread id: tids are
  * mostly distinct modulo the registry's size, so a registration takes one
  * or a few compare-and-swaps unless the registry is nearly full. */
-int seg_waiter_register(struct seg *s, uint32_t obj_index) {
-        uint32_t tid = (uint32_t)gettid();
-        uint64_t start = self_start_time();
-        if (start == 0)
-                return -ESRCH; /* /proc cannot say who we are: not counted */
+static int waiter_claim(struct seg *s, uint32_t obj_index, uint32_t tid, uint64_t start) {
         for (uint32_t i = 0; i < SEG_WAITER_SLOTS; i++) {
                 uint32_t slot = (tid + i) % SEG_WAITER_SLOTS;
                 struct seg_waiter *w = &s->hdr->waiters[slot];
@@ -33,7 +31,25 @@ int seg_waiter_register(struct seg *s, uint32_t obj_index) {
                 atomic_store_explicit(&w->obj_plus1, obj_index + 1, memory_order_release);
                 return (int)slot;
         }
-        return -ENOSPC; /* only the count in list suffers */
+        return -ENOSPC;
+}
+
+/* A waiter's slot is found by linear probing from its thread id: tids are
+ * mostly distinct modulo the registry's size, so a registration takes one
+ * or a few compare-and-swaps unless the registry is nearly full.  Nobody
+ * forgets dead waiters on a timer: a registry full of them is swept here
+ * (and whenever list counts), so that they never keep a live one out. */
+int seg_waiter_register(struct seg *s, uint32_t obj_index) {
+        uint32_t tid = (uint32_t)gettid();
+        uint64_t start = self_start_time();
+        if (start == 0)
+                return -ESRCH; /* /proc cannot say who we are: not counted */
+        int r = waiter_claim(s, obj_index, tid, start);
+        if (r == -ENOSPC) {
+                seg_waiters_reap(s, NULL);
+                r = waiter_claim(s, obj_index, tid, start);
+        }
+        return r; /* -ENOSPC: only the count in list suffers */
 }
 
 void seg_waiter_unregister(struct seg *s, int slot) {
@@ -86,4 +102,54 @@ uint32_t seg_waiters_count(const struct seg *s, uint32_t index) {
                         n++;
         }
         return n;
+}
+
+/* The word of a robust mutex, as the kernel sees it. */
+static uint32_t mutex_word(const pthread_mutex_t *m) {
+        return (uint32_t)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
+}
+
+unsigned seg_sleepers_check(struct seg *s) {
+        unsigned woken = 0;
+        /* Slots past the high-water mark were never used: nobody sleeps
+         * there, and not reading them keeps this look at a grown table
+         * as cheap as the table's history, not its size. */
+        uint32_t used = seg_slots_used(s);
+        for (uint32_t i = 0; i < used; i++) {
+                struct seg_obj *o = &s->objs[i];
+                uint32_t sleepers = atomic_load_explicit(&o->sleepers, memory_order_relaxed);
+                if (!sleepers && !atomic_load_explicit(&o->notifiers, memory_order_relaxed))
+                        continue;
+                /* A writer died holding the lock: take it over, which
+                 * repairs the object and wakes everybody (repair_object). */
+                bool live = atomic_load(&o->state) == SLOT_LIVE;
+                if (live && (mutex_word(&o->lock) & FUTEX_OWNER_DIED) && o->lock_ready == 1 &&
+                    seg_mutex_sane(&o->lock) && seg_obj_lock(o, 10) == 0) {
+                        seg_obj_unlock(o);
+                        woken++;
+                        continue;
+                }
+                /* A writer died between its change and its wake-up (or is
+                 * there right now: a spare wake-up then, harmless). */
+                uint32_t owed = atomic_load(&o->wake_owed);
+                if (owed && atomic_compare_exchange_strong(&o->wake_owed, &owed, 0)) {
+                        seg_obj_wake(o, INT32_MAX);
+                        woken++;
+                        continue;
+                }
+                /* A free slot while acquirers sleep, or an auto event set
+                 * while waiters sleep: the one woken for it died (or is on
+                 * its way to take it: a spare wake-up then). */
+                if (!live || !sleepers)
+                        continue;
+                bool owed_one = false;
+                if (o->type == EVD_TYPE_SEMAPHORE || o->type == EVD_TYPE_LOCK)
+                        owed_one = __atomic_load_n(&o->u.sem.value, __ATOMIC_RELAXED) > 0;
+                else if (o->type == EVD_TYPE_EVENT && o->kind == EVD_EVENT_AUTO)
+                        owed_one = __atomic_load_n(&o->u.event.state, __ATOMIC_RELAXED) ==
+                                   EVD_STATE_SET;
+                if (owed_one && seg_obj_wake(o, 1) > 0)
+                        woken++;
+        }
+        return woken;
 }

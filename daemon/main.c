@@ -31,8 +31,10 @@ static void usage(FILE *f) {
                 "  -g, --group GROUP      share the namespace with the members of GROUP (a name\n"
                 "                         or a gid): directory 0750, socket and segment 0660,\n"
                 "                         owned by GROUP; other users are refused\n"
-                "  -c, --capacity N       objects the namespace holds when it is created\n"
-                "                         (default %u, at most %u)\n"
+                "  -c, --capacity N       objects a new namespace has room for at first\n"
+                "                         (default %u); it grows when full\n"
+                "      --max-capacity N   grow the namespace up to N objects, no more\n"
+                "                         (default and largest %u)\n"
                 "      --etcd URLS        make this a cluster namespace: its events live in the\n"
                 "                         etcd v3 cluster at URLS (comma-separated http://\n"
                 "                         host:port), mirrored here; see evd(8)\n"
@@ -74,11 +76,12 @@ static void raise_nofile_limit(void) {
 
 int main(int argc, char **argv) {
         enum { OPT_VERSION = 256, OPT_SYSTEM, OPT_USER, OPT_EPHEMERAL, OPT_REMOVE, OPT_FORCE,
-               OPT_ETCD, OPT_ETCD_PREFIX, OPT_HOST_ID, OPT_ETCD_CACERT, OPT_ETCD_CERT,
-               OPT_ETCD_KEY };
+               OPT_MAX_CAPACITY, OPT_ETCD, OPT_ETCD_PREFIX, OPT_HOST_ID, OPT_ETCD_CACERT,
+               OPT_ETCD_CERT, OPT_ETCD_KEY };
         static const struct option opts[] = {
                 { "runtime-dir", required_argument, NULL, 'd' },
                 { "capacity", required_argument, NULL, 'c' },
+                { "max-capacity", required_argument, NULL, OPT_MAX_CAPACITY },
                 { "system", no_argument, NULL, OPT_SYSTEM },
                 { "user", no_argument, NULL, OPT_USER },
                 { "group", required_argument, NULL, 'g' },
@@ -104,17 +107,22 @@ int main(int argc, char **argv) {
         while ((c = getopt_long(argc, argv, "d:c:g:vh", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'd': cfg.runtime_dir = optarg; break;
-                case 'c': {
+                case 'c':
+                case OPT_MAX_CAPACITY: {
                         char *end;
                         errno = 0;
                         unsigned long v = strtoul(optarg, &end, 10);
                         if (errno || *end || !*optarg || optarg[0] == '-' || v == 0 ||
                             v > SEG_CAPACITY_MAX) {
-                                fprintf(stderr, "evd: invalid capacity '%s': give a number from 1 to %u\n",
-                                        optarg, SEG_CAPACITY_MAX);
+                                fprintf(stderr, "evd: invalid %s '%s': give a number from 1 to %u\n",
+                                        c == 'c' ? "capacity" : "maximum capacity", optarg,
+                                        SEG_CAPACITY_MAX);
                                 return 2;
                         }
-                        cfg.capacity = (uint32_t)v;
+                        if (c == 'c')
+                                cfg.capacity = (uint32_t)v;
+                        else
+                                cfg.max_capacity = (uint32_t)v;
                         break;
                 }
                 case OPT_SYSTEM: cfg.system = true; break;
@@ -159,8 +167,13 @@ int main(int argc, char **argv) {
                 return 2;
         }
         if (remove && (cfg.group || cfg.ephemeral || cfg.verbose || cfg.cluster.etcd ||
-                       cfg.capacity != SEG_CAPACITY_DEFAULT)) {
+                       cfg.capacity != SEG_CAPACITY_DEFAULT || cfg.max_capacity)) {
                 fprintf(stderr, "evd: --remove takes only --runtime-dir, --system, --user and --force\n");
+                return 2;
+        }
+        if (cfg.max_capacity && cfg.capacity > cfg.max_capacity) {
+                fprintf(stderr, "evd: --capacity %u is more than --max-capacity %u\n", cfg.capacity,
+                        cfg.max_capacity);
                 return 2;
         }
         if (!cfg.cluster.etcd && (cfg.cluster.prefix || cfg.cluster.host_id || cfg.cluster.cacert ||

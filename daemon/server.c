@@ -25,6 +25,8 @@
 #include "server.h"
 #include "types.h"
 #include "waiters.h"
+#include "alive.h"
+#include "futex.h"
 
 #define DAEMON_LOCK_TIMEOUT_MS 100
 #define TICK_USEC 1000000
@@ -68,7 +70,7 @@ static void handle_create(struct server *s, const struct proto_msg *req, struct 
                 reply_status(rep, -EINVAL);
                 return;
         }
-        uint32_t idx = 0, gen = 0;
+        uint32_t idx = 0, gen = 0, cap = s->seg.capacity;
         int r = 0;
         /* cluster mode: the object is made in etcd first (cluster.c) */
         if (s->cluster && seg_lookup(&s->seg, req->name, &idx, &gen) < 0)
@@ -76,6 +78,8 @@ static void handle_create(struct server *s, const struct proto_msg *req, struct 
                                    req->flags & PROTO_CREATE_EXCL);
         if (r == 0)
                 r = seg_table_create_obj(&s->seg, req->name, &init, &idx, &gen);
+        if (s->seg.capacity != cap)
+                log_info("the namespace grew from %u to %u objects", cap, s->seg.capacity);
         if (r == -EEXIST && !(req->flags & PROTO_CREATE_EXCL))
                 r = 0;
         else if (r == 0) {
@@ -86,8 +90,9 @@ static void handle_create(struct server *s, const struct proto_msg *req, struct 
                 else
                         log_info("created %s %s for pid %d", t->name, req->name, (int)pid);
         } else if (r == -ENOSPC)
-                log_warning("cannot create %s: the namespace is full (capacity %u)", req->name,
-                            s->seg.capacity);
+                log_warning("cannot create %s: the namespace is full (%u objects, the most "
+                            "it may grow to)",
+                            req->name, s->seg.capacity);
         reply_status(rep, r);
         if (r == 0) {
                 proto_set_u32(rep, TAG_INDEX, idx);
@@ -113,9 +118,24 @@ static void handle_delete(struct server *s, const struct proto_msg *req, struct 
 static void handle_list(struct server *s, const struct proto_msg *req, struct proto_msg *rep,
                         struct evd_info *info) {
         uint32_t cursor = req->cursor;
-        if (cursor == 0)
+        if (cursor == 0) {
+                if (s->waiter_counts_len < s->seg.capacity) {
+                        uint32_t *m = realloc(s->waiter_counts,
+                                              (size_t)s->seg.capacity * sizeof(uint32_t));
+                        if (!m) {
+                                reply_status(rep, -ENOMEM);
+                                return;
+                        }
+                        s->waiter_counts = m;
+                        s->waiter_counts_len = s->seg.capacity;
+                }
                 seg_waiters_reap(&s->seg, s->waiter_counts);
-        for (uint32_t i = cursor; i < s->seg.capacity; i++) {
+        }
+        /* Clients before libevd read the segment themselves list through
+         * here.  Every slot, the used-slot mark notwithstanding: one that
+         * looks live is listed, and the daemon's scan deals with it. */
+        uint32_t end = MIN(s->seg.capacity, s->waiter_counts_len);
+        for (uint32_t i = cursor; i < end; i++) {
                 struct seg_obj *o = &s->seg.objs[i];
                 uint32_t gen = atomic_load(&o->gen);
                 if (atomic_load(&o->state) != SLOT_LIVE || (gen & 1))
@@ -455,8 +475,14 @@ static void check_segment(struct server *s, bool asked) {
         if (watching)
                 watch_stop(&s->watch);
         uint32_t lost = 0;
+        /* The old segment's word stops naming us (seg_restore wakes its
+         * sleepers once it is retired); the new one's names us once made. */
+        alive_forget();
         int r = seg_restore(&s->seg, geteuid(), perm_file_mode(&s->perm), reason, publish_segment,
                             s, &lost);
+        if (alive_take(&s->seg) < 0)
+                log_warning("cannot mark %s as served: its waiters wake once a second",
+                            s->seg.name);
         if (r == 0 && reason != SEG_RETIRED_REMOVED)
                 scan_segment(s); /* what was copied may be damaged */
         if (r == 0 && reason == SEG_RETIRED_TRUNCATED &&
@@ -479,7 +505,17 @@ static int on_tick(sd_event_source *src, uint64_t usec, void *userdata) {
         /* Tells blocked clients that a daemon is at work (see daemon_beat). */
         atomic_store(&s->seg.hdr->daemon_beat, now_monotonic_usec());
         check_segment(s, false);
-        seg_waiters_reap(&s->seg, NULL);
+        /* Waiters sleep without a timeout while we serve: whatever would
+         * leave them asleep for good is looked for here (no /proc reads:
+         * dead waiters are forgotten when list counts). */
+        seg_sleepers_check(&s->seg);
+        /* And those watching the whole namespace, should a writer have
+         * died between its bump of change_seq and its wake-up. */
+        static uint32_t last_change;
+        uint32_t change = atomic_load(&s->seg.hdr->change_seq);
+        if (change != last_change && atomic_load(&s->seg.hdr->watchers))
+                futex_wake_all(&s->seg.hdr->change_seq);
+        last_change = change;
         if (s->watch.running)
                 watch_scan(&s->watch);
         sd_event_source_set_time(src, usec + TICK_USEC);
@@ -688,6 +724,14 @@ static void scan_segment(struct server *s) {
                 log_warning("the table lock was corrupt; reset it");
         seg_mutex_reset(&s->seg.hdr->table_lock);
         atomic_store(&s->seg.hdr->count, live);
+        /* The index is made afresh from the slots: whatever it says may be
+         * stale (a daemon died rebuilding it) or scribbled.  A second live
+         * slot of one name is quarantined there. */
+        int q = seg_table_reindex(&s->seg);
+        if (q > 0)
+                bad += (uint32_t)q;
+        else if (q < 0)
+                log_warning("cannot rebuild the name index: %s", strerror(-q));
         if (bad)
                 log_warning("quarantined %u corrupt slot(s) in the segment", bad);
 }
@@ -728,7 +772,12 @@ static int open_segment(struct server *s) {
                 else if (r == -EBADMSG) {
                         why[0] = '\0';
                         r = seg_diagnose(&s->seg, name, me, why, sizeof(why));
-                        if (r == -EPROTONOSUPPORT) {
+                        if (r == -ESTALE) {
+                                log_error("%s (made by an older evd): replacing it with a new "
+                                          "segment; its objects are lost, and programs still "
+                                          "using it must be restarted", why);
+                                snprintf(stale, sizeof(stale), "%s", name);
+                        } else if (r == -EPROTONOSUPPORT) {
                                 log_error("cannot use %s: stop the evd that made it, or remove "
                                           "it", why);
                                 return r;
@@ -771,6 +820,7 @@ static int open_segment(struct server *s) {
                         return r;
                 }
         }
+        s->seg.grow_limit = s->cfg.max_capacity;
         /* An adopted segment may come from a run with another --group. */
         r = publish_segment(&s->seg, s);
         if (r < 0)
@@ -867,9 +917,12 @@ int server_init(struct server *s, const struct server_config *cfg) {
         atomic_store(&s->seg.hdr->daemon_start, proc_start_time(getpid()));
         atomic_store(&s->seg.hdr->daemon_pid, (uint32_t)getpid());
         atomic_store(&s->seg.hdr->daemon_beat, now_monotonic_usec());
+        if (alive_take(&s->seg) < 0)
+                log_warning("cannot mark the segment as served: its waiters wake once a second");
         s->waiter_counts = calloc(s->seg.capacity, sizeof(uint32_t));
         if (!s->waiter_counts)
                 return -ENOMEM;
+        s->waiter_counts_len = s->seg.capacity;
         seg_waiters_reap(&s->seg, NULL);
 
         r = open_listener(s);
@@ -949,8 +1002,10 @@ void server_deinit(struct server *s) {
         if (s->listen_fd >= 0 && !s->socket_activated && s->lock_fd >= 0)
                 unlink(s->paths.socket_path);
         s->listen_fd = safe_close(s->listen_fd);
-        if (s->seg.hdr)
+        if (s->seg.hdr) {
                 atomic_store(&s->seg.hdr->daemon_pid, 0);
+                alive_drop(&s->seg);
+        }
         if (s->cfg.ephemeral && s->lock_fd >= 0 && s->seg.hdr) {
                 shm_unlink(s->paths.shm_name);
                 _cleanup_free_ char *namepath = NULL;

@@ -17,7 +17,8 @@ struct conn;
 struct server_config {
         const char *runtime_dir; /* NULL: the default for this user */
         bool system, user;
-        uint32_t capacity;
+        uint32_t capacity;     /* slots of a new segment */
+        uint32_t max_capacity; /* the table grows up to this; 0: SEG_CAPACITY_MAX */
         bool verbose;
         bool ephemeral; /* remove the segment and files on a clean stop */
         const char *group; /* --group: share the namespace with this group */
@@ -36,6 +37,7 @@ struct server {
         bool socket_activated;
         int lock_fd;
         uint32_t *waiter_counts; /* per slot, refreshed by each list's first page */
+        uint32_t waiter_counts_len; /* slots it has room for (the table grows) */
         struct watch watch;
         unsigned connections;
         struct conn *conns;

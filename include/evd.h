@@ -272,7 +272,8 @@ struct evd_info {
  * below accept (-EINVAL below it). */
 #define EVD_INFO_SIZE_1_0 4744
 
-/* Every object in the namespace, sorted by name, from the daemon.  *infosp
+/* Every object in the namespace, sorted by name, read straight from the
+ * segment (works while the daemon is down).  *infosp
  * is a malloc'ed array of *np entries INFO_SIZE bytes apart (pass
  * sizeof(struct evd_info)); free() it. */
 int evd_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np, size_t info_size);

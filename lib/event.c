@@ -23,6 +23,17 @@ static int ev_lock(const evd_event *ev, struct locked *l) {
 #define ev_unlock obj_unlock
 #define ev_unlock_changed obj_unlock_changed
 
+/* Under the lock: begin and end a change that waiters may read without the
+ * lock (the seqlock `wseq`). */
+static void write_begin(struct seg_event *e) {
+        atomic_fetch_add_explicit(&e->wseq, 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_release);
+}
+
+static void write_end(struct seg_event *e) {
+        atomic_fetch_add_explicit(&e->wseq, 1, memory_order_release);
+}
+
 static int check_kind(uint32_t have, enum evd_event_kind want, unsigned flags) {
         if (have > EVD_EVENT_AUTO)
                 return -EBADMSG;
@@ -72,6 +83,7 @@ static int store(evd_event *ev, enum evd_event_state state, const void *data, si
         }
         /* Payload first, then the generation that makes it valid: a writer
          * killed in between leaves a payload the repair drops. */
+        write_begin(e);
         if (len)
                 memcpy(e->payload, data, len);
         e->payload_len = (uint32_t)len;
@@ -79,7 +91,12 @@ static int store(evd_event *ev, enum evd_event_state state, const void *data, si
         e->payload_gen = e->sets + 1;
         e->sets++;
         e->state = state;
-        ev_unlock_changed(&l, true);
+        write_end(e);
+        /* An auto event's set releases one waiter: waking them all would
+         * have all but one queue on the lock to find it consumed.  A
+         * failure releases every one. */
+        obj_unlock_changed_n(&l, ev->kind == EVD_EVENT_AUTO && state == EVD_STATE_SET ? 1
+                                                                                     : INT32_MAX);
         return 0;
 }
 
@@ -98,7 +115,9 @@ int shm_event_clear(evd_event *ev) {
                 return r;
         /* The payload bytes stay for waiters that were released by the set
          * being cleared now; the state no longer shows them. */
+        write_begin(&l.obj->u.event);
         l.obj->u.event.state = EVD_STATE_CLEAR;
+        write_end(&l.obj->u.event);
         ev_unlock_changed(&l, false);
         return 0;
 }
@@ -130,8 +149,11 @@ static void copy_out(const struct seg_event *e, void *buf, size_t bufsize, size_
  * An auto event fires only while set, and is consumed by this waiter. */
 static int fired(const evd_event *ev, struct seg_event *e, uint64_t start, bool consume) {
         if (e->state == EVD_STATE_SET) {
-                if (ev->kind == EVD_EVENT_AUTO && consume)
+                if (ev->kind == EVD_EVENT_AUTO && consume) {
+                        write_begin(e);
                         e->state = EVD_STATE_CLEAR;
+                        write_end(e);
+                }
                 return 1;
         }
         if (e->state == EVD_STATE_FAILED)
@@ -157,6 +179,88 @@ static int take(const evd_event *ev, struct locked *l, int fired_r, void *buf, s
         return fired_r == 1 ? 0 : fired_r;
 }
 
+#define PEEK_RELOAD (-EAGAIN)
+
+/* Without the lock, in the mapping S: has the (manual or once) event fired
+ * for a waiter that started when `sets` was START?  1 (set: the value is
+ * in BUF), -ECANCELED (failed: the message is), 0 (not yet: V is filled to
+ * sleep on, as fill_waitv would), or PEEK_RELOAD when it cannot tell that
+ * way (the object moved, or a writer was busy or died mid-write): then the
+ * caller looks under the lock.  A thousand waiters woken by one set thus
+ * go their way without queueing on the mutex one after the other. */
+static int peek(const evd_event *ev, struct seg *s, uint64_t start, void *buf, size_t bufsize,
+                size_t *lenp, struct evd_futex_waitv *v) {
+        if (ev->index >= s->capacity)
+                return PEEK_RELOAD;
+        struct seg_obj *o = &s->objs[ev->index];
+        /* The futex word before the state: a change after this read moves
+         * it, and the sleep on it does not begin. */
+        uint32_t seq = atomic_load_explicit(&o->seq, memory_order_acquire);
+        struct seg_event *e = &o->u.event;
+        for (int tries = 0; tries < 16; tries++) {
+                uint32_t w1 = atomic_load_explicit(&e->wseq, memory_order_acquire);
+                if (w1 & 1) {
+                        cpu_relax();
+                        continue;
+                }
+                uint32_t state = __atomic_load_n(&e->state, __ATOMIC_RELAXED);
+                uint32_t kind = __atomic_load_n(&e->payload_kind, __ATOMIC_RELAXED);
+                uint32_t len = __atomic_load_n(&e->payload_len, __ATOMIC_RELAXED);
+                uint64_t sets = __atomic_load_n(&e->sets, __ATOMIC_RELAXED);
+                int r = 0;
+                if (state == EVD_STATE_SET)
+                        r = 1;
+                else if (state == EVD_STATE_FAILED)
+                        r = -ECANCELED;
+                else if (state != EVD_STATE_CLEAR)
+                        return PEEK_RELOAD; /* scribbled: the lock path says so */
+                else if (sets != start)
+                        r = kind == PAYLOAD_FAILURE ? -ECANCELED : 1;
+                if (r != 0 && len > EVD_VALUE_MAX)
+                        return PEEK_RELOAD;
+                if (r != 0 && buf && bufsize) {
+                        size_t n = MIN((size_t)len, bufsize);
+                        memcpy(buf, e->payload, n);
+                        if (n < bufsize)
+                                ((char *)buf)[n] = '\0';
+                }
+                atomic_thread_fence(memory_order_acquire);
+                if (atomic_load_explicit(&e->wseq, memory_order_relaxed) != w1)
+                        continue;
+                /* Still this object, in a segment still in use: else the
+                 * lock path moves on (or reports it deleted). */
+                if (atomic_load(&o->gen) != ev->gen || atomic_load(&o->state) != SLOT_LIVE ||
+                    o->type != EVD_TYPE_EVENT || o->kind != (uint32_t)ev->kind ||
+                    atomic_load(&s->hdr->retired) || seg_lost(s))
+                        return PEEK_RELOAD;
+                if (r != 0) {
+                        if (lenp)
+                                *lenp = len;
+                        return r;
+                }
+                v->uaddr = (uint64_t)(uintptr_t)&o->seq;
+                v->val = seq;
+                v->flags = FUTEX_32;
+                v->reserved = 0;
+                return 0;
+        }
+        return PEEK_RELOAD;
+}
+
+/* An auto event's waiter that slept and leaves without having consumed a
+ * set (it timed out, was cancelled, or took another event of a wait_any)
+ * hands the wake-up it may have had on, if the event is still set: its
+ * set would otherwise wait while others sleep.  Hints read without the
+ * lock: a spare wake-up costs only a look. */
+static void pass_on(const evd_event *ev, struct seg *s) {
+        if (ev->kind != EVD_EVENT_AUTO || !s || ev->index >= s->capacity)
+                return;
+        struct seg_obj *o = &s->objs[ev->index];
+        if (__atomic_load_n(&o->u.event.state, __ATOMIC_RELAXED) == EVD_STATE_SET &&
+            atomic_load(&o->sleepers) > 0)
+                seg_obj_wake(o, 1);
+}
+
 int shm_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize, size_t *lenp) {
         /* Cancelled: return before looking, so that nothing is consumed. */
         int r = wait_check_cancel(ev->ctx);
@@ -180,10 +284,29 @@ int shm_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize, si
                 struct evd_futex_waitv v;
                 fill_waitv(&v, l.obj);
                 ev_unlock(&l);
-                r = waiter_sleep(&w, l.seg, &v, 1, ev->index);
-                if (r < 0)
+                struct seg *s = l.seg;
+                if (ev->kind == EVD_EVENT_AUTO) {
+                        /* One waiter consumes each set: under the lock. */
+                        r = waiter_sleep(&w, s, &v, 1, ev->index);
+                        if (r < 0) {
+                                pass_on(ev, s);
+                                break;
+                        }
+                        continue;
+                }
+                /* Woken: look without the lock while it can tell. */
+                do {
+                        r = waiter_sleep(&w, s, &v, 1, ev->index);
+                        if (r < 0)
+                                goto out;
+                        r = peek(ev, s, start, buf, bufsize, lenp, &v);
+                } while (r == 0);
+                if (r != PEEK_RELOAD) {
+                        r = r == 1 ? 0 : r;
                         break;
+                }
         }
+out:
         waiter_done(&w);
         return r;
 }
@@ -207,6 +330,7 @@ static int wait_many(evd_event **evs, size_t n, bool all, int64_t timeout, size_
                 return -ENOMEM;
         struct waiter w;
         waiter_init(&w, evs[0]->ctx, evs[0]->name, timeout);
+        struct seg *last = NULL; /* the mapping it last slept in */
         for (bool first = true;; first = false) {
                 unsigned pending = 0;
                 uint32_t some_index = 0;
@@ -254,11 +378,18 @@ static int wait_many(evd_event **evs, size_t n, bool all, int64_t timeout, size_
                         r = 0;
                         goto out;
                 }
+                last = s;
                 r = waiter_sleep(&w, s, v, pending, some_index);
                 if (r < 0)
                         goto out;
         }
 out:
+        if (w.sleeps && last) {
+                /* Any auto event it did not consume may have woken it. */
+                for (size_t i = 0; i < n; i++)
+                        if (!(r == 0 && indexp && *indexp == i))
+                                pass_on(evs[i], last);
+        }
         waiter_done(&w);
         return r;
 }

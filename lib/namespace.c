@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* namespace.c - the shared-segment backend's namespace operations: mapping
  * the namespace's segment (and following it when the daemon replaces it),
- * and create, delete, list (through the daemon), show and watch (straight
- * from the segment) */
+ * and create and delete (through the daemon), list, show and watch
+ * (straight from the segment) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,26 +168,28 @@ static int info_cmp(const void *a, const void *b) {
         return strcmp(((const struct evd_info *)a)->name, ((const struct evd_info *)b)->name);
 }
 
+/* Every object, read straight from the segment: each live slot copied under
+ * its own lock (as show does), the waiters counted in one pass over the
+ * waiter registry for all of them.  The daemon's OP_LIST (one object per
+ * round trip) is left for clients of before. */
 int shm_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np) {
+        struct seg *s = client_seg(ctx);
+        (void)seg_extend(s); /* objects in slots the table grew by */
+        /* Another thread may map more meanwhile: one capacity for all. */
+        struct seg view = *s;
+        view.capacity = __atomic_load_n(&s->capacity, __ATOMIC_ACQUIRE);
+        uint32_t end = MIN(seg_slots_used(s), view.capacity);
+        _cleanup_free_ uint32_t *counts = calloc(MAX(view.capacity, 1u), sizeof(uint32_t));
+        if (!counts)
+                return -ENOMEM;
+        seg_waiters_reap(&view, counts);
         struct evd_info *infos = NULL;
         size_t n = 0, alloc = 0;
-        uint32_t cursor = 0;
-        uint8_t valbuf[EVD_VALUE_MAX];
-        for (;;) {
-                struct proto_msg req = { .op = OP_LIST }, rep;
-                proto_set_u32(&req, TAG_CURSOR, cursor);
-                int r = client_request(ctx, &req, &rep, valbuf);
-                if (r == 0 && rep.op == OP_REPLY)
-                        r = rep.status == -ENOENT ? 1 : rep.status < 0 ? rep.status : -EBADMSG;
-                if (r == 0 && (rep.op != OP_ITEM || !PROTO_HAS(&rep, TAG_NAME) ||
-                               rep.cursor <= cursor))
-                        r = -EBADMSG;
-                if (r < 0) {
-                        free(infos);
-                        return r;
-                }
-                if (r == 1)
-                        break;
+        for (uint32_t i = 0; i < end; i++) {
+                struct seg_obj *o = &s->objs[i];
+                uint32_t gen = atomic_load(&o->gen);
+                if (atomic_load(&o->state) != SLOT_LIVE || (gen & 1))
+                        continue;
                 if (n == alloc) {
                         alloc = alloc ? alloc * 2 : 16;
                         struct evd_info *m = realloc(infos, alloc * sizeof(*infos));
@@ -197,25 +199,19 @@ int shm_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np) {
                         }
                         infos = m;
                 }
-                struct evd_info *i = &infos[n++];
-                memset(i, 0, sizeof(*i));
-                memcpy(i->name, rep.name, sizeof(i->name));
-                i->type = rep.type;
-                i->kind = rep.kind;
-                i->state = rep.state;
-                i->waiters = rep.waiters;
-                i->sets = rep.sets;
-                i->changed_usec = rep.changed;
-                i->value_len = rep.value_len;
-                if (rep.value_len)
-                        memcpy(i->value, rep.value, rep.value_len);
-                i->max = rep.max;
-                i->count = rep.count;
-                i->broken = rep.broken;
-                i->nholders = rep.nholders;
-                for (uint32_t k = 0; k < rep.holders_len && k < EVD_INFO_HOLDERS; k++)
-                        i->holders[k] = rep.holders[k];
-                cursor = rep.cursor;
+                struct evd_info *info = &infos[n];
+                /* Gone meanwhile, scribbled on, or its lock stuck: not
+                 * listed (the daemon's scan reports such slots). */
+                if (seg_obj_snapshot(s, i, gen, info, CLIENT_LOCK_TIMEOUT_MS) < 0 ||
+                    evd_name_check(info->name, NULL, 0) < 0)
+                        continue;
+                info->waiters = counts[i];
+                n++;
+        }
+        if (seg_lost(s)) {
+                /* Cut short while we read: what we read was zeros. */
+                free(infos);
+                return client_lost(ctx);
         }
         if (n)
                 qsort(infos, n, sizeof(*infos), info_cmp);

@@ -8,10 +8,13 @@
  * last acknowledged.  While it sleeps it counts itself in the object's
  * `notifiers` (the header's `watchers`), so that every change wakes it,
  * not only those that release a waiter.  Deleting an object and retiring a
- * segment wake every sleeper on it.  The thread still looks once a second
- * without being woken, as waiters do: a writer killed between its change
- * and its wake-up, or a segment cut short under the word, cannot wake
- * anybody.  That costs a few microseconds of CPU a second. */
+ * segment wake every sleeper on it.  While a daemon serves the namespace
+ * the thread sleeps without a timeout, as waiters do (see object.c): the
+ * daemon wakes the sleepers a writer killed before its wake-up left
+ * behind, and its own death wakes the thread through its daemon_alive
+ * word.  Without a daemon the thread looks once a second unwoken: a writer
+ * killed between its change and its wake-up, or a segment cut short under
+ * the word, cannot wake anybody then. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -31,6 +34,7 @@
  * see object.h). */
 #define NOTIFIER_SLICE_USEC 1000000u
 _Atomic uint64_t notifier_slice_usec = NOTIFIER_SLICE_USEC;
+_Atomic unsigned notifier_sliced_sleeps;
 /* Its stack: it only maps a new segment now and then (client_seg). */
 #define NOTIFIER_STACK (128u * 1024u)
 
@@ -91,8 +95,17 @@ static void signal_fd(struct shm_notifier *n) {
         while (k < 0 && errno == EINTR);
 }
 
-static void sleep_until(struct shm_notifier *n, _Atomic uint32_t *word, uint32_t val,
-                        _Atomic uint32_t *count, uint32_t stop) {
+/* Sleep until WORD moves from VAL or the stop word from STOP, while counted
+ * in COUNT (may be NULL); with the daemon's word too when S (may be NULL)
+ * has a daemon to count on, else for a slice at most. */
+static void sleep_until(struct shm_notifier *n, struct seg *s, _Atomic uint32_t *word,
+                        uint32_t val, _Atomic uint32_t *count, uint32_t stop) {
+        struct evd_futex_waitv v[3] = {
+                { .uaddr = (uint64_t)(uintptr_t)word, .val = val, .flags = FUTEX_32 },
+                { .uaddr = (uint64_t)(uintptr_t)&n->stop, .val = stop,
+                  .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG },
+        };
+        bool guarded = s && daemon_guard(s, &v[2]);
         uint64_t until = now_monotonic_usec() + atomic_load(&notifier_slice_usec);
         struct timespec ts = { .tv_sec = (time_t)(until / 1000000),
                                .tv_nsec = (long)(until % 1000000) * 1000 };
@@ -101,7 +114,13 @@ static void sleep_until(struct shm_notifier *n, _Atomic uint32_t *word, uint32_t
          * its bump makes FUTEX_WAIT return at once. */
         if (count)
                 atomic_fetch_add(count, 1);
-        (void)wait_futex_pair(word, val, &n->stop, stop, &ts);
+        int r = guarded ? futex_waitv_abs(v, 3, NULL) : -ENOSYS;
+        if (guarded)
+                daemon_guard_woken(&v[2]);
+        if (r == -ENOSYS) {
+                atomic_fetch_add_explicit(&notifier_sliced_sleeps, 1, memory_order_relaxed);
+                (void)wait_futex_pair(word, val, &n->stop, stop, &ts);
+        }
         if (count)
                 atomic_fetch_sub(count, 1);
 }
@@ -120,7 +139,7 @@ static void *notifier_main(void *p) {
                 if (gone == -ESTALE) {
                         /* Our mapping is lost and no new one could be
                          * mapped yet (no daemon): look again later. */
-                        sleep_until(n, &n->stop, stop, NULL, stop);
+                        sleep_until(n, NULL, &n->stop, stop, NULL, stop);
                         continue;
                 }
                 pthread_mutex_lock(&n->lock);
@@ -132,7 +151,7 @@ static void *notifier_main(void *p) {
                 pthread_mutex_unlock(&n->lock);
                 if (gone)
                         break; /* nothing will change any more */
-                sleep_until(n, word, cur, count, stop);
+                sleep_until(n, s, word, cur, count, stop);
         }
         return NULL;
 }

@@ -59,24 +59,6 @@ static int sync_lock(const struct sync_obj *o, struct locked *l) {
         return obj_lock(o->ctx, o->index, o->gen, o->type, l);
 }
 
-/* How old the daemon's heartbeat may get before blocked clients stop
- * counting on it; it beats every second. */
-#define DAEMON_BEAT_STALE_USEC (5 * 1000000ull)
-
-/* Whether no daemon looks after the namespace right now (none runs, or it
- * is stopped, or its heartbeat is stale: alive but not doing its job): then
- * the waiters themselves give back what dead holders held.  Reclaiming
- * alongside a working daemon is harmless, only redundant. */
-static bool daemon_absent(const struct seg *s) {
-        uint32_t pid = atomic_load(&s->hdr->daemon_pid);
-        if (pid == 0 || proc_life((pid_t)pid, atomic_load(&s->hdr->daemon_start)) == PROC_DEAD)
-                return true;
-        uint64_t beat = atomic_load(&s->hdr->daemon_beat), now = now_monotonic_usec();
-        if (beat && now > beat && now - beat > DAEMON_BEAT_STALE_USEC)
-                return true;
-        return proc_stopped((pid_t)pid);
-}
-
 /* ---- semaphores and locks ------------------------------------------------- */
 
 /* Under the lock: whether the semaphore is a plain counter without owners
@@ -97,6 +79,7 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
                 return r;
         struct waiter w;
         waiter_init(&w, o->ctx, o->name, timeout);
+        struct seg_obj *slept_on = NULL;
         for (;;) {
                 struct locked l;
                 r = sync_lock(o, &l);
@@ -132,12 +115,15 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
                                 m->abandoned = 0;
                                 r = EVD_ABANDONED;
                         }
-                        obj_unlock_changed(&l, false);
+                        /* Slots left over (several given back at once)
+                         * while others sleep: pass the wake-up on. */
+                        obj_unlock_changed_n(&l, m->value > 0 ? 1 : 0);
                         break;
                 }
                 struct evd_futex_waitv v;
                 fill_waitv(&v, l.obj);
                 obj_unlock(&l);
+                slept_on = l.obj;
                 if (w.sleeps && !unbounded(&l) && daemon_absent(l.seg) &&
                     seg_holders_reclaim(l.seg, o->index, 0) > 0)
                         continue;
@@ -146,6 +132,16 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
                         break;
         }
         waiter_done(&w);
+        /* A release wakes as many sleepers as it frees slots: one woken
+         * that leaves without a slot (timed out, cancelled) hands its
+         * wake-up to the next, lest a free slot wait while others sleep.
+         * The counts are hints read without the lock: a spare wake-up
+         * costs only a look. */
+        if (r < 0 && slept_on &&
+            atomic_load_explicit((_Atomic uint32_t *)&slept_on->u.sem.value,
+                                 memory_order_relaxed) > 0 &&
+            atomic_load(&slept_on->sleepers) > 0)
+                seg_obj_wake(slept_on, 1);
         return r;
 }
 
@@ -167,7 +163,7 @@ static int sem_release(const struct sync_obj *o, pid_t owner, uint32_t n) {
                 }
                 m->value += n;
                 m->releases += n;
-                obj_unlock_changed(&l, true);
+                obj_unlock_changed_n(&l, n);
                 return 0;
         }
         /* What OWNER holds here, up to N: over all its holds (one per
@@ -199,7 +195,9 @@ static int sem_release(const struct sync_obj *o, pid_t owner, uint32_t n) {
         m->unowned -= n - held;
         m->value = m->max - m->value < n ? m->max : m->value + n;
         m->releases += n;
-        obj_unlock_changed(&l, true);
+        /* N slots free: N sleepers woken, not all of them to queue on
+         * the lock and all but N to sleep again. */
+        obj_unlock_changed_n(&l, n);
         return 0;
 }
 

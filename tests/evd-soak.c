@@ -760,8 +760,9 @@ static void start_daemon(void) {
         daemon_pid = pid;
 }
 
-/* Wait until the daemon answers (a list through it), then, with CHECK,
- * check that every object is still there. */
+/* Wait until the daemon answers (a delete of a name that does not exist:
+ * list reads the segment, which may be there before the daemon listens),
+ * then, with CHECK, check that every object is still there. */
 static void daemon_ready(bool check) {
         int64_t end = now_usec() + 60 * SEC;
         int r;
@@ -770,6 +771,11 @@ static void daemon_ready(bool check) {
                 struct evd_info *infos = NULL;
                 size_t n = 0;
                 r = evd_open(&ctx, dir, EVD_OPEN_NO_AUTOSTART);
+                if (r == 0) {
+                        r = evd_delete(ctx, "soak-ready-probe");
+                        if (r == -ENOENT)
+                                r = 0;
+                }
                 if (r == 0)
                         r = evd_list(ctx, &infos, &n, sizeof(*infos));
                 if (r == 0 && !check) {

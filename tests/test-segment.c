@@ -78,6 +78,8 @@ static void make_seg(uint32_t capacity) {
         int r = seg_create_or_adopt(&S, shm_main, capacity, 0600, &adopted, why, sizeof(why));
         ck_assert_msg(r == 0, "seg_create_or_adopt: %s (%s)", evd_strerror(r), why);
         ck_assert(!adopted);
+        /* Tests of a full table want it to stay at the size it was made. */
+        S.grow_limit = capacity;
 }
 
 static struct seg_obj *make_event(const char *name, uint32_t kind, uint32_t *idxp) {
@@ -102,7 +104,10 @@ START_TEST(create_then_adopt) {
         ck_assert_uint_eq(h->waiter_slots, SEG_WAITER_SLOTS);
         ck_assert(h->size == seg_size_for(8));
         ck_assert_uint_eq(S.size, seg_size_for(8));
-        ck_assert_uint_eq(seg_size_for(8), sizeof(struct seg_header) + 8 * sizeof(struct seg_obj));
+        ck_assert_uint_eq(seg_size_for(8), sizeof(struct seg_header) +
+                                                   SEG_INDEX_MAX * sizeof(uint64_t) +
+                                                   8 * sizeof(struct seg_obj));
+        ck_assert_ptr_eq(S.objs, (char *)S.hdr + seg_size_for(0));
         ck_assert(h->created_usec > 0);
         ck_assert_uint_eq(atomic_load(&h->count), 0);
         struct stat st;
@@ -223,8 +228,11 @@ START_TEST(validate_header) {
         h->waiter_slots = 1;
         EXPECT_BAD(size, "inconsistent");
         RESET();
-        h->size += 1;
-        EXPECT_BAD(size + 1, "inconsistent");
+        h->size -= 1; /* less than the capacity needs */
+        EXPECT_BAD(size, "inconsistent");
+        RESET();
+        h->size += 1; /* more than the file has */
+        EXPECT_BAD(size, "inconsistent");
         RESET();
         h->size = UINT64_MAX;
         EXPECT_BAD(size, "inconsistent");
@@ -292,8 +300,7 @@ START_TEST(open_truncated_and_corrupt) {
         ck_assert_int_eq(c.fd, -1);
         /* ... and inside the header itself (it holds the waiter and holder
          * tables, so half the file is less than a header). */
-        ck_assert_uint_lt(S.size / 2, sizeof(struct seg_header));
-        ck_assert_int_eq(ftruncate(S.fd, (off_t)(S.size / 2)), 0);
+        ck_assert_int_eq(ftruncate(S.fd, (off_t)(sizeof(struct seg_header) / 2)), 0);
         why[0] = '\0';
         th_assert_r(seg_open(&c, shm_main, why, sizeof(why)), -EBADMSG);
         ck_assert_msg(strstr(why, "truncated"), "why: %s", why);
@@ -389,7 +396,8 @@ START_TEST(table_collisions_tombstones) {
         make_seg(cap);
         /* Three names with one home slot, five more to fill the table. */
         char col[3][16], fill[5][16];
-        colliding_names(cap, 3, col, 3);
+        ck_assert_uint_eq(atomic_load(&S.hdr->index_slots), 2 * cap);
+        colliding_names(2 * cap, 3, col, 3);
         for (int i = 0; i < 5; i++)
                 snprintf(fill[i], sizeof(fill[i]), "fill-%d", i);
 
@@ -401,10 +409,11 @@ START_TEST(table_collisions_tombstones) {
                             0);
                 ck_assert_uint_eq(gen[i] & 1, 0);
         }
-        /* Linear probing from the shared home slot. */
-        ck_assert_uint_eq(idx[0], 3);
-        ck_assert_uint_eq(idx[1], 4);
-        ck_assert_uint_eq(idx[2], 5);
+        /* Slots are handed out in order; the index entries share a home
+         * and probe on from it. */
+        ck_assert_uint_eq(idx[0], 0);
+        ck_assert_uint_eq(idx[1], 1);
+        ck_assert_uint_eq(idx[2], 2);
         ck_assert_uint_gt(atomic_load(&S.hdr->change_seq), seq0);
         for (int i = 0; i < 5; i++)
                 th_assert_r(seg_table_create(&S, fill[i], EVD_TYPE_EVENT, EVD_EVENT_AUTO, &fidx[i],
@@ -438,7 +447,7 @@ START_TEST(table_collisions_tombstones) {
         }
         th_assert_r(seg_table_delete(&S, col[1]), -ENOENT);
 
-        /* The only free place is the tombstone: a new name takes it. */
+        /* The only free slot is the deleted one: a new name takes it. */
         th_assert_r(seg_table_create(&S, "one-more", EVD_TYPE_EVENT, EVD_EVENT_ONCE, &i1, &g1), 0);
         ck_assert_uint_eq(i1, idx[1]);
         th_assert_r(seg_table_create(&S, "two-more", EVD_TYPE_EVENT, EVD_EVENT_ONCE, &i1, &g1),
@@ -624,8 +633,11 @@ START_TEST(table_lock_dead_daemon) {
         th_assert_r(seg_table_create(&S, "after", EVD_TYPE_EVENT, EVD_EVENT_AUTO, &i3, &g3), 0);
         ck_assert_int_lt(th_now_usec() - t0, 1500000);
         ck_assert_uint_ne(atomic_load(&S.hdr->change_seq), seq);
+        /* The torn slot was retired, free, and is the first one reused,
+         * with a generation past the torn one. */
+        ck_assert_uint_eq(i3, i2);
+        ck_assert_uint_gt(g3, g2 + 1);
         ck_assert_uint_eq(atomic_load(&S.objs[i2].gen) & 1, 0);
-        ck_assert_uint_ne(atomic_load(&S.objs[i2].state), SLOT_LIVE);
         th_assert_r(seg_lookup(&S, "torn", &i3, &g3), -ENOENT);
         th_assert_r(seg_lookup(&S, "kept", &i3, &g3), 0);
         ck_assert_uint_eq(i3, idx);
@@ -1421,7 +1433,7 @@ START_TEST(restore_truncated_keeps_what_is_left) {
         }
         ck_assert_uint_lt(lo + 2, hi);
         /* Cut the file in the middle of the object after LO. */
-        size_t cut = sizeof(struct seg_header) + (size_t)(lo + 1) * sizeof(struct seg_obj) + 100;
+        size_t cut = (size_t)((char *)&S.objs[lo + 1] - (char *)S.hdr) + 100;
         ck_assert_int_eq(ftruncate(S.fd, (off_t)cut), 0);
         char why[256];
         th_assert_r(seg_check_health(&S, why, sizeof(why)), SEG_RETIRED_TRUNCATED);
@@ -1471,6 +1483,11 @@ START_TEST(diagnose_for_the_daemon) {
         uint32_t v = SEG_VERSION + 1;
         ck_assert_int_eq(pwrite(S.fd, &v, sizeof(v), offsetof(struct seg_header, version)), 4);
         th_assert_r(seg_diagnose(&t, S.name, geteuid(), why, sizeof(why)), -EPROTONOSUPPORT);
+        ck_assert_msg(strstr(why, S.name) && strstr(why, "layout version"), "why: %s", why);
+        /* An older one (an upgrade): to be replaced. */
+        v = SEG_VERSION - 1;
+        ck_assert_int_eq(pwrite(S.fd, &v, sizeof(v), offsetof(struct seg_header, version)), 4);
+        th_assert_r(seg_diagnose(&t, S.name, geteuid(), why, sizeof(why)), -ESTALE);
         ck_assert_msg(strstr(why, S.name) && strstr(why, "layout version"), "why: %s", why);
         /* Garbage. */
         uint32_t m = 0x12345678;

@@ -40,7 +40,8 @@ static void runner_teardown(void) {
 static void setup(void) {
         runner_teardown();
         ck_assert_int_eq(mkdir(dir, 0700), 0); /* evd makes only default directories */
-        struct server_config cfg = { .runtime_dir = dir, .capacity = CAPACITY };
+        /* Tests of a full namespace want it to stay at this size. */
+        struct server_config cfg = { .runtime_dir = dir, .capacity = CAPACITY, .max_capacity = CAPACITY };
         int r = server_init(&SV, &cfg);
         ck_assert_msg(r == 0, "server_init(%s): %s", dir, evd_strerror(r));
         sv_up = true;

@@ -445,14 +445,29 @@ int th_thread_finish(struct th_thread *t, int timeout_ms) {
         return t->r;
 }
 
-long th_thread_syscall(pid_t tid) {
-        char path[64], buf[128] = "";
-        snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+long th_proc_syscall(const char *dir, unsigned long *arg4p) {
+        char path[96], buf[256] = "";
+        snprintf(path, sizeof(path), "%s/syscall", dir);
         FILE *f = fopen(path, "re");
         if (!f)
                 return -1;
         bool ok = fgets(buf, sizeof(buf), f) != NULL;
         fclose(f);
         /* A number and the arguments, or "running" (on a CPU). */
-        return ok && buf[0] >= '0' && buf[0] <= '9' ? strtol(buf, NULL, 10) : -1;
+        if (!ok || buf[0] < '0' || buf[0] > '9')
+                return -1;
+        char *p = buf;
+        long nr = strtol(p, &p, 10);
+        unsigned long a[4] = { 0 };
+        for (int i = 0; i < 4; i++)
+                a[i] = strtoul(p, &p, 16);
+        if (arg4p)
+                *arg4p = a[3];
+        return nr;
+}
+
+long th_thread_syscall(pid_t tid) {
+        char dir[64];
+        snprintf(dir, sizeof(dir), "/proc/self/task/%d", (int)tid);
+        return th_proc_syscall(dir, NULL);
 }

@@ -109,6 +109,10 @@ int th_thread_finish(struct th_thread *t, int timeout_ms);
  * (/proc/self/task/TID/syscall), or -1 when it is in none or /proc cannot
  * tell. */
 long th_thread_syscall(pid_t tid);
+/* The same for the task whose /proc directory is DIR ("/proc/PID",
+ * "/proc/self/task/TID"), with the call's fourth argument in *ARG4P (may be
+ * NULL): futex_waitv's timeout pointer. */
+long th_proc_syscall(const char *dir, unsigned long *arg4p);
 
 /* ---- time ----------------------------------------------------------------- */
 

@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* evctl-list.c - "evctl list": the namespace as a table whose columns are as
  * wide as what they hold (libsmartcols), with --no-legend, --output and
- * --raw in the manner of util-linux's tools, or as JSON. */
+ * --raw in the manner of util-linux's tools, or as JSON.  libsmartcols is
+ * loaded only to draw the table (evctl-scols.c). */
 #include <inttypes.h>
 #include <langinfo.h>
-#include <libsmartcols.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "evctl-scols.h"
 #include "evctl.h"
 
 enum column_id { C_NAME, C_TYPE, C_KIND, C_STATE, C_WAITERS, C_VALUE, C_SETS, C_CHANGED };
@@ -194,19 +195,23 @@ static int print_table(const struct evd_info *infos, size_t n, const int *ids, s
                                 printf("%s%c", columns[ids[c]].name, c + 1 < ncols ? ' ' : '\n');
                 return 0;
         }
+        char why[256];
+        if (scols_load(why, sizeof(why)) < 0)
+                return die(EXIT_DAEMON,
+                           "cannot draw the table: %s (--json and --raw need no library)", why);
         /* Valid UTF-8 in values is shown as it is, and measured by the
          * width of its characters, in a UTF-8 locale. */
         setlocale(LC_CTYPE, "");
         bool utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
-        struct libscols_table *tb = scols_new_table();
+        struct libscols_table *tb = scols.new_table();
         if (!tb)
                 return die(EXIT_DAEMON, "cannot list: out of memory");
         int r = 0;
-        scols_table_enable_noheadings(tb, !legend);
+        scols.enable_noheadings(tb, !legend);
         /* The cells are escaped already (print_text): encoding them again
          * would turn the backslash of "\x01" into "\x5c" and make values
          * read back wrong. */
-        scols_table_enable_noencoding(tb, 1);
+        scols.enable_noencoding(tb, 1);
         for (size_t c = 0; c < ncols && r == 0; c++) {
                 const struct column *col = &columns[ids[c]];
                 /* The last column may be cut to fit a terminal, the others
@@ -214,11 +219,11 @@ static int print_table(const struct evd_info *infos, size_t n, const int *ids, s
                 int flags = col->flags & ~SCOLS_FL_TRUNC;
                 if (c + 1 == ncols && (col->flags & SCOLS_FL_TRUNC))
                         flags |= SCOLS_FL_TRUNC;
-                if (!scols_table_new_column(tb, col->name, 0, flags))
+                if (!scols.new_column(tb, col->name, 0, flags))
                         r = -1;
         }
         for (size_t i = 0; i < n && r == 0; i++) {
-                struct libscols_line *ln = scols_table_new_line(tb, NULL);
+                struct libscols_line *ln = scols.new_line(tb, NULL);
                 if (!ln) {
                         r = -1;
                         break;
@@ -229,15 +234,15 @@ static int print_table(const struct evd_info *infos, size_t n, const int *ids, s
                         if (s && !utf8)
                                 s = ascii_only(s);
                         /* On success the line owns S. */
-                        if (!s || scols_line_refer_data(ln, c, s) != 0) {
+                        if (!s || scols.refer_data(ln, c, s) != 0) {
                                 free(s);
                                 r = -1;
                         }
                 }
         }
         if (r == 0)
-                scols_print_table(tb);
-        scols_unref_table(tb);
+                scols.print_table(tb);
+        scols.unref_table(tb);
         setlocale(LC_CTYPE, "C");
         return r == 0 ? 0 : die(EXIT_DAEMON, "cannot list: out of memory");
 }

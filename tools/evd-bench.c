@@ -1,528 +1,409 @@
 /* SPDX-License-Identifier: MIT */
-/* evd-bench - how fast are evd's events next to the kernel's own primitives,
- * measured in the same run on the same machine.
- *
- * Round trips between two processes (A wakes B, B wakes A):
- *   evd auto events (spin, then futex) | evd with spinning off |
- *   raw futex | sem_t | pipe
- * and the cost of single, uncontended operations.  Prints each number and its
- * ratio to the raw futex round trip. */
+/* evd-bench - evd measured against its peers in the same run, on the same
+ * machine, each baseline taking the same steps as evd does (the same spin
+ * before sleeping, the same wake path).  Every figure is repeated, evd and
+ * peer interleaved (evd, peer, evd, peer, ...) after a warm-up, and reported
+ * as min and median; the table at the end gives, per row, the target of
+ * issue 9 and whether it is met.  The parts are in tools/bench/. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
-#include <linux/futex.h>
-#include <semaphore.h>
-#include <signal.h>
-#include <stdatomic.h>
-#include <stdbool.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "evd.h"
+#include "bench/bench.h"
 
-static double now_s(void) {
+struct bench B;
+
+double now_s(void) {
         struct timespec t;
         clock_gettime(CLOCK_MONOTONIC, &t);
         return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static long futex(_Atomic uint32_t *w, int op, uint32_t v) {
-        return syscall(SYS_futex, w, op, v, NULL, NULL, 0);
-}
-
-static void die(const char *what, int err) {
+void bench_die(const char *what, int err) {
         fprintf(stderr, "evd-bench: %s: %s\n", what, evd_strerror(err));
         exit(1);
 }
 
-struct shared {
-        sem_t a, b;
-        _Atomic uint32_t turn;
-};
-
-static double bench_futex(struct shared *s, long n) {
-        atomic_store(&s->turn, 0);
-        pid_t p = fork();
-        if (p == 0) {
-                for (uint32_t i = 0; i < (uint32_t)n; i++) {
-                        while (atomic_load(&s->turn) != 2 * i + 1)
-                                futex(&s->turn, FUTEX_WAIT, 2 * i);
-                        atomic_store(&s->turn, 2 * i + 2);
-                        futex(&s->turn, FUTEX_WAKE, 1);
-                }
-                _exit(0);
-        }
-        double t = now_s();
-        for (uint32_t i = 0; i < (uint32_t)n; i++) {
-                atomic_store(&s->turn, 2 * i + 1);
-                futex(&s->turn, FUTEX_WAKE, 1);
-                while (atomic_load(&s->turn) != 2 * i + 2)
-                        futex(&s->turn, FUTEX_WAIT, 2 * i + 1);
-        }
-        t = now_s() - t;
-        waitpid(p, NULL, 0);
-        return t / (double)n * 1e6;
+/* Progress on stderr, so that stdout holds only the results. */
+void note(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("evd-bench: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
 }
 
-static double bench_sem(struct shared *s, long n) {
-        sem_init(&s->a, 1, 0);
-        sem_init(&s->b, 1, 0);
-        pid_t p = fork();
-        if (p == 0) {
-                for (long i = 0; i < n; i++) {
-                        sem_wait(&s->a);
-                        sem_post(&s->b);
-                }
-                _exit(0);
-        }
-        double t = now_s();
-        for (long i = 0; i < n; i++) {
-                sem_post(&s->a);
-                sem_wait(&s->b);
-        }
-        t = now_s() - t;
-        waitpid(p, NULL, 0);
-        return t / (double)n * 1e6;
+/* ---- series ----------------------------------------------------------------- */
+
+void series_add(struct series *s, double v) {
+        if (s->n < SERIES_MAX)
+                s->v[s->n++] = v;
 }
 
-static double bench_pipe(long n) {
-        int p1[2], p2[2];
-        char c = 'x';
-        if (pipe(p1) < 0 || pipe(p2) < 0)
-                die("pipe", -errno);
-        pid_t p = fork();
-        if (p == 0) {
-                for (long i = 0; i < n; i++)
-                        if (read(p1[0], &c, 1) != 1 || write(p2[1], &c, 1) != 1)
-                                _exit(1);
-                _exit(0);
-        }
-        double t = now_s();
-        for (long i = 0; i < n; i++)
-                if (write(p1[1], &c, 1) != 1 || read(p2[0], &c, 1) != 1)
-                        break;
-        t = now_s() - t;
-        waitpid(p, NULL, 0);
-        close(p1[0]);
-        close(p1[1]);
-        close(p2[0]);
-        close(p2[1]);
-        return t / (double)n * 1e6;
+double series_min(const struct series *s) {
+        double m = s->n ? s->v[0] : 0;
+        for (int i = 1; i < s->n; i++)
+                m = s->v[i] < m ? s->v[i] : m;
+        return m;
 }
 
-/* Two auto-reset events: each set releases exactly the one waiter. */
-static double bench_evd(const char *dir, long n, const char *spin) {
-        setenv("EVD_SPIN_USEC", spin, 1);
-        char ping[64], pong[64];
-        snprintf(ping, sizeof(ping), "bench.ping.%s", spin);
-        snprintf(pong, sizeof(pong), "bench.pong.%s", spin);
-        evd_ctx *ctx;
-        int r = evd_open(&ctx, dir, EVD_OPEN_NO_AUTOSTART);
-        if (r < 0)
-                die("evd_open", r);
-        evd_event *a, *b;
-        if ((r = evd_event_open(ctx, ping, EVD_EVENT_AUTO, EVD_CREATE, &a)) < 0 ||
-            (r = evd_event_open(ctx, pong, EVD_EVENT_AUTO, EVD_CREATE, &b)) < 0)
-                die("evd_event_open", r);
-        pid_t p = fork();
-        if (p == 0) {
-                for (long i = 0; i < n; i++) {
-                        if (evd_event_wait(a, 10000000, NULL, 0, NULL) < 0 ||
-                            evd_event_set(b, NULL, 0) < 0)
-                                _exit(1);
-                }
-                _exit(0);
-        }
-        double t = now_s();
-        for (long i = 0; i < n; i++) {
-                if ((r = evd_event_set(a, NULL, 0)) < 0 ||
-                    (r = evd_event_wait(b, 10000000, NULL, 0, NULL)) < 0)
-                        die("ping-pong", r);
-        }
-        t = now_s() - t;
-        int status;
-        waitpid(p, &status, 0);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                die("ping-pong child", -EIO);
-        evd_event_free(a);
-        evd_event_free(b);
-        evd_close(ctx);
-        return t / (double)n * 1e6;
+static int cmp_double(const void *a, const void *b) {
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
 }
 
-static void bench_ops(const char *dir, long n, double *setp, double *waitp, double *semp) {
-        evd_ctx *ctx;
-        int r = evd_open(&ctx, dir, EVD_OPEN_NO_AUTOSTART);
-        if (r < 0)
-                die("evd_open", r);
-        evd_event *e;
-        if ((r = evd_event_open(ctx, "bench.ops", EVD_EVENT_MANUAL, EVD_CREATE, &e)) < 0)
-                die("evd_event_open", r);
-        double t = now_s();
-        for (long i = 0; i < n; i++)
-                evd_event_set(e, "v", 1);
-        *setp = (now_s() - t) / (double)n * 1e9;
-        t = now_s();
-        for (long i = 0; i < n; i++)
-                evd_event_wait(e, 0, NULL, 0, NULL);
-        *waitp = (now_s() - t) / (double)n * 1e9;
-        sem_t sem;
-        sem_init(&sem, 1, 0);
-        t = now_s();
-        for (long i = 0; i < n; i++) {
-                sem_post(&sem);
-                sem_wait(&sem);
-        }
-        *semp = (now_s() - t) / (double)n * 1e9;
-        evd_event_free(e);
-        evd_close(ctx);
+double series_median(const struct series *s) {
+        if (!s->n)
+                return 0;
+        double v[SERIES_MAX];
+        memcpy(v, s->v, sizeof(double) * (size_t)s->n);
+        qsort(v, (size_t)s->n, sizeof(double), cmp_double);
+        return s->n % 2 ? v[s->n / 2] : (v[s->n / 2 - 1] + v[s->n / 2]) / 2;
 }
 
-/* Uncontended lock + unlock: evd's lock, flock(2) on a file, a robust
- * process-shared pthread mutex.  ns per pair. */
-static void bench_locks(const char *dir, long n, double *evdp, double *flockp, double *mutexp) {
-        evd_ctx *ctx;
-        int r = evd_open(&ctx, dir, EVD_OPEN_NO_AUTOSTART);
-        if (r < 0)
-                die("evd_open", r);
-        evd_lock *l;
-        if ((r = evd_lock_open(ctx, "bench.lock", EVD_CREATE, &l)) < 0)
-                die("evd_lock_open", r);
-        double t = now_s();
-        for (long i = 0; i < n; i++) {
-                if ((r = evd_lock_acquire(l, 0, 0, EVD_FOREVER)) < 0 || (r = evd_lock_release(l, 0)) < 0)
-                        die("lock", r);
-        }
-        *evdp = (now_s() - t) / (double)n * 1e9;
-        evd_lock_free(l);
-        evd_close(ctx);
-
-        char path[4200];
-        snprintf(path, sizeof(path), "%s/bench.flock", dir);
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0)
-                die("open", -errno);
-        t = now_s();
-        for (long i = 0; i < n; i++) {
-                flock(fd, LOCK_EX);
-                flock(fd, LOCK_UN);
-        }
-        *flockp = (now_s() - t) / (double)n * 1e9;
-        close(fd);
-        unlink(path);
-
-        pthread_mutex_t *m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        pthread_mutexattr_t a;
-        pthread_mutexattr_init(&a);
-        pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-        pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-        pthread_mutex_init(m, &a);
-        t = now_s();
-        for (long i = 0; i < n; i++) {
-                pthread_mutex_lock(m);
-                pthread_mutex_unlock(m);
-        }
-        *mutexp = (now_s() - t) / (double)n * 1e9;
-        munmap(m, sizeof(*m));
+const char *fmt_mm(char *buf, size_t len, const struct series *s, const char *unit) {
+        double lo = series_min(s), med = series_median(s);
+        int prec = med >= 100 ? 0 : med >= 10 ? 1 : 2;
+        snprintf(buf, len, "%.*f / %.*f%s%s", prec, lo, prec, med, *unit ? " " : "", unit);
+        return buf;
 }
 
-/* Cheap reads (what a threading binding asks often): a lock's held state
- * and a barrier's waiting count against a whole snapshot (evd_show) and
- * sem_getvalue.  ns per read. */
-static void bench_reads(const char *dir, long n, double *heldp, double *waitingp, double *showp,
-                        double *getvaluep) {
-        evd_ctx *ctx;
-        int r = evd_open(&ctx, dir, EVD_OPEN_NO_AUTOSTART);
-        if (r < 0)
-                die("evd_open", r);
-        evd_lock *l;
-        evd_barrier *b;
-        if ((r = evd_lock_open(ctx, "bench.lock", EVD_CREATE, &l)) < 0 ||
-            (r = evd_barrier_open(ctx, "bench.barrier", 2, EVD_CREATE, &b)) < 0)
-                die("open", r);
-        double t = now_s();
-        for (long i = 0; i < n; i++)
-                if ((r = evd_lock_held(l, NULL)) < 0)
-                        die("evd_lock_held", r);
-        *heldp = (now_s() - t) / (double)n * 1e9;
-        t = now_s();
-        for (long i = 0; i < n; i++)
-                if ((r = evd_barrier_waiting(b)) < 0)
-                        die("evd_barrier_waiting", r);
-        *waitingp = (now_s() - t) / (double)n * 1e9;
-        static struct evd_info info;
-        long m = n / 10 > 0 ? n / 10 : 1; /* a snapshot copies 4.7 KB */
-        t = now_s();
-        for (long i = 0; i < m; i++)
-                if ((r = evd_show(ctx, "bench.lock", &info, sizeof(info))) < 0)
-                        die("evd_show", r);
-        *showp = (now_s() - t) / (double)m * 1e9;
-        evd_barrier_free(b);
-        evd_lock_free(l);
-        evd_close(ctx);
+/* ---- the table -------------------------------------------------------------- */
 
-        sem_t sem;
-        sem_init(&sem, 1, 1);
-        int v;
-        t = now_s();
-        for (long i = 0; i < n; i++)
-                sem_getvalue(&sem, &v);
-        *getvaluep = (now_s() - t) / (double)n * 1e9;
-        sem_destroy(&sem);
+#define ROWS_MAX 64
+static struct row {
+        char figure[96], evd[64], peer[80], ratio[32], target[48];
+        int met;
+} rows[ROWS_MAX];
+static int nrows;
+
+void row_add(const char *figure, const char *evd, const char *peer, const char *ratio,
+             const char *target, int met) {
+        if (nrows == ROWS_MAX)
+                return;
+        struct row *r = &rows[nrows++];
+        snprintf(r->figure, sizeof(r->figure), "%s", figure);
+        snprintf(r->evd, sizeof(r->evd), "%s", evd ? evd : "-");
+        snprintf(r->peer, sizeof(r->peer), "%s", peer ? peer : "-");
+        snprintf(r->ratio, sizeof(r->ratio), "%s", ratio ? ratio : "-");
+        snprintf(r->target, sizeof(r->target), "%s", target ? target : "-");
+        r->met = B.quick ? -1 : met;
+        /* Each row as it comes too, for a run that is cut short. */
+        note("%s: %s | %s | %s", r->figure, r->evd, r->peer, r->ratio);
 }
 
-/* A round trip through notifiers, as an event loop sees it: each side
- * polls a notifier on the other's event, acknowledges, and answers by
- * changing its own (set, clear, set...: every change is one message).
- * Against the pipe round trip, the notifier adds a thread's wake-up on
- * each side.  us per round trip. */
-static double bench_notifier(const char *dir, long n) {
-        pid_t p = fork();
-        if (p < 0)
-                die("fork", -errno);
-        bool child = p == 0;
-        evd_ctx *ctx;
-        int r = evd_open(&ctx, dir, EVD_OPEN_NO_AUTOSTART);
-        if (r < 0)
-                die("evd_open", r);
-        evd_event *mine, *theirs;
-        const char *a = child ? "bench.nb" : "bench.na", *b = child ? "bench.na" : "bench.nb";
-        if ((r = evd_event_open(ctx, a, EVD_EVENT_MANUAL, EVD_CREATE, &mine)) < 0 ||
-            (r = evd_event_open(ctx, b, EVD_EVENT_MANUAL, EVD_CREATE, &theirs)) < 0)
-                die("evd_event_open", r);
-        evd_notifier *nt = NULL;
-        if (child) {
-                /* Listening first, then ready: the parent starts once it
-                 * sees our event set, and listens from then on. */
-                if ((r = evd_notifier_open(ctx, b, &nt)) < 0 ||
-                    (r = evd_event_set(mine, NULL, 0)) < 0)
-                        die("child start", r);
-        } else {
-                while (evd_event_is_set(theirs) != 1)
-                        usleep(1000);
-                if ((r = evd_notifier_open(ctx, b, &nt)) < 0)
-                        die("evd_notifier_open", r);
+void rows_last_met(int met) {
+        if (nrows)
+                rows[nrows - 1].met = B.quick ? -1 : met;
+}
+
+static const char *met_text(int met) {
+        return met > 0 ? "yes" : met == 0 ? "NO" : "-";
+}
+
+static void print_table(void) {
+        static const char *const head[] = { "figure", "evd (min / median)", "peer (min / median)",
+                                            "ratio", "target", "met" };
+        if (B.markdown) {
+                printf("| %s | %s | %s | %s | %s | %s |\n|---|---|---|---|---|---|\n", head[0],
+                       head[1], head[2], head[3], head[4], head[5]);
+                for (int i = 0; i < nrows; i++)
+                        printf("| %s | %s | %s | %s | %s | %s |\n", rows[i].figure, rows[i].evd,
+                               rows[i].peer, rows[i].ratio, rows[i].target, met_text(rows[i].met));
+                return;
         }
-        struct pollfd pfd = { .fd = evd_notifier_fd(nt), .events = POLLIN };
-        double t = now_s();
-        for (long i = 0; i < 2 * n; i++) {
-                /* The parent speaks on even turns, the child on odd ones. */
-                if ((i & 1) == (child ? 0 : 1)) {
-                        if (poll(&pfd, 1, 10000) != 1)
-                                die("poll on the notifier", -ETIMEDOUT);
-                        evd_notifier_ack(nt);
-                        continue;
-                }
-                /* Always a real change: the parent's event starts clear,
-                 * the child's set (its "ready"). */
-                bool clear = (((i / 2) & 1) != 0) != child;
-                r = clear ? evd_event_clear(mine) : evd_event_set(mine, NULL, 0);
-                if (r < 0)
-                        die("changing the event", r);
+        int w[5] = { 0 };
+        for (int k = 0; k < 5; k++)
+                w[k] = (int)strlen(head[k]);
+        for (int i = 0; i < nrows; i++) {
+                const char *c[5] = { rows[i].figure, rows[i].evd, rows[i].peer, rows[i].ratio,
+                                     rows[i].target };
+                for (int k = 0; k < 5; k++)
+                        if ((int)strlen(c[k]) > w[k])
+                                w[k] = (int)strlen(c[k]);
         }
-        double us = (now_s() - t) / (double)n * 1e6;
-        evd_notifier_free(nt);
-        evd_event_free(theirs);
-        evd_event_free(mine);
-        evd_close(ctx);
-        if (child)
-                _exit(0);
-        waitpid(p, NULL, 0);
-        return us;
+        printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", w[0], head[0], w[1], head[1], w[2], head[2],
+               w[3], head[3], w[4], head[4], head[5]);
+        for (int i = 0; i < nrows; i++)
+                printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", w[0], rows[i].figure, w[1],
+                       rows[i].evd,
+                       w[2], rows[i].peer, w[3], rows[i].ratio, w[4], rows[i].target,
+                       met_text(rows[i].met));
 }
 
-/* The shell user's view: run `true` under flock(1) and under `evctl lock
- * run`, N times each; ms per run. */
-static void bench_commands(const char *dir, const char *evctl, int n, double *flockp, double *evdp) {
-        char cmd[9000];
-        snprintf(cmd, sizeof(cmd), "for i in $(seq %d); do flock %s/bench.cmdlock true; done", n, dir);
-        double t = now_s();
-        *flockp = system(cmd) == 0 ? (now_s() - t) / n * 1e3 : -1;
-        snprintf(cmd, sizeof(cmd),
-                 "for i in $(seq %d); do EVD_RUNTIME_DIR=%s EVD_NO_AUTOSTART=1 %s lock run bench.cmd -- true; done",
-                 n, dir, evctl);
-        t = now_s();
-        *evdp = system(cmd) == 0 ? (now_s() - t) / n * 1e3 : -1;
-        snprintf(cmd, sizeof(cmd), "%s/bench.cmdlock", dir);
-        unlink(cmd);
-}
+/* ---- daemons and processes ------------------------------------------------- */
 
-static pid_t start_daemon(const char *evd, const char *dir, const char *capacity) {
-        pid_t p = fork();
-        if (p == 0) {
+void daemon_start(struct daemon *d, unsigned capacity) {
+        snprintf(d->dir, sizeof(d->dir), "/tmp/evd-bench.XXXXXX");
+        if (!mkdtemp(d->dir))
+                bench_die("mkdtemp", -errno);
+        char cap[16];
+        snprintf(cap, sizeof(cap), "%u", capacity);
+        d->pid = fork();
+        if (d->pid < 0)
+                bench_die("fork", -errno);
+        if (d->pid == 0) {
                 int null = open("/dev/null", O_WRONLY);
                 dup2(null, 2);
-                execl(evd, "evd", "--runtime-dir", dir, "--ephemeral", "--capacity", capacity,
+                execl(B.evd, "evd", "--runtime-dir", d->dir, "--ephemeral", "--capacity", cap,
                       (char *)NULL);
                 _exit(127);
         }
-        char sock[4200];
-        snprintf(sock, sizeof(sock), "%s/evd.sock", dir);
-        for (int i = 0; i < 500 && access(sock, F_OK) < 0; i++)
+        /* Up once its socket exists (a benchmark may poll for that). */
+        char sock[128];
+        snprintf(sock, sizeof(sock), "%s/evd.sock", d->dir);
+        for (int i = 0; i < 3000 && access(sock, F_OK) < 0; i++) {
+                if (waitpid(d->pid, NULL, WNOHANG) == d->pid)
+                        break;
                 usleep(10000);
+        }
         if (access(sock, F_OK) < 0) {
-                fprintf(stderr, "evd-bench: %s did not start\n", evd);
+                fprintf(stderr, "evd-bench: %s --capacity %u did not start\n", B.evd, capacity);
                 exit(1);
         }
-        return p;
 }
 
-/* The size of the segment the daemon of DIR publishes, in bytes. */
-static double segment_size(const char *dir) {
-        char path[4300], name[128] = "";
-        snprintf(path, sizeof(path), "%s/evd.segment", dir);
-        FILE *f = fopen(path, "r");
-        if (!f || !fgets(name, sizeof(name), f))
-                die("reading evd.segment", -ENOENT);
-        fclose(f);
-        name[strcspn(name, "\n")] = '\0';
-        snprintf(path, sizeof(path), "/dev/shm%s", name);
-        struct stat st;
-        if (stat(path, &st) < 0)
-                die("stat of the segment", -errno);
-        return (double)st.st_size;
-}
-
-static void cleanup_dir(const char *dir) {
-        static const char *const files[] = { "evd.lock", "evd.log", "evd.pid", "evd.segment", "evd.sock" };
-        char path[4300];
+void daemon_stop(struct daemon *d) {
+        if (d->pid > 0) {
+                kill(d->pid, SIGTERM);
+                waitpid(d->pid, NULL, 0);
+        }
+        d->pid = 0;
+        static const char *const files[] = { "evd.lock", "evd.log",    "evd.pid",
+                                             "evd.segment", "evd.sock", "bench.flock" };
+        char path[128];
         for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-                snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+                snprintf(path, sizeof(path), "%s/%s", d->dir, files[i]);
                 unlink(path);
         }
-        rmdir(dir);
+        rmdir(d->dir);
+}
+
+evd_ctx *bench_open(const struct daemon *d) {
+        evd_ctx *ctx;
+        int r = evd_open(&ctx, d->dir, EVD_OPEN_NO_AUTOSTART);
+        if (r < 0)
+                bench_die("evd_open", r);
+        return ctx;
+}
+
+/* In a futex call: futex (202) or futex_waitv (449) on x86-64, futex
+ * (98) or futex_waitv (449) on arm64 and the generic table. */
+static bool asleep_in_futex(pid_t pid) {
+        char path[64], buf[64] = "";
+        snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return false;
+        buf[n] = '\0';
+        long nr = strtol(buf, NULL, 10);
+#if defined(__x86_64__)
+        return nr == 202 || nr == 449;
+#else
+        return nr == 98 || nr == 449;
+#endif
+}
+
+int wait_all_asleep(const pid_t *pids, int n, double deadline) {
+        double until = now_s() + deadline;
+        int k = 0;
+        while (k < n) {
+                if (asleep_in_futex(pids[k])) {
+                        k++;
+                        continue;
+                }
+                if (now_s() > until)
+                        break;
+                usleep(200);
+        }
+        /* All of them at once: one woken by a periodic timeout meanwhile
+         * is back asleep by now or will be soon; the count says how many
+         * were seen asleep in this last pass. */
+        int asleep = 0;
+        for (int i = 0; i < n; i++)
+                asleep += asleep_in_futex(pids[i]);
+        return asleep;
+}
+
+int wait_waiters(evd_ctx *ctx, const char *name, uint32_t n, double deadline) {
+        static struct evd_info info;
+        double until = now_s() + deadline;
+        for (;;) {
+                int r = evd_show(ctx, name, &info, sizeof(info));
+                if (r == 0 && info.waiters >= n)
+                        return 0;
+                if (now_s() > until)
+                        return -ETIMEDOUT;
+                usleep(1000);
+        }
+}
+
+/* From /proc/PID/schedstat, the time PID has run, exact to the
+ * nanosecond; utime + stime from /proc/PID/stat are sampled at each clock
+ * tick, and a process that runs 10 us at a time is seldom caught by one. */
+long long proc_cpu_ns(pid_t pid) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                ssize_t n = read(fd, buf, sizeof(buf) - 1);
+                close(fd);
+                if (n > 0) {
+                        buf[n] = '\0';
+                        return strtoll(buf, NULL, 10);
+                }
+        }
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -1;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return -1;
+        buf[n] = '\0';
+        /* After "(comm)", which may hold spaces: field 3 is the state,
+         * 14 and 15 utime and stime. */
+        char *p = strrchr(buf, ')');
+        if (!p)
+                return -1;
+        unsigned long ut = 0, st = 0;
+        if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+                return -1;
+        return (long long)(ut + st) * (1000000000LL / sysconf(_SC_CLK_TCK));
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+/* PROG beside this program's directory's parent: ../daemon/evd. */
+static void sibling(char *out, size_t len, const char *env, const char *rel) {
+        const char *e = getenv(env);
+        if (e && *e) {
+                snprintf(out, len, "%s", e);
+                return;
+        }
+        char exe[4096];
+        ssize_t l = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        exe[l > 0 ? l : 0] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+                *slash = '\0';
+        snprintf(out, len, "%s/../%s", exe, rel);
+}
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "Usage: evd-bench [--quick] [--markdown] [--only SECTION] [--reps N]\n\n"
+                "Measure evd against its peers in one run: round trips against a futex that\n"
+                "spins as evd does, one set releasing many processes against a raw FUTEX_WAKE,\n"
+                "wake-ups per contended release against a robust mutex, idle waiters' CPU,\n"
+                "lookups after churn, list of many objects, memory per object, and whole\n"
+                "evctl processes against s6-ftrig-notify, flock(1) and /bin/true.\n\n"
+                "  --quick          a smoke run: small sizes, a few repeats, no verdicts\n"
+                "  --markdown       print the summary as a Markdown table (for README.md)\n"
+                "  --only SECTION   roundtrip, ops, process, fanout, contended, churn, list, idle\n"
+                "  --reps N         measured repeats of each figure (after a warm-up)\n\n"
+                "Starts its own evd --ephemeral daemons on temporary directories ($EVD, else\n"
+                "../daemon/evd beside it; $EVCTL, else ../tools/evctl).  Progress and each\n"
+                "row as measured go to stderr, the summary to stdout.  Exit 0 unless a\n"
+                "measurement could not be made: targets are reported, not asserted.\n");
+}
+
+static bool wanted(const char *section) {
+        return !B.only || strstr(section, B.only);
 }
 
 int main(int argc, char **argv) {
-        long n = 100000;
+        bool reps_given = false;
         for (int i = 1; i < argc; i++) {
                 if (!strcmp(argv[i], "--quick"))
-                        n = 20000;
-                else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
-                        n = atol(argv[++i]);
-                else {
-                        printf("Usage: evd-bench [--quick | --rounds N]\n\n"
-                               "Compare evd's cross-process wake-ups with a raw futex, sem_t and a\n"
-                               "pipe, in one run.  Starts its own evd ($EVD, else ../daemon/evd\n"
-                               "beside this program) on a temporary runtime directory.\n");
+                        B.quick = true;
+                else if (!strcmp(argv[i], "--markdown"))
+                        B.markdown = true;
+                else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+                        B.only = argv[++i];
+                else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+                        B.reps = atoi(argv[++i]);
+                        reps_given = true;
+                } else {
+                        usage(strcmp(argv[i], "--help") ? stderr : stdout);
                         return strcmp(argv[i], "--help") ? 2 : 0;
                 }
         }
-        if (n <= 0)
-                n = 1;
-        char exe[4096], evd[4200];
-        const char *env = getenv("EVD");
-        if (env && *env)
-                snprintf(evd, sizeof(evd), "%s", env);
-        else {
-                ssize_t l = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-                exe[l > 0 ? l : 0] = '\0';
-                char *slash = strrchr(exe, '/');
-                if (slash)
-                        *slash = '\0';
-                snprintf(evd, sizeof(evd), "%s/../daemon/evd", exe);
+        if (B.quick) {
+                B.reps = reps_given ? B.reps : 3;
+                B.warmup = 1;
+                B.rounds = 2000;
+                B.idle_n = 20;
+                B.idle_secs = 1;
+                B.fanout_n = 20;
+                B.contend_ops = 40;
+                B.churn = 512;
+                B.list_n = 1000;
+                B.proc_runs = 3;
+        } else {
+                B.reps = reps_given ? B.reps : 9;
+                B.warmup = 2;
+                B.rounds = 20000;
+                B.idle_n = 1000;
+                B.idle_secs = 10;
+                B.fanout_n = 1000;
+                B.contend_ops = 400;
+                B.churn = 40960;
+                B.list_n = 100000;
+                B.proc_runs = 40;
         }
-        char dir[] = "/tmp/evd-bench.XXXXXX";
-        if (!mkdtemp(dir))
-                die("mkdtemp", -errno);
-        pid_t daemon = start_daemon(evd, dir, "64");
-
-        struct shared *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (s == MAP_FAILED)
-                die("mmap", -errno);
-
-        printf("evd-bench: %ld round trips each, 2 processes, %ld CPUs online\n", n,
-               sysconf(_SC_NPROCESSORS_ONLN));
-        double fx = bench_futex(s, n);
-        double sem = bench_sem(s, n);
-        double pp = bench_pipe(n);
-        double ev = bench_evd(dir, n, "20");
-        double ev0 = bench_evd(dir, n, "0");
-        printf("\nround trip between two processes         us     vs raw futex\n");
-        printf("  raw futex (FUTEX_WAIT/WAKE)        %8.2f     1.00x\n", fx);
-        printf("  sem_t (process-shared)             %8.2f     %.2fx\n", sem, sem / fx);
-        printf("  pipe                               %8.2f     %.2fx\n", pp, pp / fx);
-        printf("  evd auto events (spin 20us)        %8.2f     %.2fx\n", ev, ev / fx);
-        printf("  evd auto events (no spin)          %8.2f     %.2fx\n", ev0, ev0 / fx);
-
-        double set_ns, wait_ns, sem_ns;
-        bench_ops(dir, n * 5, &set_ns, &wait_ns, &sem_ns);
-        printf("\nuncontended operations                   ns     vs sem_post+sem_wait\n");
-        printf("  sem_post + sem_wait                %8.1f     1.00x\n", sem_ns);
-        printf("  evd_event_set (1-byte value)       %8.1f     %.2fx\n", set_ns, set_ns / sem_ns);
-        printf("  evd_event_wait on a set event      %8.1f     %.2fx\n", wait_ns, wait_ns / sem_ns);
-
-        double lk_evd, lk_flock, lk_mutex;
-        bench_locks(dir, n * 5, &lk_evd, &lk_flock, &lk_mutex);
-        printf("\nuncontended lock + unlock                 ns     vs flock(2)\n");
-        printf("  flock(2) LOCK_EX + LOCK_UN         %8.1f     1.00x\n", lk_flock);
-        printf("  robust pshared pthread mutex       %8.1f     %.2fx\n", lk_mutex, lk_mutex / lk_flock);
-        printf("  evd lock acquire + release         %8.1f     %.2fx\n", lk_evd, lk_evd / lk_flock);
-
-        double rd_held, rd_waiting, rd_show, rd_getvalue;
-        bench_reads(dir, n * 5, &rd_held, &rd_waiting, &rd_show, &rd_getvalue);
-        printf("\nreading a state                           ns     vs sem_getvalue\n");
-        printf("  sem_getvalue                       %8.1f     1.00x\n", rd_getvalue);
-        printf("  evd_lock_held                      %8.1f     %.2fx\n", rd_held, rd_held / rd_getvalue);
-        printf("  evd_barrier_waiting                %8.1f     %.2fx\n", rd_waiting,
-               rd_waiting / rd_getvalue);
-        printf("  evd_show (a whole snapshot)        %8.1f     %.2fx\n", rd_show, rd_show / rd_getvalue);
-
-        double nt = bench_notifier(dir, n / 10 > 0 ? n / 10 : 1);
-        printf("\nround trip for an event loop              us     vs pipe\n");
-        printf("  pipe                               %8.2f     1.00x\n", pp);
-        printf("  evd notifiers (poll, ack, change)  %8.2f     %.2fx\n", nt, nt / pp);
-
-        char evctl[4300];
-        snprintf(evctl, sizeof(evctl), "%s", evd);
-        char *slash = strrchr(evctl, '/');
-        if (slash && getenv("EVCTL") == NULL) {
-                *slash = '\0';
-                slash = strrchr(evctl, '/');
-                if (slash) {
-                        *slash = '\0';
-                        strcat(evctl, "/tools/evctl");
-                }
+        if (B.reps < 1 || B.reps > SERIES_MAX / 4)
+                B.reps = 9;
+        sibling(B.evd, sizeof(B.evd), "EVD", "daemon/evd");
+        sibling(B.evctl, sizeof(B.evctl), "EVCTL", "tools/evctl");
+        /* 1000 waiting processes and their descriptors. */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
         }
-        if (getenv("EVCTL"))
-                snprintf(evctl, sizeof(evctl), "%s", getenv("EVCTL"));
-        if (access(evctl, X_OK) == 0) {
-                int runs = n >= 100000 ? 200 : 50;
-                double cf, ce;
-                bench_commands(dir, evctl, runs, &cf, &ce);
-                printf("\na command under a lock, from the shell     ms     vs flock(1)\n");
-                printf("  flock FILE true                    %8.2f     1.00x\n", cf);
-                printf("  evctl lock run NAME -- true        %8.2f     %.2fx\n", ce, ce / cf);
+        printf("evd-bench%s: %ld CPUs online, %d repeats after %d of warm-up, evd and peer "
+               "interleaved\n",
+               B.quick ? " --quick" : "", sysconf(_SC_NPROCESSORS_ONLN), B.reps, B.warmup);
+        fflush(stdout);
+        if (wanted("roundtrip"))
+                bench_roundtrips();
+        if (wanted("ops"))
+                bench_ops();
+        if (wanted("process"))
+                bench_processes();
+        if (wanted("fanout"))
+                bench_fanout();
+        if (wanted("contended"))
+                bench_contended();
+        if (wanted("churn"))
+                bench_churn();
+        if (wanted("list"))
+                bench_list();
+        if (wanted("idle"))
+                bench_idle();
+        printf("\n");
+        print_table();
+        int met = 0, judged = 0;
+        for (int i = 0; i < nrows; i++) {
+                judged += rows[i].met >= 0;
+                met += rows[i].met > 0;
         }
-
-        /* The segment's size for two capacities, from the file itself (the
-         * bench sees only the public header): the difference is the cost
-         * of an object, the rest the header's. */
-        double size64 = segment_size(dir);
-        kill(daemon, SIGTERM);
-        waitpid(daemon, NULL, 0);
-        char dir2[] = "/tmp/evd-bench.XXXXXX";
-        if (!mkdtemp(dir2))
-                die("mkdtemp", -errno);
-        daemon = start_daemon(evd, dir2, "128");
-        double size128 = segment_size(dir2);
-        kill(daemon, SIGTERM);
-        waitpid(daemon, NULL, 0);
-        cleanup_dir(dir2);
-        double per_obj = (size128 - size64) / 64, header = size64 - 64 * per_obj;
-        printf("\nmemory: %.0f bytes of segment per object (values up to %d bytes), %.0f of header;\n"
-               "        a namespace of 4096 objects (the default) maps %.1f MiB, of which only\n"
-               "        the pages of objects in use are ever touched\n",
-               per_obj, EVD_VALUE_MAX, header, (header + 4096 * per_obj) / 1048576.0);
-        cleanup_dir(dir);
+        if (!B.quick)
+                printf("\ntargets met: %d of %d\n", met, judged);
         return 0;
 }

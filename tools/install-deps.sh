@@ -16,8 +16,9 @@ packages=(
         ninja-build     # meson's backend
         pkg-config      # finds libsystemd and check; generates libevd.pc
         check           # unit-test framework
-        libsystemd-dev  # sd-event, sd_notify, sd_listen_fds
+        libsystemd-dev  # the daemon's sd-event, sd_notify, sd_listen_fds
         libsmartcols-dev # evctl list's table (util-linux's column library)
+        s6              # s6-ftrig-notify: the peer evctl's start-up is measured against (evd-bench)
         libcurl4-openssl-dev # cluster mode: the daemon's HTTP client for etcd's v3 JSON gateway
         libjson-c-dev   # cluster mode: the gateway's JSON
         etcd-server     # cluster mode tests: a 3-member etcd cluster on localhost

@@ -448,7 +448,24 @@ class Event(_Object):
 # ---- locks -----------------------------------------------------------------
 
 
-class Lock(_Object):
+class _Acquirable:
+        """What locks and semaphores share: leaving a with block releases,
+        and acquire_async waits for asyncio."""
+
+        def __exit__(self, *exc):
+                self.release()
+
+        async def acquire_async(self, timeout=None):
+                """acquire() for asyncio: True, or False after TIMEOUT seconds."""
+
+                def check():
+                        got = self._take(0)
+                        return got, got
+
+                return await self._until(check, timeout, False)
+
+
+class Lock(_Acquirable, _Object):
         """threading.Lock shared by name.  The hold belongs to this process:
         any of its threads may release it (as threading allows), a second
         acquire blocks (threads exclude one another), and when the process
@@ -540,17 +557,6 @@ class Lock(_Object):
                 """with lock: acquire it (blocking)."""
                 return self.acquire()
 
-        def __exit__(self, *exc):
-                self.release()
-
-        async def acquire_async(self, timeout=None):
-                """acquire() for asyncio: True, or False after TIMEOUT seconds."""
-
-                def check():
-                        got = self._take(0)
-                        return got, got
-
-                return await self._until(check, timeout, False)
 
 
 class RLock(Lock):
@@ -638,7 +644,7 @@ class RLock(Lock):
 # ---- semaphores ------------------------------------------------------------
 
 
-class Semaphore(_Object):
+class Semaphore(_Acquirable, _Object):
         """threading.Semaphore shared by name: a counter without owners, as
         threading's (and POSIX sem_t): any process may release, and a slot
         taken by a process that dies is not given back (BoundedSemaphore
@@ -704,17 +710,6 @@ class Semaphore(_Object):
         def _overflow_message(self):
                 return "semaphore count would pass 4294967295"
 
-        def __exit__(self, *exc):
-                self.release()
-
-        async def acquire_async(self, timeout=None):
-                """acquire() for asyncio: True, or False after TIMEOUT seconds."""
-
-                def check():
-                        got = self._take(0)
-                        return got, got
-
-                return await self._until(check, timeout, False)
 
 
 class BoundedSemaphore(Semaphore):

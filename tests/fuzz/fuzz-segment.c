@@ -21,6 +21,10 @@
  *     even generation, a lock glibc may see, not held by a thread that does
  *     not exist), the live count is right, and the table lock (which only
  *     the one daemon takes) is sane and free;
+ *   - after adoption the name index is made afresh: every live slot is
+ *     found through it (not by the scan a scribbled index falls back to),
+ *     no two live slots share a name, at most three quarters of its
+ *     entries are in use, and no live slot lies past the used-slot mark;
  *   - every answer of the daemon decodes; a list ends within capacity + 1
  *     pages with names that are valid; an object just created is found. */
 #include <errno.h>
@@ -148,6 +152,24 @@ static void check_adopted(struct server *sv) {
         }
         if (atomic_load(&s->hdr->count) != live)
                 bad("the live count is wrong after adoption");
+        uint32_t n = atomic_load(&s->hdr->index_slots);
+        if ((atomic_load(&s->hdr->index_seq) & 1) || n < SEG_INDEX_MIN || (n & (n - 1)) ||
+            s->hdr->index_used > n / 4 * 3)
+                bad("the name index is not sound after adoption");
+        for (uint32_t i = 0; i < s->capacity; i++) {
+                struct seg_obj *o = &s->objs[i];
+                if (atomic_load(&o->state) != SLOT_LIVE)
+                        continue;
+                char name[EVD_NAME_MAX + 1];
+                memcpy(name, o->name, EVD_NAME_MAX);
+                name[EVD_NAME_MAX] = '\0';
+                uint32_t idx, gen, probes;
+                if (seg_lookup_probes(s, name, &idx, &gen, &probes) != 0 || idx != i ||
+                    probes == UINT32_MAX)
+                        bad("a live slot is not found through the index after adoption");
+                if (i >= atomic_load(&s->hdr->slots_used))
+                        bad("a live slot lies past the used-slot mark after adoption");
+        }
         if (atomic_load(&s->hdr->daemon_pid) != (uint32_t)getpid())
                 bad("the daemon did not publish its pid");
 }

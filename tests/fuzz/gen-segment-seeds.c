@@ -8,8 +8,12 @@
  * (an event set with a value, a semaphore and a lock with holds of this
  * process, a barrier), DIR/dead-holders (the same objects held by a process
  * that died while no daemon ran), DIR/tombstone-cap2 (capacity 2, a deleted
- * object and a failed once event) and DIR/waiter (a process blocked in a
- * wait, registered in the waiter table).  Run it again when the segment
+ * object and a failed once event), DIR/waiter (a process blocked in a
+ * wait, registered in the waiter table), DIR/grown-churned (a table grown
+ * from 2 to 8 slots by creates and deletes) and DIR/index-* (the
+ * four-object segment with its name index scribbled on: all tombstones,
+ * entries past the table, a rebuild left half done, two live slots of one
+ * name).  Run it again when the segment
  * layout changes (SEG_VERSION): tests/fuzz/make-corpus.sh does. */
 #include <errno.h>
 #include <fcntl.h>
@@ -103,10 +107,58 @@ static void table_lock_held(uint8_t *file, size_t size) {
         hold_by_nobody(&((struct seg_header *)file)->table_lock);
 }
 
+/* The slots start where a table of no slots ends. */
+#define OBJS_OFFSET seg_size_for(0)
+
 static void object_lock_held(uint8_t *file, size_t size) {
-        const struct seg_header *h = (const struct seg_header *)file;
-        if (h->header_size + sizeof(struct seg_obj) <= size)
-                hold_by_nobody(&((struct seg_obj *)(file + h->header_size))->lock);
+        if (OBJS_OFFSET + sizeof(struct seg_obj) <= size)
+                hold_by_nobody(&((struct seg_obj *)(file + OBJS_OFFSET))->lock);
+}
+
+/* Scribbled name indexes (each of a segment with live objects): every
+ * entry a tombstone, so that no probe ends; entries naming slots past the
+ * table; and a rebuild left half done (an odd sequence). */
+static void index_entries(uint8_t *file, uint64_t (*entry)(uint32_t i)) {
+        struct seg_header *h = (struct seg_header *)file;
+        uint64_t *index = (uint64_t *)(file + sizeof(struct seg_header));
+        uint32_t n = h->index_slots <= SEG_INDEX_MAX ? h->index_slots : 0;
+        for (uint32_t i = 0; i < n; i++)
+                index[i] = entry(i);
+}
+
+static uint64_t tombstone(uint32_t i) {
+        return ((uint64_t)SEG_INDEX_TOMB << 32) | i;
+}
+
+static uint64_t past_table(uint32_t i) {
+        return ((uint64_t)(0x7fffffffu + i) << 32) | seg_hash("redis-ready", 11);
+}
+
+static void index_tombstones(uint8_t *file, size_t size) {
+        (void)size;
+        index_entries(file, tombstone);
+}
+
+static void index_past_table(uint8_t *file, size_t size) {
+        (void)size;
+        index_entries(file, past_table);
+}
+
+static void index_mid_rebuild(uint8_t *file, size_t size) {
+        (void)size;
+        struct seg_header *h = (struct seg_header *)file;
+        h->index_seq |= 1u;
+        h->index_slots = 12345;
+}
+
+/* Two live slots of one name: the first slot's name copied over the
+ * second's (with its hash). */
+static void duplicate_name(uint8_t *file, size_t size) {
+        if (OBJS_OFFSET + 2 * sizeof(struct seg_obj) > size)
+                return;
+        struct seg_obj *o = (struct seg_obj *)(file + OBJS_OFFSET);
+        memcpy(o[1].name, o[0].name, sizeof(o[1].name));
+        o[1].hash = o[0].hash;
 }
 
 /* Open (create) the objects of the four-object seeds and, with HOLD, take
@@ -160,6 +212,10 @@ int main(int argc, char **argv) {
          * by a thread that does not exist), remade for each layout. */
         dump_patched(&d, "regress-table-lock-held", table_lock_held);
         dump_patched(&d, "regress-object-lock-held", object_lock_held);
+        dump_patched(&d, "index-tombstones", index_tombstones);
+        dump_patched(&d, "index-past-table", index_past_table);
+        dump_patched(&d, "index-mid-rebuild", index_mid_rebuild);
+        dump_patched(&d, "index-duplicate-name", duplicate_name);
         evd_close(ctx);
         th_daemon_cleanup(&d);
 
@@ -189,6 +245,23 @@ int main(int argc, char **argv) {
         TRY(evd_event_fail(ev, "exit code 3"));
         evd_event_free(ev);
         dump(&d, "tombstone-cap2");
+        evd_close(ctx);
+        th_daemon_cleanup(&d);
+
+        /* A table that grew from 2 to 8 slots, with deleted names in its
+         * index and slots reused. */
+        d = (struct th_daemon){.capacity = 2};
+        TRY(th_daemon_start(&d));
+        ctx = open_ns(&d);
+        for (int i = 0; i < 40; i++) {
+                char name[16];
+                snprintf(name, sizeof(name), "churn-%d", i);
+                TRY(evd_event_open(ctx, name, EVD_EVENT_MANUAL, EVD_CREATE, &ev));
+                evd_event_free(ev);
+                if (i % 8 != 7)
+                        TRY(evd_delete(ctx, name));
+        }
+        dump(&d, "grown-churned");
         evd_close(ctx);
         th_daemon_cleanup(&d);
 

@@ -68,4 +68,5 @@ LIST
 printf 'na\tme' >"$corpus/parse/seed-tab"
 printf 'caf\xc3\xa9' >"$corpus/parse/seed-utf8"
 printf '1.000001' >"$corpus/parse/seed-frac"
+printf 'infinity' >"$corpus/parse/seed-infinity"
 echo "make-corpus.sh: corpus written under $corpus"

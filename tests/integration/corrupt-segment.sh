@@ -226,5 +226,30 @@ expect_exit 0 "$EVCTL" set after-restart --value ok
 expect_exit 0 "$EVCTL" list
 expect_stdout_match '^after-restart '
 alive "$EVD_PID" || fail "evd died"
+
+# ---- run 3: an older evd's segment (an upgrade) ---------------------------------------
+check "run 3: evd started on a segment of an older layout version replaces it and serves"
+kill -TERM "$EVD_PID"
+_reap "$EVD_PID" 5
+((REAP_RC != 124)) || fail "evd did not exit within 5 s of SIGTERM"
+# The layout version is the header's second 32-bit field.
+"$PY" - "$seg4" <<'EOF2'
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+v = int.from_bytes(os.pread(fd, 4, 4), "little")
+os.pwrite(fd, (v - 1).to_bytes(4, "little"), 4)
+os.close(fd)
+EOF2
+evd_start
+grep -qE "segment $seg4 has layout version [0-9]+, this build knows [0-9]+ \(made by an older evd\): replacing it" "$EVD_DIR/evd.log" ||
+        fail "evd did not log the older segment $seg4: $(tail -n 5 "$EVD_DIR/evd.log")"
+[[ ! -e $seg4 ]] || fail "evd left the older segment $seg4 behind"
+seg5=/dev/shm$(cat "$EVD_DIR/evd.segment")
+[[ $seg5 != "$seg4" && -f $seg5 ]] || fail "evd.segment names no new segment: $seg5"
+_SHM+=("$seg5")
+expect_exit 0 "$EVCTL" set after-upgrade --value ok
+expect_exit 0 "$EVCTL" wait after-upgrade --timeout 0
+expect_stdout ok
+alive "$EVD_PID" || fail "evd died"
 ((${#FAILED_RUNS[@]} == 0)) || fail "problems in: ${FAILED_RUNS[*]}"
 exit 0

@@ -201,11 +201,14 @@ def scribble(segment, rounds, seed, keep):
     capacity, obj_size, header_size = struct.unpack_from("<III", head, 8)
     if not (0 < capacity <= 1 << 20 and 0 < obj_size <= 1 << 16 and header_size > 0):
         die("%s does not look like a segment (capacity %d)" % (segment, capacity))
+    # The slots follow the header and the name index's region
+    # (SEG_INDEX_MAX entries of 8 bytes).
+    objs = header_size + (2 << 20) * 8
     spared = set()
     for i in range(capacity):
         # struct seg_obj: six u32 (state, gen, type, kind, hash, lock_ready),
         # then the name.
-        name = os.pread(fd, 72, header_size + i * obj_size + 24).split(b"\0")[0]
+        name = os.pread(fd, 72, objs + i * obj_size + 24).split(b"\0")[0]
         if name.decode(errors="replace") in keep:
             spared.add(i)
     if len(spared) != len(keep):
@@ -215,7 +218,7 @@ def scribble(segment, rounds, seed, keep):
         i = rnd.randrange(capacity)
         if i in spared:
             continue
-        base = header_size + i * obj_size
+        base = objs + i * obj_size
         for _ in range(rnd.randrange(1, 6)):
             off = rnd.randrange(obj_size)
             size = min(rnd.randrange(1, 65), obj_size - off)

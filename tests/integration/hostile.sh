@@ -12,8 +12,9 @@
 #              with idle and half-sent connections held open
 #   idle       2000 idle connections (evd is started with the soft
 #              descriptor limit most sessions get, 1024: it must raise it)
-#   flood      1500 creates from 8 parallel clients into a namespace of
-#              1024: each exits 0 or 7 (full) with one clear line
+#   flood      1500 creates from 8 parallel clients into a namespace that
+#              grows from 64 to 1024: each exits 0 or 7 (full) with one
+#              clear line
 #   scribble   random bytes over object slots (not the well-behaved
 #              clients' ones) while everything runs
 #   truncate   the segment truncated to 4096 bytes while everything runs
@@ -212,7 +213,7 @@ soft=$(ulimit -Sn)
 if [[ $soft == unlimited ]] || ((soft > 1024)); then
         ulimit -Sn 1024
 fi
-evd_start --capacity "$CAPACITY"
+evd_start --capacity 64 --max-capacity "$CAPACITY"
 ulimit -Sn "$soft"
 [[ -n $EVD_SEGMENT ]] || fail "cannot find evd's segment"
 expect_exit 0 "$EVCTL" create ping --auto

@@ -3,7 +3,7 @@
 # limits.sh - every limit evctl enforces is named by the message that
 # enforces it: names for --any/--all (128, futex_waitv's), a barrier's
 # parties (4096, the table of holds), the table of holds itself when it is
-# full (4096, exit 7), a namespace full of objects (evd --capacity), a
+# full (4096, exit 7), a namespace full of objects (evd --max-capacity), a
 # value's size (4096 bytes), a name's length (64) and numbers' range.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -32,11 +32,11 @@ expect_error 2 "at most 4096 are allowed" "$EVCTL" set v --value "$(head -c 4097
 expect_error 2 "at most 64 are allowed" "$EVCTL" set "$(head -c 65 /dev/zero | tr '\0' x)"
 expect_error 2 "--max needs a number from 1 to 2147483647" "$EVCTL" sem create s --max 2147483648
 
-check "a namespace full of objects: exit 7, naming evd --capacity"
-evd_setup --capacity 2
+check "a namespace full of objects: exit 7, naming evd --max-capacity"
+evd_setup --capacity 1 --max-capacity 2
 expect_exit 0 "$EVCTL" create o1
 expect_exit 0 "$EVCTL" create o2
-expect_error 7 "cannot create o3: the namespace is full \(no room for another object: evd --capacity, 4096 by default, sets how many a new namespace holds\)" \
+expect_error 7 "cannot create o3: the namespace is full \(it grows as objects are created, up to evd --max-capacity, 1048576 by default\)" \
         "$EVCTL" create o3
 
 evd_setup

@@ -42,7 +42,7 @@ nlog() { printf '%s' "$_SCRATCH/notify.$1.log"; }
 notify_wait() {
         local tag=$1
         shift
-        bg_start 300 "$PY" "$notify_py" 250 "$(nlog "$tag")" -- "$EVCTL" "$@"
+        bg_start 300 "$PY" "$notify_py" --check-barrier 250 "$(nlog "$tag")" -- "$EVCTL" "$@"
 }
 
 check "wait --notify-ready: STATUS=waiting, then READY=1 and STATUS= with the value once set"
@@ -56,6 +56,11 @@ expect_exit 0 "$EVCTL" set svc-ready --value "10.0.0.7:80"
 bg_expect "$nw" 0 "10.0.0.7:80"
 grep -qx 'READY=1|STATUS=svc-ready is set: 10.0.0.7:80' "$(nlog set)" ||
         fail "no READY=1 with the value: $(cat "$(nlog set)")"
+# READY=1 is followed by BARRIER=1 with a pipe's write end, and evctl
+# exits only once the manager closes it (notify.py holds it until it sees
+# evctl blocked in poll).
+grep -qx 'BARRIER=1 awaited' "$(nlog set)" ||
+        fail "evctl did not wait for the manager to read READY=1: $(cat "$(nlog set)")"
 
 check "wait --notify-ready on a failed event: STATUS= says so, no READY=1, exit 3"
 expect_exit 0 "$EVCTL" fail svc-broken "disk full"
@@ -91,11 +96,35 @@ notify_wait any wait --any svc-a svc-b --notify-ready --timeout 200s
 bg_expect "$BG_PID" 0
 grep -qx 'READY=1|STATUS=svc-b is set: vb' "$(nlog any)" || fail "wrong READY=1: $(cat "$(nlog any)")"
 
+check "wait --notify-ready on an abstract NOTIFY_SOCKET (@name), READY=1 awaited through BARRIER=1"
+bg_start 300 "$PY" "$notify_py" --abstract --check-barrier 250 "$(nlog abstract)" -- \
+        "$EVCTL" wait svc-abstract --notify-ready --timeout 200s
+nw=$BG_PID
+wait_until "grep -qx 'STATUS=waiting for svc-abstract' '$(nlog abstract)' 2>/dev/null" ||
+        fail "no STATUS=waiting on the abstract socket: $(cat "$(nlog abstract)" 2>/dev/null)"
+expect_exit 0 "$EVCTL" set svc-abstract --value "abs"
+bg_expect "$nw" 0 "abs"
+grep -qx 'READY=1|STATUS=svc-abstract is set: abs' "$(nlog abstract)" ||
+        fail "no READY=1 on the abstract socket: $(cat "$(nlog abstract)")"
+grep -qx 'BARRIER=1 awaited' "$(nlog abstract)" ||
+        fail "no barrier awaited on the abstract socket: $(cat "$(nlog abstract)")"
+
 check "without NOTIFY_SOCKET --notify-ready only waits; it is refused where it does not belong"
 expect_exit 0 env -u NOTIFY_SOCKET "$EVCTL" wait svc-ready --notify-ready --timeout 0
 expect_stdout "10.0.0.7:80"
 expect_no_stderr
 expect_error 2 'notify-ready' "$EVCTL" set svc-ready --notify-ready
+
+check "a NOTIFY_SOCKET that cannot be used: one line on stderr per message, the wait unharmed"
+long=/tmp/$(printf 'x%.0s' {1..120})
+for bad in relative/notify /nonexistent-evd-dir/notify @ vsock:2:1234 "$long"; do
+        expect_exit 0 env NOTIFY_SOCKET="$bad" "$EVCTL" wait svc-ready --notify-ready --timeout 0
+        expect_stdout "10.0.0.7:80"
+        [[ -s $LAST_ERR_F ]] || fail "NOTIFY_SOCKET=$bad: no message on stderr"
+        ! grep -v '^evctl: cannot tell the service manager (\(STATUS=\|READY=1\)): ' "$LAST_ERR_F" ||
+                fail "NOTIFY_SOCKET=$bad: unexpected stderr
+$(_show_last)"
+done
 evd_stop
 
 check "a socket passed by systemd-socket-activate serves evctl"
