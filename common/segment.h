@@ -182,6 +182,20 @@ struct seg_event {
         uint8_t payload[EVD_VALUE_MAX];
 };
 
+/* Under the event's lock: begin and end a change that waiters may read
+ * without the lock (the seqlock `wseq`).  Every writer of an event's state
+ * or payload brackets its change with these: libevd's (lib/event.c) and the
+ * cluster mode's daemon, which mirrors other hosts' changes
+ * (daemon/cluster.c). */
+static inline void seg_event_write_begin(struct seg_event *e) {
+        atomic_fetch_add_explicit(&e->wseq, 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_release);
+}
+
+static inline void seg_event_write_end(struct seg_event *e) {
+        atomic_fetch_add_explicit(&e->wseq, 1, memory_order_release);
+}
+
 /* A semaphore; a lock is one with max 1.  A semaphore of kind
  * SEG_SEM_UNBOUNDED (seg_obj.kind) is a plain counter: max 0, no holders,
  * `value` anything up to UINT32_MAX, `unowned` and `dirty` 0. */

@@ -145,8 +145,10 @@ static void apply(struct cluster *c, struct rec *r) {
         }
         int q = seg_lookup(s, r->name, &idx, &gen);
         if (q == -ENOENT) {
-                uint32_t kind = r->has_k ? r->kind : EVD_EVENT_MANUAL;
+                uint32_t kind = r->has_k ? r->kind : EVD_EVENT_MANUAL, cap = s->capacity;
                 q = seg_table_create(s, r->name, EVD_TYPE_EVENT, kind, &idx, &gen);
+                if (s->capacity != cap)
+                        log_info("the namespace grew from %u to %u objects", cap, s->capacity);
                 if (q == -EEXIST)
                         q = seg_lookup(s, r->name, &idx, &gen);
                 if (q == 0)
@@ -170,6 +172,9 @@ static void apply(struct cluster *c, struct rec *r) {
          * (from a watch event, or found by a re-read after a compaction)
          * releases the waiters, even if the state read with it is clear
          * again by now. */
+        /* Waiters read the event without the lock once woken (peek in
+         * lib/event.c): the change is bracketed as libevd's writers do. */
+        seg_event_write_begin(e);
         if (r->has_v && r->v_version != e->sets) {
                 size_t len = MIN(r->value_len, (size_t)EVD_VALUE_MAX);
                 if (len)
@@ -186,6 +191,10 @@ static void apply(struct cluster *c, struct rec *r) {
                 changed = true;
                 wake |= r->s_state != EVD_STATE_CLEAR;
         }
+        seg_event_write_end(e);
+        /* An auto event's set wakes every local waiter, not one as a local
+         * set does: none consumes it here, each asks etcd for it (claim in
+         * lib/cluster.c), and the losers sleep again on the clear. */
         if (changed)
                 seg_obj_unlock_changed(s, o, wake);
         else

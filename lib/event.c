@@ -25,14 +25,8 @@ static int ev_lock(const evd_event *ev, struct locked *l) {
 
 /* Under the lock: begin and end a change that waiters may read without the
  * lock (the seqlock `wseq`). */
-static void write_begin(struct seg_event *e) {
-        atomic_fetch_add_explicit(&e->wseq, 1, memory_order_relaxed);
-        atomic_thread_fence(memory_order_release);
-}
-
-static void write_end(struct seg_event *e) {
-        atomic_fetch_add_explicit(&e->wseq, 1, memory_order_release);
-}
+#define write_begin seg_event_write_begin
+#define write_end seg_event_write_end
 
 static int check_kind(uint32_t have, enum evd_event_kind want, unsigned flags) {
         if (have > EVD_EVENT_AUTO)
