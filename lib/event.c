@@ -10,6 +10,7 @@
 #include "futex.h"
 #include "macro.h"
 #include "object.h"
+#include "proc.h"
 #include "shm.h"
 #include "waiters.h"
 
@@ -255,11 +256,40 @@ static void pass_on(const evd_event *ev, struct seg *s) {
                 seg_obj_wake(o, 1);
 }
 
-int shm_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize, size_t *lenp) {
+/* Under the lock, an auto event being set: ask CLAIM for its set (see
+ * shm_event_wait_claimed) with the lock dropped.  0: ours, the value
+ * handed out; -EAGAIN: another waiter's, look again; or CLAIM's error, the
+ * deadline or a cancellation. */
+static int claim_set(evd_event *ev, struct locked *l, shm_event_claim_fn claim,
+                     const struct waiter *w, void *buf, size_t bufsize, size_t *lenp) {
+        /* The value as it is with this set: what the winner hands out. */
+        struct seg_event snap;
+        const struct seg_event *e = &l->obj->u.event;
+        uint64_t sets = e->sets;
+        snap.payload_len = (uint32_t)MIN((size_t)e->payload_len, (size_t)EVD_VALUE_MAX);
+        memcpy(snap.payload, e->payload, snap.payload_len);
+        ev_unlock(l);
+        int r = claim(ev, sets);
+        if (r == 0) {
+                copy_out(&snap, buf, bufsize, lenp);
+                return 0;
+        }
+        if (r != -EAGAIN)
+                return r;
+        r = wait_check_cancel(ev->ctx);
+        if (r < 0)
+                return r;
+        return now_monotonic_usec() >= w->deadline ? -ETIMEDOUT : -EAGAIN;
+}
+
+int shm_event_wait_claimed(evd_event *ev, int64_t timeout, void *buf, size_t bufsize,
+                           size_t *lenp, shm_event_claim_fn claim) {
         /* Cancelled: return before looking, so that nothing is consumed. */
         int r = wait_check_cancel(ev->ctx);
         if (r < 0)
                 return r;
+        if (ev->kind != EVD_EVENT_AUTO)
+                claim = NULL;
         struct waiter w;
         waiter_init(&w, ev->ctx, ev->name, timeout);
         uint64_t start = 0;
@@ -270,6 +300,14 @@ int shm_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize, si
                         break;
                 if (first)
                         start = l.obj->u.event.sets;
+                if (claim && l.obj->u.event.state == EVD_STATE_SET) {
+                        r = claim_set(ev, &l, claim, &w, buf, bufsize, lenp);
+                        if (r != -EAGAIN)
+                                break;
+                        /* Another waiter won: the segment shows its clear,
+                         * or a newer set, by now. */
+                        continue;
+                }
                 r = fired(ev, &l.obj->u.event, start, true);
                 if (r != 0) {
                         r = take(ev, &l, r, buf, bufsize, lenp);
@@ -303,6 +341,10 @@ int shm_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize, si
 out:
         waiter_done(&w);
         return r;
+}
+
+int shm_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize, size_t *lenp) {
+        return shm_event_wait_claimed(ev, timeout, buf, bufsize, lenp, NULL);
 }
 
 /* The shared loop of wait_any (ALL false) and wait_all (ALL true). */

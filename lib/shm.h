@@ -23,6 +23,15 @@ int shm_event_clear(evd_event *ev);
 int shm_event_fail(evd_event *ev, const char *message);
 int shm_event_is_set(evd_event *ev);
 int shm_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize, size_t *lenp);
+/* What an auto event's waiter does with the set it sees, in a namespace
+ * whose sets are not consumed in the segment alone (lib/cluster.c): ask
+ * who gets set SETS.  0: this waiter; -EAGAIN: another one; or an error. */
+typedef int (*shm_event_claim_fn)(evd_event *ev, uint64_t sets);
+/* shm_event_wait, except that an auto event's set is not consumed in the
+ * segment but given to CLAIM (NULL: consumed, as shm_event_wait does);
+ * failures, timeouts, cancellation and sleeping are shm_event_wait's. */
+int shm_event_wait_claimed(evd_event *ev, int64_t timeout, void *buf, size_t bufsize,
+                           size_t *lenp, shm_event_claim_fn claim);
 int shm_event_wait_any(evd_event **evs, size_t n, int64_t timeout, size_t *indexp, void *buf,
                        size_t bufsize, size_t *lenp);
 int shm_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size_t *indexp, void *buf,
@@ -61,3 +70,45 @@ int shm_barrier_broken(evd_barrier *barrier);
 int shm_notifier_open(evd_ctx *ctx, const char *name, evd_notifier **notifierp);
 int shm_notifier_ack(evd_notifier *notifier);
 void shm_notifier_free(evd_notifier *notifier);
+
+/* The operations of shm_backend (shm.c) that the cluster namespace's
+ * backend (cluster.c) has as they are: both tables begin with this list, so
+ * that a fix or a new operation here is one for both.  What they do
+ * differently, the event writes and waits, each table names itself. */
+#define SHM_BACKEND_SHARED_OPS \
+        .ns_open = shm_ns_open, \
+        .ns_close = shm_ns_close, \
+        .create = client_create, \
+        .delete = shm_delete, \
+        .list = shm_list, \
+        .show = shm_show, \
+        .watch_wait = shm_watch_wait, \
+        .notifier_open = shm_notifier_open, \
+        .notifier_ack = shm_notifier_ack, \
+        .notifier_free = shm_notifier_free, \
+        .event_open = shm_event_open, \
+        .event_free = shm_event_free, \
+        .event_is_set = shm_event_is_set, \
+        .event_wait_all = shm_event_wait_all, \
+        .sem_open = shm_sem_open, \
+        .sem_free = shm_sem_free, \
+        .sem_acquire = shm_sem_acquire, \
+        .sem_release = shm_sem_release, \
+        .sem_value = shm_sem_value, \
+        .lock_open = shm_lock_open, \
+        .lock_free = shm_lock_free, \
+        .lock_acquire = shm_lock_acquire, \
+        .lock_release = shm_lock_release, \
+        .lock_held = shm_lock_held, \
+        .cond_open = shm_cond_open, \
+        .cond_free = shm_cond_free, \
+        .cond_wait = shm_cond_wait, \
+        .cond_notify = shm_cond_notify, \
+        .barrier_open = shm_barrier_open, \
+        .barrier_free = shm_barrier_free, \
+        .barrier_wait = shm_barrier_wait, \
+        .barrier_abort = shm_barrier_abort, \
+        .barrier_reset = shm_barrier_reset, \
+        .barrier_parties = shm_barrier_parties, \
+        .barrier_waiting = shm_barrier_waiting, \
+        .barrier_broken = shm_barrier_broken

@@ -3,7 +3,8 @@
 # cluster-events.sh - events of a cluster namespace (evd --etcd) across
 # three daemons on separate runtime directories, over a 3-member etcd
 # cluster on localhost ports: fan-out with values, set at once followed by
-# clear, fail, --once, --auto (one release per set), wait --any, list/show/delete, an etcd member killed
+# clear, fail, --once, --auto (one release per set; a fail releases every
+# waiter), wait --any, list/show/delete, an etcd member killed
 # under the watches, a member hung, quorum lost (writes exit 5, waiters keep
 # waiting), a compaction while a host's daemon is stopped, a host's daemon
 # SIGKILLed and restarted, and a daemon without --etcd on a cluster
@@ -134,6 +135,15 @@ got=$(printf '%s\n' "${outs[@]}" | sort | tr '\n' ' ')
 for i in 1 2 3; do
         [[ $(on "$i" show_field au state) == clear ]] || fail "h$i: au is not clear after its sets were consumed"
 done
+check "auto event: a fail on h1 releases the waiter left over, whichever host it waits on (exit 3)"
+last=
+for p in "${W[@]}"; do
+        alive "$p" && last=$p
+done
+[[ -n $last ]] || fail "no waiter on au is left"
+on 1 expect_exit 0 "$EVCTL" fail au --auto "gone"
+bg_expect "$last" 3
+grep -q "gone" "$(bg_err "$last")" || fail "the auto waiter did not print the failure: $(cat "$(bg_err "$last")")"
 
 check "wait --any on h3 is released by a set of one of its events on h2"
 on 3 bg_start 240 "$EVCTL" wait any-a any-b --any --timeout 200s
