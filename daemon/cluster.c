@@ -436,17 +436,8 @@ static void on_watch_line(struct cluster *c, const char *line) {
 static size_t on_watch_data(char *d, size_t sz, size_t nm, void *userdata) {
         struct cluster *c = userdata;
         size_t n = sz * nm;
-        if (c->wlen + n + 1 > c->wsize) {
-                size_t want = MAX(c->wsize * 2, c->wlen + n + 1);
-                char *b = want <= (64u << 20) ? realloc(c->wbuf, want) : NULL;
-                if (!b)
-                        return 0;
-                c->wbuf = b;
-                c->wsize = want;
-        }
-        memcpy(c->wbuf + c->wlen, d, n);
-        c->wlen += n;
-        c->wbuf[c->wlen] = '\0';
+        if (!etcd_buf_append(&c->wbuf, &c->wlen, &c->wsize, d, n))
+                return 0;
         char *nl;
         while ((nl = memchr(c->wbuf, '\n', c->wlen))) {
                 *nl = '\0';
@@ -693,8 +684,39 @@ static void reply(struct proto_msg *rep, int status, const char *msg) {
                 proto_set_value(rep, msg, (uint32_t)strlen(msg));
 }
 
-void cluster_handle_event(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep) {
+/* Send the transaction T (a write or a claim, WHAT, on event NAME) to etcd
+ * and take it back.  0 with *OKP telling whether its compares held, once
+ * the segment shows the transaction's revision, in revision order with
+ * every other host's changes: a writer reads its write back, a waiter that
+ * lost a claim sees the winner's clear (or a newer set) when it looks
+ * again, a once event's refused set shows the state that refused it.  Or
+ * etcd's error, already in REP with its reason. */
+static int run_txn(struct cluster *c, json_object *t, const char *what, const char *name,
+                   bool *okp, struct proto_msg *rep) {
         static char msg[512];
+        json_object *res = NULL;
+        char why[256];
+        int r = etcd_call(&c->conn, "/v3/kv/txn", t, &res, WRITE_CALL_MS, WRITE_BUDGET_MS, why,
+                          sizeof(why));
+        json_object_put(t);
+        if (r < 0) {
+                snprintf(msg, sizeof(msg), "the etcd cluster did not take the %s (%s)",
+                         strcmp(what, "claim") ? "write" : "claim", why);
+                log_warning("cluster: %s %s: %s", what, name, msg);
+                reply(rep, r, msg);
+                return r;
+        }
+        *okp = txn_succeeded(res);
+        int64_t rev = etcd_int(etcd_get(res, "header", NULL), "revision", 0);
+        json_object_put(res);
+        if (!wait_applied(c, rev, ECHO_WAIT_MS))
+                log_notice("cluster: %s %s: etcd has it at revision %" PRId64
+                           " but the watch has not brought it back yet",
+                           what, name, rev);
+        return 0;
+}
+
+void cluster_handle_event(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep) {
         if (!c) {
                 reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
                 return;
@@ -723,7 +745,7 @@ void cluster_handle_event(struct cluster *c, const struct proto_msg *req, struct
                 reply(rep, -ENOMEM, NULL);
                 return;
         }
-        json_object *t = txn_new(), *res = NULL;
+        json_object *t = txn_new();
         const char *st = state_names[req->state];
         if (req->state != EVD_STATE_CLEAR) {
                 /* A once event is set (or failed) only from clear, across
@@ -736,34 +758,12 @@ void cluster_handle_event(struct cluster *c, const struct proto_msg *req, struct
                 txn_add(t, "success", etcd_req_put(kv, v, req->value_len + 1));
         }
         txn_add(t, "success", etcd_req_put(ks, st, strlen(st)));
-        char why[256];
-        int r = etcd_call(&c->conn, "/v3/kv/txn", t, &res, WRITE_CALL_MS, WRITE_BUDGET_MS, why,
-                          sizeof(why));
-        json_object_put(t);
-        if (r < 0) {
-                snprintf(msg, sizeof(msg), "the etcd cluster did not take the write (%s)", why);
-                log_warning("cluster: %s %s: %s", st, req->name, msg);
-                reply(rep, r, msg);
-                return;
-        }
-        bool ok = txn_succeeded(res);
-        int64_t rev = etcd_int(etcd_get(res, "header", NULL), "revision", 0);
-        json_object_put(res);
-        if (!ok) {
-                reply(rep, -EALREADY, NULL);
-                return;
-        }
-        /* Read-your-writes: the change is in the segment, in revision
-         * order with every other host's, before the caller goes on. */
-        if (!wait_applied(c, rev, ECHO_WAIT_MS))
-                log_notice("cluster: %s %s is in etcd (revision %" PRId64
-                           ") but the watch has not brought it back yet",
-                           st, req->name, rev);
-        reply(rep, 0, NULL);
+        bool ok;
+        if (run_txn(c, t, st, req->name, &ok, rep) == 0)
+                reply(rep, ok ? 0 : -EALREADY, NULL);
 }
 
 void cluster_handle_claim(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep) {
-        static char msg[512];
         if (!c) {
                 reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
                 return;
@@ -779,30 +779,13 @@ void cluster_handle_claim(struct cluster *c, const struct proto_msg *req, struct
                 reply(rep, -ENOMEM, NULL);
                 return;
         }
-        json_object *t = txn_new(), *res = NULL;
+        json_object *t = txn_new();
         txn_add(t, "compare", etcd_cmp(ks, "VALUE", "EQUAL", "set", 3, 0));
         txn_add(t, "compare", etcd_cmp(kv, "VERSION", "EQUAL", NULL, 0, (int64_t)req->sets));
         txn_add(t, "success", etcd_req_put(ks, "clear", 5));
-        char why[256];
-        int r = etcd_call(&c->conn, "/v3/kv/txn", t, &res, WRITE_CALL_MS, WRITE_BUDGET_MS, why,
-                          sizeof(why));
-        json_object_put(t);
-        if (r < 0) {
-                snprintf(msg, sizeof(msg), "the etcd cluster did not take the claim (%s)", why);
-                log_warning("cluster: claim %s: %s", req->name, msg);
-                reply(rep, r, msg);
-                return;
-        }
-        bool ok = txn_succeeded(res);
-        int64_t rev = etcd_int(etcd_get(res, "header", NULL), "revision", 0);
-        json_object_put(res);
-        /* Won or lost, the segment shows the outcome (the winner's clear,
-         * or a newer set) before the waiter looks again. */
-        if (!wait_applied(c, rev, ECHO_WAIT_MS))
-                log_notice("cluster: claim of %s: the watch has not brought revision %" PRId64
-                           " back yet",
-                           req->name, rev);
-        reply(rep, ok ? 0 : -EAGAIN, NULL);
+        bool ok;
+        if (run_txn(c, t, "claim", req->name, &ok, rep) == 0)
+                reply(rep, ok ? 0 : -EAGAIN, NULL);
 }
 
 /* ---- start and stop ----------------------------------------------------------- */

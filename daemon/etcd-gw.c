@@ -186,23 +186,27 @@ void etcd_gw_setup(const struct etcd_gw *gw, void *h) {
                 curl_easy_setopt(h, CURLOPT_SSLKEY, gw->key);
 }
 
+bool etcd_buf_append(char **buf, size_t *len, size_t *size, const char *d, size_t n) {
+        if (*len + n + 1 > *size) {
+                size_t want = MAX(*size * 2, *len + n + 1);
+                if (want > (64u << 20))
+                        return false; /* a runaway answer: abort the transfer */
+                char *b = realloc(*buf, want);
+                if (!b)
+                        return false;
+                *buf = b;
+                *size = want;
+        }
+        memcpy(*buf + *len, d, n);
+        *len += n;
+        (*buf)[*len] = '\0';
+        return true;
+}
+
 static size_t on_data(char *d, size_t sz, size_t nm, void *userdata) {
         struct etcd_conn *c = userdata;
         size_t n = sz * nm;
-        if (c->len + n + 1 > c->size) {
-                size_t want = MAX(c->size * 2, c->len + n + 1);
-                if (want > (64u << 20))
-                        return 0; /* a runaway answer: abort the transfer */
-                char *b = realloc(c->buf, want);
-                if (!b)
-                        return 0;
-                c->buf = b;
-                c->size = want;
-        }
-        memcpy(c->buf + c->len, d, n);
-        c->len += n;
-        c->buf[c->len] = '\0';
-        return n;
+        return etcd_buf_append(&c->buf, &c->len, &c->size, d, n) ? n : 0;
 }
 
 int etcd_conn_init(struct etcd_conn *c, struct etcd_gw *gw) {

@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,11 @@ struct etcd_conn {
         char *buf;
         size_t len, size;
 };
+/* Append the N bytes at D to the NUL-terminated buffer *BUF (*LEN bytes
+ * held, *SIZE allocated), growing it; false when it cannot, or would pass
+ * 64 MiB (a runaway answer from a member: the transfer is aborted). */
+bool etcd_buf_append(char **buf, size_t *len, size_t *size, const char *d, size_t n);
+
 int etcd_conn_init(struct etcd_conn *c, struct etcd_gw *gw);
 void etcd_conn_done(struct etcd_conn *c);
 
