@@ -60,6 +60,31 @@ static void await(evd_ctx *ctx, const char *name, uint32_t waiters, int state) {
         exit(1);
 }
 
+/* The namespace of the daemon serving DIR (host HOST, for the message), or
+ * the bench dies. */
+static evd_ctx *open_ctx(const char *dir, const char *host) {
+        evd_ctx *ctx;
+        char what[32];
+        int r = evd_open(&ctx, dir, EVD_OPEN_NO_AUTOSTART);
+        snprintf(what, sizeof(what), "open %s", host);
+        if (r < 0)
+                die(what, r);
+        return ctx;
+}
+
+/* The KIND event NAME of CTX (on host HOST, for the message), made if
+ * missing, or the bench dies. */
+static evd_event *open_event(evd_ctx *ctx, const char *name, enum evd_event_kind kind,
+                             const char *host) {
+        evd_event *ev;
+        char what[32];
+        int r = evd_event_open(ctx, name, kind, EVD_CREATE, &ev);
+        snprintf(what, sizeof(what), "event open on %s", host);
+        if (r < 0)
+                die(what, r);
+        return ev;
+}
+
 /* One series: KIND events named NAME; the child waits on B. */
 static void series(evd_ctx *a, const char *dir_b, const char *name, enum evd_event_kind kind,
                    int rounds, uint64_t *set_ns, uint64_t *wake_ns) {
@@ -70,14 +95,8 @@ static void series(evd_ctx *a, const char *dir_b, const char *name, enum evd_eve
         if (pid == 0) {
                 close(go[1]); /* or the child never sees the end of go */
                 close(back[0]);
-                evd_ctx *b;
-                int r = evd_open(&b, dir_b, EVD_OPEN_NO_AUTOSTART);
-                if (r < 0)
-                        die("open B", r);
-                evd_event *ev;
-                r = evd_event_open(b, name, kind, EVD_CREATE, &ev);
-                if (r < 0)
-                        die("event open on B", r);
+                evd_event *ev = open_event(open_ctx(dir_b, "B"), name, kind, "B");
+                int r;
                 char c;
                 while (read(go[0], &c, 1) == 1) {
                         r = evd_event_wait(ev, 60 * 1000000LL, NULL, 0, NULL);
@@ -91,14 +110,9 @@ static void series(evd_ctx *a, const char *dir_b, const char *name, enum evd_eve
         }
         close(go[0]);
         close(back[1]);
-        evd_ctx *b;
-        int r = evd_open(&b, dir_b, EVD_OPEN_NO_AUTOSTART);
-        if (r < 0)
-                die("open B", r);
-        evd_event *ev;
-        r = evd_event_open(a, name, kind, EVD_CREATE, &ev);
-        if (r < 0)
-                die("event open on A", r);
+        evd_ctx *b = open_ctx(dir_b, "B");
+        evd_event *ev = open_event(a, name, kind, "A");
+        int r;
         for (int i = 0; i < rounds; i++) {
                 if (kind != EVD_EVENT_AUTO && (r = evd_event_clear(ev)) < 0)
                         die("clear", r);
@@ -131,10 +145,7 @@ int main(int argc, char **argv) {
         int rounds = argc > 3 ? atoi(argv[3]) : 50;
         if (rounds < 1 || rounds > 100000)
                 rounds = 50;
-        evd_ctx *a;
-        int r = evd_open(&a, argv[1], EVD_OPEN_NO_AUTOSTART);
-        if (r < 0)
-                die("open A", r);
+        evd_ctx *a = open_ctx(argv[1], "A");
         uint64_t *s = calloc((size_t)rounds, sizeof(*s)), *w = calloc((size_t)rounds, sizeof(*w));
         char name[64];
         snprintf(name, sizeof(name), "bench-manual-%d", (int)getpid());

@@ -53,15 +53,6 @@ waiters_on() {
                 W+=("$BG_PID")
         done
 }
-# n_ended PIDS...: how many of these background commands have ended.
-n_ended() {
-        local p n=0
-        for p in "$@"; do
-                alive "$p" || n=$((n + 1))
-        done
-        echo "$n"
-}
-
 for i in 1 2 3; do host_start "$i"; done
 [[ -f ${H[1]}/evd.cluster ]] || fail "the daemon did not mark its runtime directory as a cluster namespace"
 

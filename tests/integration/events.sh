@@ -14,15 +14,6 @@ blocked() {
                 fail "show $1 reports $(waiters "$1") waiters, want $2"
 }
 
-# n_ended PIDS...: how many of these background commands have ended.
-n_ended() {
-        local p n=0
-        for p in "$@"; do
-                alive "$p" || n=$((n + 1))
-        done
-        echo "$n"
-}
-
 # auto_waiters: three background waiters (their pids in aw) blocked on the
 # auto event au.
 auto_waiters() {

@@ -112,6 +112,15 @@ alive() {
         [[ -n $s && $s != Z ]]
 }
 
+# n_ended PIDS...: how many of these background commands have ended.
+n_ended() {
+        local p n=0
+        for p in "$@"; do
+                alive "$p" || n=$((n + 1))
+        done
+        echo "$n"
+}
+
 # Every evd process serving DIR (by argv, environment or evd.pid), one pid
 # per line, each once.
 daemon_pids_for() {
