@@ -279,6 +279,10 @@ struct seg {
          * a slot taken from it is checked. */
         uint32_t *free_slots;
         uint32_t nfree, free_alloc;
+        /* Daemon: the used-slot mark as it last made it.  The header's copy
+         * may be scribbled lower, which would hide live slots from the
+         * index's rebuilds and from list: the higher of the two counts. */
+        uint32_t used_mark;
         char name[SEG_NAME_MAX]; /* its POSIX shm name, "" if unknown */
 };
 #define SEG_NULL ((struct seg){ .fd = -1 })
