@@ -1261,6 +1261,12 @@ static uint32_t used_mark(struct seg *s) {
         return MIN(used, s->capacity);
 }
 
+void seg_used_mark_restore(struct seg *s) {
+        uint32_t mark = MIN(s->used_mark, s->capacity);
+        if (atomic_load(&s->hdr->slots_used) < mark)
+                atomic_store(&s->hdr->slots_used, mark);
+}
+
 /* Daemon, under the table lock: make the index afresh from the slots, of
  * the size the capacity asks for, under the index's seqlock.  Also the live
  * count, the used-slot mark and the free list.  FULL: every slot (adopting

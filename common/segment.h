@@ -426,6 +426,11 @@ uint32_t seg_slots_used(const struct seg *s);
  * Returns how many slots were quarantined, or a negative code. */
 int seg_table_reindex(struct seg *s);
 
+/* Daemon, at its tick: put back the used-slot mark when it was scribbled
+ * lower than the one the daemon made (list and scans stop at it, and would
+ * miss live objects above it). */
+void seg_used_mark_restore(struct seg *s);
+
 /* The longest probe (index entries read) any lookup of the current index
  * can take, missing names included: the longest run of entries in use, plus
  * one.  For tests and the benchmark. */
