@@ -129,6 +129,14 @@ unsigned seg_sleepers_check(struct seg *s) {
                         woken++;
                         continue;
                 }
+                /* Scribbled (its state out of bounds): no writer can change
+                 * it any more (obj_lock refuses it), and nobody would wake
+                 * its sleepers.  Woken, they find it so and report it. */
+                if (live && !seg_obj_sane(o)) {
+                        seg_obj_wake(o, INT32_MAX);
+                        woken++;
+                        continue;
+                }
                 /* A writer died between its change and its wake-up (or is
                  * there right now: a spare wake-up then, harmless). */
                 uint32_t owed = atomic_load(&o->wake_owed);

@@ -496,6 +496,30 @@ START_TEST(dead_waiters_do_not_fill_the_registry) {
 }
 END_TEST
 
+/* An object scribbled while waiters sleep on it without a timeout (its
+ * state out of bounds, so that no writer can change it any more): the
+ * daemon wakes them, and they report it (-EBADMSG) instead of sleeping for
+ * good.  Without the daemon's look, the waiter sleeps until the deadline
+ * for a hang. */
+START_TEST(scribbled_object_wakes_sleepers) {
+        evd_event *ev = open_ev(C, "scribbled");
+        struct th_thread t;
+        th_thread_start(&t, wait_event, ev);
+        ck_assert_msg(TH_WAIT_FOR(sleeps_untimed(t.tid), HANG_MS),
+                      "the waiter does not sleep without a timeout");
+        struct seg seg = SEG_NULL;
+        char why[256];
+        th_assert_r(seg_client_open(&seg, D.dir, why, sizeof(why)), 0);
+        uint32_t idx, gen;
+        th_assert_r(seg_lookup(&seg, "scribbled", &idx, &gen), 0);
+        __atomic_store_n(&seg.objs[idx].u.event.state, 7u, __ATOMIC_SEQ_CST);
+        th_assert_r(th_thread_finish(&t, HANG_MS), -EBADMSG);
+        th_assert_r(evd_event_set(ev, NULL, 0), -EBADMSG);
+        seg_close(&seg);
+        evd_event_free(ev);
+}
+END_TEST
+
 int main(void) {
         const struct th_case cases[] = {
                 { "untimed", { waiter_sleeps_untimed, notifier_sleeps_untimed } },
@@ -506,6 +530,7 @@ int main(void) {
                 { "wake-one", { release_wakes_one, auto_set_wakes_one } },
                 { "fan-out", { set_then_clear_releases_every_process } },
                 { "registry", { dead_waiters_do_not_fill_the_registry } },
+                { "scribbled", { scribbled_object_wakes_sleepers } },
         };
         const struct th_fixture fx = { .setup = setup, .teardown = teardown };
         return th_run_cases("wake", cases, ELEMENTSOF(cases), &fx);
