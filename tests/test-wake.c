@@ -520,6 +520,30 @@ START_TEST(scribbled_object_wakes_sleepers) {
 }
 END_TEST
 
+/* An object's sleeper count scribbled to 0 while a waiter sleeps on it
+ * without a timeout: a set then skips its wake-up (nobody seems to sleep),
+ * but the daemon's look at the waiter registry finds a registered waiter
+ * on an object that says it has none, and wakes it.  Without that look
+ * the waiter sleeps until the deadline for a hang. */
+START_TEST(scribbled_sleepers_count) {
+        evd_event *ev = open_ev(C, "uncounted");
+        struct th_thread t;
+        th_thread_start(&t, wait_event, ev);
+        ck_assert_msg(TH_WAIT_FOR(sleeps_untimed(t.tid), HANG_MS),
+                      "the waiter does not sleep without a timeout");
+        struct seg seg = SEG_NULL;
+        char why[256];
+        th_assert_r(seg_client_open(&seg, D.dir, why, sizeof(why)), 0);
+        uint32_t idx, gen;
+        th_assert_r(seg_lookup(&seg, "uncounted", &idx, &gen), 0);
+        atomic_store(&seg.objs[idx].sleepers, 0);
+        th_assert_r(evd_event_set(ev, NULL, 0), 0);
+        th_assert_r(th_thread_finish(&t, HANG_MS), 0);
+        seg_close(&seg);
+        evd_event_free(ev);
+}
+END_TEST
+
 int main(void) {
         const struct th_case cases[] = {
                 { "untimed", { waiter_sleeps_untimed, notifier_sleeps_untimed } },
@@ -530,7 +554,7 @@ int main(void) {
                 { "wake-one", { release_wakes_one, auto_set_wakes_one } },
                 { "fan-out", { set_then_clear_releases_every_process } },
                 { "registry", { dead_waiters_do_not_fill_the_registry } },
-                { "scribbled", { scribbled_object_wakes_sleepers } },
+                { "scribbled", { scribbled_object_wakes_sleepers, scribbled_sleepers_count } },
         };
         const struct th_fixture fx = { .setup = setup, .teardown = teardown };
         return th_run_cases("wake", cases, ELEMENTSOF(cases), &fx);
