@@ -496,23 +496,33 @@ START_TEST(dead_waiters_do_not_fill_the_registry) {
 }
 END_TEST
 
+/* A thread of ours asleep without a timeout on the new event NAME, and
+ * the segment mapped (into SEG) to scribble on the event's slot, which is
+ * returned. */
+static struct seg_obj *asleep_on(const char *name, evd_event **evp, struct th_thread *t,
+                                 struct seg *seg) {
+        *evp = open_ev(C, name);
+        th_thread_start(t, wait_event, *evp);
+        ck_assert_msg(TH_WAIT_FOR(sleeps_untimed(t->tid), HANG_MS),
+                      "the waiter does not sleep without a timeout");
+        char why[256];
+        th_assert_r(seg_client_open(seg, D.dir, why, sizeof(why)), 0);
+        uint32_t idx, gen;
+        th_assert_r(seg_lookup(seg, name, &idx, &gen), 0);
+        return &seg->objs[idx];
+}
+
 /* An object scribbled while waiters sleep on it without a timeout (its
  * state out of bounds, so that no writer can change it any more): the
  * daemon wakes them, and they report it (-EBADMSG) instead of sleeping for
  * good.  Without the daemon's look, the waiter sleeps until the deadline
  * for a hang. */
 START_TEST(scribbled_object_wakes_sleepers) {
-        evd_event *ev = open_ev(C, "scribbled");
+        evd_event *ev;
         struct th_thread t;
-        th_thread_start(&t, wait_event, ev);
-        ck_assert_msg(TH_WAIT_FOR(sleeps_untimed(t.tid), HANG_MS),
-                      "the waiter does not sleep without a timeout");
         struct seg seg = SEG_NULL;
-        char why[256];
-        th_assert_r(seg_client_open(&seg, D.dir, why, sizeof(why)), 0);
-        uint32_t idx, gen;
-        th_assert_r(seg_lookup(&seg, "scribbled", &idx, &gen), 0);
-        __atomic_store_n(&seg.objs[idx].u.event.state, 7u, __ATOMIC_SEQ_CST);
+        struct seg_obj *o = asleep_on("scribbled", &ev, &t, &seg);
+        __atomic_store_n(&o->u.event.state, 7u, __ATOMIC_SEQ_CST);
         th_assert_r(th_thread_finish(&t, HANG_MS), -EBADMSG);
         th_assert_r(evd_event_set(ev, NULL, 0), -EBADMSG);
         seg_close(&seg);
@@ -526,17 +536,11 @@ END_TEST
  * on an object that says it has none, and wakes it.  Without that look
  * the waiter sleeps until the deadline for a hang. */
 START_TEST(scribbled_sleepers_count) {
-        evd_event *ev = open_ev(C, "uncounted");
+        evd_event *ev;
         struct th_thread t;
-        th_thread_start(&t, wait_event, ev);
-        ck_assert_msg(TH_WAIT_FOR(sleeps_untimed(t.tid), HANG_MS),
-                      "the waiter does not sleep without a timeout");
         struct seg seg = SEG_NULL;
-        char why[256];
-        th_assert_r(seg_client_open(&seg, D.dir, why, sizeof(why)), 0);
-        uint32_t idx, gen;
-        th_assert_r(seg_lookup(&seg, "uncounted", &idx, &gen), 0);
-        atomic_store(&seg.objs[idx].sleepers, 0);
+        struct seg_obj *o = asleep_on("uncounted", &ev, &t, &seg);
+        atomic_store(&o->sleepers, 0);
         th_assert_r(evd_event_set(ev, NULL, 0), 0);
         th_assert_r(th_thread_finish(&t, HANG_MS), 0);
         seg_close(&seg);
