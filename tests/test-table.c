@@ -40,6 +40,17 @@ static int create_ev(const char *name, uint32_t *idxp, uint32_t *genp) {
         return seg_table_create(&S, name, EVD_TYPE_EVENT, EVD_EVENT_MANUAL, idxp, genp);
 }
 
+/* Create the events PREFIX-FROM .. PREFIX-(TO-1), each of which must be
+ * made. */
+static void create_range(const char *prefix, int from, int to) {
+        uint32_t idx, gen;
+        for (int i = from; i < to; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "%s-%d", prefix, i);
+                th_assert_r(create_ev(name, &idx, &gen), 0);
+        }
+}
+
 /* With room for 8 and no growth allowed, 3 objects that stay and 20,000
  * creates and deletes of other names: every create finds a slot (the deleted
  * ones are reused), the table never grows, and a lookup of a missing name
@@ -98,11 +109,7 @@ START_TEST(deleted_slots_reused) {
                 ck_assert_uint_le(probes, longest);
         }
         /* Full means full: 5 more fit, the sixth does not. */
-        for (int i = 0; i < 5; i++) {
-                char name[32];
-                snprintf(name, sizeof(name), "fill-%d", i);
-                th_assert_r(create_ev(name, &idx, &gen), 0);
-        }
+        create_range("fill", 0, 5);
         th_assert_r(create_ev("one-too-many", &idx, &gen), -ENOSPC);
 }
 END_TEST
@@ -120,11 +127,7 @@ START_TEST(churn_never_grows) {
         ck_assert_uint_eq(S.hdr->capacity, 8);
         ck_assert_uint_le(atomic_load(&S.hdr->slots_used), 1);
         /* And it grows when it is really full, keeping every object. */
-        for (int i = 0; i < 100; i++) {
-                char name[32];
-                snprintf(name, sizeof(name), "g-%d", i);
-                th_assert_r(create_ev(name, &idx, &gen), 0);
-        }
+        create_range("g", 0, 100);
         ck_assert_uint_eq(S.hdr->capacity, 128);
         ck_assert_uint_eq(S.capacity, 128);
         ck_assert_uint_eq(atomic_load(&S.hdr->index_slots), 256);
@@ -138,11 +141,7 @@ START_TEST(churn_never_grows) {
         char why[256];
         th_assert_r(seg_open(&b, shm_name, why, sizeof(why)), 0);
         struct seg_obj *b_objs = b.objs;
-        for (int i = 100; i < 300; i++) {
-                char name[32];
-                snprintf(name, sizeof(name), "g-%d", i);
-                th_assert_r(create_ev(name, &idx, &gen), 0);
-        }
+        create_range("g", 100, 300);
         ck_assert_uint_eq(b.capacity, 128);
         th_assert_r(seg_lookup(&b, "g-299", &idx, &gen), 0);
         ck_assert_uint_ge(idx, 128);
@@ -157,11 +156,7 @@ END_TEST
  * object, and its SIGBUS guard covers the slots it grew by. */
 START_TEST(grown_restored_and_guarded) {
         uint32_t idx, gen;
-        for (int i = 0; i < 100; i++) {
-                char name[32];
-                snprintf(name, sizeof(name), "g-%d", i);
-                th_assert_r(create_ev(name, &idx, &gen), 0);
-        }
+        create_range("g", 0, 100);
         ck_assert_uint_eq(S.capacity, 128);
         th_assert_r(seg_table_delete(&S, "g-50"), 0);
         char old_name[SEG_NAME_MAX];
@@ -182,11 +177,7 @@ START_TEST(grown_restored_and_guarded) {
         struct seg b = SEG_NULL;
         char why[256];
         th_assert_r(seg_open(&b, shm_name, why, sizeof(why)), 0);
-        for (int i = 100; i < 200; i++) {
-                char name[32];
-                snprintf(name, sizeof(name), "g-%d", i);
-                th_assert_r(create_ev(name, &idx, &gen), 0);
-        }
+        create_range("g", 100, 200);
         ck_assert_uint_eq(S.capacity, 256);
 
         /* The file cut short in the part it grew by: an access there is
