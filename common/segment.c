@@ -1257,6 +1257,19 @@ static bool slot_reusable(const struct seg_obj *o) {
         return atomic_load(&o->state) != SLOT_LIVE && !(atomic_load(&o->gen) & 1);
 }
 
+/* Daemon, under the table lock: the slots ever used.  The header's mark
+ * may have been scribbled lower than the one we made: never below ours. */
+static uint32_t used_mark(struct seg *s) {
+        uint32_t used = MAX(atomic_load(&s->hdr->slots_used), s->used_mark);
+        return MIN(used, s->capacity);
+}
+
+void seg_used_mark_restore(struct seg *s) {
+        uint32_t mark = MIN(s->used_mark, s->capacity);
+        if (atomic_load(&s->hdr->slots_used) < mark)
+                atomic_store(&s->hdr->slots_used, mark);
+}
+
 /* Daemon, under the table lock: make the index afresh from the slots, of
  * the size the capacity asks for, under the index's seqlock.  Also the live
  * count, the used-slot mark and the free list.  FULL: every slot (adopting
@@ -1275,7 +1288,7 @@ static uint32_t index_rebuild(struct seg *s, bool full) {
                 atomic_store_explicit(&s->index[i], 0, memory_order_relaxed);
         s->nfree = 0;
         uint32_t used = 0, live = 0, entries = 0, bad = 0;
-        uint32_t end = full ? s->capacity : MIN(atomic_load(&hd->slots_used), s->capacity);
+        uint32_t end = full ? s->capacity : used_mark(s);
         for (uint32_t i = 0; i < end; i++) {
                 struct seg_obj *o = &s->objs[i];
                 uint32_t st = atomic_load(&o->state);
@@ -1313,6 +1326,7 @@ static uint32_t index_rebuild(struct seg *s, bool full) {
                 if (slot_reusable(&s->objs[i]))
                         free_push(s, i);
         hd->index_used = entries;
+        s->used_mark = used;
         atomic_store(&hd->slots_used, used);
         atomic_store(&hd->count, live);
         atomic_thread_fence(memory_order_seq_cst);
@@ -1357,6 +1371,21 @@ int seg_table_reindex(struct seg *s) {
         uint32_t bad = index_rebuild(s, true);
         table_unlock(s);
         return (int)bad;
+}
+
+/* Under the table lock, before a write looks a name up: an index whose
+ * header was scribbled (a size other than the capacity asks for, a rebuild
+ * left half done) or a used-slot mark scribbled lower is made afresh.
+ * Trusting the size would send index_find to entries never written, and a
+ * create of a live name would make a second object of it (which the next
+ * rebuild quarantines, perhaps the live one); lookups would go on scanning
+ * every slot while index_seq stays odd. */
+static void index_check(struct seg *s) {
+        struct seg_header *hd = s->hdr;
+        if ((atomic_load(&hd->index_seq) & 1u) ||
+            atomic_load(&hd->index_slots) != index_size_for(s->capacity) ||
+            atomic_load(&hd->slots_used) < MIN(s->used_mark, s->capacity))
+                index_rebuild(s, false);
 }
 
 /* Under the table lock: the index entry of NAME's live slot: its position
@@ -1450,8 +1479,8 @@ static int take_slot(struct seg *s, uint32_t *idxp) {
                         }
                 }
                 /* Never-used slots, in order. */
-                for (uint32_t used = atomic_load(&s->hdr->slots_used); used < s->capacity;
-                     used++) {
+                for (uint32_t used = used_mark(s); used < s->capacity; used++) {
+                        s->used_mark = used + 1;
                         atomic_store(&s->hdr->slots_used, used + 1);
                         if (slot_reusable(&s->objs[used])) {
                                 *idxp = used;
@@ -1461,7 +1490,7 @@ static int take_slot(struct seg *s, uint32_t *idxp) {
                 if (round == 0) {
                         /* The list may not know every free slot (made by
                          * another mapping, or before this daemon): look. */
-                        for (uint32_t i = seg_slots_used(s); i-- > 0;)
+                        for (uint32_t i = used_mark(s); i-- > 0;)
                                 if (slot_reusable(&s->objs[i]))
                                         free_push(s, i);
                         if (s->nfree > 0)
@@ -1515,6 +1544,7 @@ int seg_table_create_obj(struct seg *s, const char *name, const struct seg_init 
         if (r < 0)
                 return r;
         (void)seg_extend(s); /* grown by another mapping of ours */
+        index_check(s);
         uint32_t h = seg_hash(name, len), pos, idx;
         r = index_find(s, name, len, h, &pos, &idx);
         if (r == -EBADMSG) {
@@ -1587,6 +1617,7 @@ int seg_table_delete(struct seg *s, const char *name) {
         if (r < 0)
                 return r;
         (void)seg_extend(s);
+        index_check(s);
         uint32_t h = seg_hash(name, len), pos, idx;
         r = index_find(s, name, len, h, &pos, &idx);
         if (r == -EBADMSG) {

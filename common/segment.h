@@ -293,6 +293,10 @@ struct seg {
          * a slot taken from it is checked. */
         uint32_t *free_slots;
         uint32_t nfree, free_alloc;
+        /* Daemon: the used-slot mark as it last made it.  The header's copy
+         * may be scribbled lower, which would hide live slots from the
+         * index's rebuilds and from list: the higher of the two counts. */
+        uint32_t used_mark;
         char name[SEG_NAME_MAX]; /* its POSIX shm name, "" if unknown */
 };
 #define SEG_NULL ((struct seg){ .fd = -1 })
@@ -436,6 +440,11 @@ uint32_t seg_slots_used(const struct seg *s);
  * live count, the used-slot mark and the free list are made afresh.
  * Returns how many slots were quarantined, or a negative code. */
 int seg_table_reindex(struct seg *s);
+
+/* Daemon, at its tick: put back the used-slot mark when it was scribbled
+ * lower than the one the daemon made (list and scans stop at it, and would
+ * miss live objects above it). */
+void seg_used_mark_restore(struct seg *s);
 
 /* The longest probe (index entries read) any lookup of the current index
  * can take, missing names included: the longest run of entries in use, plus

@@ -109,6 +109,37 @@ static uint32_t mutex_word(const pthread_mutex_t *m) {
         return (uint32_t)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
 }
 
+/* The waiters the registry names on objects whose sleeper count says
+ * nobody sleeps there: a count scribbled to 0 would make every writer skip
+ * its wake-up, and they would sleep for good.  A live one is woken (a
+ * spare wake-up when it is only between two sleeps); a dead one's entry is
+ * forgotten, so that it is looked at once.  A pass over the registry's
+ * 1.5 MB once a second, /proc read only for such entries. */
+static unsigned registered_unslept(struct seg *s, uint32_t used) {
+        unsigned woken = 0;
+        for (uint32_t i = 0; i < SEG_WAITER_SLOTS; i++) {
+                struct seg_waiter *w = &s->hdr->waiters[i];
+                uint32_t tid = atomic_load_explicit(&w->tid, memory_order_relaxed);
+                if (!tid)
+                        continue;
+                uint32_t obj = atomic_load_explicit(&w->obj_plus1, memory_order_acquire);
+                if (!obj || obj - 1 >= used)
+                        continue;
+                struct seg_obj *o = &s->objs[obj - 1];
+                if (atomic_load_explicit(&o->sleepers, memory_order_relaxed) ||
+                    atomic_load_explicit(&o->notifiers, memory_order_relaxed))
+                        continue;
+                if (waiter_life(w) == PROC_DEAD) {
+                        if (atomic_compare_exchange_strong(&w->obj_plus1, &obj, 0))
+                                atomic_compare_exchange_strong(&w->tid, &tid, 0);
+                        continue;
+                }
+                seg_obj_wake(o, INT32_MAX);
+                woken++;
+        }
+        return woken;
+}
+
 unsigned seg_sleepers_check(struct seg *s) {
         unsigned woken = 0;
         /* Slots past the high-water mark were never used: nobody sleeps
@@ -126,6 +157,14 @@ unsigned seg_sleepers_check(struct seg *s) {
                 if (live && (mutex_word(&o->lock) & FUTEX_OWNER_DIED) && o->lock_ready == 1 &&
                     seg_mutex_sane(&o->lock) && seg_obj_lock(o, 10) == 0) {
                         seg_obj_unlock(o);
+                        woken++;
+                        continue;
+                }
+                /* Scribbled (its state out of bounds): no writer can change
+                 * it any more (obj_lock refuses it), and nobody would wake
+                 * its sleepers.  Woken, they find it so and report it. */
+                if (live && !seg_obj_sane(o)) {
+                        seg_obj_wake(o, INT32_MAX);
                         woken++;
                         continue;
                 }
@@ -151,5 +190,5 @@ unsigned seg_sleepers_check(struct seg *s) {
                 if (owed_one && seg_obj_wake(o, 1) > 0)
                         woken++;
         }
-        return woken;
+        return woken + registered_unslept(s, used);
 }

@@ -17,7 +17,8 @@ void seg_waiters_reap(struct seg *s, uint32_t *counts);
  * and were left so that nobody wakes them: a writer died holding the lock
  * (FUTEX_OWNER_DIED in its word) or between its change and its wake-up
  * (`wake_owed`), or a semaphore has a free slot (an auto event is set)
- * while sleepers wait for one.
+ * while sleepers wait for one; also the objects the waiter registry names
+ * whose sleeper count says nobody sleeps there (scribbled).
  * Wakes them (repairing the first); returns how many objects it woke. */
 unsigned seg_sleepers_check(struct seg *s);
 

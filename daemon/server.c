@@ -505,6 +505,9 @@ static int on_tick(sd_event_source *src, uint64_t usec, void *userdata) {
         /* Tells blocked clients that a daemon is at work (see daemon_beat). */
         atomic_store(&s->seg.hdr->daemon_beat, now_monotonic_usec());
         check_segment(s, false);
+        /* The table is written only here, in the main loop: no lock needed
+         * to put a scribbled used-slot mark back. */
+        seg_used_mark_restore(&s->seg);
         /* Waiters sleep without a timeout while we serve: whatever would
          * leave them asleep for good is looked for here (no /proc reads:
          * dead waiters are forgotten when list counts). */

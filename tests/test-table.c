@@ -40,6 +40,17 @@ static int create_ev(const char *name, uint32_t *idxp, uint32_t *genp) {
         return seg_table_create(&S, name, EVD_TYPE_EVENT, EVD_EVENT_MANUAL, idxp, genp);
 }
 
+/* Create the events PREFIX-FROM .. PREFIX-(TO-1), each of which must be
+ * made. */
+static void create_range(const char *prefix, int from, int to) {
+        uint32_t idx, gen;
+        for (int i = from; i < to; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "%s-%d", prefix, i);
+                th_assert_r(create_ev(name, &idx, &gen), 0);
+        }
+}
+
 /* With room for 8 and no growth allowed, 3 objects that stay and 20,000
  * creates and deletes of other names: every create finds a slot (the deleted
  * ones are reused), the table never grows, and a lookup of a missing name
@@ -98,11 +109,7 @@ START_TEST(deleted_slots_reused) {
                 ck_assert_uint_le(probes, longest);
         }
         /* Full means full: 5 more fit, the sixth does not. */
-        for (int i = 0; i < 5; i++) {
-                char name[32];
-                snprintf(name, sizeof(name), "fill-%d", i);
-                th_assert_r(create_ev(name, &idx, &gen), 0);
-        }
+        create_range("fill", 0, 5);
         th_assert_r(create_ev("one-too-many", &idx, &gen), -ENOSPC);
 }
 END_TEST
@@ -120,11 +127,7 @@ START_TEST(churn_never_grows) {
         ck_assert_uint_eq(S.hdr->capacity, 8);
         ck_assert_uint_le(atomic_load(&S.hdr->slots_used), 1);
         /* And it grows when it is really full, keeping every object. */
-        for (int i = 0; i < 100; i++) {
-                char name[32];
-                snprintf(name, sizeof(name), "g-%d", i);
-                th_assert_r(create_ev(name, &idx, &gen), 0);
-        }
+        create_range("g", 0, 100);
         ck_assert_uint_eq(S.hdr->capacity, 128);
         ck_assert_uint_eq(S.capacity, 128);
         ck_assert_uint_eq(atomic_load(&S.hdr->index_slots), 256);
@@ -138,11 +141,7 @@ START_TEST(churn_never_grows) {
         char why[256];
         th_assert_r(seg_open(&b, shm_name, why, sizeof(why)), 0);
         struct seg_obj *b_objs = b.objs;
-        for (int i = 100; i < 300; i++) {
-                char name[32];
-                snprintf(name, sizeof(name), "g-%d", i);
-                th_assert_r(create_ev(name, &idx, &gen), 0);
-        }
+        create_range("g", 100, 300);
         ck_assert_uint_eq(b.capacity, 128);
         th_assert_r(seg_lookup(&b, "g-299", &idx, &gen), 0);
         ck_assert_uint_ge(idx, 128);
@@ -157,11 +156,7 @@ END_TEST
  * object, and its SIGBUS guard covers the slots it grew by. */
 START_TEST(grown_restored_and_guarded) {
         uint32_t idx, gen;
-        for (int i = 0; i < 100; i++) {
-                char name[32];
-                snprintf(name, sizeof(name), "g-%d", i);
-                th_assert_r(create_ev(name, &idx, &gen), 0);
-        }
+        create_range("g", 0, 100);
         ck_assert_uint_eq(S.capacity, 128);
         th_assert_r(seg_table_delete(&S, "g-50"), 0);
         char old_name[SEG_NAME_MAX];
@@ -182,11 +177,7 @@ START_TEST(grown_restored_and_guarded) {
         struct seg b = SEG_NULL;
         char why[256];
         th_assert_r(seg_open(&b, shm_name, why, sizeof(why)), 0);
-        for (int i = 100; i < 200; i++) {
-                char name[32];
-                snprintf(name, sizeof(name), "g-%d", i);
-                th_assert_r(create_ev(name, &idx, &gen), 0);
-        }
+        create_range("g", 100, 200);
         ck_assert_uint_eq(S.capacity, 256);
 
         /* The file cut short in the part it grew by: an access there is
@@ -296,6 +287,71 @@ START_TEST(scribbled_index) {
         th_assert_r(seg_table_reindex(&S), 1);
         th_assert_r(seg_lookup(&S, "newcomer", &idx, &gen), 0);
         ck_assert_uint_eq(atomic_load(&S.hdr->count), 2);
+}
+END_TEST
+
+/* A name whose hash puts its probe in the upper half of an index of 2N
+ * entries (N the index's real size): an index_slots scribbled to 2N sends
+ * its probe to entries that were never written. */
+static void name_upper_half(char *buf, size_t len, uint32_t n) {
+        for (int i = 0;; i++) {
+                snprintf(buf, len, "kept-%d", i);
+                if ((seg_hash(buf, strlen(buf)) & (2 * n - 1)) >= n)
+                        return;
+        }
+}
+
+/* Header fields of the index scribbled (its size, a rebuild left half
+ * done, the used-slot mark): the daemon's next write neither makes a second
+ * object of a live name (which the rebuild would then quarantine, losing
+ * the live one) nor forgets the live objects past the mark. */
+START_TEST(scribbled_index_header) {
+        uint32_t idx, gen, i2, g2, gone, gg;
+        uint32_t n = atomic_load(&S.hdr->index_slots);
+        char kept[32];
+        name_upper_half(kept, sizeof(kept), n);
+        /* A deleted slot below the live one: a second object would get it,
+         * and a rebuild would keep that one and quarantine the live one. */
+        th_assert_r(create_ev("gone", &gone, &gg), 0);
+        th_assert_r(create_ev(kept, &idx, &gen), 0);
+        th_assert_r(seg_table_delete(&S, "gone"), 0);
+        ck_assert_uint_lt(gone, idx);
+
+        atomic_store(&S.hdr->index_slots, 2 * n);
+        th_assert_r(create_ev(kept, &i2, &g2), -EEXIST);
+        ck_assert_uint_eq(i2, idx);
+        th_assert_r(seg_lookup(&S, kept, &i2, &g2), 0);
+        ck_assert_uint_eq(i2, idx);
+        ck_assert_uint_eq(g2, gen);
+        ck_assert_uint_eq(atomic_load(&S.hdr->count), 1);
+
+        uint32_t seq = atomic_load(&S.hdr->index_seq);
+        atomic_store(&S.hdr->index_seq, seq | 1u);
+        th_assert_r(create_ev(kept, &i2, &g2), -EEXIST);
+        ck_assert_uint_eq(i2, idx);
+        uint32_t seq_after = atomic_load(&S.hdr->index_seq);
+        ck_assert_msg(!(seq_after & 1u), "index_seq left odd (%u)", seq_after);
+        th_assert_r(seg_lookup(&S, kept, &i2, &g2), 0);
+        ck_assert_uint_eq(g2, gen);
+
+        /* The used-slot mark scribbled to 0, and the index's size, so that
+         * the next write rebuilds the index: objects above the mark stay in
+         * it, and the mark comes back, so that list sees them. */
+        for (int i = 0; i < 5; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "later-%d", i);
+                th_assert_r(create_ev(name, &i2, &g2), 0);
+        }
+        atomic_store(&S.hdr->slots_used, 0);
+        atomic_store(&S.hdr->index_slots, 2 * n);
+        th_assert_r(create_ev("last", &i2, &g2), 0);
+        th_assert_r(seg_lookup(&S, kept, &i2, &g2), 0);
+        ck_assert_uint_eq(i2, idx);
+        ck_assert_uint_eq(g2, gen);
+        ck_assert_uint_gt(seg_slots_used(&S), idx);
+        ck_assert_uint_eq(atomic_load(&S.hdr->count), 7);
+        th_assert_r(create_ev(kept, &i2, &g2), -EEXIST);
+        ck_assert_uint_eq(i2, idx);
 }
 END_TEST
 
@@ -477,14 +533,45 @@ START_TEST(list_thousands) {
 }
 END_TEST
 
+static size_t listed(void) {
+        struct evd_info *infos = NULL;
+        size_t n = 0;
+        if (evd_list(C, &infos, &n, sizeof(*infos)) < 0)
+                return SIZE_MAX;
+        free(infos);
+        return n;
+}
+
+/* The used-slot mark scribbled to 0 under a serving daemon: list stops at
+ * it, so for a moment it shows nothing; the daemon's next tick puts the
+ * mark back and every object is listed again, no write needed. */
+START_TEST(scribbled_mark_restored) {
+        for (int i = 0; i < 20; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "marked-%d", i);
+                evd_event *ev = NULL;
+                th_assert_r(evd_event_open(C, name, EVD_EVENT_MANUAL, EVD_CREATE, &ev), 0);
+                evd_event_free(ev);
+        }
+        ck_assert_uint_eq(listed(), 20);
+        struct seg s = SEG_NULL;
+        char why[256];
+        th_assert_r(seg_client_open(&s, D.dir, why, sizeof(why)), 0);
+        atomic_store(&s.hdr->slots_used, 0);
+        ck_assert_msg(TH_WAIT_FOR(listed() == 20, 60000),
+                      "list misses objects above a scribbled used-slot mark");
+        seg_close(&s);
+}
+END_TEST
+
 int main(void) {
         const struct th_case seg_cases[] = {
                 { "reuse", { deleted_slots_reused, churn_never_grows, grown_restored_and_guarded } },
-                { "scribbled", { scribbled_index } },
+                { "scribbled", { scribbled_index, scribbled_index_header } },
         };
         const struct th_case daemon_cases[] = {
                 { "growth", { grows_under_handles_and_waiters } },
-                { "list", { list_thousands } },
+                { "list", { list_thousands, scribbled_mark_restored } },
         };
         const struct th_fixture seg_fx = { .setup = seg_setup, .teardown = seg_teardown,
                                            .timeout = 120 };

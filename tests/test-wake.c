@@ -496,6 +496,58 @@ START_TEST(dead_waiters_do_not_fill_the_registry) {
 }
 END_TEST
 
+/* A thread of ours asleep without a timeout on the new event NAME, and
+ * the segment mapped (into SEG) to scribble on the event's slot, which is
+ * returned. */
+static struct seg_obj *asleep_on(const char *name, evd_event **evp, struct th_thread *t,
+                                 struct seg *seg) {
+        *evp = open_ev(C, name);
+        th_thread_start(t, wait_event, *evp);
+        ck_assert_msg(TH_WAIT_FOR(sleeps_untimed(t->tid), HANG_MS),
+                      "the waiter does not sleep without a timeout");
+        char why[256];
+        th_assert_r(seg_client_open(seg, D.dir, why, sizeof(why)), 0);
+        uint32_t idx, gen;
+        th_assert_r(seg_lookup(seg, name, &idx, &gen), 0);
+        return &seg->objs[idx];
+}
+
+/* An object scribbled while waiters sleep on it without a timeout (its
+ * state out of bounds, so that no writer can change it any more): the
+ * daemon wakes them, and they report it (-EBADMSG) instead of sleeping for
+ * good.  Without the daemon's look, the waiter sleeps until the deadline
+ * for a hang. */
+START_TEST(scribbled_object_wakes_sleepers) {
+        evd_event *ev;
+        struct th_thread t;
+        struct seg seg = SEG_NULL;
+        struct seg_obj *o = asleep_on("scribbled", &ev, &t, &seg);
+        __atomic_store_n(&o->u.event.state, 7u, __ATOMIC_SEQ_CST);
+        th_assert_r(th_thread_finish(&t, HANG_MS), -EBADMSG);
+        th_assert_r(evd_event_set(ev, NULL, 0), -EBADMSG);
+        seg_close(&seg);
+        evd_event_free(ev);
+}
+END_TEST
+
+/* An object's sleeper count scribbled to 0 while a waiter sleeps on it
+ * without a timeout: a set then skips its wake-up (nobody seems to sleep),
+ * but the daemon's look at the waiter registry finds a registered waiter
+ * on an object that says it has none, and wakes it.  Without that look
+ * the waiter sleeps until the deadline for a hang. */
+START_TEST(scribbled_sleepers_count) {
+        evd_event *ev;
+        struct th_thread t;
+        struct seg seg = SEG_NULL;
+        struct seg_obj *o = asleep_on("uncounted", &ev, &t, &seg);
+        atomic_store(&o->sleepers, 0);
+        th_assert_r(evd_event_set(ev, NULL, 0), 0);
+        th_assert_r(th_thread_finish(&t, HANG_MS), 0);
+        seg_close(&seg);
+        evd_event_free(ev);
+}
+END_TEST
+
 int main(void) {
         const struct th_case cases[] = {
                 { "untimed", { waiter_sleeps_untimed, notifier_sleeps_untimed } },
@@ -506,6 +558,7 @@ int main(void) {
                 { "wake-one", { release_wakes_one, auto_set_wakes_one } },
                 { "fan-out", { set_then_clear_releases_every_process } },
                 { "registry", { dead_waiters_do_not_fill_the_registry } },
+                { "scribbled", { scribbled_object_wakes_sleepers, scribbled_sleepers_count } },
         };
         const struct th_fixture fx = { .setup = setup, .teardown = teardown };
         return th_run_cases("wake", cases, ELEMENTSOF(cases), &fx);

@@ -720,13 +720,9 @@ class BoundedSemaphore(Semaphore):
         _bounded = True
 
         def __init__(self, value=1, *, name=None, namespace=None):
-                if value < 0:
-                        raise ValueError("semaphore initial value must be >= 0")
                 if value == 0:
                         raise ValueError("an evd BoundedSemaphore needs at least one slot")
-                if value > 0xFFFFFFFF:
-                        raise ValueError("an evd semaphore counts at most 4294967295")
-                self._setup(name, namespace, (value,), private=False, create=True)
+                super().__init__(value, name=name, namespace=namespace)
 
         def _open(self, ctx, name, flags, h):
                 value = self._args[0]

@@ -43,7 +43,10 @@ def worker(n, timeout):
                 print(f"worker {n}: redis did not come up within {timeout} s", file=sys.stderr)
                 return 1
         count = redis_command(addr, "INCR", "workers").lstrip(":")
-        print(f"worker {n}: redis at {addr}, INCR workers -> {count}", flush=True)
+        # One write of the whole line: workers print at once, and print()
+        # writes the text and its newline apart.
+        sys.stdout.write(f"worker {n}: redis at {addr}, INCR workers -> {count}\n")
+        sys.stdout.flush()
         return 0
 
 

@@ -27,7 +27,10 @@ def job(n, slots, lock, inside, most):
                         inside.value += 1
                         most.value = max(most.value, inside.value)
                         now = inside.value
-                print(f"job {n}: working, {now} inside", flush=True)
+                # One write of the whole line: jobs print at once, and print()
+                # writes the text and its newline apart.
+                sys.stdout.write(f"job {n}: working, {now} inside\n")
+                sys.stdout.flush()
                 time.sleep(0.2)  # the work
                 with lock:
                         inside.value -= 1

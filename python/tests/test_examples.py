@@ -67,7 +67,8 @@ class ExamplesTest(unittest.TestCase):
         def test_semaphore_pool(self):
                 p = run("semaphore_pool.py", "--jobs", "6", "--slots", "2")
                 self.assertEqual(p.returncode, 0, p.stderr)
-                self.assertEqual(len([ln for ln in p.stdout.splitlines() if ln.startswith("job ")]), 6)
+                self.assertEqual(len([ln for ln in p.stdout.splitlines() if ln.startswith("job ")]), 6,
+                                 p.stdout)
                 self.assertRegex(p.stdout, r"6 jobs done, at most [12] at once \(slots: 2\)")
 
         def test_crashed_worker(self):
