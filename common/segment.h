@@ -162,7 +162,30 @@ struct seg_header {
          * See daemon/alive.c and daemon_guard (lib/object.c). */
         _Atomic uint32_t daemon_alive;
         _Atomic uint32_t daemon_alive_tid;
-        uint8_t reserved[88];
+        /* Cluster namespaces only (daemon/cluster.c; all 0 in a local
+         * one, and in segments made before the cluster mode, whose
+         * reserved bytes these were).  Written by the daemon, read by
+         * libevd (evd_cluster_status) without a lock: each is one word. */
+        /* CLOCK_MONOTONIC usec until which this host's etcd lease surely
+         * lives (the send time of the last keepalive etcd acknowledged,
+         * plus the TTL): holds of this host may be given to another host
+         * after it, so `sem run` and `lock run` stop their command before
+         * it.  0: no lease (not granted yet, or lost). */
+        _Atomic uint64_t cluster_lease_deadline;
+        _Atomic uint64_t cluster_lease_ttl_usec;
+        /* The etcd revision the mirror has applied, and the
+         * CLOCK_REALTIME usec when the mirror was last known current (a
+         * linearizable read answered at a revision the mirror had
+         * applied). */
+        _Atomic uint64_t cluster_revision;
+        _Atomic uint64_t cluster_fresh_usec;
+        /* CLOCK_REALTIME usec since when no etcd member answers the
+         * daemon; 0 while one does. */
+        _Atomic uint64_t cluster_unreachable_since;
+        /* 1 while a cluster daemon serves the segment. */
+        _Atomic uint32_t cluster_mode;
+        uint32_t cluster_reserved;
+        uint8_t reserved[40];
         struct seg_waiter waiters[SEG_WAITER_SLOTS];
         struct seg_holder holders[SEG_HOLDER_SLOTS];
         struct seg_watched watched[SEG_WATCHED_SLOTS]; /* written by the daemon only */
