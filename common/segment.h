@@ -182,10 +182,13 @@ struct seg_header {
         /* CLOCK_REALTIME usec since when no etcd member answers the
          * daemon; 0 while one does. */
         _Atomic uint64_t cluster_unreachable_since;
-        /* 1 while a cluster daemon serves the segment. */
+        /* 1 once a cluster daemon has served the segment. */
         _Atomic uint32_t cluster_mode;
         uint32_t cluster_reserved;
-        uint8_t reserved[40];
+        /* The host lease's ID, so that a daemon started again (an upgrade,
+         * a crash) goes on with it and its holds, when it still lives. */
+        _Atomic int64_t cluster_lease_id;
+        uint8_t reserved[32];
         struct seg_waiter waiters[SEG_WAITER_SLOTS];
         struct seg_holder holders[SEG_HOLDER_SLOTS];
         struct seg_watched watched[SEG_WATCHED_SLOTS]; /* written by the daemon only */

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cluster-int.h"
 #include "cluster.h"
 #include "etcd-gw.h"
 #include "log.h"
@@ -44,10 +45,29 @@
 /* How long a write waits for the watch to bring it back. */
 #define ECHO_WAIT_MS 3000
 
+/* The modules of the other object types (cluster-int.h). */
+const struct cluster_module *const cluster_modules[] = {
+        NULL,
+};
+#define CLUSTER_MODULES_MAX 8
+
+enum rec_what {
+        REC_EVENT, /* keys under P ev/ of one event at one revision, folded */
+        REC_REV,   /* everything up to rev was queued */
+        REC_KV,    /* one key of a module */
+        REC_SYNC,  /* the records up to the next REC_REV are the whole prefix */
+};
+
 struct rec {
         struct rec *next;
-        int64_t rev; /* > 0 and name "": everything up to rev was queued */
+        enum rec_what what;
+        int64_t rev;
         char name[EVD_NAME_MAX + 1];
+        /* REC_KV: the key after the prefix, and what etcd said of it (the
+         * value is in value/value_len) */
+        char *key;
+        bool deleted;
+        int64_t create_rev, mod_rev, version, lease;
         bool has_k, k_deleted, has_s, has_v;
         uint32_t kind, s_state, v_state;
         uint64_t v_version;
@@ -59,6 +79,7 @@ struct cluster {
         struct cluster_config cfg;
         char *prefix;  /* P, ends with '/' */
         char *evpfx;   /* P "ev/" */
+        size_t pfxlen;
         struct seg *seg;
         sd_event_source *queue_source;
         int efd;
@@ -73,8 +94,23 @@ struct cluster {
         _Atomic size_t watch_at;
         pthread_mutex_t qlock;
         pthread_cond_t qcond;
+        /* broadcast (under qlock) each time applied_rev moves */
+        pthread_cond_t applied_cond;
         struct rec *qhead, **qtail;
-        int64_t applied_rev; /* main loop only */
+        _Atomic int64_t applied_rev; /* written by the main loop only */
+        pthread_t main_thread;
+        void *mod[CLUSTER_MODULES_MAX]; /* each module's state */
+        /* The host lease (lease thread): its ID, 0 while there is none. */
+        pthread_t lease_thread;
+        _Atomic int64_t lease_id;
+        int64_t lease_ttl; /* seconds, as asked (--lease-ttl) */
+        /* Freshness: the health thread's last linearizable read saw every
+         * key of the prefix at or below fresh_rev, at CLOCK_REALTIME
+         * fresh_at; the main loop publishes fresh_at once it has applied
+         * fresh_rev. */
+        _Atomic int64_t fresh_rev;
+        _Atomic uint64_t fresh_at;
+        _Atomic uint64_t lease_deadline, lease_ttl_usec, unreachable_since;
         /* The watch thread's parser state. */
         char *wbuf;
         size_t wlen, wsize;
@@ -93,6 +129,7 @@ struct cluster {
 
 static void rec_free(struct rec *r) {
         if (r) {
+                free(r->key);
                 free(r->value);
                 free(r);
         }
@@ -112,7 +149,16 @@ static void queue_rev(struct cluster *c, int64_t rev) {
         struct rec *r = calloc(1, sizeof(*r));
         if (!r)
                 return;
+        r->what = REC_REV;
         r->rev = rev;
+        queue_push(c, r);
+}
+
+static void queue_sync(struct cluster *c) {
+        struct rec *r = calloc(1, sizeof(*r));
+        if (!r)
+                return;
+        r->what = REC_SYNC;
         queue_push(c, r);
 }
 
@@ -128,12 +174,52 @@ static int parse_word(const uint8_t *v, size_t len, const char *const *words, si
         return -1;
 }
 
+static void apply_event(struct cluster *c, struct rec *r);
+
+/* The module that owns KEY (after the prefix), or -1. */
+static int module_of(const char *key) {
+        for (int i = 0; cluster_modules[i]; i++)
+                if (!strncmp(key, cluster_modules[i]->sub, strlen(cluster_modules[i]->sub)))
+                        return i;
+        return -1;
+}
+
+static void publish_fresh(struct cluster *c);
+
 static void apply(struct cluster *c, struct rec *r) {
-        if (!r->name[0]) {
-                if (r->rev > c->applied_rev)
-                        c->applied_rev = r->rev;
+        switch (r->what) {
+        case REC_EVENT: apply_event(c, r); return;
+        case REC_SYNC:
+                for (int i = 0; cluster_modules[i]; i++)
+                        if (c->mod[i] && cluster_modules[i]->sync_begin)
+                                cluster_modules[i]->sync_begin(c, c->mod[i]);
+                return;
+        case REC_KV: {
+                int m = module_of(r->key);
+                if (m < 0 || !c->mod[m])
+                        return;
+                struct cluster_kv kv = { .key = r->key, .value = r->value,
+                                         .value_len = r->value_len, .deleted = r->deleted,
+                                         .create_rev = r->create_rev, .mod_rev = r->mod_rev,
+                                         .version = r->version, .lease = r->lease };
+                cluster_modules[m]->kv(c, c->mod[m], &kv);
                 return;
         }
+        case REC_REV:
+                if (r->rev > atomic_load(&c->applied_rev))
+                        atomic_store(&c->applied_rev, r->rev);
+                for (int i = 0; cluster_modules[i]; i++)
+                        if (c->mod[i] && cluster_modules[i]->revision)
+                                cluster_modules[i]->revision(c, c->mod[i], r->rev);
+                publish_fresh(c);
+                pthread_mutex_lock(&c->qlock);
+                pthread_cond_broadcast(&c->applied_cond);
+                pthread_mutex_unlock(&c->qlock);
+                return;
+        }
+}
+
+static void apply_event(struct cluster *c, struct rec *r) {
         struct seg *s = c->seg;
         if (seg_lost(s) || !s->hdr)
                 return;
@@ -225,6 +311,7 @@ static int on_queue(sd_event_source *src, int fd, uint32_t revents, void *userda
         (void)fd;
         (void)revents;
         drain(userdata);
+        publish_fresh(userdata);
         return 0;
 }
 
@@ -232,6 +319,24 @@ static int on_queue(sd_event_source *src, int fd, uint32_t revents, void *userda
  * TIMEOUT_MS.  Returns whether it did. */
 static bool wait_applied(struct cluster *c, int64_t rev, int timeout_ms) {
         uint64_t deadline = now_monotonic_usec() + (uint64_t)timeout_ms * 1000;
+        if (!pthread_equal(pthread_self(), c->main_thread)) {
+                /* Another thread: the main loop applies, and says so. */
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += timeout_ms / 1000;
+                ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000;
+                }
+                pthread_mutex_lock(&c->qlock);
+                int e = 0;
+                while (atomic_load(&c->applied_rev) < rev && e != ETIMEDOUT &&
+                       !atomic_load(&c->stop))
+                        e = pthread_cond_timedwait(&c->applied_cond, &c->qlock, &ts);
+                pthread_mutex_unlock(&c->qlock);
+                return atomic_load(&c->applied_rev) >= rev;
+        }
         for (;;) {
                 drain(c);
                 if (c->applied_rev >= rev)
@@ -315,11 +420,44 @@ static bool fold_kv(struct cluster *c, json_object *kv, bool deleted, struct rec
         return true;
 }
 
+/* A record for KV when it is a module's key (under the prefix, not under
+ * P ev/), else NULL. */
+static struct rec *module_rec(struct cluster *c, json_object *kv, bool deleted) {
+        json_object *k = etcd_get(kv, "key", NULL), *v = etcd_get(kv, "value", NULL);
+        if (!k)
+                return NULL;
+        size_t klen = 0, vlen = 0;
+        _cleanup_free_ uint8_t *key = etcd_unb64(json_object_get_string(k), &klen);
+        if (!key || klen <= c->pfxlen || memcmp(key, c->prefix, c->pfxlen) ||
+            strlen((char *)key) != klen)
+                return NULL;
+        const char *rest = (const char *)key + c->pfxlen;
+        if (module_of(rest) < 0)
+                return NULL;
+        struct rec *r = calloc(1, sizeof(*r));
+        if (!r)
+                return NULL;
+        r->what = REC_KV;
+        r->key = strdup(rest);
+        r->value = v ? etcd_unb64(json_object_get_string(v), &vlen) : (uint8_t *)strdup("");
+        r->value_len = v ? vlen : 0;
+        if (!r->key || !r->value) {
+                rec_free(r);
+                return NULL;
+        }
+        r->deleted = deleted;
+        r->create_rev = etcd_int(kv, "create_revision", 0);
+        r->mod_rev = etcd_int(kv, "mod_revision", 0);
+        r->version = etcd_int(kv, "version", 0);
+        r->lease = etcd_int(kv, "lease", 0);
+        return r;
+}
+
 /* Read the whole prefix and queue it as one record per event, then the
  * revision it was read at.  Returns that revision or a negative code. */
 static int64_t resync(struct cluster *c, struct etcd_conn *conn) {
-        _cleanup_free_ char *end = etcd_prefix_end(c->evpfx);
-        json_object *body = etcd_kv(c->evpfx, NULL, 0), *rep = NULL;
+        _cleanup_free_ char *end = etcd_prefix_end(c->prefix);
+        json_object *body = etcd_kv(c->prefix, NULL, 0), *rep = NULL;
         char *e64 = etcd_b64(end, strlen(end));
         json_object_object_add(body, "range_end", json_object_new_string(e64 ? e64 : ""));
         free(e64);
@@ -328,7 +466,7 @@ static int64_t resync(struct cluster *c, struct etcd_conn *conn) {
         json_object_put(body);
         if (q < 0) {
                 if (!c->reachable_logged)
-                        log_warning("cluster: cannot read %s from etcd: %s", c->evpfx, why);
+                        log_warning("cluster: cannot read %s from etcd: %s", c->prefix, why);
                 c->reachable_logged = true;
                 return q;
         }
@@ -339,8 +477,14 @@ static int64_t resync(struct cluster *c, struct etcd_conn *conn) {
         json_object *kvs = etcd_get(rep, "kvs", NULL);
         struct rec *r = NULL;
         size_t n = kvs ? json_object_array_length(kvs) : 0;
+        queue_sync(c);
         for (size_t i = 0; i < n; i++) {
                 json_object *kv = json_object_array_get_idx(kvs, i);
+                struct rec *m = module_rec(c, kv, false);
+                if (m) {
+                        queue_push(c, m);
+                        continue;
+                }
                 if (!r && !(r = calloc(1, sizeof(*r))))
                         break;
                 if (fold_kv(c, kv, false, r))
@@ -373,7 +517,7 @@ static void on_watch_line(struct cluster *c, const char *line) {
                 /* Logged once the member answers, so that the last such
                  * line names the member the watch is on (the tests read
                  * it). */
-                log_info("cluster: watching %s from revision %" PRId64 " on %s", c->evpfx,
+                log_info("cluster: watching %s from revision %" PRId64 " on %s", c->prefix,
                          c->watch_from, c->gw.endpoints[atomic_load(&c->watch_at) % c->gw.n]);
                 c->watch_answered = true;
         }
@@ -405,6 +549,20 @@ static void on_watch_line(struct cluster *c, const char *line) {
                 json_object *kv = etcd_get(ev, "kv", NULL), *type = etcd_get(ev, "type", NULL);
                 bool deleted = type && !strcmp(json_object_get_string(type), "DELETE");
                 int64_t mr = etcd_int(kv, "mod_revision", 0);
+                struct rec *m = module_rec(c, kv, deleted);
+                if (m) {
+                        /* A module's key: after the event record of an
+                         * earlier revision, which it must not overtake. */
+                        if (r && r->name[0])
+                                queue_push(c, r);
+                        else
+                                rec_free(r);
+                        r = NULL;
+                        queue_push(c, m);
+                        if (mr > c->watch_rev)
+                                c->watch_rev = mr;
+                        continue;
+                }
                 /* One record per event and revision: a set's txn puts v
                  * and s at one revision; a set and the clear after it are
                  * two records, applied in that order. */
@@ -475,8 +633,8 @@ static void *watch_main(void *userdata) {
         if (etcd_conn_init(&conn, &c->gw) < 0)
                 return NULL;
         CURL *h = curl_easy_init();
-        _cleanup_free_ char *end = etcd_prefix_end(c->evpfx);
-        _cleanup_free_ char *k64 = etcd_b64(c->evpfx, strlen(c->evpfx));
+        _cleanup_free_ char *end = etcd_prefix_end(c->prefix);
+        _cleanup_free_ char *k64 = etcd_b64(c->prefix, strlen(c->prefix));
         _cleanup_free_ char *e64 = etcd_b64(end, strlen(end));
         c->need_sync = true;
         while (!atomic_load(&c->stop)) {
@@ -548,12 +706,41 @@ static void *watch_main(void *userdata) {
 
 /* ---- the health thread ------------------------------------------------------ */
 
+struct body {
+        char *buf;
+        size_t len, size;
+};
+
+static size_t on_body(char *d, size_t sz, size_t nm, void *userdata) {
+        struct body *b = userdata;
+        return etcd_buf_append(&b->buf, &b->len, &b->size, d, sz * nm) ? sz * nm : 0;
+}
+
+/* Wake the main loop (to publish what another thread learnt). */
+static void poke(struct cluster *c) {
+        uint64_t one = 1;
+        (void)!write(c->efd, &one, sizeof(one));
+}
+
+/* Every second, a linearizable read of the newest change under the prefix,
+ * on the watch's member.  It tells two things: the member answers (one
+ * that hangs keeps its TCP connection open, so the watch alone would never
+ * notice; two misses in a row move the watch), and how fresh the mirror
+ * is: once the segment has applied that change, the mirror was current at
+ * the time of the read (a deletion is not a change this read sees: it
+ * shows at the next put). */
 static void *health_main(void *userdata) {
         struct cluster *c = userdata;
         CURL *h = curl_easy_init();
-        _cleanup_free_ char *k64 = etcd_b64(c->evpfx, strlen(c->evpfx));
-        char body[512];
-        snprintf(body, sizeof(body), "{\"key\":\"%s\",\"count_only\":true}", k64);
+        _cleanup_free_ char *end = etcd_prefix_end(c->prefix);
+        _cleanup_free_ char *k64 = etcd_b64(c->prefix, strlen(c->prefix));
+        _cleanup_free_ char *e64 = etcd_b64(end, strlen(end));
+        char body[1024];
+        snprintf(body, sizeof(body),
+                 "{\"key\":\"%s\",\"range_end\":\"%s\",\"limit\":1,\"keys_only\":true,"
+                 "\"sort_order\":\"DESCEND\",\"sort_target\":\"MOD\"}",
+                 k64, e64);
+        struct body b = { 0 };
         unsigned misses = 0;
         while (!atomic_load(&c->stop)) {
                 for (int i = 0; i < 10 && !atomic_load(&c->stop); i++)
@@ -567,25 +754,140 @@ static void *health_main(void *userdata) {
                 curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
                 curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
                 curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
-                curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, NULL);
-                FILE *null = fopen("/dev/null", "we");
-                curl_easy_setopt(h, CURLOPT_WRITEDATA, null);
+                curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+                curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+                b.len = 0;
+                if (b.buf)
+                        b.buf[0] = '\0';
+                uint64_t asked = now_realtime_usec();
                 long code = 0;
                 CURLcode rc = curl_easy_perform(h);
-                if (null)
-                        fclose(null);
                 curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+                json_object *j = rc == CURLE_OK && code == 200 && b.len ? json_tokener_parse(b.buf)
+                                                                         : NULL;
                 /* Two misses in a row (a linearizable read needs the
                  * member to reach the leader): the watch moves on. */
-                if (rc == CURLE_OK && code == 200)
+                if (j) {
                         misses = 0;
-                else if (++misses >= 2) {
+                        json_object *kvs = etcd_get(j, "kvs", NULL);
+                        json_object *kv = kvs ? json_object_array_get_idx(kvs, 0) : NULL;
+                        atomic_store(&c->fresh_rev, kv ? etcd_int(kv, "mod_revision", 0) : 0);
+                        atomic_store(&c->fresh_at, asked);
+                        poke(c);
+                        json_object_put(j);
+                } else if (++misses >= 2) {
                         atomic_store(&c->watch_restart, true);
                         misses = 0;
                 }
         }
+        free(b.buf);
         curl_easy_cleanup(h);
         return NULL;
+}
+
+/* ---- the host lease ----------------------------------------------------------- */
+
+/* One lease per host: every key a process of this host holds (a semaphore
+ * slot, a barrier arrival) carries it, so that a host that dies or is cut
+ * off loses its holds at the lease's end.  It is kept alive every TTL/3;
+ * each acknowledged keepalive moves the published deadline to its send
+ * time plus the TTL, which is never later than etcd's own expiry (etcd
+ * counts from when it received the keepalive).  `sem run` and `lock run`
+ * stop their command before that deadline. */
+static void *lease_main(void *userdata) {
+        struct cluster *c = userdata;
+        struct etcd_conn conn;
+        if (etcd_conn_init(&conn, &c->gw) < 0)
+                return NULL;
+        uint64_t next = 0;
+        bool lost_logged = false;
+        while (!atomic_load(&c->stop)) {
+                while (!atomic_load(&c->stop) && now_monotonic_usec() < next)
+                        usleep((useconds_t)MIN(next - now_monotonic_usec(), 100000u));
+                if (atomic_load(&c->stop))
+                        break;
+                int64_t id = atomic_load(&c->lease_id);
+                json_object *body = json_object_new_object(), *rep = NULL;
+                char why[256], num[32];
+                uint64_t sent = now_monotonic_usec();
+                int r;
+                if (id) {
+                        snprintf(num, sizeof(num), "%" PRId64, id);
+                        json_object_object_add(body, "ID", json_object_new_string(num));
+                        r = etcd_call(&conn, "/v3/lease/keepalive", body, &rep, 1000,
+                                      MIN(2000L, c->lease_ttl * 1000 / 3), why, sizeof(why));
+                } else {
+                        snprintf(num, sizeof(num), "%" PRId64, c->lease_ttl);
+                        json_object_object_add(body, "TTL", json_object_new_string(num));
+                        r = etcd_call(&conn, "/v3/lease/grant", body, &rep, 1000, 2000L, why,
+                                      sizeof(why));
+                }
+                json_object_put(body);
+                if (r < 0) {
+                        uint64_t zero = 0;
+                        if (atomic_compare_exchange_strong(&c->unreachable_since, &zero,
+                                                           now_realtime_usec()))
+                                log_warning("cluster: cannot %s the host lease: %s",
+                                            id ? "keep alive" : "get", why);
+                        poke(c);
+                        next = now_monotonic_usec() + 500000;
+                        continue;
+                }
+                if (atomic_exchange(&c->unreachable_since, 0))
+                        log_notice("cluster: etcd answers the host lease again");
+                json_object *res = etcd_get(rep, "result", NULL);
+                if (!res)
+                        res = rep;
+                int64_t ttl = etcd_int(res, "TTL", 0);
+                if (!id)
+                        id = etcd_int(res, "ID", 0);
+                json_object_put(rep);
+                if (ttl <= 0 || !id) {
+                        /* Gone: every key of this host with it.  Those
+                         * deletions reach the mirror by the watch. */
+                        if (!lost_logged)
+                                log_warning("cluster: the host lease %" PRIx64
+                                            " has expired: this host's holds are lost; getting "
+                                            "a new one",
+                                            (uint64_t)id);
+                        lost_logged = true;
+                        atomic_store(&c->lease_id, 0);
+                        atomic_store(&c->lease_deadline, 0);
+                        poke(c);
+                        next = now_monotonic_usec() + 100000;
+                        continue;
+                }
+                if (!atomic_load(&c->lease_id)) {
+                        log_info("cluster: host lease %" PRIx64 ", TTL %" PRId64 " s", (uint64_t)id,
+                                 ttl);
+                        lost_logged = false;
+                }
+                atomic_store(&c->lease_id, id);
+                atomic_store(&c->lease_ttl_usec, (uint64_t)ttl * 1000000);
+                atomic_store(&c->lease_deadline, sent + (uint64_t)ttl * 1000000);
+                poke(c);
+                next = sent + (uint64_t)ttl * 1000000 / 3;
+        }
+        etcd_conn_done(&conn);
+        return NULL;
+}
+
+/* Publish what the threads learnt where clients read it (the segment's
+ * header: evd_cluster_status). */
+static void publish_fresh(struct cluster *c) {
+        struct seg *s = c->seg;
+        if (seg_lost(s) || !s->hdr)
+                return;
+        struct seg_header *h = s->hdr;
+        int64_t applied = atomic_load(&c->applied_rev);
+        atomic_store(&h->cluster_mode, 1);
+        atomic_store(&h->cluster_revision, (uint64_t)MAX(applied, 0));
+        if (applied >= atomic_load(&c->fresh_rev) && atomic_load(&c->fresh_at))
+                atomic_store(&h->cluster_fresh_usec, atomic_load(&c->fresh_at));
+        atomic_store(&h->cluster_unreachable_since, atomic_load(&c->unreachable_since));
+        atomic_store(&h->cluster_lease_id, atomic_load(&c->lease_id));
+        atomic_store(&h->cluster_lease_ttl_usec, atomic_load(&c->lease_ttl_usec));
+        atomic_store(&h->cluster_lease_deadline, atomic_load(&c->lease_deadline));
 }
 
 /* ---- requests --------------------------------------------------------------- */
@@ -595,7 +897,7 @@ static char *key_of(struct cluster *c, const char *name, char field) {
         return asprintf(&k, "%s%s/%c", c->evpfx, name, field) < 0 ? NULL : k;
 }
 
-static json_object *txn_new(void) {
+json_object *cluster_txn_new(void) {
         json_object *t = json_object_new_object();
         json_object_object_add(t, "compare", json_object_new_array());
         json_object_object_add(t, "success", json_object_new_array());
@@ -603,80 +905,186 @@ static json_object *txn_new(void) {
         return t;
 }
 
-static void txn_add(json_object *t, const char *part, json_object *op) {
+void cluster_txn_add(json_object *t, const char *part, json_object *op) {
         json_object_array_add(etcd_get(t, part, NULL), op);
 }
 
-static bool txn_succeeded(json_object *rep) {
+bool cluster_txn_succeeded(json_object *rep) {
         json_object *s = etcd_get(rep, "succeeded", NULL);
         return s && json_object_get_boolean(s);
 }
 
-int cluster_create(struct cluster *c, const char *name, uint32_t type, uint32_t kind, bool excl) {
-        if (type != EVD_TYPE_EVENT || kind > EVD_EVENT_AUTO) {
-                log_notice("cluster: refused to create %s: only events are cluster objects so "
-                           "far",
-                           name);
-                return -EOPNOTSUPP;
-        }
+struct seg *cluster_seg(struct cluster *c) {
+        return c->seg;
+}
+
+const char *cluster_prefix(struct cluster *c) {
+        return c->prefix;
+}
+
+const char *cluster_host(struct cluster *c) {
+        return c->cfg.host_id;
+}
+
+int64_t cluster_lease(struct cluster *c) {
+        return atomic_load(&c->lease_id);
+}
+
+int64_t cluster_applied(struct cluster *c) {
+        return atomic_load(&c->applied_rev);
+}
+
+bool cluster_wait_applied(struct cluster *c, int64_t rev, int timeout_ms) {
+        return wait_applied(c, rev, timeout_ms);
+}
+
+char *cluster_key(struct cluster *c, const char *sub, const char *name, const char *rest) {
+        char *k;
+        return asprintf(&k, "%s%s%s%s%s", c->prefix, sub, name, rest ? "/" : "", rest ? rest : "") < 0
+                       ? NULL
+                       : k;
+}
+
+/* The connection of the thread that runs a request: the main loop's. */
+static struct etcd_conn *conn_of(struct cluster *c) {
+        return &c->conn;
+}
+
+int cluster_call(struct cluster *c, const char *path, json_object *body, json_object **repp,
+                 char *why, size_t whylen) {
+        return etcd_call(conn_of(c), path, body, repp, WRITE_CALL_MS, WRITE_BUDGET_MS, why, whylen);
+}
+
+int cluster_txn(struct cluster *c, json_object *t, json_object **repp, int64_t *revp, char *why,
+                size_t whylen) {
+        *repp = NULL;
+        int r = cluster_call(c, "/v3/kv/txn", t, repp, why, whylen);
+        json_object_put(t);
+        if (r == 0 && revp)
+                *revp = etcd_int(etcd_get(*repp, "header", NULL), "revision", 0);
+        return r;
+}
+
+int cluster_name_claim(struct cluster *c, json_object *t, const char *name, const char *what) {
+        _cleanup_free_ char *kn = NULL;
+        if (asprintf(&kn, "%sn/%s", c->prefix, name) < 0)
+                return -ENOMEM;
+        cluster_txn_add(t, "compare", etcd_cmp(kn, "CREATE", "EQUAL", NULL, 0, 0));
+        cluster_txn_add(t, "success", etcd_req_put(kn, what, strlen(what)));
+        cluster_txn_add(t, "failure", etcd_req_range(kn, NULL));
+        return 0;
+}
+
+/* The value of the first key of the range in a failed txn's response I. */
+static char *range_value(json_object *rep, size_t i) {
+        json_object *resps = etcd_get(rep, "responses", NULL);
+        json_object *rr = resps ? json_object_array_get_idx(resps, i) : NULL;
+        json_object *kvs = etcd_get(etcd_get(rr, "response_range", NULL), "kvs", NULL);
+        json_object *kv = kvs ? json_object_array_get_idx(kvs, 0) : NULL;
+        json_object *v = etcd_get(kv, "value", NULL);
+        size_t len = 0;
+        return v ? (char *)etcd_unb64(json_object_get_string(v), &len) : NULL;
+}
+
+char *cluster_name_found(json_object *rep) {
+        return range_value(rep, 0);
+}
+
+/* What P n/NAME says of an event of KIND. */
+static void event_descr(char *buf, size_t size, uint32_t kind) {
+        snprintf(buf, size, "event %s", kind_names[kind]);
+}
+
+static int event_create(struct cluster *c, const char *name, uint32_t kind, bool excl) {
         _cleanup_free_ char *kk = key_of(c, name, 'k');
         _cleanup_free_ char *ks = key_of(c, name, 's');
         if (!kk || !ks)
                 return -ENOMEM;
-        json_object *t = txn_new(), *rep = NULL;
-        txn_add(t, "compare", etcd_cmp(kk, "CREATE", "EQUAL", NULL, 0, 0));
-        txn_add(t, "success", etcd_req_put(kk, kind_names[kind], strlen(kind_names[kind])));
-        txn_add(t, "success", etcd_req_put(ks, "clear", 5));
-        txn_add(t, "failure", etcd_req_range(kk, NULL));
+        char what[64];
+        event_descr(what, sizeof(what), kind);
+        json_object *t = cluster_txn_new(), *rep = NULL;
+        if (cluster_name_claim(c, t, name, what) < 0) {
+                json_object_put(t);
+                return -ENOMEM;
+        }
+        cluster_txn_add(t, "compare", etcd_cmp(kk, "CREATE", "EQUAL", NULL, 0, 0));
+        cluster_txn_add(t, "success", etcd_req_put(kk, kind_names[kind], strlen(kind_names[kind])));
+        cluster_txn_add(t, "success", etcd_req_put(ks, "clear", 5));
+        cluster_txn_add(t, "failure", etcd_req_range(kk, NULL));
         char why[256];
-        int r = etcd_call(&c->conn, "/v3/kv/txn", t, &rep, WRITE_CALL_MS, WRITE_BUDGET_MS, why,
-                          sizeof(why));
-        json_object_put(t);
+        int64_t rev = 0;
+        int r = cluster_txn(c, t, &rep, &rev, why, sizeof(why));
         if (r < 0) {
                 log_warning("cluster: cannot create %s: %s", name, why);
                 return r;
         }
-        if (!txn_succeeded(rep)) {
-                json_object *resps = etcd_get(rep, "responses", NULL);
-                json_object *rr = resps ? json_object_array_get_idx(resps, 0) : NULL;
-                json_object *kvs = etcd_get(etcd_get(rr, "response_range", NULL), "kvs", NULL);
-                json_object *kv = kvs ? json_object_array_get_idx(kvs, 0) : NULL;
-                json_object *v = etcd_get(kv, "value", NULL);
-                size_t len = 0;
-                _cleanup_free_ uint8_t *val = v ? etcd_unb64(json_object_get_string(v), &len) : NULL;
-                int have = val ? parse_word(val, len, kind_names, 3) : -1;
-                r = have != (int)kind ? -EMEDIUMTYPE : excl ? -EEXIST : 0;
-        } else {
-                int64_t rev = etcd_int(etcd_get(rep, "header", NULL), "revision", 0);
+        if (!cluster_txn_succeeded(rep)) {
+                /* Either the name is taken (by any type), or the event
+                 * was made before names had their key: its kind key
+                 * says what it is. */
+                _cleanup_free_ char *found = cluster_name_found(rep);
+                _cleanup_free_ char *k = range_value(rep, 1);
+                int have = k ? parse_word((const uint8_t *)k, strlen(k), kind_names, 3) : -1;
+                if (found)
+                        r = strcmp(found, what) ? -EMEDIUMTYPE : excl ? -EEXIST : 0;
+                else
+                        r = have != (int)kind ? -EMEDIUMTYPE : excl ? -EEXIST : 0;
+        } else
                 log_info("cluster: created event %s (%s) at revision %" PRId64, name,
                          kind_names[kind], rev);
-                /* The caller creates it locally now; the watch's copy of it
-                 * finds it there. */
-        }
+        /* The caller creates it locally now; the watch's copy of it finds
+         * it there. */
         json_object_put(rep);
         return r;
 }
 
+int cluster_create(struct cluster *c, const char *name, const struct seg_init *init, bool excl) {
+        if (init->type == EVD_TYPE_EVENT && init->kind <= EVD_EVENT_AUTO)
+                return event_create(c, name, init->kind, excl);
+        for (int i = 0; cluster_modules[i]; i++)
+                if (c->mod[i] && (cluster_modules[i]->types & (1u << init->type)))
+                        return cluster_modules[i]->create(c, c->mod[i], name, init, excl);
+        const struct obj_type *t = obj_type_get(init->type);
+        log_notice("cluster: refused to create %s: %ss are not cluster objects", name,
+                   t ? t->name : "object");
+        return -EOPNOTSUPP;
+}
+
+/* Every key of NAME goes, in one txn: its name key, and its keys under
+ * P ev/ and each module's part. */
 int cluster_delete(struct cluster *c, const char *name) {
-        _cleanup_free_ char *from = NULL;
-        if (asprintf(&from, "%s%s/", c->evpfx, name) < 0)
+        json_object *t = cluster_txn_new(), *rep = NULL;
+        _cleanup_free_ char *kn = NULL;
+        if (asprintf(&kn, "%sn/%s", c->prefix, name) < 0) {
+                json_object_put(t);
                 return -ENOMEM;
-        _cleanup_free_ char *end = etcd_prefix_end(from);
-        json_object *body = etcd_kv(from, NULL, 0), *rep = NULL;
-        char *e64 = etcd_b64(end, strlen(end));
-        json_object_object_add(body, "range_end", json_object_new_string(e64 ? e64 : ""));
-        free(e64);
+        }
+        json_object *del = json_object_new_object(), *d = etcd_kv(kn, NULL, 0);
+        json_object_object_add(del, "request_delete_range", d);
+        cluster_txn_add(t, "success", del);
+        for (int i = -1; i < 0 || cluster_modules[i]; i++) {
+                _cleanup_free_ char *from = cluster_key(c, i < 0 ? "ev/" : cluster_modules[i]->sub,
+                                                        name, "");
+                _cleanup_free_ char *end = from ? etcd_prefix_end(from) : NULL;
+                _cleanup_free_ char *e64 = end ? etcd_b64(end, strlen(end)) : NULL;
+                if (!e64) {
+                        json_object_put(t);
+                        return -ENOMEM;
+                }
+                json_object *op = json_object_new_object(), *dr = etcd_kv(from, NULL, 0);
+                json_object_object_add(dr, "range_end", json_object_new_string(e64));
+                json_object_object_add(op, "request_delete_range", dr);
+                cluster_txn_add(t, "success", op);
+        }
         char why[256];
-        int r = etcd_call(&c->conn, "/v3/kv/deleterange", body, &rep, WRITE_CALL_MS,
-                          WRITE_BUDGET_MS, why, sizeof(why));
-        json_object_put(body);
+        int r = cluster_txn(c, t, &rep, NULL, why, sizeof(why));
         if (r < 0)
                 log_warning("cluster: cannot delete %s: %s", name, why);
         json_object_put(rep);
         return r;
 }
 
-static void reply(struct proto_msg *rep, int status, const char *msg) {
+void cluster_reply(struct proto_msg *rep, int status, const char *msg) {
         memset(rep, 0, sizeof(*rep));
         rep->op = OP_REPLY;
         rep->status = status;
@@ -696,18 +1104,16 @@ static int run_txn(struct cluster *c, json_object *t, const char *what, const ch
         static char msg[512];
         json_object *res = NULL;
         char why[256];
-        int r = etcd_call(&c->conn, "/v3/kv/txn", t, &res, WRITE_CALL_MS, WRITE_BUDGET_MS, why,
-                          sizeof(why));
-        json_object_put(t);
+        int64_t rev = 0;
+        int r = cluster_txn(c, t, &res, &rev, why, sizeof(why));
         if (r < 0) {
                 snprintf(msg, sizeof(msg), "the etcd cluster did not take the %s (%s)",
                          strcmp(what, "claim") ? "write" : "claim", why);
                 log_warning("cluster: %s %s: %s", what, name, msg);
-                reply(rep, r, msg);
+                cluster_reply(rep, r, msg);
                 return r;
         }
-        *okp = txn_succeeded(res);
-        int64_t rev = etcd_int(etcd_get(res, "header", NULL), "revision", 0);
+        *okp = cluster_txn_succeeded(res);
         json_object_put(res);
         if (!wait_applied(c, rev, ECHO_WAIT_MS))
                 log_notice("cluster: %s %s: etcd has it at revision %" PRId64
@@ -718,74 +1124,74 @@ static int run_txn(struct cluster *c, json_object *t, const char *what, const ch
 
 void cluster_handle_event(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep) {
         if (!c) {
-                reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
+                cluster_reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
                 return;
         }
         if (!PROTO_HAS(req, TAG_NAME) || evd_name_check(req->name, NULL, 0) < 0 ||
             !PROTO_HAS(req, TAG_STATE) || req->state > EVD_STATE_FAILED ||
             req->value_len > EVD_VALUE_MAX) {
-                reply(rep, -EINVAL, NULL);
+                cluster_reply(rep, -EINVAL, NULL);
                 return;
         }
         uint32_t idx, gen;
         if (seg_lost(c->seg) || seg_lookup(c->seg, req->name, &idx, &gen) < 0) {
-                reply(rep, -ENOENT, NULL);
+                cluster_reply(rep, -ENOENT, NULL);
                 return;
         }
         const struct seg_obj *o = &c->seg->objs[idx];
         uint32_t kind = o->kind;
         if (o->type != EVD_TYPE_EVENT || kind > EVD_EVENT_AUTO) {
-                reply(rep, -EMEDIUMTYPE, NULL);
+                cluster_reply(rep, -EMEDIUMTYPE, NULL);
                 return;
         }
         _cleanup_free_ char *ks = key_of(c, req->name, 's');
         _cleanup_free_ char *kv = key_of(c, req->name, 'v');
         _cleanup_free_ uint8_t *v = malloc(req->value_len + 1);
         if (!ks || !kv || !v) {
-                reply(rep, -ENOMEM, NULL);
+                cluster_reply(rep, -ENOMEM, NULL);
                 return;
         }
-        json_object *t = txn_new();
+        json_object *t = cluster_txn_new();
         const char *st = state_names[req->state];
         if (req->state != EVD_STATE_CLEAR) {
                 /* A once event is set (or failed) only from clear, across
                  * every host: the compare is linearizable. */
                 if (kind == EVD_EVENT_ONCE)
-                        txn_add(t, "compare", etcd_cmp(ks, "VALUE", "EQUAL", "clear", 5, 0));
+                        cluster_txn_add(t, "compare", etcd_cmp(ks, "VALUE", "EQUAL", "clear", 5, 0));
                 v[0] = req->state == EVD_STATE_FAILED ? 'F' : 'S';
                 if (req->value_len)
                         memcpy(v + 1, req->value, req->value_len);
-                txn_add(t, "success", etcd_req_put(kv, v, req->value_len + 1));
+                cluster_txn_add(t, "success", etcd_req_put(kv, v, req->value_len + 1));
         }
-        txn_add(t, "success", etcd_req_put(ks, st, strlen(st)));
+        cluster_txn_add(t, "success", etcd_req_put(ks, st, strlen(st)));
         bool ok;
         if (run_txn(c, t, st, req->name, &ok, rep) == 0)
-                reply(rep, ok ? 0 : -EALREADY, NULL);
+                cluster_reply(rep, ok ? 0 : -EALREADY, NULL);
 }
 
 void cluster_handle_claim(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep) {
         if (!c) {
-                reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
+                cluster_reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
                 return;
         }
         if (!PROTO_HAS(req, TAG_NAME) || evd_name_check(req->name, NULL, 0) < 0 ||
             !PROTO_HAS(req, TAG_SETS) || req->sets == 0 || req->sets > INT64_MAX) {
-                reply(rep, -EINVAL, NULL);
+                cluster_reply(rep, -EINVAL, NULL);
                 return;
         }
         _cleanup_free_ char *ks = key_of(c, req->name, 's');
         _cleanup_free_ char *kv = key_of(c, req->name, 'v');
         if (!ks || !kv) {
-                reply(rep, -ENOMEM, NULL);
+                cluster_reply(rep, -ENOMEM, NULL);
                 return;
         }
-        json_object *t = txn_new();
-        txn_add(t, "compare", etcd_cmp(ks, "VALUE", "EQUAL", "set", 3, 0));
-        txn_add(t, "compare", etcd_cmp(kv, "VERSION", "EQUAL", NULL, 0, (int64_t)req->sets));
-        txn_add(t, "success", etcd_req_put(ks, "clear", 5));
+        json_object *t = cluster_txn_new();
+        cluster_txn_add(t, "compare", etcd_cmp(ks, "VALUE", "EQUAL", "set", 3, 0));
+        cluster_txn_add(t, "compare", etcd_cmp(kv, "VERSION", "EQUAL", NULL, 0, (int64_t)req->sets));
+        cluster_txn_add(t, "success", etcd_req_put(ks, "clear", 5));
         bool ok;
         if (run_txn(c, t, "claim", req->name, &ok, rep) == 0)
-                reply(rep, ok ? 0 : -EAGAIN, NULL);
+                cluster_reply(rep, ok ? 0 : -EAGAIN, NULL);
 }
 
 /* ---- start and stop ----------------------------------------------------------- */
@@ -835,7 +1241,18 @@ int cluster_start(struct cluster **cp, const struct cluster_config *cfg, struct 
         c->qtail = &c->qhead;
         pthread_mutex_init(&c->qlock, NULL);
         pthread_cond_init(&c->qcond, NULL);
+        pthread_cond_init(&c->applied_cond, NULL);
+        c->main_thread = pthread_self();
         c->seg = seg;
+        c->lease_ttl = cfg->lease_ttl_s > 0 ? cfg->lease_ttl_s : CLUSTER_LEASE_TTL_DEFAULT;
+        /* A daemon started again on the segment of a cluster namespace
+         * goes on with the host lease it had (if etcd still has it: the
+         * first keepalive tells), so its processes keep their holds. */
+        if (!seg_lost(seg) && seg->hdr && atomic_load(&seg->hdr->cluster_mode)) {
+                atomic_store(&c->lease_id, atomic_load(&seg->hdr->cluster_lease_id));
+                atomic_store(&c->lease_deadline, atomic_load(&seg->hdr->cluster_lease_deadline));
+                atomic_store(&c->lease_ttl_usec, atomic_load(&seg->hdr->cluster_lease_ttl_usec));
+        }
         const char *p = cfg->prefix ? cfg->prefix : CLUSTER_PREFIX_DEFAULT;
         size_t pl = strlen(p);
         char why[256];
@@ -845,6 +1262,10 @@ int cluster_start(struct cluster **cp, const struct cluster_config *cfg, struct 
                 r = -ENOMEM;
                 goto fail;
         }
+        c->pfxlen = strlen(c->prefix);
+        for (int i = 0; cluster_modules[i]; i++)
+                if (cluster_modules[i]->start && (r = cluster_modules[i]->start(c, &c->mod[i])) < 0)
+                        goto fail;
         r = etcd_gw_init(&c->gw, cfg->etcd, why, sizeof(why));
         if (r < 0) {
                 log_error("--etcd: %s", why);
@@ -875,11 +1296,19 @@ int cluster_start(struct cluster **cp, const struct cluster_config *cfg, struct 
                 r = -EAGAIN;
                 goto fail;
         }
+        if (pthread_create(&c->lease_thread, NULL, lease_main, c) != 0) {
+                atomic_store(&c->stop, true);
+                pthread_join(c->watch_thread, NULL);
+                pthread_join(c->health_thread, NULL);
+                r = -EAGAIN;
+                goto fail;
+        }
         c->threads_started = true;
         /* The first read of the prefix, before serving: a client that
          * connects at once finds the cluster's events already there (when
          * etcd answers within this bound; later, the watch catches up). */
         wait_applied(c, 1, 3000);
+        publish_fresh(c);
         mark_file(runtime_dir, c);
         log_info("cluster namespace on etcd %s, prefix %s, host %s", cfg->etcd, c->prefix,
                  cfg->host_id);
@@ -898,7 +1327,11 @@ void cluster_stop(struct cluster *c) {
         if (c->threads_started) {
                 pthread_join(c->watch_thread, NULL);
                 pthread_join(c->health_thread, NULL);
+                pthread_join(c->lease_thread, NULL);
         }
+        for (int i = 0; cluster_modules[i]; i++)
+                if (c->mod[i] && cluster_modules[i]->stop)
+                        cluster_modules[i]->stop(c, c->mod[i]);
         c->queue_source = sd_event_source_unref(c->queue_source);
         struct rec *r = c->qhead;
         while (r) {

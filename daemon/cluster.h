@@ -22,7 +22,10 @@ struct cluster_config {
         const char *prefix;  /* --etcd-prefix, "evd/" by default */
         const char *host_id; /* --host-id, the host name by default */
         const char *cacert, *cert, *key; /* --etcd-cacert, --etcd-cert, --etcd-key */
+        int64_t lease_ttl_s; /* --lease-ttl; 0: CLUSTER_LEASE_TTL_DEFAULT */
 };
+
+#define CLUSTER_LEASE_TTL_DEFAULT 10
 
 #define CLUSTER_PREFIX_DEFAULT "evd/"
 
@@ -45,7 +48,7 @@ void cluster_stop(struct cluster *c);
 /* OP_CREATE of an object in a cluster namespace: made in etcd first (or
  * found there, with its kind checked), then locally by the caller.
  * -EOPNOTSUPP for what the cluster mode does not do yet. */
-int cluster_create(struct cluster *c, const char *name, uint32_t type, uint32_t kind, bool excl);
+int cluster_create(struct cluster *c, const char *name, const struct seg_init *init, bool excl);
 /* OP_DELETE: the object's keys go from etcd (every host's mirror then
  * deletes it). */
 int cluster_delete(struct cluster *c, const char *name);

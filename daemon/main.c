@@ -41,6 +41,8 @@ static void usage(FILE *f) {
                 "      --etcd-prefix P    the cluster namespace's keys begin with P (default\n"
                 "                         %s)\n"
                 "      --host-id H        this host's name in the cluster (default: hostname)\n"
+                "      --lease-ttl D      this host's holds outlive its last contact with etcd\n"
+                "                         by at most D (whole seconds, default 10s)\n"
                 "      --etcd-cacert FILE --etcd-cert FILE --etcd-key FILE\n"
                 "                         TLS to https:// members: the CA to trust, and this\n"
                 "                         host's client certificate and key\n"
@@ -77,7 +79,7 @@ static void raise_nofile_limit(void) {
 int main(int argc, char **argv) {
         enum { OPT_VERSION = 256, OPT_SYSTEM, OPT_USER, OPT_EPHEMERAL, OPT_REMOVE, OPT_FORCE,
                OPT_MAX_CAPACITY, OPT_ETCD, OPT_ETCD_PREFIX, OPT_HOST_ID, OPT_ETCD_CACERT,
-               OPT_ETCD_CERT, OPT_ETCD_KEY };
+               OPT_ETCD_CERT, OPT_ETCD_KEY, OPT_LEASE_TTL };
         static const struct option opts[] = {
                 { "runtime-dir", required_argument, NULL, 'd' },
                 { "capacity", required_argument, NULL, 'c' },
@@ -95,6 +97,7 @@ int main(int argc, char **argv) {
                 { "etcd-cacert", required_argument, NULL, OPT_ETCD_CACERT },
                 { "etcd-cert", required_argument, NULL, OPT_ETCD_CERT },
                 { "etcd-key", required_argument, NULL, OPT_ETCD_KEY },
+                { "lease-ttl", required_argument, NULL, OPT_LEASE_TTL },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, OPT_VERSION },
                 {},
@@ -138,6 +141,25 @@ int main(int argc, char **argv) {
                 case OPT_ETCD_CACERT: cfg.cluster.cacert = optarg; break;
                 case OPT_ETCD_CERT: cfg.cluster.cert = optarg; break;
                 case OPT_ETCD_KEY: cfg.cluster.key = optarg; break;
+                case OPT_LEASE_TTL: {
+                        int64_t usec;
+                        char why[128];
+                        if (evd_duration_parse(optarg, &usec, why, sizeof(why)) < 0) {
+                                fprintf(stderr, "evd: --lease-ttl %s: %s\n", optarg, why);
+                                return 2;
+                        }
+                        /* etcd counts leases in whole seconds, and raises
+                         * one below its own least (1.5 election
+                         * timeouts) to that. */
+                        if (usec < 2000000 || usec > 3600000000LL || usec % 1000000) {
+                                fprintf(stderr, "evd: --lease-ttl takes whole seconds from 2s "
+                                                "to 1h, not %s\n",
+                                        optarg);
+                                return 2;
+                        }
+                        cfg.cluster.lease_ttl_s = usec / 1000000;
+                        break;
+                }
                 case 'h': usage(stdout); return 0;
                 case OPT_VERSION: printf("evd %s\n", EVD_VERSION); return 0;
                 default:
@@ -177,8 +199,8 @@ int main(int argc, char **argv) {
                 return 2;
         }
         if (!cfg.cluster.etcd && (cfg.cluster.prefix || cfg.cluster.host_id || cfg.cluster.cacert ||
-                                  cfg.cluster.cert || cfg.cluster.key)) {
-                fprintf(stderr, "evd: --etcd-prefix, --host-id and the --etcd-* TLS options go with --etcd\n");
+                                  cfg.cluster.cert || cfg.cluster.key || cfg.cluster.lease_ttl_s)) {
+                fprintf(stderr, "evd: --etcd-prefix, --host-id, --lease-ttl and the --etcd-* TLS options go with --etcd\n");
                 return 2;
         }
         if (!cfg.cluster.cert != !cfg.cluster.key) {

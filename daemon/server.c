@@ -74,8 +74,7 @@ static void handle_create(struct server *s, const struct proto_msg *req, struct 
         int r = 0;
         /* cluster mode: the object is made in etcd first (cluster.c) */
         if (s->cluster && seg_lookup(&s->seg, req->name, &idx, &gen) < 0)
-                r = cluster_create(s->cluster, req->name, init.type, init.kind,
-                                   req->flags & PROTO_CREATE_EXCL);
+                r = cluster_create(s->cluster, req->name, &init, req->flags & PROTO_CREATE_EXCL);
         if (r == 0)
                 r = seg_table_create_obj(&s->seg, req->name, &init, &idx, &gen);
         if (s->seg.capacity != cap)

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/* cluster-int.h - what the cluster mode's per-type modules (cluster-sem.c,
+ * cluster-barrier.c, ...) see of the cluster core (cluster.c).
+ *
+ * The core owns the etcd connections, the host lease, the one watch on the
+ * namespace's prefix and the queue that brings what it reads to the main
+ * loop in revision order.  Events are the core's own (keys under P ev/);
+ * every other key under the prefix belongs to the module whose `sub` it
+ * begins with, and reaches that module, on the main loop, as
+ *
+ *   sync_begin   the records that follow until the next `revision` are the
+ *                whole content of the prefix (a first read, or a re-read
+ *                after a compaction): forget what you knew;
+ *   kv           one key put or deleted, in revision order;
+ *   revision     every change up to REV has been given: the place to
+ *                recompute (who holds, who tripped) and publish to the
+ *                segment, once per batch rather than once per key.
+ *
+ * Request handlers of a module (OP_CLUSTER_* in server.c) may block on etcd
+ * (cluster_txn) and on the watch (cluster_wait_applied). */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster.h"
+#include "etcd-gw.h"
+
+struct cluster_kv {
+        const char *key; /* after the namespace prefix, e.g. "sem/NAME/h/..." */
+        const uint8_t *value;
+        size_t value_len;
+        bool deleted;
+        int64_t create_rev, mod_rev, version, lease;
+};
+
+struct cluster_module {
+        const char *sub;   /* the keys it owns begin with this: "sem/" */
+        uint32_t types;    /* 1u << EVD_TYPE_x it creates */
+        int (*start)(struct cluster *c, void **statep);
+        void (*stop)(struct cluster *c, void *state);
+        void (*sync_begin)(struct cluster *c, void *state);
+        void (*kv)(struct cluster *c, void *state, const struct cluster_kv *kv);
+        void (*revision)(struct cluster *c, void *state, int64_t rev);
+        /* OP_CREATE of one of its types: make it in etcd (with
+         * cluster_name_claim in the same txn), or find it there and check it
+         * is the same.  0, -EEXIST (EXCL and found), -EMEDIUMTYPE, or
+         * etcd's failure. */
+        int (*create)(struct cluster *c, void *state, const char *name,
+                      const struct seg_init *init, bool excl);
+};
+
+/* The modules, NULL-terminated (cluster.c). */
+extern const struct cluster_module *const cluster_modules[];
+
+struct seg *cluster_seg(struct cluster *c);
+const char *cluster_prefix(struct cluster *c); /* P, ends with '/' */
+const char *cluster_host(struct cluster *c);
+/* The host lease's ID, 0 while there is none (not granted yet, or lost and
+ * not granted again). */
+int64_t cluster_lease(struct cluster *c);
+/* The revision the segment has applied (any thread). */
+int64_t cluster_applied(struct cluster *c);
+
+/* Transactions: a body with empty compare, success and failure arrays;
+ * add to one of them; whether it succeeded. */
+json_object *cluster_txn_new(void);
+void cluster_txn_add(json_object *t, const char *part, json_object *op);
+bool cluster_txn_succeeded(json_object *rep);
+/* Run the txn T (consumed) with the write budget (each member 2 s, 6 s in
+ * all).  0 with *REPP (the caller puts it) and *REVP (the revision etcd
+ * answered at), or a negative code with WHY saying what failed. */
+int cluster_txn(struct cluster *c, json_object *t, json_object **repp, int64_t *revp, char *why,
+                size_t whylen);
+/* Any other unary call (range, deleterange, lease ...) with the write
+ * budget.  BODY is not consumed. */
+int cluster_call(struct cluster *c, const char *path, json_object *body, json_object **repp,
+                 char *why, size_t whylen);
+/* Block until the segment has applied REV (bounded by TIMEOUT_MS); whether
+ * it did. */
+bool cluster_wait_applied(struct cluster *c, int64_t rev, int timeout_ms);
+
+/* The one key per name of a cluster namespace, P n/NAME, holding what
+ * the object is ("event manual", "sem 4 4", "lock", "barrier 3"): added to
+ * a create txn T, it makes names unique across types and hosts.  Adds the
+ * compare (absent), the put to success and a range of it to failure (the
+ * failure's responses[0]).  Returns 0 or -ENOMEM. */
+int cluster_name_claim(struct cluster *c, json_object *t, const char *name, const char *what);
+/* After a create txn that failed: the descriptor found at P n/NAME (from
+ * REP's responses[0]), malloc'ed, or NULL when there is none (an object
+ * made before the name key existed). */
+char *cluster_name_found(json_object *rep);
+
+/* Key helpers: P SUB NAME / REST, malloc'ed. */
+char *cluster_key(struct cluster *c, const char *sub, const char *name, const char *rest);
+
+/* A reply with STATUS and, when MSG is not NULL, MSG as its text (the
+ * client makes it the call's detail). */
+void cluster_reply(struct proto_msg *rep, int status, const char *msg);
