@@ -50,6 +50,10 @@ struct cluster_module {
          * etcd's failure. */
         int (*create)(struct cluster *c, void *state, const char *name,
                       const struct seg_init *init, bool excl);
+        /* The daemon's holder watch found the processes of holds on
+         * object INDEX (one of its types) dead (of ONLY_PID, when not 0):
+         * give them back through etcd.  The number given back. */
+        int (*reclaim)(struct cluster *c, void *state, uint32_t index, pid_t only_pid);
 };
 
 /* The modules, NULL-terminated (cluster.c). */

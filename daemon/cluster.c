@@ -1050,6 +1050,18 @@ int cluster_create(struct cluster *c, const char *name, const struct seg_init *i
         return -EOPNOTSUPP;
 }
 
+int cluster_reclaim(struct cluster *c, uint32_t index, pid_t only_pid) {
+        struct seg *s = c->seg;
+        if (seg_lost(s) || index >= s->capacity)
+                return -ENOENT;
+        uint32_t type = s->objs[index].type;
+        for (int i = 0; cluster_modules[i]; i++)
+                if (c->mod[i] && type < 32 && (cluster_modules[i]->types & (1u << type)) &&
+                    cluster_modules[i]->reclaim)
+                        return cluster_modules[i]->reclaim(c, c->mod[i], index, only_pid);
+        return -ENOENT;
+}
+
 /* Every key of NAME goes, in one txn: its name key, and its keys under
  * P ev/ and each module's part. */
 int cluster_delete(struct cluster *c, const char *name) {

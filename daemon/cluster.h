@@ -53,6 +53,13 @@ int cluster_create(struct cluster *c, const char *name, const struct seg_init *i
  * deletes it). */
 int cluster_delete(struct cluster *c, const char *name);
 
+/* The processes of holds on object INDEX are dead (of ONLY_PID, when not 0):
+ * give them back through etcd, when the object is a cluster one (its
+ * module's reclaim).  The count given back (the deletions may reach the
+ * segment later, by the watch), or -ENOENT when the object is not a
+ * cluster one, whose holds the caller gives back in the segment. */
+int cluster_reclaim(struct cluster *c, uint32_t index, pid_t only_pid);
+
 /* OP_CLUSTER_EVENT: set, clear or fail an event through etcd, then wait
  * (bounded) until the watch has brought the change back into the segment,
  * so that the caller reads its own write. */

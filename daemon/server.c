@@ -489,6 +489,7 @@ static void check_segment(struct server *s, bool asked) {
                 lost = s->known_count - atomic_load(&s->seg.hdr->count);
         if (watching && watch_start(&s->watch, s->event, &s->seg, s->pidfd_ceiling) < 0)
                 log_error("cannot watch holders any more: dead holders keep their holds");
+        s->watch.cluster = s->cluster;
         if (r < 0)
                 log_error("cannot restore segment %s: %s", old, strerror(-r));
         else if (lost)
@@ -974,6 +975,7 @@ int server_init(struct server *s, const struct server_config *cfg) {
         r = cluster_start(&s->cluster, &cfg->cluster, &s->seg, s->event, s->paths.runtime_dir);
         if (r < 0)
                 return r;
+        s->watch.cluster = s->cluster;
         return 0;
 }
 

@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "futex.h"
 #include "holders.h"
 #include "log.h"
@@ -70,6 +71,14 @@ static void pidfd_backoff(struct watch *w, int err) {
         }
 }
 
+/* Give back the holds on object INDEX whose processes are dead (of ONLY_PID,
+ * when not 0): through etcd for a cluster object, in the segment for a
+ * local one. */
+static int reclaim(struct watch *w, uint32_t index, pid_t only_pid) {
+        int n = w->cluster ? cluster_reclaim(w->cluster, index, only_pid) : -ENOENT;
+        return n == -ENOENT ? seg_holders_reclaim(w->seg, index, only_pid) : MAX(n, 0);
+}
+
 /* PID died: give back every hold it had, unless a companion still lives. */
 static void reclaim_pid(struct watch *w, pid_t pid) {
         struct seg *s = w->seg;
@@ -79,7 +88,7 @@ static void reclaim_pid(struct watch *w, pid_t pid) {
                 uint32_t obj = atomic_load(&h->obj_plus1);
                 if (!obj || (atomic_load(&h->pid) != (uint32_t)pid && h->pid2 != (uint32_t)pid))
                         continue;
-                total += seg_holders_reclaim(s, obj - 1, pid);
+                total += reclaim(w, obj - 1, pid);
         }
         if (total)
                 log_info("pid %d died: gave back %d hold(s)", (int)pid, total);
@@ -197,7 +206,7 @@ void watch_scan(struct watch *w) {
                 if (h->pid2 && h->pid2 <= INT32_MAX && watch_pid(w, (pid_t)h->pid2, h->start2))
                         alive = true;
                 if (!alive) {
-                        int n = seg_holders_reclaim(s, obj - 1, 0);
+                        int n = reclaim(w, obj - 1, 0);
                         if (n)
                                 log_info("gave back %d hold(s) of processes that are gone", n);
                 }

@@ -11,9 +11,14 @@
 
 struct watched;
 
+struct cluster;
+
 struct watch {
         sd_event *event;
         struct seg *seg;
+        /* Cluster mode: holds of cluster objects are given back through
+         * etcd (cluster_reclaim), not in the segment. */
+        struct cluster *cluster;
         int efd;
         sd_event_source *efd_source;
         pthread_t thread;
