@@ -37,6 +37,10 @@ enum proc_life seg_holder_life(const struct seg_holder *h);
 /* seg_holder_life() != PROC_DEAD: the hold must be kept. */
 bool seg_holder_alive(const struct seg_holder *h);
 
+/* Whether O's holds are a cluster's (a semaphore or lock of a segment a
+ * cluster daemon serves): only that daemon gives them back, through etcd. */
+bool seg_cluster_holds(const struct seg *s, const struct seg_obj *o);
+
 /* Give back (under the object's lock, which this takes) every hold on
  * object INDEX whose processes are all dead; ONLY_PID limits it to holds of
  * that pid (0: all).  Returns how many were given back. */

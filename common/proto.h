@@ -28,6 +28,18 @@ enum proto_op {
         /* NAME SETS -> REPLY 0 (this waiter consumed the auto event's set
          * number SETS), -EAGAIN (another waiter did, or it is gone) */
         OP_CLUSTER_CLAIM = 51,
+        /* semaphores and locks (daemon/cluster-sem.c):
+         * NAME PID (the owner) INDEX (its companion's pid, 0: none) ->
+         * REPLY with SETS (the contender key's create revision: the tag of
+         * the hold record to wait for) and CHANGED (the host lease it
+         * carries); -ENOLINK while the host has no lease */
+        OP_CLUSTER_SEM_ACQUIRE = 52,
+        /* NAME SETS (a create revision the acquire gave) -> REPLY 0 (the
+         * key went; a release if it held), -ENOENT (already gone) */
+        OP_CLUSTER_SEM_CANCEL = 53,
+        /* NAME PID (the owner) COUNT -> REPLY 0, -EOVERFLOW (not that many
+         * held here, nor held by nobody) */
+        OP_CLUSTER_SEM_RELEASE = 54,
         OP_REPLY = 100,
         OP_ITEM = 101,
 };

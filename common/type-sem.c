@@ -93,7 +93,10 @@ static void sem_reconcile(struct seg *s, uint32_t index) {
 }
 
 static void sem_settle(struct seg *s, uint32_t index) {
-        if (s->objs[index].u.sem.dirty)
+        /* In a cluster namespace the free count is the whole cluster's,
+         * which the daemon publishes (and clears `dirty`) at its next
+         * change: this host's records are not all the holds. */
+        if (s->objs[index].u.sem.dirty && !seg_cluster_holds(s, &s->objs[index]))
                 sem_reconcile(s, index);
 }
 

@@ -59,6 +59,9 @@ struct cluster_module {
 /* The modules, NULL-terminated (cluster.c). */
 extern const struct cluster_module *const cluster_modules[];
 
+/* The state MOD's start gave, NULL when MOD is not running. */
+void *cluster_module_state(struct cluster *c, const struct cluster_module *mod);
+
 struct seg *cluster_seg(struct cluster *c);
 const char *cluster_prefix(struct cluster *c); /* P, ends with '/' */
 const char *cluster_host(struct cluster *c);

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "cluster-int.h"
+#include "cluster-sem.h"
 #include "cluster.h"
 #include "etcd-gw.h"
 #include "log.h"
@@ -47,6 +48,7 @@
 
 /* The modules of the other object types (cluster-int.h). */
 const struct cluster_module *const cluster_modules[] = {
+        &cluster_sem_module,
         NULL,
 };
 #define CLUSTER_MODULES_MAX 8
@@ -912,6 +914,13 @@ void cluster_txn_add(json_object *t, const char *part, json_object *op) {
 bool cluster_txn_succeeded(json_object *rep) {
         json_object *s = etcd_get(rep, "succeeded", NULL);
         return s && json_object_get_boolean(s);
+}
+
+void *cluster_module_state(struct cluster *c, const struct cluster_module *mod) {
+        for (int i = 0; cluster_modules[i]; i++)
+                if (cluster_modules[i] == mod)
+                        return c->mod[i];
+        return NULL;
 }
 
 struct seg *cluster_seg(struct cluster *c) {

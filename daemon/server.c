@@ -18,6 +18,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "cluster-sem.h"
 #include "log.h"
 #include "macro.h"
 #include "proc.h"
@@ -198,6 +199,9 @@ int server_handle(struct server *s, const uint8_t *in, size_t inlen, uint8_t *ou
         case OP_LIST: handle_list(s, &req, &rep, &info); break;
         case OP_CLUSTER_EVENT: cluster_handle_event(s->cluster, &req, &rep); break;
         case OP_CLUSTER_CLAIM: cluster_handle_claim(s->cluster, &req, &rep); break;
+        case OP_CLUSTER_SEM_ACQUIRE: cluster_handle_sem_acquire(s->cluster, &req, &rep); break;
+        case OP_CLUSTER_SEM_CANCEL: cluster_handle_sem_cancel(s->cluster, &req, &rep); break;
+        case OP_CLUSTER_SEM_RELEASE: cluster_handle_sem_release(s->cluster, &req, &rep); break;
         default: reply_status(&rep, -EOPNOTSUPP); break;
         }
         if (!seg_lost(&s->seg))

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "cluster-sem.h"
 #include "detail.h"
 #include "shm.h"
 
@@ -91,9 +92,10 @@ static int cluster_event_wait_any(evd_event **evs, size_t n, int64_t timeout, si
         return shm_event_wait_any(evs, n, timeout, indexp, buf, bufsize, lenp);
 }
 
-/* Semaphores, locks, conditions and barriers are shm_backend's: the daemon
- * refuses to create them in a cluster namespace (-EOPNOTSUPP) until their
- * etcd side exists (docs/cluster.md, "Next steps"). */
+/* Semaphores and locks take, give back and wait through the daemon
+ * (cluster-sem.c); their reads are the segment's.  Conditions and barriers
+ * are shm_backend's: the daemon refuses to create them in a cluster
+ * namespace (-EOPNOTSUPP) until their etcd side exists (docs/cluster.md). */
 const struct evd_backend cluster_backend = {
         .name = "cluster",
         SHM_BACKEND_SHARED_OPS,
@@ -102,6 +104,11 @@ const struct evd_backend cluster_backend = {
         .event_fail = cluster_event_fail,
         .event_wait = cluster_event_wait,
         .event_wait_any = cluster_event_wait_any,
+        .sem_open = cluster_sem_open,
+        .sem_acquire = cluster_sem_acquire,
+        .sem_release = cluster_sem_release,
+        .lock_acquire = cluster_lock_acquire,
+        .lock_release = cluster_lock_release,
 };
 
 const struct evd_backend *cluster_pick_backend(const evd_ctx *ctx, const struct evd_backend *be) {

@@ -13,4 +13,9 @@ const struct evd_backend shm_backend = {
         .event_fail = shm_event_fail,
         .event_wait = shm_event_wait,
         .event_wait_any = shm_event_wait_any,
+        .sem_open = shm_sem_open,
+        .sem_acquire = shm_sem_acquire,
+        .sem_release = shm_sem_release,
+        .lock_acquire = shm_lock_acquire,
+        .lock_release = shm_lock_release,
 };

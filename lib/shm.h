@@ -74,7 +74,8 @@ void shm_notifier_free(evd_notifier *notifier);
 /* The operations of shm_backend (shm.c) that the cluster namespace's
  * backend (cluster.c) has as they are: both tables begin with this list, so
  * that a fix or a new operation here is one for both.  What they do
- * differently, the event writes and waits, each table names itself. */
+ * differently (the event writes and waits, the semaphores' and locks'
+ * opening, acquiring and releasing) each table names itself. */
 #define SHM_BACKEND_SHARED_OPS \
         .ns_open = shm_ns_open, \
         .ns_close = shm_ns_close, \
@@ -90,15 +91,10 @@ void shm_notifier_free(evd_notifier *notifier);
         .event_free = shm_event_free, \
         .event_is_set = shm_event_is_set, \
         .event_wait_all = shm_event_wait_all, \
-        .sem_open = shm_sem_open, \
         .sem_free = shm_sem_free, \
-        .sem_acquire = shm_sem_acquire, \
-        .sem_release = shm_sem_release, \
         .sem_value = shm_sem_value, \
         .lock_open = shm_lock_open, \
         .lock_free = shm_lock_free, \
-        .lock_acquire = shm_lock_acquire, \
-        .lock_release = shm_lock_release, \
         .lock_held = shm_lock_held, \
         .cond_open = shm_cond_open, \
         .cond_free = shm_cond_free, \

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/* cluster-sem.c - semaphores and locks of a cluster namespace: an acquire
+ * asks the daemon to put a contender key in etcd (OP_CLUSTER_SEM_ACQUIRE),
+ * then waits in the segment, as any waiter does (futex, deadline,
+ * progress, cancel, signals), until the daemon records its hold there: a
+ * hold record of the object whose tag is the key's create revision
+ * (daemon/cluster-sem.c).  Releases and give-ups are requests too.  Reads
+ * (value, held, show) are the segment's: the daemon publishes the free
+ * count of the whole cluster there. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cancel.h"
+#include "client.h"
+#include "cluster-sem.h"
+#include "detail.h"
+#include "object.h"
+#include "proc.h"
+#include "shm.h"
+
+/* One request about object O; a refusal's reason, when the daemon gives
+ * one, becomes the call's detail.  Neither a cancel nor a signal ends it:
+ * what it asks (a key put or deleted) must be known to have happened or
+ * not. */
+static int request_raw(const struct sync_obj *o, struct proto_msg *req, struct proto_msg *rep,
+                       uint8_t *valbuf) {
+        proto_set_name(req, o->name);
+        wait_nointr++;
+        int r = client_request(o->ctx, req, rep, valbuf);
+        wait_nointr--;
+        return r;
+}
+
+static int request(const struct sync_obj *o, struct proto_msg *req, struct proto_msg *rep) {
+        uint8_t valbuf[EVD_VALUE_MAX];
+        int r = request_raw(o, req, rep, valbuf);
+        if (r < 0)
+                return r;
+        if (rep->status < 0 && rep->value_len)
+                return detail_set(rep->status, "%.*s", (int)rep->value_len,
+                                  (const char *)rep->value);
+        return rep->status;
+}
+
+/* Under the lock: whether the hold record of REV (this object, OWNER)
+ * is there. */
+static bool hold_recorded(const struct locked *l, const struct sync_obj *o, pid_t owner,
+                          uint64_t rev) {
+        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                const struct seg_holder *h = &l->seg->hdr->holders[i];
+                if (atomic_load(&h->pid) == (uint32_t)owner &&
+                    atomic_load(&h->obj_plus1) == o->index + 1 && h->obj_gen == o->gen &&
+                    h->tag == rev)
+                        return true;
+        }
+        return false;
+}
+
+static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64_t timeout,
+                   bool lock) {
+        if (owner == 0)
+                owner = self_pid_get();
+        int r = wait_check_cancel(o->ctx);
+        if (r < 0)
+                return r;
+        struct proto_msg req = { .op = OP_CLUSTER_SEM_ACQUIRE }, rep;
+        proto_set_u32(&req, TAG_PID, (uint32_t)owner);
+        proto_set_u32(&req, TAG_INDEX, (uint32_t)(companion > 0 ? companion : 0));
+        r = request(o, &req, &rep);
+        if (r < 0)
+                return r;
+        if (!PROTO_HAS(&rep, TAG_SETS) || rep.sets == 0)
+                return -EPROTO;
+        uint64_t rev = rep.sets, lease = rep.changed;
+        struct waiter w;
+        waiter_init(&w, o->ctx, o->name, timeout);
+        for (;;) {
+                struct locked l;
+                r = obj_lock(o->ctx, o->index, o->gen, o->type, &l);
+                if (r < 0)
+                        break;
+                if (hold_recorded(&l, o, owner, rev)) {
+                        r = 0;
+                        if (lock && l.obj->u.sem.abandoned) {
+                                /* Told once: the daemon set it for this
+                                 * hold (its predecessor left without a
+                                 * clean release). */
+                                l.obj->u.sem.abandoned = 0;
+                                r = EVD_ABANDONED;
+                                obj_unlock_changed(&l, false);
+                        } else
+                                obj_unlock(&l);
+                        break;
+                }
+                if (atomic_load(&l.seg->hdr->cluster_lease_id) != (int64_t)lease) {
+                        /* The lease our key had is gone (the host was cut
+                         * off from etcd for longer than its TTL): so is
+                         * the key, and our place in line. */
+                        obj_unlock(&l);
+                        r = detail_set(-ENOLINK, "this host lost its lease in the etcd cluster "
+                                                 "while waiting for %s",
+                                       o->name);
+                        break;
+                }
+                struct evd_futex_waitv v;
+                fill_waitv(&v, l.obj);
+                obj_unlock(&l);
+                r = waiter_sleep(&w, l.seg, &v, 1, o->index);
+                if (r < 0)
+                        break;
+        }
+        waiter_done(&w);
+        if (r < 0) {
+                /* Gone from the line; if the hold came meanwhile, that is
+                 * a release.  The caller gets what ended the wait. */
+                struct proto_msg creq = { .op = OP_CLUSTER_SEM_CANCEL }, crep;
+                uint8_t valbuf[EVD_VALUE_MAX];
+                proto_set_u64(&creq, TAG_SETS, rev);
+                (void)request_raw(o, &creq, &crep, valbuf);
+        }
+        return r;
+}
+
+static int release(const struct sync_obj *o, pid_t owner, uint32_t n) {
+        if (owner == 0)
+                owner = self_pid_get();
+        struct proto_msg req = { .op = OP_CLUSTER_SEM_RELEASE }, rep;
+        proto_set_u32(&req, TAG_PID, (uint32_t)owner);
+        proto_set_u32(&req, TAG_COUNT, n);
+        return request(o, &req, &rep);
+}
+
+int cluster_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t initial,
+                     unsigned flags, evd_sem **semp) {
+        /* A plain counter has no owners, so nothing to give back for a
+         * host that goes: not a cluster object (docs/cluster.md). */
+        if (flags & EVD_SEM_UNBOUNDED)
+                return detail_set(-EOPNOTSUPP, "unbounded semaphores are not supported in a "
+                                               "cluster namespace");
+        return shm_sem_open(ctx, name, max, initial, flags, semp);
+}
+
+int cluster_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout) {
+        return acquire(&sem->o, owner, companion, timeout, false);
+}
+
+int cluster_sem_release(evd_sem *sem, pid_t owner, uint32_t n) {
+        return release(&sem->o, owner, n);
+}
+
+int cluster_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeout) {
+        return acquire(&lock->o, owner, companion, timeout, true);
+}
+
+int cluster_lock_release(evd_lock *lock, pid_t owner) {
+        return release(&lock->o, owner, 1);
+}
