@@ -6,8 +6,10 @@
  *   P n/NAME              "sem MAX" or "lock" (the name's claim, cluster.c)
  *   P sem/NAME/m          the same: the object, as this module reads it
  *   P sem/NAME/h/HOST/PID-START-SEQ
- *                         a contender: "COUNT COMPANION COMPANION-START",
- *                         with its host's lease
+ *                         a contender: "COUNT COMPANION COMPANION-START
+ *                         WAITER WAITER-START" (WAITER: the process that
+ *                         asked, which may not be the owner), with its
+ *                         host's lease
  *   P sem/NAME/h/-/0-0-I  a slot the semaphore was created without
  *                         (--initial below max): no lease, held by nobody
  *   P sem/NAME/clean      a lock's last holder's create revision, put by
@@ -52,6 +54,10 @@ struct contender {
         bool placeholder;
         pid_t pid, companion;
         uint64_t start, companion_start;
+        /* The process that asked and waits (evctl, for an owner that is
+         * its shell): dead before its turn, it never takes the hold. */
+        pid_t waiter;
+        uint64_t waiter_start;
         uint32_t count;
         bool deleting;        /* this daemon asked etcd to delete it */
         bool granted;         /* was a holder at a publish of this host */
@@ -207,8 +213,8 @@ static void on_contender(struct semmod *m, struct cluster *c, struct csem *s,
         ct.placeholder = hl == strlen(PLACEHOLDER_HOST) && !memcmp(hostid, PLACEHOLDER_HOST, hl);
         const char *me = cluster_host(c);
         ct.local = !ct.placeholder && hl == strlen(me) && !memcmp(hostid, me, hl);
-        unsigned long long start = 0, cstart = 0;
-        int pid = 0, comp = 0;
+        unsigned long long start = 0, cstart = 0, wstart = 0;
+        int pid = 0, comp = 0, waiter = 0;
         unsigned cnt = 1;
         if (!ct.placeholder && sscanf(id + 1, "%d-%llu-", &pid, &start) != 2)
                 pid = 0;
@@ -216,8 +222,11 @@ static void on_contender(struct semmod *m, struct cluster *c, struct csem *s,
         size_t vl = MIN(kv->value_len, sizeof(val) - 1);
         memcpy(val, kv->value, vl);
         val[vl] = '\0';
-        if (sscanf(val, "%u %d %llu", &cnt, &comp, &cstart) < 1 || cnt < 1 || cnt > s->max)
+        if (sscanf(val, "%u %d %llu %d %llu", &cnt, &comp, &cstart, &waiter, &wstart) < 1 ||
+            cnt < 1 || cnt > s->max)
                 cnt = 1;
+        ct.waiter = waiter > 0 ? waiter : 0;
+        ct.waiter_start = wstart;
         ct.count = cnt;
         ct.pid = pid > 0 ? pid : 0;
         ct.start = start;
@@ -465,10 +474,12 @@ static void publish(struct cluster *c, struct csem *s, struct doomed_list *d) {
                 }
                 if (have)
                         continue;
-                /* A contender that died while it waited is not given the
-                 * hold: its key goes (for a lock, as a clean release, since
-                 * it never held what the lock protects). */
-                if (contender_dead(ct)) {
+                /* A contender that died while it waited (or whose waiting
+                 * process did) is not given the hold: its key goes (for a
+                 * lock, as a clean release, since it never held what the
+                 * lock protects). */
+                if (contender_dead(ct) ||
+                    (ct->waiter && proc_life(ct->waiter, ct->waiter_start) == PROC_DEAD)) {
                         doom(d, c, s, ct, true);
                         continue;
                 }
@@ -659,7 +670,7 @@ static struct semmod *module(struct cluster *c) {
 }
 
 void cluster_handle_sem_acquire(struct cluster *c, const struct proto_msg *req,
-                                struct proto_msg *rep) {
+                                struct proto_msg *rep, pid_t peer) {
         struct semmod *m = c ? module(c) : NULL;
         if (!m) {
                 cluster_reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
@@ -679,7 +690,11 @@ void cluster_handle_sem_acquire(struct cluster *c, const struct proto_msg *req,
                                              "cannot reach etcd, or has just lost its lease)");
                 return;
         }
-        uint64_t start = 0, cstart = 0;
+        uint64_t start = 0, cstart = 0, wstart = 0;
+        if (peer <= 0 || proc_read_start(peer, &wstart) < 0) {
+                peer = 0;
+                wstart = 0;
+        }
         if (proc_read_start(owner, &start) < 0 || (comp > 0 && proc_read_start(comp, &cstart) < 0)) {
                 cluster_reply(rep, -ESRCH, NULL);
                 return;
@@ -687,10 +702,11 @@ void cluster_handle_sem_acquire(struct cluster *c, const struct proto_msg *req,
         pthread_mutex_lock(&m->lock);
         uint64_t seq = ++m->seq;
         pthread_mutex_unlock(&m->lock);
-        char rest[160], val[64], num[32];
+        char rest[160], val[96], num[32];
         snprintf(rest, sizeof(rest), "h/%s/%d-%" PRIu64 "-%" PRIu64, cluster_host(c), (int)owner,
                  start, seq);
-        int vl = snprintf(val, sizeof(val), "1 %d %" PRIu64, comp > 0 ? (int)comp : 0, cstart);
+        int vl = snprintf(val, sizeof(val), "1 %d %" PRIu64 " %d %" PRIu64, comp > 0 ? (int)comp : 0,
+                          cstart, (int)peer, wstart);
         _cleanup_free_ char *kh = cluster_key(c, "sem/", req->name, rest);
         _cleanup_free_ char *km = cluster_key(c, "sem/", req->name, "m");
         if (!kh || !km) {

@@ -11,11 +11,13 @@ struct cluster_module;
 extern const struct cluster_module cluster_sem_module;
 
 /* OP_CLUSTER_SEM_ACQUIRE: put a contender key for the owner (and its
- * companion) with the host lease; the reply, once the segment has applied
+ * companion) with the host lease, naming PEER (the process that asks, and
+ * will wait) so that a waiter that dies before its turn is passed over; the
+ * reply, once the segment has applied
  * it, carries its create revision (the tag of the hold record to wait
  * for) and the lease it was put with. */
 void cluster_handle_sem_acquire(struct cluster *c, const struct proto_msg *req,
-                                struct proto_msg *rep);
+                                struct proto_msg *rep, pid_t peer);
 /* OP_CLUSTER_SEM_CANCEL: a contender gives up (timeout, cancel, signal):
  * its key goes, whether it had become a holder meanwhile (then that is a
  * release) or not. */

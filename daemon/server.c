@@ -199,7 +199,8 @@ int server_handle(struct server *s, const uint8_t *in, size_t inlen, uint8_t *ou
         case OP_LIST: handle_list(s, &req, &rep, &info); break;
         case OP_CLUSTER_EVENT: cluster_handle_event(s->cluster, &req, &rep); break;
         case OP_CLUSTER_CLAIM: cluster_handle_claim(s->cluster, &req, &rep); break;
-        case OP_CLUSTER_SEM_ACQUIRE: cluster_handle_sem_acquire(s->cluster, &req, &rep); break;
+        case OP_CLUSTER_SEM_ACQUIRE: cluster_handle_sem_acquire(s->cluster, &req, &rep, peer_pid);
+                break;
         case OP_CLUSTER_SEM_CANCEL: cluster_handle_sem_cancel(s->cluster, &req, &rep); break;
         case OP_CLUSTER_SEM_RELEASE: cluster_handle_sem_release(s->cluster, &req, &rep); break;
         default: reply_status(&rep, -EOPNOTSUPP); break;

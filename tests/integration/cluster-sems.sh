@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# cluster-sems.sh - semaphores and locks of a cluster namespace (evd
+# --etcd) across three daemons on separate runtime directories, over a
+# 3-member etcd cluster on localhost ports: a stress of `sem run` over three
+# hosts under a flock oracle (never more than --max inside, and --max
+# inside at once for real), a lock handed over in FIFO order across hosts,
+# try-acquire, a timed-out acquire that leaves no key behind, fencing
+# tokens that grow across hosts, show, delete, a holder SIGKILLed (another
+# host acquires), a waiting contender SIGKILLed (the line moves on), and a
+# host's daemon SIGKILLed while a process there holds (another host
+# acquires after the host lease).  Skipped when the etcd binaries are
+# absent.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
+        skip "etcd and etcdctl are needed (Debian: apt-get install etcd-server etcd-client)"
+need_python
+command -v flock >/dev/null || skip "flock(1) is needed"
+# shellcheck source=../cluster/etcd3.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cluster/etcd3.sh"
+etcd3_start || fail "the etcd cluster did not start"
+trap '_rc=$?; set +e; etcd3_stop; (exit $_rc); _cleanup' EXIT
+
+PREFIX=evd-test-$$/
+# A short host lease, so that a dead host's holds come back within the
+# test; every assertion on it leaves generous slack.
+TTL=3
+declare -a H HPID
+host_start() {
+        evd_mkdir
+        H[$1]=$EVD_DIR
+        evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id "h$1" --ephemeral \
+                --lease-ttl "$TTL"
+        HPID[$1]=$EVD_PID
+}
+on() {
+        local i=$1
+        shift
+        EVD_RUNTIME_DIR=${H[$i]} EVD_NO_AUTOSTART=1 "$@"
+}
+# keys NAME: how many contender keys NAME has in etcd.
+keys() {
+        etcd3_ctl get --prefix "${PREFIX}sem/$1/h/" --keys-only | grep -c . || true
+}
+for i in 1 2 3; do host_start "$i"; done
+
+# ---- a semaphore of 2 over three hosts ------------------------------------
+
+check "2 holders on two hosts of a semaphore of 2 are inside at once (they meet); a third host is refused"
+on 1 expect_exit 0 "$EVCTL" sem create ST --max 2
+mkdir -p "$_SCRATCH/met"
+meet=()
+for i in 1 2; do
+        # Inside: say so, wait until the other is inside too, then wait for
+        # the test's go-ahead.
+        on "$i" bg_start 300 "$EVCTL" sem run ST --timeout 120s -- sh -c '
+                : >"$1/$$"
+                n=0
+                while [ "$(ls "$1" | wc -l)" -lt 2 ]; do
+                        n=$((n + 1)); [ $n -gt 2400 ] && exit 7; sleep 0.05
+                done
+                "$2" wait go --timeout 120s >/dev/null' sh "$_SCRATCH/met" "$EVCTL"
+        meet+=("$BG_PID")
+done
+wait_until "(( \$(ls '$_SCRATCH/met' | wc -l) == 2 ))" ||
+        fail "the 2 holders were not inside at once"
+for i in 1 2 3; do
+        [[ $(on "$i" show_field ST state) == "0/2 free" ]] ||
+                fail "h$i: show ST says '$(on "$i" show_field ST state)', want 0/2 free"
+done
+check "try-acquire (--timeout 0) on h3 is refused, and leaves no key behind"
+on 3 expect_exit 1 "$EVCTL" sem acquire ST --owner $$ --timeout 0
+(($(keys ST) == 2)) || fail "ST has $(keys ST) contender keys after a refused try, want 2"
+check "a timed-out acquire leaves no key behind"
+on 3 expect_exit 1 "$EVCTL" sem acquire ST --owner $$ --timeout 300ms
+(($(keys ST) == 2)) || fail "ST has $(keys ST) contender keys after a timed-out acquire, want 2"
+on 3 expect_exit 0 "$EVCTL" set go
+for p in "${meet[@]}"; do bg_expect "$p" 0; done
+
+check "12 'sem run' over 3 hosts on a semaphore of 2: never more than 2 inside (flock oracle)"
+W=$_SCRATCH/stress
+mkdir -p "$W"
+echo 0 >"$W/count"
+echo 0 >"$W/high"
+: >"$W/lock"
+cat >"$W/body.sh" <<'BODY'
+#!/bin/sh
+W=$1 ID=$2
+n=$(flock "$W/lock" sh -c '
+        n=$(( $(cat "$1/count") + 1 ))
+        echo "$n" >"$1/count"
+        [ "$n" -gt "$(cat "$1/high")" ] && echo "$n" >"$1/high"
+        echo "$n"' sh "$W") || exit 90
+[ "$n" -gt 2 ] && echo "worker $ID saw $n inside at once" >>"$W/violation"
+echo "$ID" >>"$W/entered"
+sleep 0.05
+flock "$W/lock" sh -c 'echo $(( $(cat "$1/count") - 1 )) >"$1/count"' sh "$W" || exit 91
+exit 0
+BODY
+chmod +x "$W/body.sh"
+S=()
+for k in $(seq 1 12); do
+        on $(((k % 3) + 1)) bg_start 300 "$EVCTL" sem run ST --timeout 200s -- "$W/body.sh" "$W" "$k"
+        S+=("$BG_PID")
+done
+for p in "${S[@]}"; do bg_expect "$p" 0; done
+[[ ! -e $W/violation ]] || fail "more than 2 inside at once: $(cat "$W/violation")"
+(($(wc -l <"$W/entered") == 12)) || fail "$(wc -l <"$W/entered") of 12 commands ran"
+[[ $(cat "$W/count") == 0 ]] || fail "the oracle counts $(cat "$W/count") inside at the end"
+say "most inside at once: $(cat "$W/high")"
+for i in 1 2 3; do
+        on "$i" wait_until "[[ \$(show_field ST state) == '2/2 free' ]]" ||
+                fail "h$i: ST is '$(on "$i" show_field ST state)' at the end, want 2/2 free"
+done
+(($(keys ST) == 0)) || fail "ST has $(keys ST) contender keys at the end, want 0"
+
+# ---- a lock across hosts ---------------------------------------------------
+
+check "a lock handed over across hosts in FIFO order, each hand-over clean"
+on 1 expect_exit 0 "$EVCTL" lock acquire LK --owner $$
+: >"$_SCRATCH/order"
+L=()
+n=1
+for who in A:2 B:3 C:1 D:2; do
+        on "${who#*:}" bg_start 300 "$EVCTL" lock run LK --timeout 200s -- \
+                sh -c 'echo "$1" >>"$2"' sh "${who%:*}" "$_SCRATCH/order"
+        L+=("$BG_PID")
+        n=$((n + 1))
+        # the handshake: its key is in etcd before the next one asks
+        wait_until "(( \$(keys LK) == $n ))" || fail "lock run ${who%:*} put no key"
+done
+on 2 expect_exit 0 "$EVCTL" show LK
+on 1 expect_exit 0 "$EVCTL" lock release LK --owner $$
+for p in "${L[@]}"; do bg_expect "$p" 0; done
+[[ $(tr '\n' ' ' <"$_SCRATCH/order") == "A B C D " ]] ||
+        fail "the lock went in the order $(tr '\n' ' ' <"$_SCRATCH/order"), want A B C D"
+for p in "${L[@]}"; do
+        ! grep -q abandoned "$(bg_err "$p")" || fail "a clean hand-over was reported abandoned: $(cat "$(bg_err "$p")")"
+done
+
+check "release by a process that holds nothing is refused"
+on 2 expect_exit 4 "$EVCTL" lock release LK --owner $$
+
+check "--initial below --max: the slots it was made without are held by nobody, given back by any release"
+on 2 expect_exit 0 "$EVCTL" sem create IN --max 3 --initial 1
+for i in 1 3; do
+        on "$i" wait_until "[[ \$(show_field IN state) == '1/3 free' ]]" ||
+                fail "h$i: IN is '$(on "$i" show_field IN state)', want 1/3 free"
+done
+on 3 expect_exit 0 "$EVCTL" sem release IN --owner $$
+on 1 wait_until "[[ \$(show_field IN state) == '2/3 free' ]]" ||
+        fail "h1: IN is '$(on 1 show_field IN state)' after a release, want 2/3 free"
+on 1 expect_exit 0 "$EVCTL" sem acquire IN --owner $$ --timeout 0
+on 2 expect_exit 0 "$EVCTL" sem acquire IN --owner $$ --timeout 0
+on 3 expect_exit 1 "$EVCTL" sem acquire IN --owner $$ --timeout 0
+
+check "unbounded semaphores are refused in a cluster namespace (exit 5, why)"
+on 1 expect_error 5 "not supported in a cluster namespace" "$EVCTL" sem create UB --unbounded
+
+# ---- deaths ----------------------------------------------------------------
+
+check "a holder SIGKILLed on h1: a waiter on h2 gets the lock, told it was abandoned"
+on 1 bg_start 300 "$EVCTL" lock run KL -- sleep 250
+KH=$BG_PID
+on 1 wait_until "[[ -n \$(show_field KL holder) ]]" || fail "lock run on h1 did not get KL"
+on 2 bg_start 300 "$EVCTL" lock acquire KL --owner $$ --timeout 120s
+KW=$BG_PID
+wait_until "(( \$(keys KL) == 2 ))" || fail "the waiter on h2 put no key"
+t0=$(now_ms)
+kill -KILL -- -"$KH" 2>/dev/null || kill -KILL "$KH"
+bg_expect "$KW" 0
+say "holder SIGKILLed on h1 -> h2 acquired in $(($(now_ms) - t0)) ms"
+grep -q abandoned "$(bg_err "$KW")" || fail "the new owner was not told the lock was abandoned"
+
+check "a waiting contender SIGKILLed on h2 does not block the line (h3 gets the lock next)"
+on 1 expect_exit 0 "$EVCTL" sem create KS --max 1
+on 1 expect_exit 0 "$EVCTL" sem acquire KS --owner $$
+on 2 bg_start 300 "$EVCTL" sem acquire KS --owner $$ --timeout 200s
+KW2=$BG_PID
+wait_until "(( \$(keys KS) == 2 ))" || fail "the waiter on h2 put no key"
+on 3 bg_start 300 "$EVCTL" sem acquire KS --owner $$ --timeout 200s
+KW3=$BG_PID
+wait_until "(( \$(keys KS) == 3 ))" || fail "the waiter on h3 put no key"
+kill -KILL -- -"$KW2"
+on 1 expect_exit 0 "$EVCTL" sem release KS --owner $$
+bg_expect "$KW3" 0
+wait_until "(( \$(keys KS) == 1 ))" || fail "KS has $(keys KS) keys, want 1 (the dead waiter's is left)"
+
+check "a waiter on h3 of a semaphore deleted on h1 ends (exit 4, no such object)"
+on 3 bg_start 300 "$EVCTL" sem acquire ST --owner $$ --timeout 200s
+on 1 expect_exit 0 "$EVCTL" sem acquire ST --owner $$
+on 2 expect_exit 0 "$EVCTL" sem acquire ST --owner $$
+DW=$BG_PID
+wait_until "(( \$(keys ST) == 3 ))" || fail "the waiter on h3 put no key"
+on 1 expect_exit 0 "$EVCTL" delete ST
+bg_wait "$DW"
+((BG_RC != 0 && BG_RC != 124)) || fail "the waiter of a deleted semaphore exited $BG_RC"
+for i in 2 3; do
+        on "$i" wait_until "! \"\$EVCTL\" show ST >/dev/null 2>&1" ||
+                fail "h$i still shows ST after its delete on h1"
+done
+(($(keys ST) == 0)) || fail "ST has $(keys ST) keys left after its delete"
+
+check "h3's daemon SIGKILLed while a process there holds: h1 gets the lock after the host lease (TTL ${TTL} s)"
+sleep 250 &
+HOLDER=$!
+_GROUPS+=("$HOLDER")
+on 3 expect_exit 0 "$EVCTL" lock acquire DL --owner "$HOLDER"
+on 1 bg_start 300 "$EVCTL" lock acquire DL --owner $$ --timeout 120s
+DLW=$BG_PID
+wait_until "(( \$(keys DL) == 2 ))" || fail "the waiter on h1 put no key"
+t0=$(now_ms)
+kill -KILL "${HPID[3]}"
+bg_expect "$DLW" 0
+dt=$(($(now_ms) - t0))
+say "h3's daemon SIGKILLed -> h1 acquired in $dt ms (lease TTL ${TTL} s)"
+# The lease was kept alive at most TTL/3 before the kill: it ends no
+# sooner than 2/3 TTL after it.
+((dt >= TTL * 1000 * 2 / 3 - 200)) || fail "h1 acquired $dt ms after the kill, before the lease could end"
