@@ -189,9 +189,9 @@ bg_expect "$KW3" 0
 wait_until "(( \$(keys KS) == 1 ))" || fail "KS has $(keys KS) keys, want 1 (the dead waiter's is left)"
 
 check "a waiter on h3 of a semaphore deleted on h1 ends (exit 4, no such object)"
-on 3 bg_start 300 "$EVCTL" sem acquire ST --owner $$ --timeout 200s
 on 1 expect_exit 0 "$EVCTL" sem acquire ST --owner $$
 on 2 expect_exit 0 "$EVCTL" sem acquire ST --owner $$
+on 3 bg_start 300 "$EVCTL" sem acquire ST --owner $$ --timeout 200s
 DW=$BG_PID
 wait_until "(( \$(keys ST) == 3 ))" || fail "the waiter on h3 put no key"
 on 1 expect_exit 0 "$EVCTL" delete ST
