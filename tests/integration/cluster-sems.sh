@@ -203,6 +203,57 @@ for i in 2 3; do
 done
 (($(keys ST) == 0)) || fail "ST has $(keys ST) keys left after its delete"
 
+# sem run / lock run with fencing tokens and the lease kill are evctl's
+# (EVD_FENCE, exit 123): these checks run once evctl has them.
+if "$EVCTL" lock run --help 2>&1 | grep -q EVD_FENCE; then
+        check "fencing tokens (EVD_FENCE) grow across hosts, and are the contender keys' create revisions"
+        : >"$_SCRATCH/fences"
+        for i in 1 2 3 1 3 2; do
+                on "$i" expect_exit 0 "$EVCTL" lock run FT -- sh -c 'echo "$EVD_FENCE" >>"$1"' sh \
+                        "$_SCRATCH/fences"
+        done
+        prev=0
+        while read -r f; do
+                [[ $f =~ ^[0-9]+$ ]] && ((f > prev)) || fail "fences do not grow: $(tr '\n' ' ' <"$_SCRATCH/fences")"
+                prev=$f
+        done <"$_SCRATCH/fences"
+        on 2 bg_start 300 "$EVCTL" lock run FT -- sh -c 'echo "$EVD_FENCE" >"$1"; exec sleep 250' sh \
+                "$_SCRATCH/fence1"
+        FR=$BG_PID
+        wait_until "[[ -s $_SCRATCH/fence1 ]]" || fail "lock run on h2 did not start its command"
+        rev=$(etcd3_ctl get --prefix "${PREFIX}sem/FT/h/" -w json | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["kvs"][0]["create_revision"])')
+        [[ $(cat "$_SCRATCH/fence1") == "$rev" ]] ||
+                fail "EVD_FENCE is $(cat "$_SCRATCH/fence1"), the hold key's create revision $rev"
+        kill -TERM -- -"$FR"
+        bg_wait "$FR"
+
+        check "h2's daemon SIGSTOPped while lock run there holds: its command is dead and lock run ends with 123 before h1 gets the lock"
+        on 2 bg_start 300 "$EVCTL" lock run SL -- sh -c 'echo $$ >"$1"; exec sleep 250' sh \
+                "$_SCRATCH/slpid"
+        SR=$BG_PID
+        wait_until "[[ -s $_SCRATCH/slpid ]]" || fail "lock run on h2 did not start its command"
+        on 1 bg_start 300 "$EVCTL" lock acquire SL --owner $$ --timeout 120s
+        SW=$BG_PID
+        wait_until "(( \$(keys SL) == 2 ))" || fail "the waiter on h1 put no key"
+        t0=$(now_ms)
+        kill -STOP "${HPID[2]}"
+        bg_wait "$SW"
+        dt=$(($(now_ms) - t0))
+        cmd_alive=0
+        kill -0 "$(cat "$_SCRATCH/slpid")" 2>/dev/null && cmd_alive=1
+        kill -CONT "${HPID[2]}"
+        ((BG_RC == 0)) || fail "the waiter on h1 exited $BG_RC: $(cat "$(bg_err "$SW")")"
+        say "h2's daemon SIGSTOPped -> h1 acquired in $dt ms (lease TTL ${TTL} s)"
+        ((cmd_alive == 0)) || fail "h1 got the lock while lock run's command on h2 still ran"
+        bg_expect "$SR" 123
+        grep -q "lease" "$(bg_err "$SR")" || fail "lock run did not say why it killed: $(cat "$(bg_err "$SR")")"
+        on 1 expect_exit 0 "$EVCTL" lock release SL --owner $$
+else
+        say "skipped: fencing tokens and the lease kill of lock run (this evctl has no EVD_FENCE)"
+fi
+
 check "h3's daemon SIGKILLed while a process there holds: h1 gets the lock after the host lease (TTL ${TTL} s)"
 sleep 250 &
 HOLDER=$!
