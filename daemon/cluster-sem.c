@@ -449,7 +449,6 @@ static void publish(struct cluster *c, struct csem *s, struct doomed_list *d) {
         size_t nh;
         uint32_t held = holders_of(s, &nh);
         struct seg_sem *m = &o->u.sem;
-        uint32_t nwake = 0;
         /* Records of keys that are no longer holders of this host: the
          * hold is gone (released, reclaimed, or lost with the lease). */
         for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
@@ -496,7 +495,6 @@ static void publish(struct cluster *c, struct csem *s, struct doomed_list *d) {
                                     (int)ct->pid, s->name, strerror(-slot));
                         continue;
                 }
-                nwake = INT32_MAX;
         }
         /* Every hold counts once, on every host, whoever has it. */
         for (size_t i = 0; i < nh; i++) {
@@ -524,18 +522,15 @@ static void publish(struct cluster *c, struct csem *s, struct doomed_list *d) {
         for (size_t i = 0; i < nh; i++)
                 if (s->v[i].placeholder)
                         placeholders += s->v[i].count;
-        if (m->value != value || m->dirty || nwake || m->acquires != s->acquires ||
-            m->releases != s->releases || m->unowned != placeholders) {
-                m->value = value;
-                m->unowned = placeholders;
-                m->acquires = s->acquires;
-                m->releases = s->releases;
-                m->dirty = 0;
-                /* Every waiter looks: which one's record appeared (or
-                 * whose key went) is not known from here. */
-                seg_obj_unlock_changed(seg, o, true);
-        } else
-                seg_obj_unlock(o);
+        m->value = value;
+        m->unowned = placeholders;
+        m->acquires = s->acquires;
+        m->releases = s->releases;
+        m->dirty = 0;
+        /* Every waiter looks, whatever changed: whose record appeared, or
+         * whose key went (with the host lease: its waiter then learns it
+         * lost its place), is not known from here. */
+        seg_obj_unlock_changed(seg, o, true);
 }
 
 static void sem_revision(struct cluster *c, void *state, int64_t rev) {

@@ -70,6 +70,8 @@ for i in 1 2 3; do
         [[ $(on "$i" show_field ST state) == "0/2 free" ]] ||
                 fail "h$i: show ST says '$(on "$i" show_field ST state)', want 0/2 free"
 done
+on 3 expect_exit 0 "$EVCTL" list --json
+[[ $LAST_OUT == *'"ST"'* ]] || fail "h3: list does not show ST: $LAST_OUT"
 check "try-acquire (--timeout 0) on h3 is refused, and leaves no key behind"
 on 3 expect_exit 1 "$EVCTL" sem acquire ST --owner $$ --timeout 0
 (($(keys ST) == 2)) || fail "ST has $(keys ST) contender keys after a refused try, want 2"
@@ -255,9 +257,8 @@ else
 fi
 
 check "h3's daemon SIGKILLed while a process there holds: h1 gets the lock after the host lease (TTL ${TTL} s)"
-sleep 250 &
-HOLDER=$!
-_GROUPS+=("$HOLDER")
+bg_start 300 sleep 250
+HOLDER=$BG_PID
 on 3 expect_exit 0 "$EVCTL" lock acquire DL --owner "$HOLDER"
 on 1 bg_start 300 "$EVCTL" lock acquire DL --owner $$ --timeout 120s
 DLW=$BG_PID
@@ -270,3 +271,4 @@ say "h3's daemon SIGKILLed -> h1 acquired in $dt ms (lease TTL ${TTL} s)"
 # The lease was kept alive at most TTL/3 before the kill: it ends no
 # sooner than 2/3 TTL after it.
 ((dt >= TTL * 1000 * 2 / 3 - 200)) || fail "h1 acquired $dt ms after the kill, before the lease could end"
+kill -KILL -- -"$HOLDER" 2>/dev/null || true
