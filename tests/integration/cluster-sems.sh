@@ -28,11 +28,16 @@ PREFIX=evd-test-$$/
 # test; every assertion on it leaves generous slack.
 TTL=3
 declare -a H HPID
+# host_start I [TTL]: a daemon serving its own runtime directory as host hI
+# (again, when it has one: a restart).
 host_start() {
-        evd_mkdir
-        H[$1]=$EVD_DIR
+        if [[ -z ${H[$1]:-} ]]; then
+                evd_mkdir
+                H[$1]=$EVD_DIR
+        fi
+        EVD_DIR=${H[$1]}
         evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id "h$1" --ephemeral \
-                --lease-ttl "$TTL"
+                --lease-ttl "${2:-$TTL}"
         HPID[$1]=$EVD_PID
 }
 on() {
@@ -255,6 +260,26 @@ print(json.load(sys.stdin)["kvs"][0]["create_revision"])')
 else
         say "skipped: fencing tokens and the lease kill of lock run (this evctl has no EVD_FENCE)"
 fi
+
+check "h4's daemon SIGKILLed and started again within its lease (TTL 30 s) while a process there holds: the hold lives on; its release there hands the lock to h1, cleanly"
+host_start 4 30
+bg_start 300 sleep 250
+H4HOLDER=$BG_PID
+on 4 expect_exit 0 "$EVCTL" lock acquire RL --owner "$H4HOLDER"
+on 1 bg_start 300 "$EVCTL" lock acquire RL --owner $$ --timeout 120s
+RW=$BG_PID
+wait_until "(( \$(keys RL) == 2 ))" || fail "the waiter on h1 put no key"
+kill -KILL "${HPID[4]}"
+wait "${HPID[4]}" 2>/dev/null || true
+host_start 4 30
+on 4 wait_until "[[ \$(show_field RL holder) == *'pid $H4HOLDER'* ]]" ||
+        fail "h4's restarted daemon does not show the hold: $(on 4 show_field RL holder)"
+on 3 expect_exit 1 "$EVCTL" lock acquire RL --owner $$ --timeout 0
+alive "$RW" || fail "h1 got the lock while h4's process still held it: $(bg_show "$RW")"
+on 4 expect_exit 0 "$EVCTL" lock release RL --owner "$H4HOLDER"
+bg_expect "$RW" 0
+! grep -q abandoned "$(bg_err "$RW")" || fail "a clean release after the restart was reported abandoned"
+kill -KILL -- -"$H4HOLDER" 2>/dev/null || true
 
 check "h3's daemon SIGKILLed while a process there holds: h1 gets the lock after the host lease (TTL ${TTL} s)"
 bg_start 300 sleep 250
