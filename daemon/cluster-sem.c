@@ -82,6 +82,7 @@ struct csem {
 
 struct semmod {
         pthread_mutex_t lock;
+        int64_t lease; /* the host lease at the last revision */
         struct csem **v;
         size_t n, size;
         uint64_t seq;
@@ -538,8 +539,15 @@ static void sem_revision(struct cluster *c, void *state, int64_t rev) {
         struct semmod *m = state;
         struct doomed_list d = { 0 };
         pthread_mutex_lock(&m->lock);
+        int64_t lease = cluster_lease(c);
+        bool lease_changed = lease != m->lease;
+        m->lease = lease;
         for (size_t i = 0; i < m->n;) {
                 struct csem *s = m->v[i];
+                /* The waiters of this host wake and look at the lease
+                 * their keys had (gone from here, maybe, already). */
+                if (lease_changed)
+                        s->dirty = true;
                 /* Local holders not granted yet (a process that could not
                  * be checked) are looked at again each time. */
                 bool pending = false;

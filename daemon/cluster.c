@@ -887,7 +887,14 @@ static void publish_fresh(struct cluster *c) {
         if (applied >= atomic_load(&c->fresh_rev) && atomic_load(&c->fresh_at))
                 atomic_store(&h->cluster_fresh_usec, atomic_load(&c->fresh_at));
         atomic_store(&h->cluster_unreachable_since, atomic_load(&c->unreachable_since));
-        atomic_store(&h->cluster_lease_id, atomic_load(&c->lease_id));
+        int64_t lease = atomic_load(&c->lease_id);
+        if (atomic_exchange(&h->cluster_lease_id, lease) != lease)
+                /* A lease gone took this host's keys with it: the modules
+                 * look again (their waiters learn they lost their place),
+                 * even if no watch event comes to say so. */
+                for (int i = 0; cluster_modules[i]; i++)
+                        if (c->mod[i] && cluster_modules[i]->revision)
+                                cluster_modules[i]->revision(c, c->mod[i], applied);
         atomic_store(&h->cluster_lease_ttl_usec, atomic_load(&c->lease_ttl_usec));
         atomic_store(&h->cluster_lease_deadline, atomic_load(&c->lease_deadline));
 }

@@ -116,8 +116,16 @@ static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64
                  * a release.  The caller gets what ended the wait. */
                 struct proto_msg creq = { .op = OP_CLUSTER_SEM_CANCEL }, crep;
                 uint8_t valbuf[EVD_VALUE_MAX];
+                char why[256] = "";
+                const char *d = detail_get(r);
+                if (d)
+                        snprintf(why, sizeof(why), "%s", d);
                 proto_set_u64(&creq, TAG_SETS, rev);
                 (void)request_raw(o, &creq, &crep, valbuf);
+                /* The request may have cleared the words of what ended the
+                 * wait. */
+                if (why[0])
+                        r = detail_set(r, "%s", why);
         }
         return r;
 }

@@ -261,6 +261,20 @@ else
         say "skipped: fencing tokens and the lease kill of lock run (this evctl has no EVD_FENCE)"
 fi
 
+check "h2's daemon SIGSTOPped past its lease while a waiter there waits: the waiter's key goes with the lease, and it ends (exit 5, lost its lease)"
+on 1 expect_exit 0 "$EVCTL" lock acquire EL --owner $$
+on 2 bg_start 300 "$EVCTL" lock acquire EL --owner $$ --timeout 120s
+EW=$BG_PID
+wait_until "(( \$(keys EL) == 2 ))" || fail "the waiter on h2 put no key"
+kill -STOP "${HPID[2]}"
+wait_until "(( \$(keys EL) == 1 ))" 60 || { kill -CONT "${HPID[2]}"; fail "h2's key outlived its lease"; }
+kill -CONT "${HPID[2]}"
+bg_expect "$EW" 5
+grep -q "lost its lease" "$(bg_err "$EW")" || fail "the waiter did not say why: $(cat "$(bg_err "$EW")")"
+on 1 expect_exit 0 "$EVCTL" lock release EL --owner $$
+on 2 wait_until "\"\$EVCTL\" lock acquire EL --owner $$ --timeout 5s 2>/dev/null" ||
+        fail "h2 cannot acquire again once it has a new lease"
+
 check "h4's daemon SIGKILLed and started again within its lease (TTL 30 s) while a process there holds: the hold lives on; its release there hands the lock to h1, cleanly"
 host_start 4 30
 bg_start 300 sleep 250
