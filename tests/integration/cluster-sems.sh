@@ -6,11 +6,16 @@
 # hosts under a flock oracle (never more than --max inside, and --max
 # inside at once for real), a lock handed over in FIFO order across hosts,
 # try-acquire, a timed-out acquire that leaves no key behind, fencing
-# tokens that grow across hosts, show, delete, a holder SIGKILLed (another
-# host acquires), a waiting contender SIGKILLed (the line moves on), and a
+# tokens that grow across hosts, show and list, --initial, delete under a
+# waiter, a holder SIGKILLed (another host acquires, told the lock was
+# abandoned), a waiting contender SIGKILLed (the line moves on), a daemon
+# SIGSTOPped past its lease under a waiter (it ends, ENOLINK), a daemon
+# SIGKILLed and started again within its lease (the hold lives on), a
 # host's daemon SIGKILLed while a process there holds (another host
-# acquires after the host lease).  Skipped when the etcd binaries are
-# absent.
+# acquires after the host lease), and, with an evctl that has them,
+# fencing tokens across hosts and a daemon SIGSTOPped under `lock run` (its
+# command killed before another host acquires).  Skipped when the etcd
+# binaries are absent.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
