@@ -404,7 +404,11 @@ static void publish(struct cluster *c, struct csem *s, struct doomed_list *d) {
                 return;
         uint32_t type = s->is_lock ? EVD_TYPE_LOCK : EVD_TYPE_SEMAPHORE, idx, gen;
         int q = seg_lookup(seg, s->name, &idx, &gen);
-        if (!s->known) {
+        /* The mirror of another object of the name (deleted and made
+         * again elsewhere with another max, within one batch) goes first. */
+        bool other = q == 0 && s->known &&
+                     (seg->objs[idx].type != type || seg->objs[idx].u.sem.max != s->max);
+        if (!s->known || other) {
                 /* Deleted in etcd (or never made): its hold records go
                  * with it, and so does the mirror. */
                 if (q == 0 && (seg->objs[idx].type == EVD_TYPE_LOCK ||
@@ -419,7 +423,9 @@ static void publish(struct cluster *c, struct csem *s, struct doomed_list *d) {
                                 log_info("cluster: deleted %s %s", s->is_lock ? "lock" : "semaphore",
                                          s->name);
                 }
-                return;
+                if (!s->known)
+                        return;
+                q = seg_lookup(seg, s->name, &idx, &gen);
         }
         if (q == -ENOENT) {
                 struct seg_init init = { .type = type, .max = s->max, .initial = s->max };

@@ -168,6 +168,15 @@ on 1 expect_exit 0 "$EVCTL" sem acquire IN --owner $$ --timeout 0
 on 2 expect_exit 0 "$EVCTL" sem acquire IN --owner $$ --timeout 0
 on 3 expect_exit 1 "$EVCTL" sem acquire IN --owner $$ --timeout 0
 
+check "a semaphore deleted and made again with another max on h1: h2's mirror follows"
+on 1 expect_exit 0 "$EVCTL" sem create RC --max 2
+on 2 wait_until "[[ \$(show_field RC state) == '2/2 free' ]]" || fail "h2 does not mirror RC"
+on 1 expect_exit 0 "$EVCTL" delete RC
+on 1 expect_exit 0 "$EVCTL" sem create RC --max 3
+on 2 wait_until "[[ \$(show_field RC state) == '3/3 free' ]]" ||
+        fail "h2 shows RC as '$(on 2 show_field RC state)' after it was made again with --max 3"
+on 2 expect_exit 0 "$EVCTL" sem acquire RC --max 3 --owner $$ --timeout 0
+
 check "unbounded semaphores are refused in a cluster namespace (exit 5, why)"
 on 1 expect_error 5 "not supported in a cluster namespace" "$EVCTL" sem create UB --unbounded
 
