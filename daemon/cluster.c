@@ -208,11 +208,14 @@ static void apply(struct cluster *c, struct rec *r) {
                 return;
         }
         case REC_REV:
-                if (r->rev > atomic_load(&c->applied_rev))
-                        atomic_store(&c->applied_rev, r->rev);
+                /* The modules publish first: a request waiting for this
+                 * revision on another thread (cluster_wait_applied) then
+                 * finds what they made of it in the segment. */
                 for (int i = 0; cluster_modules[i]; i++)
                         if (c->mod[i] && cluster_modules[i]->revision)
                                 cluster_modules[i]->revision(c, c->mod[i], r->rev);
+                if (r->rev > atomic_load(&c->applied_rev))
+                        atomic_store(&c->applied_rev, r->rev);
                 publish_fresh(c);
                 pthread_mutex_lock(&c->qlock);
                 pthread_cond_broadcast(&c->applied_cond);
