@@ -28,6 +28,10 @@ enum proto_op {
         /* NAME SETS -> REPLY 0 (this waiter consumed the auto event's set
          * number SETS), -EAGAIN (another waiter did, or it is gone) */
         OP_CLUSTER_CLAIM = 51,
+        /* 50 to 63 are the cluster mode's (a cluster daemon's workers
+         * serve them, and OP_CREATE and OP_DELETE, off its main loop) */
+        OP_CLUSTER_FIRST = 50,
+        OP_CLUSTER_LAST = 63,
         OP_REPLY = 100,
         OP_ITEM = 101,
 };

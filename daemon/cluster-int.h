@@ -54,6 +54,11 @@ struct cluster_module {
          * object INDEX (one of its types) dead (of ONLY_PID, when not 0):
          * give them back through etcd.  The number given back. */
         int (*reclaim)(struct cluster *c, void *state, uint32_t index, pid_t only_pid);
+        /* Its requests: ops OP_FIRST to OP_LAST (within OP_CLUSTER_FIRST
+         * and OP_CLUSTER_LAST), served on a worker thread from PID. */
+        uint32_t op_first, op_last;
+        void (*handle)(struct cluster *c, void *state, const struct proto_msg *req,
+                       struct proto_msg *rep, pid_t pid);
 };
 
 /* The modules, NULL-terminated (cluster.c). */
@@ -99,7 +104,3 @@ char *cluster_name_found(json_object *rep);
 
 /* Key helpers: P SUB NAME / REST, malloc'ed. */
 char *cluster_key(struct cluster *c, const char *sub, const char *name, const char *rest);
-
-/* A reply with STATUS and, when MSG is not NULL, MSG as its text (the
- * client makes it the call's detail). */
-void cluster_reply(struct proto_msg *rep, int status, const char *msg);

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +45,21 @@
 #define WRITE_BUDGET_MS 6000L
 /* How long a write waits for the watch to bring it back. */
 #define ECHO_WAIT_MS 3000
+/* Worker threads serving requests (each with its own etcd connection),
+ * and how many requests may wait for one before new ones are refused. */
+#define WORKERS 4
+#define JOBS_MAX 4096
+
+struct job {
+        struct job *next;
+        int fd;
+        pid_t pid;
+        struct proto_msg req;
+};
+
+/* The etcd connection of the thread running a request: a worker's own
+ * (NULL on the main loop, which uses the cluster's). */
+static __thread struct etcd_conn *tl_conn;
 
 /* The modules of the other object types (cluster-int.h). */
 const struct cluster_module *const cluster_modules[] = {
@@ -102,6 +118,12 @@ struct cluster {
         void *mod[CLUSTER_MODULES_MAX]; /* each module's state */
         /* The host lease (lease thread): its ID, 0 while there is none. */
         pthread_t lease_thread;
+        pthread_t workers[WORKERS];
+        unsigned nworkers;
+        pthread_mutex_t jlock;
+        pthread_cond_t jcond;
+        struct job *jhead, **jtail;
+        unsigned jobs;
         _Atomic int64_t lease_id;
         int64_t lease_ttl; /* seconds, as asked (--lease-ttl) */
         /* Freshness: the health thread's last linearizable read saw every
@@ -947,7 +969,7 @@ char *cluster_key(struct cluster *c, const char *sub, const char *name, const ch
 
 /* The connection of the thread that runs a request: the main loop's. */
 static struct etcd_conn *conn_of(struct cluster *c) {
-        return &c->conn;
+        return tl_conn ? tl_conn : &c->conn;
 }
 
 int cluster_call(struct cluster *c, const char *path, json_object *body, json_object **repp,
@@ -1113,7 +1135,7 @@ void cluster_reply(struct proto_msg *rep, int status, const char *msg) {
  * etcd's error, already in REP with its reason. */
 static int run_txn(struct cluster *c, json_object *t, const char *what, const char *name,
                    bool *okp, struct proto_msg *rep) {
-        static char msg[512];
+        static _Thread_local char msg[512];
         json_object *res = NULL;
         char why[256];
         int64_t rev = 0;
@@ -1206,6 +1228,157 @@ void cluster_handle_claim(struct cluster *c, const struct proto_msg *req, struct
                 cluster_reply(rep, ok ? 0 : -EAGAIN, NULL);
 }
 
+/* ---- the workers ---------------------------------------------------------------- */
+
+bool cluster_takes(const struct cluster *c, uint32_t op) {
+        return c && (op == OP_CREATE || op == OP_DELETE ||
+                     (op >= OP_CLUSTER_FIRST && op <= OP_CLUSTER_LAST));
+}
+
+int cluster_submit(struct cluster *c, int fd, const struct proto_msg *req, pid_t pid) {
+        struct job *j = malloc(sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        j->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (j->fd < 0) {
+                int r = -errno;
+                free(j);
+                return r;
+        }
+        j->req = *req;
+        j->pid = pid;
+        j->next = NULL;
+        pthread_mutex_lock(&c->jlock);
+        bool full = c->jobs >= JOBS_MAX;
+        if (!full) {
+                *c->jtail = j;
+                c->jtail = &j->next;
+                c->jobs++;
+                pthread_cond_signal(&c->jcond);
+        }
+        pthread_mutex_unlock(&c->jlock);
+        if (full) {
+                close(j->fd);
+                free(j);
+                return -EAGAIN;
+        }
+        return 0;
+}
+
+/* Wait (bounded) until NAME shows in the segment, or no longer does
+ * (GONE): the watch brings every change of etcd, this host's included. */
+static int wait_mirrored(struct cluster *c, const char *name, bool gone, uint32_t *idxp,
+                         uint32_t *genp) {
+        uint64_t deadline = now_monotonic_usec() + (uint64_t)ECHO_WAIT_MS * 1000;
+        for (;;) {
+                int64_t at = atomic_load(&c->applied_rev);
+                int q = seg_lost(c->seg) ? -ENOENT : seg_lookup(c->seg, name, idxp, genp);
+                if (gone ? q == -ENOENT : q == 0)
+                        return 0;
+                uint64_t now = now_monotonic_usec();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                wait_applied(c, at + 1, (int)MAX((deadline - now) / 1000, 1));
+        }
+}
+
+/* OP_CREATE: made in etcd (or found there), then made here by the mirror
+ * (as on every other host): the reply waits until it is. */
+static void handle_create(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep,
+                          pid_t pid) {
+        struct seg_init init = { .type = req->type, .kind = req->kind, .max = req->max,
+                                 .initial = req->initial, .lock_index = req->index,
+                                 .lock_gen = req->gen };
+        uint32_t idx = 0, gen = 0;
+        bool excl = req->flags & PROTO_CREATE_EXCL;
+        int r = seg_lookup(c->seg, req->name, &idx, &gen) == 0 ? -EEXIST : 0;
+        if (r == 0)
+                r = cluster_create(c, req->name, &init, excl);
+        else if (!excl)
+                r = 0;
+        if (r == 0 && wait_mirrored(c, req->name, false, &idx, &gen) < 0) {
+                cluster_reply(rep, -ETIMEDOUT,
+                              "etcd has the object, but this host's mirror has not brought it "
+                              "yet");
+                return;
+        }
+        cluster_reply(rep, r, NULL);
+        if (r == 0) {
+                proto_set_u32(rep, TAG_INDEX, idx);
+                proto_set_u32(rep, TAG_GEN, gen);
+                log_debug("cluster: %s ready for pid %d", req->name, (int)pid);
+        }
+}
+
+static void handle_delete(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep,
+                          pid_t pid) {
+        uint32_t idx, gen;
+        int r = seg_lookup(c->seg, req->name, &idx, &gen);
+        if (r == 0)
+                r = cluster_delete(c, req->name);
+        if (r == 0 && wait_mirrored(c, req->name, true, &idx, &gen) < 0)
+                log_notice("cluster: %s is deleted in etcd, but this host's mirror has not "
+                           "deleted it yet",
+                           req->name);
+        if (r == 0)
+                log_info("cluster: deleted %s for pid %d", req->name, (int)pid);
+        cluster_reply(rep, r, NULL);
+}
+
+static void dispatch(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep,
+                     pid_t pid) {
+        switch (req->op) {
+        case OP_CREATE: handle_create(c, req, rep, pid); return;
+        case OP_DELETE: handle_delete(c, req, rep, pid); return;
+        case OP_CLUSTER_EVENT: cluster_handle_event(c, req, rep); return;
+        case OP_CLUSTER_CLAIM: cluster_handle_claim(c, req, rep); return;
+        default: break;
+        }
+        for (int i = 0; cluster_modules[i]; i++) {
+                const struct cluster_module *m = cluster_modules[i];
+                if (c->mod[i] && m->handle && req->op >= m->op_first && req->op <= m->op_last) {
+                        m->handle(c, c->mod[i], req, rep, pid);
+                        return;
+                }
+        }
+        cluster_reply(rep, -EOPNOTSUPP, NULL);
+}
+
+static void *worker_main(void *userdata) {
+        struct cluster *c = userdata;
+        struct etcd_conn conn;
+        if (etcd_conn_init(&conn, &c->gw) < 0)
+                return NULL;
+        tl_conn = &conn;
+        static _Thread_local uint8_t out[PROTO_MSG_MAX];
+        for (;;) {
+                pthread_mutex_lock(&c->jlock);
+                while (!c->jhead && !atomic_load(&c->stop))
+                        pthread_cond_wait(&c->jcond, &c->jlock);
+                struct job *j = c->jhead;
+                if (j) {
+                        c->jhead = j->next;
+                        if (!c->jhead)
+                                c->jtail = &c->jhead;
+                        c->jobs--;
+                }
+                pthread_mutex_unlock(&c->jlock);
+                if (!j)
+                        break; /* stopping, and nothing left */
+                struct proto_msg rep;
+                dispatch(c, &j->req, &rep, j->pid);
+                int len = proto_encode(&rep, out, sizeof(out));
+                /* A peer that does not read its answer, or is gone, loses
+                 * it (the main loop drops such connections). */
+                if (len > 0)
+                        (void)!send(j->fd, out, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+                close(j->fd);
+                free(j);
+        }
+        etcd_conn_done(&conn);
+        return NULL;
+}
+
 /* ---- start and stop ----------------------------------------------------------- */
 
 static void mark_file(const char *runtime_dir, const struct cluster *c) {
@@ -1254,6 +1427,9 @@ int cluster_start(struct cluster **cp, const struct cluster_config *cfg, struct 
         pthread_mutex_init(&c->qlock, NULL);
         pthread_cond_init(&c->qcond, NULL);
         pthread_cond_init(&c->applied_cond, NULL);
+        pthread_mutex_init(&c->jlock, NULL);
+        pthread_cond_init(&c->jcond, NULL);
+        c->jtail = &c->jhead;
         c->main_thread = pthread_self();
         c->seg = seg;
         c->lease_ttl = cfg->lease_ttl_s > 0 ? cfg->lease_ttl_s : CLUSTER_LEASE_TTL_DEFAULT;
@@ -1316,6 +1492,13 @@ int cluster_start(struct cluster **cp, const struct cluster_config *cfg, struct 
                 goto fail;
         }
         c->threads_started = true;
+        for (; c->nworkers < WORKERS; c->nworkers++)
+                if (pthread_create(&c->workers[c->nworkers], NULL, worker_main, c) != 0)
+                        break;
+        if (!c->nworkers) {
+                r = -EAGAIN;
+                goto fail;
+        }
         /* The first read of the prefix, before serving: a client that
          * connects at once finds the cluster's events already there (when
          * etcd answers within this bound; later, the watch catches up). */
@@ -1336,6 +1519,14 @@ void cluster_stop(struct cluster *c) {
         if (!c)
                 return;
         atomic_store(&c->stop, true);
+        pthread_mutex_lock(&c->jlock);
+        pthread_cond_broadcast(&c->jcond);
+        pthread_mutex_unlock(&c->jlock);
+        pthread_mutex_lock(&c->qlock);
+        pthread_cond_broadcast(&c->applied_cond);
+        pthread_mutex_unlock(&c->qlock);
+        for (unsigned i = 0; i < c->nworkers; i++)
+                pthread_join(c->workers[i], NULL);
         if (c->threads_started) {
                 pthread_join(c->watch_thread, NULL);
                 pthread_join(c->health_thread, NULL);

@@ -54,6 +54,21 @@ static void reply_status(struct proto_msg *rep, int status) {
 
 static void check_segment(struct server *s, bool asked);
 
+/* Cluster mode: REQ is served by a worker thread, which answers (cluster.c).
+ * True when it was handed over, or refused in REP. */
+static bool defer_to_cluster(struct server *s, const struct proto_msg *req, struct proto_msg *rep,
+                             pid_t pid) {
+        if (!cluster_takes(s->cluster, req->op))
+                return false;
+        int r = s->req_fd >= 0 ? cluster_submit(s->cluster, s->req_fd, req, pid) : -EOPNOTSUPP;
+        if (r == 0) {
+                rep->op = 0; /* answered by the worker */
+                return true;
+        }
+        reply_status(rep, r);
+        return true;
+}
+
 static void handle_create(struct server *s, const struct proto_msg *req, struct proto_msg *rep,
                           pid_t pid) {
         struct seg_init init = {
@@ -71,12 +86,11 @@ static void handle_create(struct server *s, const struct proto_msg *req, struct 
                 return;
         }
         uint32_t idx = 0, gen = 0, cap = s->seg.capacity;
-        int r = 0;
-        /* cluster mode: the object is made in etcd first (cluster.c) */
-        if (s->cluster && seg_lookup(&s->seg, req->name, &idx, &gen) < 0)
-                r = cluster_create(s->cluster, req->name, &init, req->flags & PROTO_CREATE_EXCL);
-        if (r == 0)
-                r = seg_table_create_obj(&s->seg, req->name, &init, &idx, &gen);
+        /* cluster mode: made in etcd, then here by the mirror, off the
+         * main loop (cluster.c) */
+        if (defer_to_cluster(s, req, rep, pid))
+                return;
+        int r = seg_table_create_obj(&s->seg, req->name, &init, &idx, &gen);
         if (s->seg.capacity != cap)
                 log_info("the namespace grew from %u to %u objects", cap, s->seg.capacity);
         if (r == -EEXIST && !(req->flags & PROTO_CREATE_EXCL))
@@ -106,9 +120,9 @@ static void handle_delete(struct server *s, const struct proto_msg *req, struct 
                 return;
         }
         /* cluster mode: the keys go from etcd, every mirror follows */
-        int r = s->cluster ? cluster_delete(s->cluster, req->name) : 0;
-        if (r == 0)
-                r = seg_table_delete(&s->seg, req->name);
+        if (defer_to_cluster(s, req, rep, pid))
+                return;
+        int r = seg_table_delete(&s->seg, req->name);
         if (r == 0)
                 log_info("deleted %s for pid %d", req->name, (int)pid);
         reply_status(rep, r);
@@ -196,10 +210,18 @@ int server_handle(struct server *s, const uint8_t *in, size_t inlen, uint8_t *ou
         case OP_CREATE: handle_create(s, &req, &rep, peer_pid); break;
         case OP_DELETE: handle_delete(s, &req, &rep, peer_pid); break;
         case OP_LIST: handle_list(s, &req, &rep, &info); break;
-        case OP_CLUSTER_EVENT: cluster_handle_event(s->cluster, &req, &rep); break;
-        case OP_CLUSTER_CLAIM: cluster_handle_claim(s->cluster, &req, &rep); break;
-        default: reply_status(&rep, -EOPNOTSUPP); break;
+        default:
+                if (req.op >= OP_CLUSTER_FIRST && req.op <= OP_CLUSTER_LAST && s->cluster)
+                        defer_to_cluster(s, &req, &rep, peer_pid);
+                else
+                        cluster_reply(&rep, -EOPNOTSUPP,
+                                      req.op >= OP_CLUSTER_FIRST && req.op <= OP_CLUSTER_LAST
+                                              ? "this namespace is not a cluster one"
+                                              : NULL);
+                break;
         }
+        if (rep.op == 0)
+                return 0; /* a worker answers */
         if (!seg_lost(&s->seg))
                 s->known_count = atomic_load(&s->seg.hdr->count);
         return proto_encode(&rep, out, outsize);
@@ -272,9 +294,14 @@ static int on_conn(sd_event_source *src, int fd, uint32_t revents, void *userdat
                         struct proto_msg rep;
                         reply_status(&rep, -EACCES);
                         len = proto_encode(&rep, out, sizeof(out));
-                } else
+                } else {
+                        c->server->req_fd = fd;
                         len = server_handle(c->server, in, (size_t)n, out, sizeof(out), c->uid,
                                             c->pid);
+                        c->server->req_fd = -1;
+                        if (len == 0)
+                                return 0; /* a worker answers */
+                }
                 /* A peer that does not read its answers is dropped rather
                  * than allowed to block the loop. */
                 if (len < 0 || send(fd, out, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ||
@@ -856,6 +883,7 @@ static int open_segment(struct server *s) {
 int server_init(struct server *s, const struct server_config *cfg) {
         char why[256];
         memset(s, 0, sizeof(*s));
+        s->req_fd = -1;
         s->cfg = *cfg;
         s->listen_fd = -1;
         s->lock_fd = -1;
