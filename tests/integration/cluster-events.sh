@@ -220,10 +220,14 @@ check "quorum lost: a write exits 5 with a clear message; the waiter keeps waiti
 W=()
 waiters_on 2 q 1
 blocked 2 q 1
+# h1's mirror has q (so that its set is a write, not a creation)
+on 1 wait_until "[[ \$(show_field q state) == clear ]]" || fail "h1 does not mirror q"
 etcd3_kill 2
 etcd3_kill 3
 on 1 expect_exit 5 "$EVCTL" set q --value lost
 [[ $LAST_ERR == *"etcd cluster did not take the write"* ]] || fail "set without quorum said: $LAST_ERR"
+on 1 expect_exit 5 "$EVCTL" set q-new --value lost
+[[ $LAST_ERR == *"etcd cluster did not take the creation"* ]] || fail "a creation without quorum said: $LAST_ERR"
 alive "${W[0]}" || fail "the waiter on h2 ended while etcd had no quorum"
 [[ $(on 2 show_field q state) == clear ]] || fail "h2 shows q set after a write without quorum"
 etcd3_restart 2
@@ -276,6 +280,23 @@ EVD_DIR=${H[2]}
 evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id h2 --ephemeral
 HPID[2]=$EVD_PID
 bg_expect "${W[0]}" 0 while-down
+
+check "the restarted daemon of h2 goes on with its host lease; one lease per host in etcd"
+on 2 wait_until "grep -q 'kept from before a restart' '${H[2]}/evd.log'" ||
+        fail "h2's restarted daemon did not keep its lease: $(grep 'host lease' "${H[2]}/evd.log")"
+ids=$(grep -oE 'host lease [0-9a-f]+,' "${H[2]}/evd.log" | tail -n 2 | sort -u | wc -l)
+((ids == 1)) || fail "h2's restarted daemon took a new lease: $(grep 'host lease' "${H[2]}/evd.log")"
+n=$(etcd3_ctl lease list | sed -n 's/^found \([0-9]*\) leases$/\1/p')
+((n == 3)) || fail "etcd has $n leases for 3 hosts: $(etcd3_ctl lease list)"
+
+check "--lease-ttl: whole seconds from 2 s, and only with --etcd"
+run "$EVD" --runtime-dir "${H[1]}" --etcd "$ETCD3_URLS" --lease-ttl 1s
+((LAST_RC == 2)) && [[ $LAST_ERR == *"--lease-ttl takes whole seconds"* ]] ||
+        fail "--lease-ttl 1s: exit $LAST_RC, $LAST_ERR"
+run "$EVD" --runtime-dir "${H[1]}" --etcd "$ETCD3_URLS" --lease-ttl 2.5s
+((LAST_RC == 2)) || fail "--lease-ttl 2.5s: exit $LAST_RC"
+run "$EVD" --runtime-dir "${H[1]}" --lease-ttl 5s
+((LAST_RC == 2)) && [[ $LAST_ERR == *"go with --etcd"* ]] || fail "--lease-ttl without --etcd: exit $LAST_RC, $LAST_ERR"
 
 check "a daemon without --etcd refuses a cluster namespace's directory, also when autostarted"
 kill -KILL "${HPID[3]}"
