@@ -14,6 +14,8 @@
  *                            blocked on B (`evctl wait`, or a running
  *                            `evctl watch`) returns or prints, against
  *                            `etcdctl put` and a running `etcdctl watch`
+ *   lock acquire + release   `evctl lock acquire L`, then `evctl lock
+ *                            release L` (no peer: etcdctl has no such pair)
  *   in-process (libevd)      set on A returns; set on A -> the wait on B
  *                            returns, for a manual and an auto event; lock
  *                            acquire + release on A (no peer: etcd's C route
@@ -311,11 +313,13 @@ struct row {
         const char *peer_na; /* "-" when there is no peer for this row */
 };
 
-#define NROWS 10
+#define NROWS 12
 static struct row rows[NROWS];
 static int nrows;
 
 static struct row *row_new(const char *what) {
+        if (nrows == NROWS)
+                die("more rows than NROWS");
         struct row *r = &rows[nrows++];
         r->what = what;
         return r;
@@ -323,7 +327,7 @@ static struct row *row_new(const char *what) {
 
 /* Three significant digits or so, from microseconds to seconds. */
 static int prec(double ms) {
-        return ms < 1 ? 3 : ms < 10 ? 2 : 1;
+        return ms < 0.01 ? 4 : ms < 1 ? 3 : ms < 10 ? 2 : 1;
 }
 
 static const char *fmt_ms(char *buf, size_t len, const struct series *s, const char *na) {
@@ -427,6 +431,25 @@ static void lock_uncontended(struct row *r, int rounds) {
                 if (st)
                         die("etcdctl lock exited %d", st);
                 add(&r->peer, now_ns() - t0);
+        }
+}
+
+/* `evctl lock acquire L` then `evctl lock release L` (the hold is ours:
+ * evctl's parent's); etcdctl has no such pair (`etcdctl lock L` without a
+ * command holds until it is signalled). */
+static void lock_acquire_release(struct row *r, int rounds) {
+        char name[64];
+        snprintf(name, sizeof(name), "bench-%d-ar", (int)getpid());
+        char *acq[] = { (char *)evctl, "lock", "acquire", name, "--timeout", "60s", NULL };
+        char *rel[] = { (char *)evctl, "lock", "release", name, NULL };
+        for (int i = 0; i < rounds && !r->evd_na; i++) {
+                uint64_t t0 = now_ns();
+                int st = reap(spawn(acq, dir_a, -1, -1));
+                if (st == 0)
+                        st = reap(spawn(rel, dir_a, -1, -1));
+                if (st)
+                        die("evctl lock acquire/release exited %d", st);
+                add(&r->evd, now_ns() - t0);
         }
 }
 
@@ -801,6 +824,7 @@ int main(int argc, char **argv) {
         if (na)
                 note("cluster locks: %s", na);
         struct row *u = row_new("lock run, uncontended (whole process, on A)");
+        struct row *ar = row_new("lock acquire + release (two evctl processes, on A)");
         struct row *li = row_new("lock acquire + release (in-process libevd, on A)");
         struct row *ho = row_new("lock hand-off: A's command exits -> B's starts");
         struct row *ki = row_new("kill to reacquire: A's holder tree SIGKILLed -> B's command");
@@ -809,8 +833,8 @@ int main(int argc, char **argv) {
         struct row *is = row_new("set on A returns (in-process libevd)");
         struct row *iw = row_new("remote wake-up A -> B (in-process libevd, manual)");
         struct row *ia = row_new("remote wake-up A -> B (in-process libevd, auto)");
-        u->evd_na = ho->evd_na = ki->evd_na = na;
-        li->peer_na = is->peer_na = iw->peer_na = ia->peer_na = "-";
+        u->evd_na = ar->evd_na = ho->evd_na = ki->evd_na = na;
+        ar->peer_na = li->peer_na = is->peer_na = iw->peer_na = ia->peer_na = "-";
         static char ki_what[96];
         snprintf(ki_what, sizeof(ki_what),
                  "kill to reacquire: A's holder tree SIGKILLed -> B's cmd (ttl %s)", lock_ttl);
@@ -818,7 +842,8 @@ int main(int argc, char **argv) {
 
         note("lock run, uncontended: %d rounds", rounds);
         lock_uncontended(u, rounds);
-        note("lock acquire + release in-process: %d rounds", rounds);
+        note("lock acquire + release: %d rounds", rounds);
+        lock_acquire_release(ar, rounds);
         lock_inprocess(li, rounds);
         note("lock hand-off: %d rounds", rounds);
         for (int k = 0; k < rounds; k++) {

@@ -184,13 +184,20 @@ for round in 1 2 3; do
 $(bg_show "$p")" ;;
                 esac
         done
-        ((${#won[@]} == 1)) || fail "$name: ${#won[@]} of 6 racing setters won, want exactly 1"
-        want=${VALUE[${won[0]}]}
+        # Exactly one set reaches etcd (sets is 1 on every host, below).  Its
+        # setter is told so, unless etcd took its call too slowly and the
+        # retry found the event set (exit 4: docs/cluster.md, "A retried
+        # write"): so one winner, or none on a machine that slow.
+        ((${#won[@]} <= 1)) || fail "$name: ${#won[@]} of 6 racing setters won, want exactly 1"
+        want=
+        ((${#won[@]} == 0)) || want=${VALUE[${won[0]}]}
         for i in 1 2 3; do
                 on "$i" wait_until "[[ \$(show_field $name state) == set ]]" ||
                         fail "h$i: $name is not set after the race"
                 on "$i" expect_exit 0 "$EVCTL" wait "$name" --once --timeout 0
+                [[ -n $want ]] || want=$LAST_OUT
                 [[ $LAST_OUT == "$want" ]] || fail "h$i: $name's value is '$LAST_OUT', the winner set '$want'"
+                [[ $want =~ ^h[123]-[12]$ ]] || fail "h$i: $name's value '$want' is no setter's"
                 [[ $(on "$i" show_field "$name" sets) == 1 ]] ||
                         fail "h$i counts $(on "$i" show_field "$name" sets) sets of $name, want 1"
         done
