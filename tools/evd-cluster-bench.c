@@ -82,6 +82,9 @@ static int helper(int argc, char **argv) {
         if (argc == 4 && !strcmp(argv[1], "--stamp"))
                 return say(argv[2], argv[3]);
         if (argc == 4 && !strcmp(argv[1], "--hold")) {
+                /* A holder orphaned by a bench that was itself killed
+                 * does not block for ever. */
+                alarm(600);
                 if (say(argv[2], "held"))
                         return 1;
                 int g = open(argv[3], O_RDONLY | O_CLOEXEC);
@@ -107,7 +110,11 @@ static int serial;         /* for unique names */
 static pid_t groups[64];
 static int ngroups;
 
+static pid_t main_pid;
+
 static void cleanup(void) {
+        if (getpid() != main_pid)
+                return; /* a forked child dying: the bench's state is not its own */
         for (int i = 0; i < ngroups; i++)
                 if (groups[i] > 0)
                         kill(-groups[i], SIGKILL);
@@ -123,6 +130,16 @@ static void cleanup(void) {
                 }
                 rmdir(work);
         }
+}
+
+/* Interrupted: end every child we started (only async-signal-safe calls). */
+static void on_signal(int sig) {
+        for (int i = 0; i < ngroups; i++)
+                if (groups[i] > 0)
+                        kill(-groups[i], SIGKILL);
+        if (*msg_fifo)
+                unlink(msg_fifo);
+        _exit(128 + sig);
 }
 
 static _Noreturn void die(const char *fmt, ...) {
@@ -160,6 +177,7 @@ static pid_t spawn(char *const *argv, const char *dir, int out, int err) {
                 die("fork: %s", strerror(errno));
         if (pid == 0) {
                 setpgid(0, 0);
+                signal(SIGPIPE, SIG_DFL); /* ours is ignored, and exec keeps that */
                 int null = open("/dev/null", O_RDWR);
                 dup2(null, 0);
                 dup2(out >= 0 ? out : null, 1);
@@ -811,8 +829,12 @@ int main(int argc, char **argv) {
         snprintf(work, sizeof(work), "/tmp/evd-cluster-bench.XXXXXX");
         if (!mkdtemp(work))
                 die("mkdtemp: %s", strerror(errno));
+        main_pid = getpid();
         atexit(cleanup);
         signal(SIGPIPE, SIG_IGN);
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        signal(SIGHUP, on_signal);
         snprintf(msg_fifo, sizeof(msg_fifo), "%s/msg", work);
         if (mkfifo(msg_fifo, 0600) < 0 || (msg_fd = open(msg_fifo, O_RDWR | O_CLOEXEC)) < 0)
                 die("fifo %s: %s", msg_fifo, strerror(errno));
