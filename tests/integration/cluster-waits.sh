@@ -109,7 +109,7 @@ on 1 expect_exit 0 "$EVCTL" set all-a --value a
 # The handshake that h2's waiter has seen all-a set and slept again: h2
 # shows it set, and the waiter has woken since and sleeps on its futexes.
 on 2 wait_until "[[ \$(show_field all-a state) == set ]]" || fail "h2 never saw all-a set"
-wait_until "(( \$(nvcsw $c) > base )) && in_futex $c" ||
+wait_until "(( \$(nvcsw $c) > $base )) && in_futex $c" ||
         fail "h2's waiter did not wake at the set of all-a and sleep again"
 alive "$w" || { bg_wait "$w"; fail "wait --all on h2 returned with only all-a set
 $(bg_show "$w")"; }
@@ -159,7 +159,7 @@ $(bg_show "$w")"
 ! grep -Ev '^evctl: still waiting for slow \([0-9][0-9a-z.]*\)' "$(bg_err "$w")" | grep -q . ||
         fail "h3's waiter printed something else than progress lines
 $(bg_show "$w")"
-on 1 expect_exit 0 "$EVCTL" set slow --value done
+on 1 expect_exit 0 "$EVCTL" set slow --value "done"
 bg_expect "$w" 0 done
 
 check "--once: setters racing on three hosts, 3 rounds: exactly one wins each, every host sees its value"
