@@ -264,8 +264,11 @@ int main(int argc, char **argv) {
         if (!remove && !no_config) {
                 char err[PATH_MAX + 600];
                 const char *path = config_arg;
+                /* (--check-config says which namespace this is, whatever the file) */
+                if (!path || check_config)
+                        default_path = default_config_path(&cfg, note, sizeof(note));
                 if (!path)
-                        path = default_path = default_config_path(&cfg, note, sizeof(note));
+                        path = default_path;
                 if (path && config_read(&file, path, !config_arg, err, sizeof(err)) < 0) {
                         fprintf(stderr, "evd: %s\n", err);
                         config_free(&file);
