@@ -822,7 +822,8 @@ static void *lease_main(void *userdata) {
         if (etcd_conn_init(&conn, &c->gw) < 0)
                 return NULL;
         uint64_t next = 0;
-        bool lost_logged = false;
+        bool lost_logged = false, announced = false;
+        bool kept = atomic_load(&c->lease_id) != 0; /* from the daemon before */
         while (!atomic_load(&c->stop)) {
                 while (!atomic_load(&c->stop) && now_monotonic_usec() < next)
                         usleep((useconds_t)MIN(next - now_monotonic_usec(), 100000u));
@@ -873,16 +874,18 @@ static void *lease_main(void *userdata) {
                                             "a new one",
                                             (uint64_t)id);
                         lost_logged = true;
+                        announced = kept = false;
                         atomic_store(&c->lease_id, 0);
                         atomic_store(&c->lease_deadline, 0);
                         poke(c);
                         next = now_monotonic_usec() + 100000;
                         continue;
                 }
-                if (!atomic_load(&c->lease_id)) {
-                        log_info("cluster: host lease %" PRIx64 ", TTL %" PRId64 " s", (uint64_t)id,
-                                 ttl);
+                if (!announced) {
+                        log_info("cluster: host lease %" PRIx64 ", TTL %" PRId64 " s%s",
+                                 (uint64_t)id, ttl, kept ? " (kept from before a restart)" : "");
                         lost_logged = false;
+                        announced = true;
                 }
                 atomic_store(&c->lease_id, id);
                 atomic_store(&c->lease_ttl_usec, (uint64_t)ttl * 1000000);
@@ -1017,6 +1020,9 @@ static void event_descr(char *buf, size_t size, uint32_t kind) {
         snprintf(buf, size, "event %s", kind_names[kind]);
 }
 
+/* Why the last etcd call of this thread failed, for its reply. */
+static _Thread_local char call_why[256];
+
 static int event_create(struct cluster *c, const char *name, uint32_t kind, bool excl) {
         _cleanup_free_ char *kk = key_of(c, name, 'k');
         _cleanup_free_ char *ks = key_of(c, name, 's');
@@ -1038,6 +1044,7 @@ static int event_create(struct cluster *c, const char *name, uint32_t kind, bool
         int r = cluster_txn(c, t, &rep, &rev, why, sizeof(why));
         if (r < 0) {
                 log_warning("cluster: cannot create %s: %s", name, why);
+                snprintf(call_why, sizeof(call_why), "%s", why);
                 return r;
         }
         if (!cluster_txn_succeeded(rep)) {
@@ -1292,10 +1299,18 @@ static void handle_create(struct cluster *c, const struct proto_msg *req, struct
         uint32_t idx = 0, gen = 0;
         bool excl = req->flags & PROTO_CREATE_EXCL;
         int r = seg_lookup(c->seg, req->name, &idx, &gen) == 0 ? -EEXIST : 0;
+        call_why[0] = '\0';
         if (r == 0)
                 r = cluster_create(c, req->name, &init, excl);
         else if (!excl)
                 r = 0;
+        if (r == -EHOSTUNREACH) {
+                char msg[512];
+                snprintf(msg, sizeof(msg), "the etcd cluster did not take the creation%s%s%s",
+                         call_why[0] ? " (" : "", call_why, call_why[0] ? ")" : "");
+                cluster_reply(rep, r, msg);
+                return;
+        }
         if (r == 0 && wait_mirrored(c, req->name, false, &idx, &gen) < 0) {
                 cluster_reply(rep, -ETIMEDOUT,
                               "etcd has the object, but this host's mirror has not brought it "

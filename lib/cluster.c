@@ -72,23 +72,11 @@ static int cluster_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t 
         return shm_event_wait_claimed(ev, timeout, buf, bufsize, lenp, claim);
 }
 
-/* Waiting for several: auto events among them would be consumed in the
- * segment alone, so they are refused until the claim covers several
- * events (docs/cluster.md). */
-static bool any_auto(evd_event **evs, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                if (evs[i]->kind == EVD_EVENT_AUTO)
-                        return true;
-        return false;
-}
-
+/* Waiting for the first of several: a set auto event among them is
+ * claimed as by a single wait, one event at a time. */
 static int cluster_event_wait_any(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
                                   void *buf, size_t bufsize, size_t *lenp) {
-        if (any_auto(evs, n))
-                return detail_set(-EOPNOTSUPP, "waiting for several events of a cluster "
-                                               "namespace, --auto ones among them, is not "
-                                               "supported yet");
-        return shm_event_wait_any(evs, n, timeout, indexp, buf, bufsize, lenp);
+        return shm_event_wait_any_claimed(evs, n, timeout, indexp, buf, bufsize, lenp, claim);
 }
 
 /* Semaphores, locks, conditions and barriers are shm_backend's: the daemon

@@ -153,8 +153,14 @@ int client_create(evd_ctx *ctx, const char *name, const struct seg_init *init, b
         proto_set_u32(&req, TAG_INDEX, init->lock_index);
         proto_set_u32(&req, TAG_GEN, init->lock_gen);
         proto_set_u32(&req, TAG_FLAGS, excl ? PROTO_CREATE_EXCL : 0);
-        int r = client_request(ctx, &req, &rep, NULL);
-        return r < 0 ? r : rep.status;
+        uint8_t valbuf[EVD_VALUE_MAX];
+        int r = client_request(ctx, &req, &rep, valbuf);
+        if (r < 0)
+                return r;
+        /* A cluster daemon says why etcd did not take it. */
+        if (rep.status < 0 && rep.value_len)
+                return detail_set(rep.status, "%.*s", (int)rep.value_len, (const char *)rep.value);
+        return rep.status;
 }
 
 int shm_delete(evd_ctx *ctx, const char *name) {

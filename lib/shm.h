@@ -34,6 +34,10 @@ int shm_event_wait_claimed(evd_event *ev, int64_t timeout, void *buf, size_t buf
                            size_t *lenp, shm_event_claim_fn claim);
 int shm_event_wait_any(evd_event **evs, size_t n, int64_t timeout, size_t *indexp, void *buf,
                        size_t bufsize, size_t *lenp);
+/* shm_event_wait_any, with an auto event's set given to CLAIM as
+ * shm_event_wait_claimed does. */
+int shm_event_wait_any_claimed(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
+                               void *buf, size_t bufsize, size_t *lenp, shm_event_claim_fn claim);
 int shm_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size_t *indexp, void *buf,
                        size_t bufsize, size_t *lenp);
 
