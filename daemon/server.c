@@ -553,7 +553,7 @@ static int on_tick(sd_event_source *src, uint64_t usec, void *userdata) {
 }
 
 static int on_hangup(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
-        log_info("ignoring SIGHUP: evd has no configuration to reload");
+        log_info("ignoring SIGHUP: evd reads its configuration file only when it starts; restart it to apply a change");
         return 0;
 }
 
