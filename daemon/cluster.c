@@ -1431,6 +1431,14 @@ int cluster_start(struct cluster **cp, const struct cluster_config *cfg, struct 
                                   runtime_dir, path);
                         return -EMEDIUMTYPE;
                 }
+                /* A namespace made local again: its clients write in the
+                 * segment again (lib/ctx.c reads this word). */
+                if (!seg_lost(seg) && seg->hdr && atomic_load(&seg->hdr->cluster_mode)) {
+                        log_notice("%s was a cluster namespace and is a local one now",
+                                   runtime_dir);
+                        atomic_store(&seg->hdr->cluster_mode, 0);
+                        atomic_store(&seg->hdr->cluster_lease_deadline, 0);
+                }
                 return 0;
         }
         struct cluster *c = calloc(1, sizeof(*c));
