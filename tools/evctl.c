@@ -576,6 +576,99 @@ void format_time(char *buf, size_t len, uint64_t usec) {
 }
 
 
+/* ---- the host's view in a cluster namespace ------------------------------------ */
+
+uint64_t clock_usec(clockid_t clock) {
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+bool cluster_status_get(struct evd_cluster_status *st) {
+        return evd_cluster_status(ctx, st, sizeof(*st)) == 0 && st->cluster == 1;
+}
+
+/* An age or a time left for people: tenths of a second below a minute
+ * ("6.2s", "500ms"), whole seconds beyond ("1m30s"). */
+static void format_span(char *buf, size_t len, uint64_t usec) {
+        uint64_t unit = usec < 60000000u ? 100000u : 1000000u;
+        usec -= usec % unit;
+        if (usec > INT64_MAX)
+                usec = INT64_MAX;
+        format_duration(buf, len, (int64_t)usec);
+}
+
+/* How long ago CLOCK_REALTIME usec THEN was (0 for a time ahead: clocks of
+ * the daemon and of evctl are the same one, but may be stepped). */
+static uint64_t ago(uint64_t then) {
+        uint64_t now = clock_usec(CLOCK_REALTIME);
+        return now > then ? now - then : 0;
+}
+
+void cluster_progress_note(char *buf, size_t len) {
+        struct evd_cluster_status st;
+        buf[0] = '\0';
+        if (!cluster_status_get(&st) || !st.unreachable_since_usec)
+                return;
+        char d[32];
+        /* Whole seconds: the line repeats, and the time waited is beside it. */
+        format_duration(d, sizeof(d), (int64_t)(ago(st.unreachable_since_usec) / 1000000u * 1000000u));
+        snprintf(buf, len, "; etcd unreachable for %s", d);
+}
+
+/* show: the host's view, after the object's lines. */
+static void cluster_show(const struct evd_cluster_status *st) {
+        char d[32], t[40];
+        if (st->fresh_usec) {
+                format_span(d, sizeof(d), ago(st->fresh_usec));
+                printf("view: etcd revision %" PRIu64 ", current %s ago\n", st->revision, d);
+        } else
+                printf("view: etcd revision %" PRIu64 ", never known current\n", st->revision);
+        if (st->unreachable_since_usec) {
+                format_span(d, sizeof(d), ago(st->unreachable_since_usec));
+                format_time(t, sizeof(t), st->unreachable_since_usec);
+                printf("etcd: unreachable for %s (since %s)\n", d, t);
+        } else
+                printf("etcd: reachable\n");
+        uint64_t now = clock_usec(CLOCK_MONOTONIC);
+        char ttl[32];
+        format_span(ttl, sizeof(ttl), st->lease_ttl_usec);
+        if (!st->lease_deadline_usec)
+                printf("lease: none (TTL %s)\n", ttl);
+        else if (st->lease_deadline_usec <= now) {
+                format_span(d, sizeof(d), now - st->lease_deadline_usec);
+                printf("lease: ran out %s ago (TTL %s)\n", d, ttl);
+        } else {
+                format_span(d, sizeof(d), st->lease_deadline_usec - now);
+                printf("lease: %s left (TTL %s)\n", d, ttl);
+        }
+}
+
+/* show --json: the same as one more field of the object, "cluster" (times
+ * as in "changed", spans in microseconds). */
+static void cluster_json(const struct evd_cluster_status *st) {
+        char t[40];
+        printf(",\"cluster\":{\"revision\":%" PRIu64 ",\"fresh\":", st->revision);
+        if (st->fresh_usec) {
+                format_time(t, sizeof(t), st->fresh_usec);
+                printf("\"%s\",\"fresh_age_usec\":%" PRIu64, t, ago(st->fresh_usec));
+        } else
+                fputs("null,\"fresh_age_usec\":null", stdout);
+        printf(",\"reachable\":%s,\"unreachable_since\":", st->reachable ? "true" : "false");
+        if (st->unreachable_since_usec) {
+                format_time(t, sizeof(t), st->unreachable_since_usec);
+                printf("\"%s\"", t);
+        } else
+                fputs("null", stdout);
+        /* Time left, negative once run out; null without a lease. */
+        fputs(",\"lease_left_usec\":", stdout);
+        if (st->lease_deadline_usec)
+                printf("%" PRId64, (int64_t)(st->lease_deadline_usec - clock_usec(CLOCK_MONOTONIC)));
+        else
+                fputs("null", stdout);
+        printf(",\"lease_ttl_usec\":%" PRIu64 "}", st->lease_ttl_usec);
+}
+
 const char *timeout_text(const struct opts *o, char *buf, size_t len) {
         /* As written when it has a unit ("2m", "1.5s", "1h 30m"): the
          * message then reads back what the user typed. */
@@ -591,7 +684,8 @@ void format_waited(char *buf, size_t len, int64_t waited, int64_t interval) {
         format_duration(buf, len, waited);
 }
 
-void print_info_json(const struct evd_info *i) {
+/* The object's fields, without the closing brace (show adds one). */
+static void print_info_json_fields(const struct evd_info *i) {
         const struct evctl_type *t = evctl_type_get(i->type);
         char changed[40];
         format_time(changed, sizeof(changed), i->changed_usec);
@@ -599,6 +693,10 @@ void print_info_json(const struct evd_info *i) {
         print_json_text(i->name, strnlen(i->name, sizeof(i->name)));
         printf(",\"type\":\"%s\",", t->name);
         t->json(t, i, changed);
+}
+
+void print_info_json(const struct evd_info *i) {
+        print_info_json_fields(i);
         putchar('}');
 }
 
@@ -661,8 +759,11 @@ static void on_progress(void *userdata, const char *name, int64_t waited) {
         char d[32];
         (void)name;
         format_waited(d, sizeof(d), waited, o->progress > 0 ? o->progress : NOTIFY_STATUS_EVERY);
-        if (o->progress > 0)
-                fprintf(stderr, "evctl: still waiting for %s (%s)\n", progress_names, d);
+        if (o->progress > 0) {
+                char note[64];
+                cluster_progress_note(note, sizeof(note));
+                fprintf(stderr, "evctl: still waiting for %s (%s)%s\n", progress_names, d, note);
+        }
         notify_waiting(o, progress_names, waited);
 }
 
@@ -793,9 +894,15 @@ static int cmd_show(struct opts *o) {
                 return die(EXIT_STATE, "cannot show %s: no such object", o->args[0]);
         if (r < 0)
                 return fail_on(r, "show", o->args[0]);
+        /* In a cluster namespace the object is this host's view of it:
+         * how current that view is goes with it. */
+        struct evd_cluster_status st;
+        bool cluster = cluster_status_get(&st);
         if (o->json) {
-                print_info_json(&i);
-                putchar('\n');
+                print_info_json_fields(&i);
+                if (cluster)
+                        cluster_json(&st);
+                fputs("}\n", stdout);
                 return 0;
         }
         const struct evctl_type *t = evctl_type_get(i.type);
@@ -803,6 +910,8 @@ static int cmd_show(struct opts *o) {
         format_time(changed, sizeof(changed), i.changed_usec);
         printf("name: %s\ntype: %s\n", i.name, t->name);
         t->show(t, &i, changed);
+        if (cluster)
+                cluster_show(&st);
         return 0;
 }
 
