@@ -338,6 +338,27 @@ START_TEST(sigint_forwarded) {
 }
 END_TEST
 
+/* evctl killed: nobody watches the lease any more, so the command goes
+ * with it (in a local namespace it would keep the hold and run on). */
+START_TEST(evctl_killed) {
+        cluster_on(10000000);
+        char cmd[PATH_MAX * 2 + 64];
+        snprintf(cmd, sizeof(cmd), "echo $$ > %s; echo ready > %s; exec sleep 1000",
+                 scratch("sh"), scratch("ready"));
+        struct run r;
+        pid_t e = evctl_start(&r, NULL, "lock", "run", "lx", "sh", "-c", cmd, (char *)NULL);
+        ck_assert_msg(TH_WAIT_FOR(written("ready"), HANG_MS), "the command did not start: %s",
+                      slurp(r.err));
+        pid_t sh = (pid_t)number_in("sh");
+        ck_assert(lock_held("lx"));
+        th_kill_child(e);
+        /* It comes to us, the subreaper, and ends of SIGKILL. */
+        ck_assert_int_eq(reap(sh), 1000 + SIGKILL);
+        ck_assert_msg(TH_WAIT_FOR(!lock_held("lx"), HANG_MS), "the lock was not given back");
+        lease_lost();
+}
+END_TEST
+
 /* No lease when the hold is taken: the command is not started at all. */
 START_TEST(no_lease_not_run) {
         cluster_on(10000000);
@@ -424,7 +445,7 @@ int main(void) {
         const struct th_case cases[] = {
                 { "fence", { fence_exported } },
                 { "lease", { lease_kills_group, lease_kept_alive, sigint_forwarded,
-                             no_lease_not_run } },
+                             evctl_killed, no_lease_not_run } },
                 { "show", { show_and_progress } },
         };
         const struct th_fixture fx = { .setup = setup, .teardown = teardown, .timeout = 300 };

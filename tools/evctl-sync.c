@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -276,14 +277,22 @@ static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, 
         if (pipe2(go, O_CLOEXEC) < 0)
                 return die(EXIT_DAEMON, "cannot run %s: %s", argv[0], strerror(errno));
         fflush(NULL);
+        pid_t parent = getpid();
         pid_t child = fork();
         if (child < 0)
                 return die(EXIT_DAEMON, "cannot run %s: %s", argv[0], strerror(errno));
         if (child == 0) {
                 /* Its own group (both sides set it: whichever runs first),
                  * so that the lease's kill reaches what COMMAND starts. */
-                if (cluster)
+                if (cluster) {
                         setpgid(0, 0);
+                        /* Nobody else watches the lease: without evctl,
+                         * COMMAND must not outlive it.  (In a local
+                         * namespace the hold outlives either process.) */
+                        prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        if (getppid() != parent)
+                                _exit(EXIT_NOT_RUN);
+                }
                 close(go[1]);
                 /* "x", then the token's digits when there is one: one
                  * write of a few bytes, so one read has it all. */

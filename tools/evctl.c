@@ -593,6 +593,10 @@ bool cluster_status_get(struct evd_cluster_status *st) {
 static void format_span(char *buf, size_t len, uint64_t usec) {
         uint64_t unit = usec < 60000000u ? 100000u : 1000000u;
         usec -= usec % unit;
+        if (usec == 0) {
+                snprintf(buf, len, "0s");
+                return;
+        }
         if (usec > INT64_MAX)
                 usec = INT64_MAX;
         format_duration(buf, len, (int64_t)usec);
@@ -611,8 +615,10 @@ void cluster_progress_note(char *buf, size_t len) {
         if (!cluster_status_get(&st) || !st.unreachable_since_usec)
                 return;
         char d[32];
-        /* Whole seconds: the line repeats, and the time waited is beside it. */
-        format_duration(d, sizeof(d), (int64_t)(ago(st.unreachable_since_usec) / 1000000u * 1000000u));
+        /* Whole seconds (at least one): the line repeats, and the time
+         * waited is beside it. */
+        uint64_t secs = ago(st.unreachable_since_usec) / 1000000u;
+        format_duration(d, sizeof(d), (int64_t)(secs ? secs : 1) * 1000000);
         snprintf(buf, len, "; etcd unreachable for %s", d);
 }
 
@@ -1122,7 +1128,10 @@ static const struct command commands[] = {
           "(124 when no slot came within D).  The slot stays held while COMMAND runs,\n"
           "even if evctl is killed, and is given back once neither is alive.  Options\n"
           "end where COMMAND starts, as with flock(1): its own options are its own.\n"
-          "Refused (exit 4) for an unbounded semaphore, whose slots have no owner.\n",
+          "Refused (exit 4) for an unbounded semaphore, whose slots have no owner.\n"
+          "COMMAND gets the hold's fencing token in EVD_FENCE.  In a cluster namespace\n"
+          "COMMAND's process group is killed before this host's etcd lease runs out\n"
+          "(exit 123), so that no two hosts hold the slot at once.\n",
           "\nOptions:\n"
           "  -t, --timeout D        give up waiting for a slot after D (exit 124)\n"
           "      --progress D       print 'still waiting for semaphore NAME (12s): ...' on\n"
@@ -1146,7 +1155,10 @@ static const struct command commands[] = {
         { "lock run", "NAME [--timeout D] [--progress D] [--] COMMAND [ARGS...]",
           "Run COMMAND holding the lock NAME, as flock(1) does, and exit with its status\n"
           "(124 when the lock did not come within D).  Options end where COMMAND\n"
-          "starts, as with flock(1): its own options are its own.\n",
+          "starts, as with flock(1): its own options are its own.  COMMAND gets the\n"
+          "hold's fencing token in EVD_FENCE, larger than every earlier holder's.  In\n"
+          "a cluster namespace COMMAND's process group is killed before this host's\n"
+          "etcd lease runs out (exit 123), so that no two hosts hold the lock at once.\n",
           "\nOptions:\n  -t, --timeout D        give up waiting after D (exit 124)\n"
           "      --progress D       print 'still waiting for lock NAME (12s): ...' on\n"
           "                         stderr every D, naming who holds it\n",
@@ -1209,9 +1221,11 @@ static void main_usage(FILE *f) {
                 "  7  the namespace (or its holder table) is full\n"
                 "  8  standard output could not be written (closed, disk full, broken pipe)\n"
                 "  For 'sem run' and 'lock run': COMMAND's own status (128+N when a signal N\n"
-                "  ended it), 124 when the slot or lock did not come in time, 125 when COMMAND\n"
-                "  was not started (its process was killed first), 126 when COMMAND cannot be\n"
-                "  executed, 127 when it is not found.\n"
+                "  ended it), 123 when COMMAND was killed (or not started) because this host's\n"
+                "  etcd lease was about to run out (cluster namespaces), 124 when the slot or\n"
+                "  lock did not come in time, 125 when COMMAND was not started (its process\n"
+                "  was killed first), 126 when COMMAND cannot be executed, 127 when it is not\n"
+                "  found.  COMMAND gets the hold's fencing token as EVD_FENCE.\n"
                 "\nEnvironment:\n"
                 "  EVD_RUNTIME_DIR    the namespace's directory\n"
                 "  EVD_NO_AUTOSTART=1 never start a daemon (exit 5 when none runs)\n"
