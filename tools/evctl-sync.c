@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* evctl-sync.c - evctl's semaphore, lock and barrier commands */
 #include <errno.h>
-#include <inttypes.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,10 +247,10 @@ static bool wait_leased(pid_t child, int *statusp) {
                         killed = true;
                         break;
                 }
-                uint64_t sleep = at - now < (uint64_t)LEASE_CHECK_EVERY ? at - now
-                                                                         : (uint64_t)LEASE_CHECK_EVERY;
-                struct timespec ts = { .tv_sec = (time_t)(sleep / 1000000),
-                                       .tv_nsec = (long)(sleep % 1000000) * 1000 };
+                uint64_t nap = at - now < (uint64_t)LEASE_CHECK_EVERY ? at - now
+                                                                       : (uint64_t)LEASE_CHECK_EVERY;
+                struct timespec ts = { .tv_sec = (time_t)(nap / 1000000),
+                                       .tv_nsec = (long)(nap % 1000000) * 1000 };
                 int sig = sigtimedwait(&set, NULL, &ts);
                 if (sig > 0 && sig != SIGCHLD)
                         kill(-child, sig);
