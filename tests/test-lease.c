@@ -378,6 +378,9 @@ END_TEST
 
 /* ---- what show and --progress say ------------------------------------------------ */
 
+/* The waits below end at their --timeout: 20 --progress lines' worth, so
+ * that even a starved evctl prints one (what the lines say is checked, not
+ * when they come). */
 START_TEST(show_and_progress) {
         evd_event *ev = NULL;
         th_assert_r(evd_event_open(C, "ev", EVD_EVENT_MANUAL, EVD_CREATE, &ev), 0);
@@ -387,7 +390,7 @@ START_TEST(show_and_progress) {
         ck_assert(strstr(slurp(r.out), "etcd") == NULL);
         ck_assert_int_eq(evctl_run(&r, NULL, "show", "ev", "--json", (char *)NULL), 0);
         ck_assert(strstr(slurp(r.out), "\"cluster\"") == NULL);
-        ck_assert_int_eq(evctl_run(&r, NULL, "wait", "ev", "--timeout", "300ms", "--progress",
+        ck_assert_int_eq(evctl_run(&r, NULL, "wait", "ev", "--timeout", "2s", "--progress",
                                    "100ms", (char *)NULL),
                          1);
         ck_assert(strstr(slurp(r.err), "still waiting") != NULL);
@@ -420,7 +423,7 @@ START_TEST(show_and_progress) {
         ck_assert_msg(strstr(out, "\"reachable\":false,\"unreachable_since\":\"") &&
                       strstr(out, "\"lease_left_usec\":null"),
                       "show --json: %s", out);
-        ck_assert_int_eq(evctl_run(&r, NULL, "wait", "ev", "--timeout", "300ms", "--progress",
+        ck_assert_int_eq(evctl_run(&r, NULL, "wait", "ev", "--timeout", "2s", "--progress",
                                    "100ms", (char *)NULL),
                          1);
         ck_assert_msg(strstr(slurp(r.err), "; etcd unreachable for 1m") != NULL, "wait: %s",
@@ -429,7 +432,7 @@ START_TEST(show_and_progress) {
         evd_lock *l = NULL;
         th_assert_r(evd_lock_open(C, "lp", EVD_CREATE, &l), 0);
         th_assert_r(evd_lock_acquire(l, 0, 0, 0), 0);
-        ck_assert_int_eq(evctl_run(&r, NULL, "lock", "acquire", "lp", "--timeout", "300ms",
+        ck_assert_int_eq(evctl_run(&r, NULL, "lock", "acquire", "lp", "--timeout", "2s",
                                    "--progress", "100ms", (char *)NULL),
                          1);
         ck_assert_msg(strstr(slurp(r.err), "held by pid") &&
