@@ -315,24 +315,45 @@ START_TEST(lease_kept_alive) {
 }
 END_TEST
 
-/* Ctrl-C reaches the command's group through evctl, which stays to give
- * the lock back. */
+/* Whether PID runs the program NAME now (its exec done). */
+static bool runs(pid_t pid, const char *name) {
+        char path[64], comm[64] = "";
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        bool ok = fgets(comm, sizeof(comm), f) && strncmp(comm, name, strlen(name)) == 0 &&
+                  comm[strlen(name)] == '\n';
+        fclose(f);
+        return ok;
+}
+
+/* Ctrl-C reaches the command's whole group through evctl, which stays to
+ * give the lock back.  Both processes of the group are sleeps whose SIGINT
+ * is the default one (a shell catches it, and one that gets it between a
+ * fork and an exec loses it: the signal is sent only once both run sleep;
+ * a background job of sh ignores it, hence env --default-signal). */
 START_TEST(sigint_forwarded) {
         cluster_on(10000000);
-        char cmd[PATH_MAX * 2 + 64];
-        snprintf(cmd, sizeof(cmd), "echo ready > %s; sleep 1000; echo survived > %s",
-                 scratch("ready"), scratch("survived"));
+        char cmd[PATH_MAX * 3 + 128];
+        snprintf(cmd, sizeof(cmd),
+                 "env --default-signal=INT sleep 1000 & echo $! > %s; echo $$ > %s; "
+                 "echo ready > %s; exec sleep 1000",
+                 scratch("bg"), scratch("sh"), scratch("ready"));
         struct run r;
         pid_t e = evctl_start(&r, NULL, "lock", "run", "li", "sh", "-c", cmd, (char *)NULL);
         ck_assert_msg(TH_WAIT_FOR(written("ready"), HANG_MS), "the command did not start: %s",
                       slurp(r.err));
+        pid_t sh = (pid_t)number_in("sh"), bg = (pid_t)number_in("bg");
+        ck_assert_msg(TH_WAIT_FOR(runs(sh, "sleep") && runs(bg, "sleep"), HANG_MS),
+                      "the command's two sleeps did not start");
         ck_assert_int_eq(kill(e, SIGINT), 0);
         int code = th_wait_child(e, HANG_MS);
-        /* The group got it, the shell's foreground sleep with it, and the
-         * shell ended of it: evctl exits 128 + 2 (it was not killed by it
-         * itself, which th_wait_child would give as 1000 + 2). */
+        /* The command ended of it: evctl exits 128 + 2 (killed by it
+         * itself, th_wait_child would give 1000 + 2); the background sleep
+         * got it too, and came to us, the subreaper. */
         ck_assert_msg(code == 128 + SIGINT, "evctl ended with %d: %s", code, slurp(r.err));
-        ck_assert(access(scratch("survived"), F_OK) != 0);
+        ck_assert_int_eq(reap(bg), 1000 + SIGINT);
         ck_assert(!lock_held("li"));
         lease_lost();
 }
