@@ -68,6 +68,24 @@ _public_ int evd_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np, size_t
         return 0;
 }
 
+/* The library's struct evd_cluster_status is the 1.1 one. */
+_Static_assert(sizeof(struct evd_cluster_status) == EVD_CLUSTER_STATUS_SIZE_1_1,
+               "struct evd_cluster_status changed size");
+
+_public_ int evd_cluster_status(evd_ctx *ctx, struct evd_cluster_status *st, size_t size) {
+        if (!ctx || !st || size < EVD_CLUSTER_STATUS_SIZE_1_1)
+                return -EINVAL;
+        struct evd_cluster_status full;
+        int r = ctx->be->cluster_status(ctx, &full);
+        if (r < 0)
+                return r;
+        /* A later version's struct: ours, and zeros after it. */
+        memcpy(st, &full, sizeof(full));
+        if (size > sizeof(full))
+                memset((uint8_t *)st + sizeof(full), 0, size - sizeof(full));
+        return 0;
+}
+
 _public_ int evd_show(evd_ctx *ctx, const char *name, struct evd_info *info, size_t info_size) {
         if (!ctx || !info || info_size < EVD_INFO_SIZE_1_0 || !name_ok(name))
                 return -EINVAL;
@@ -239,6 +257,12 @@ _public_ int evd_sem_value(evd_sem *sem) {
         return sem->o.ctx->be->sem_value(sem);
 }
 
+_public_ int evd_sem_fence(evd_sem *sem, pid_t owner, uint64_t *fencep) {
+        if (!sem || owner < 0 || !fencep)
+                return -EINVAL;
+        return sem->o.ctx->be->sem_fence(sem, owner, fencep);
+}
+
 _public_ int evd_lock_open(evd_ctx *ctx, const char *name, unsigned flags, evd_lock **lockp) {
         if (!open_ok(ctx, name, flags, lockp))
                 return -EINVAL;
@@ -267,6 +291,12 @@ _public_ int evd_lock_held(evd_lock *lock, pid_t *ownerp) {
         if (!lock)
                 return -EINVAL;
         return lock->o.ctx->be->lock_held(lock, ownerp);
+}
+
+_public_ int evd_lock_fence(evd_lock *lock, pid_t owner, uint64_t *fencep) {
+        if (!lock || owner < 0 || !fencep)
+                return -EINVAL;
+        return lock->o.ctx->be->lock_fence(lock, owner, fencep);
 }
 
 /* ---- conditions ----------------------------------------------------------------- */

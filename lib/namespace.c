@@ -274,3 +274,30 @@ int shm_show(evd_ctx *ctx, const char *name, struct evd_info *info) {
         info->waiters = seg_waiters_count(s, idx);
         return 0;
 }
+
+int shm_cluster_status(evd_ctx *ctx, struct evd_cluster_status *st) {
+        const struct seg_header *h = client_seg(ctx)->hdr;
+        *st = (struct evd_cluster_status){ 0 };
+        /* Anything but 1 is a local namespace: 0 in a local daemon's
+         * segment and in one made before the cluster mode; another value
+         * is a scribble, and a local namespace promises nothing more. */
+        if (atomic_load(&h->cluster_mode) != 1)
+                return 0;
+        st->cluster = 1;
+        st->revision = atomic_load(&h->cluster_revision);
+        st->fresh_usec = atomic_load(&h->cluster_fresh_usec);
+        st->unreachable_since_usec = atomic_load(&h->cluster_unreachable_since);
+        st->reachable = st->unreachable_since_usec == 0;
+        /* The TTL before the deadline: the daemon publishes the TTL first,
+         * and a deadline is never more than a TTL ahead (it is the send
+         * time of an acknowledged keepalive plus the TTL).  One further
+         * ahead is a scribble, which must not let `lock run` keep its
+         * command running past the real lease: it reads as no lease. */
+        st->lease_ttl_usec = atomic_load(&h->cluster_lease_ttl_usec);
+        uint64_t deadline = atomic_load(&h->cluster_lease_deadline);
+        uint64_t now = now_monotonic_usec();
+        if (deadline > now && deadline - now > st->lease_ttl_usec)
+                deadline = 0;
+        st->lease_deadline_usec = deadline;
+        return 0;
+}

@@ -14,6 +14,7 @@ int shm_delete(evd_ctx *ctx, const char *name);
 int shm_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np);
 int shm_show(evd_ctx *ctx, const char *name, struct evd_info *info);
 int shm_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout);
+int shm_cluster_status(evd_ctx *ctx, struct evd_cluster_status *st);
 
 int shm_event_open(evd_ctx *ctx, const char *name, enum evd_event_kind kind, unsigned flags,
                    evd_event **evp);
@@ -47,12 +48,14 @@ void shm_sem_free(evd_sem *sem);
 int shm_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout);
 int shm_sem_release(evd_sem *sem, pid_t owner, uint32_t n);
 int shm_sem_value(evd_sem *sem);
+int shm_sem_fence(evd_sem *sem, pid_t owner, uint64_t *fencep);
 
 int shm_lock_open(evd_ctx *ctx, const char *name, unsigned flags, evd_lock **lockp);
 void shm_lock_free(evd_lock *lock);
 int shm_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeout);
 int shm_lock_release(evd_lock *lock, pid_t owner);
 int shm_lock_held(evd_lock *lock, pid_t *ownerp);
+int shm_lock_fence(evd_lock *lock, pid_t owner, uint64_t *fencep);
 
 int shm_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,
                   evd_cond **condp);
@@ -87,6 +90,7 @@ void shm_notifier_free(evd_notifier *notifier);
         .list = shm_list, \
         .show = shm_show, \
         .watch_wait = shm_watch_wait, \
+        .cluster_status = shm_cluster_status, \
         .notifier_open = shm_notifier_open, \
         .notifier_ack = shm_notifier_ack, \
         .notifier_free = shm_notifier_free, \
@@ -99,11 +103,13 @@ void shm_notifier_free(evd_notifier *notifier);
         .sem_acquire = shm_sem_acquire, \
         .sem_release = shm_sem_release, \
         .sem_value = shm_sem_value, \
+        .sem_fence = shm_sem_fence, \
         .lock_open = shm_lock_open, \
         .lock_free = shm_lock_free, \
         .lock_acquire = shm_lock_acquire, \
         .lock_release = shm_lock_release, \
         .lock_held = shm_lock_held, \
+        .lock_fence = shm_lock_fence, \
         .cond_open = shm_cond_open, \
         .cond_free = shm_cond_free, \
         .cond_wait = shm_cond_wait, \
