@@ -81,6 +81,19 @@ check "... and the event is in etcd under the file's prefix"
 etcd3_ctl get --prefix "$PREFIX" --keys-only >"$_SCRATCH/keys" || fail "etcdctl get failed"
 grep -q "^${PREFIX}.*conf-ready" "$_SCRATCH/keys" || fail "no key of conf-ready under $PREFIX: $(cat "$_SCRATCH/keys")"
 
+check "host C: a daemon autostarted by the first evctl --user; that evctl's own set reaches the cluster"
+XC=$(mktemp -d "/tmp/evd-it-${TEST_NAME}-xdgc.XXXXXX")
+_DIRS+=("$XC/evd" "$XC")
+XCC=$_SCRATCH/c-config
+cluster_conf "$XCC/evd/evd.conf" hc
+env -u EVD_RUNTIME_DIR -u EVD_NO_AUTOSTART XDG_RUNTIME_DIR="$XC" XDG_CONFIG_HOME="$XCC" \
+        timeout -k 2 "$T_WAIT" "$EVCTL" --user set first-of-c --value from-c </dev/null ||
+        fail "evctl --user set, autostarting host C's daemon, exited $?"
+[[ -f $XC/evd/evd.pid ]] && _PIDS+=("$(cat "$XC/evd/evd.pid")")
+[[ -f $XC/evd/evd.cluster ]] || fail "the autostarted daemon of host C is not a cluster host"
+EVD_RUNTIME_DIR=$DA EVD_NO_AUTOSTART=1 wait_until "[[ \$(show_field first-of-c value) == from-c ]]" ||
+        fail "host A never saw the set made by the evctl that started host C's daemon"
+
 kill -TERM "$BPID"
 _reap "$BPID" "$T_WAIT"
 ((REAP_RC == 0)) || fail "host B did not stop cleanly (exit $REAP_RC): $(tail -n 5 "$_SCRATCH/b.log")"
