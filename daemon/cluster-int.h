@@ -58,6 +58,7 @@ struct cluster_module {
 
 /* The modules, NULL-terminated (cluster.c). */
 extern const struct cluster_module *const cluster_modules[];
+extern const struct cluster_module cluster_barrier_module; /* cluster-barrier.c */
 
 struct seg *cluster_seg(struct cluster *c);
 const char *cluster_prefix(struct cluster *c); /* P, ends with '/' */

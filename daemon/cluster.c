@@ -47,6 +47,7 @@
 
 /* The modules of the other object types (cluster-int.h). */
 const struct cluster_module *const cluster_modules[] = {
+        &cluster_barrier_module,
         NULL,
 };
 #define CLUSTER_MODULES_MAX 8

@@ -26,6 +26,7 @@
 #include "types.h"
 #include "waiters.h"
 #include "alive.h"
+#include "cluster-barrier.h"
 #include "futex.h"
 
 #define DAEMON_LOCK_TIMEOUT_MS 100
@@ -198,6 +199,9 @@ int server_handle(struct server *s, const uint8_t *in, size_t inlen, uint8_t *ou
         case OP_LIST: handle_list(s, &req, &rep, &info); break;
         case OP_CLUSTER_EVENT: cluster_handle_event(s->cluster, &req, &rep); break;
         case OP_CLUSTER_CLAIM: cluster_handle_claim(s->cluster, &req, &rep); break;
+        case OP_CLUSTER_BAR_ARRIVE:
+        case OP_CLUSTER_BAR_TRIP:
+        case OP_CLUSTER_BAR_BREAK: cluster_barrier_handle(s->cluster, &req, &rep, peer_pid); break;
         default: reply_status(&rep, -EOPNOTSUPP); break;
         }
         if (!seg_lost(&s->seg))
