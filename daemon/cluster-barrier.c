@@ -670,7 +670,10 @@ static int bar_create(struct cluster *c, void *state, const char *name,
 static int bar_reclaim(struct cluster *c, void *state, uint32_t index, pid_t only_pid) {
         struct bstate *st = state;
         struct seg *s = cluster_seg(c);
-        if (seg_lost(s) || index >= s->capacity)
+        /* Not before the mirror has read the prefix: which round is open
+         * decides whether the death breaks it.  The next scan (a second
+         * later) comes back. */
+        if (seg_lost(s) || index >= s->capacity || cluster_applied(c) <= 0)
                 return 0;
         struct seg_obj *o = &s->objs[index];
         struct dead {

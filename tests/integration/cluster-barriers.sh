@@ -152,6 +152,60 @@ check "more than 127 parties are refused in a cluster namespace, saying why"
 on 1 expect_error 2 "at most 127 parties" "$EVCTL" barrier wait big --parties 200 --timeout 0
 on 1 expect_exit 0 "$EVCTL" barrier wait one --parties 1 --timeout 0
 
+check "a barrier action (Python, on h3) runs with every party of every host arrived and none released"
+if [[ -n $PY ]]; then
+        # libevd of this build, next to the evctl under test
+        export EVD_LIBEVD=${EVD_LIBEVD:-$(dirname "$(dirname "$EVCTL")")/lib/libevd.so.1}
+        export PYTHONPATH=$SOURCE_ROOT/python
+        ACT=$_SCRATCH/act
+        mkdir -p "$ACT"
+        # The action says it runs, then holds the round until the test
+        # says go (a handshake, with a generous deadline for a hang).
+        cat >"$ACT/party.py" <<'PYEOF'
+import os, sys, time, threading, evd
+d, mode = sys.argv[1], sys.argv[2]
+def action():
+        open(os.path.join(d, "ran"), "a").write("ran\n")
+        if mode == "fail":
+                raise KeyError("from the action")
+        end = time.monotonic() + 200
+        while not os.path.exists(os.path.join(d, "go")) and time.monotonic() < end:
+                time.sleep(0.02)
+b = evd.Barrier(3, action=action, name=sys.argv[3])
+try:
+        print(b.wait(200))
+except KeyError:
+        sys.exit(7)
+except threading.BrokenBarrierError:
+        sys.exit(3)
+PYEOF
+        W=()
+        parties_on 1 act 3 1
+        parties_on 2 act 3 1
+        state_all act "2/3 waiting"
+        on 3 bg_start 240 "$PY" "$ACT/party.py" "$ACT" ok act
+        pyp=$BG_PID
+        wait_until "[[ -f $ACT/ran ]]" || fail "the action did not run: $(cat "$(bg_err "$pyp")")"
+        state_all act "3/3 waiting"
+        none_ended "${W[@]}"
+        touch "$ACT/go"
+        bg_expect "$pyp" 0 2
+        for p in "${W[@]}"; do bg_expect "$p" 0; done
+        [[ $(nlines "$ACT/ran") == 1 ]] || fail "the action ran $(nlines "$ACT/ran") times"
+        state_all act "0/3 waiting"
+        check "an action that fails breaks the round on every host (the others exit 3)"
+        W=()
+        parties_on 1 act 3 1
+        parties_on 2 act 3 1
+        state_all act "2/3 waiting"
+        on 3 bg_start 240 "$PY" "$ACT/party.py" "$ACT" fail act
+        bg_expect "$BG_PID" 7
+        for p in "${W[@]}"; do bg_expect "$p" 3; done
+        state_all act broken
+else
+        say "python3 is absent: the action is not tested"
+fi
+
 check "the death of host h3 (its daemon SIGKILLed) breaks the barrier for h1 and h2 once its lease ends"
 W=()
 parties_on 1 host 4 1
