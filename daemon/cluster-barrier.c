@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cluster-barrier.h"
 #include "cluster-int.h"
@@ -838,7 +839,12 @@ static void handle_arrive(struct cluster *c, const struct proto_msg *req, struct
                         cluster_reply(rep, -EBUSY, NULL);
                         return;
                 }
+                /* Just started, the lease may be on its way. */
                 int64_t lease = cluster_lease(c);
+                for (int k = 0; !lease && k < 40; k++) {
+                        usleep(50000);
+                        lease = cluster_lease(c);
+                }
                 if (!lease) {
                         cluster_reply(rep, -ENOLINK,
                                       "this host holds no lease from the etcd cluster now");

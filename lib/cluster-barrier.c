@@ -141,13 +141,16 @@ int cluster_barrier_wait(evd_barrier *barrier, int64_t timeout) {
                 wait_nointr--;
                 if (r < 0)
                         break;
+                /* Rounds only move forward; a mirror that has not shown
+                 * our round yet (it lagged behind our arrival) is waited
+                 * for. */
                 const struct seg_barrier *b = &l.obj->u.barrier;
-                if (b->generation != gen0) {
+                if (b->generation > gen0) {
                         r = leave(&l, o, gen0, index);
                         obj_unlock(&l);
                         break;
                 }
-                if (b->broken) {
+                if (b->broken && b->generation == gen0) {
                         (void)leave(&l, o, gen0, index);
                         obj_unlock(&l);
                         r = -EPIPE;
@@ -174,7 +177,7 @@ int cluster_barrier_wait(evd_barrier *barrier, int64_t timeout) {
                         if (r < 0)
                                 break;
                         b = &l.obj->u.barrier;
-                        if (b->generation != gen0) {
+                        if (b->generation > gen0) {
                                 /* The trip (or a reset) came first. */
                                 r = leave(&l, o, gen0, index);
                         } else {
@@ -182,7 +185,7 @@ int cluster_barrier_wait(evd_barrier *barrier, int64_t timeout) {
                                 /* The break did not reach etcd: the record
                                  * stays, so that the daemon breaks the round
                                  * when this process is gone. */
-                                if (rb == 0 || b->broken)
+                                if (rb == 0 || (b->broken && b->generation == gen0))
                                         (void)leave(&l, o, gen0, index);
                         }
                         obj_unlock(&l);
