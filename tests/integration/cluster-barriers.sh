@@ -5,8 +5,11 @@
 # barrier of 6 parties over 3 hosts trips once all arrive and not before,
 # rounds after rounds with arrival indexes 0..5 each; broken by a timeout on
 # one host, by the death (SIGKILL) of a waiting party on another, by an
-# abort, by a reset, and by the death of a host (its daemon SIGKILLed: its
-# lease ends); `show` on every host; more than 127 parties refused.
+# abort, by a reset, by a failed barrier action, by a party that died while
+# its host's daemon was down (once the daemon is back), and by the death of
+# a host (its daemon SIGKILLed: its lease ends); the barrier action run with
+# every party of every host arrived and none released; `show` on every
+# host; more than 127 parties refused.
 # Skipped when the etcd binaries are absent.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -25,7 +28,7 @@ declare -a H HPID
 host_start() {
         evd_mkdir
         H[$1]=$EVD_DIR
-        evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id "h$1" --lease-ttl "$TTL" --ephemeral
+        evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id "h$1" --lease-ttl "${2:-$TTL}" --ephemeral
         HPID[$1]=$EVD_PID
 }
 on() {
@@ -205,6 +208,30 @@ PYEOF
 else
         say "python3 is absent: the action is not tested"
 fi
+
+check "a party that dies while its host's daemon is down breaks the round when the daemon is back (through etcd, long before the lease ends)"
+# Host h4 has a long lease (60 s): the break must come from the restarted
+# daemon's first scan of its holders, not from the lease.
+host_start 4 60
+W=()
+parties_on 1 rst 3 1
+parties_on 4 rst 3 1
+state_on 1 rst "2/3 waiting"
+state_on 4 rst "2/3 waiting"
+kill -KILL "${HPID[4]}"
+wait "${HPID[4]}" 2>/dev/null || true
+kill -KILL "$(bg_child "${W[1]}")"
+bg_wait "${W[1]}"
+t0=$(now_ms)
+EVD_DIR=${H[4]}
+evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id h4 --lease-ttl 60 --ephemeral
+HPID[4]=$EVD_PID
+on 1 wait_until "! alive ${W[0]}" 40 ||
+        fail "the party on h1 still waits 40 s after h4's daemon came back without its dead party"
+bg_expect "${W[0]}" 3
+say "broken $(($(now_ms) - t0)) ms after h4's daemon was started again"
+state_on 1 rst broken
+state_on 4 rst broken
 
 check "the death of host h3 (its daemon SIGKILLed) breaks the barrier for h1 and h2 once its lease ends"
 W=()
