@@ -111,8 +111,14 @@ int cluster_barrier_wait(evd_barrier *barrier, int64_t timeout) {
                 index = bar_request(barrier, &req, &rep);
                 if (index >= 0)
                         break;
-                if (index == -EAGAIN)
+                if (index == -EAGAIN) {
+                        /* Lost every race for a slot the daemon tried:
+                         * again, unless cancelled meanwhile. */
+                        r = wait_check_cancel(o->ctx);
+                        if (r < 0)
+                                goto out;
                         continue;
+                }
                 if (index != -EBUSY) {
                         r = index;
                         goto out;
