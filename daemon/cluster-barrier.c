@@ -78,6 +78,10 @@ struct bar {
         bool dirty; /* to publish at the next revision */
         /* The generation + 1 a break or trip was sent for (once each). */
         uint64_t break_sent, trip_sent;
+        /* The generation + 1 of the last round seen reset (a request that
+         * records a party after the mirror saw its round reset tags it
+         * so itself). */
+        uint64_t reset_seen;
 };
 
 struct bstate {
@@ -518,6 +522,7 @@ static void bar_kv(struct cluster *c, void *state, const struct cluster_kv *kv) 
                          * same txn, reset otherwise. */
                         bool tripped = b->have_t && b->t_rev == kv->mod_rev && b->tripped == b->gen;
                         if (!tripped) {
+                                b->reset_seen = b->gen + 1;
                                 uint32_t ogen;
                                 int idx = seg_object(c, b, &ogen);
                                 struct seg *s = cluster_seg(c);
@@ -891,12 +896,22 @@ static void handle_arrive(struct cluster *c, const struct proto_msg *req, struct
                  * from now on its death breaks the round (reclaim). */
                 struct seg_obj *o = &s->objs[idx];
                 int slot = -ENOENT;
+                /* Under the module's lock, as the mirror retags a reset
+                 * round's records under it: a reset seen between our txn
+                 * and now tags ours too. */
+                struct bstate *st = the_state;
+                pthread_mutex_lock(&st->lock);
+                struct bar *b = bar_find(st, name, false);
+                bool was_reset = b && b->reset_seen == sn.gen + 1;
                 if (seg_obj_lock(o, 2000) == 0) {
                         slot = atomic_load(&o->gen) == ogen
                                        ? seg_holder_add(s, idx, ogen, pid, 0, 1, sn.gen)
                                        : -ENOENT;
+                        if (slot >= 0 && was_reset)
+                                s->hdr->holders[slot].tag = BARRIER_RESET;
                         seg_obj_unlock(o);
                 }
+                pthread_mutex_unlock(&st->lock);
                 if (slot < 0) {
                         char *del[2] = { kslot, NULL };
                         (void)send_break(c, name, sn.gen, del, &rev, "a party could not be recorded");
