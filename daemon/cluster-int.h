@@ -63,6 +63,7 @@ struct cluster_module {
 
 /* The modules, NULL-terminated (cluster.c). */
 extern const struct cluster_module *const cluster_modules[];
+extern const struct cluster_module cluster_barrier_module; /* cluster-barrier.c */
 
 struct seg *cluster_seg(struct cluster *c);
 const char *cluster_prefix(struct cluster *c); /* P, ends with '/' */
@@ -87,6 +88,12 @@ int cluster_txn(struct cluster *c, json_object *t, json_object **repp, int64_t *
  * budget.  BODY is not consumed. */
 int cluster_call(struct cluster *c, const char *path, json_object *body, json_object **repp,
                  char *why, size_t whylen);
+/* Run FN(C, ARG) on a worker thread (with a worker's etcd connection):
+ * for the etcd calls that the main loop's callbacks (kv, revision,
+ * reclaim) decide on, which must not block the loop.  FN owns ARG.
+ * 0, or -ENOMEM (FN is not run; the caller frees ARG). */
+int cluster_async(struct cluster *c, void (*fn)(struct cluster *c, void *arg), void *arg);
+
 /* Block until the segment has applied REV (bounded by TIMEOUT_MS); whether
  * it did. */
 bool cluster_wait_applied(struct cluster *c, int64_t rev, int timeout_ms);

@@ -52,6 +52,9 @@
 
 struct job {
         struct job *next;
+        /* cluster_async: FN(c, ARG) rather than a request */
+        void (*fn)(struct cluster *c, void *arg);
+        void *arg;
         int fd;
         pid_t pid;
         struct proto_msg req;
@@ -63,6 +66,7 @@ static __thread struct etcd_conn *tl_conn;
 
 /* The modules of the other object types (cluster-int.h). */
 const struct cluster_module *const cluster_modules[] = {
+        &cluster_barrier_module,
         NULL,
 };
 #define CLUSTER_MODULES_MAX 8
@@ -1242,8 +1246,30 @@ bool cluster_takes(const struct cluster *c, uint32_t op) {
                      (op >= OP_CLUSTER_FIRST && op <= OP_CLUSTER_LAST));
 }
 
+static void job_push(struct cluster *c, struct job *j) {
+        pthread_mutex_lock(&c->jlock);
+        *c->jtail = j;
+        c->jtail = &j->next;
+        c->jobs++;
+        pthread_cond_signal(&c->jcond);
+        pthread_mutex_unlock(&c->jlock);
+}
+
+int cluster_async(struct cluster *c, void (*fn)(struct cluster *c, void *arg), void *arg) {
+        struct job *j = calloc(1, sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        j->fn = fn;
+        j->arg = arg;
+        j->fd = -1;
+        /* Never refused: the daemon's own work (a dead holder's key to
+         * delete) must not be lost to a queue of requests. */
+        job_push(c, j);
+        return 0;
+}
+
 int cluster_submit(struct cluster *c, int fd, const struct proto_msg *req, pid_t pid) {
-        struct job *j = malloc(sizeof(*j));
+        struct job *j = calloc(1, sizeof(*j));
         if (!j)
                 return -ENOMEM;
         j->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -1380,6 +1406,11 @@ static void *worker_main(void *userdata) {
                 pthread_mutex_unlock(&c->jlock);
                 if (!j)
                         break; /* stopping, and nothing left */
+                if (j->fn) {
+                        j->fn(c, j->arg);
+                        free(j);
+                        continue;
+                }
                 struct proto_msg rep;
                 dispatch(c, &j->req, &rep, j->pid);
                 int len = proto_encode(&rep, out, sizeof(out));

@@ -26,6 +26,7 @@
 #include "types.h"
 #include "waiters.h"
 #include "alive.h"
+#include "cluster-barrier.h"
 #include "futex.h"
 
 #define DAEMON_LOCK_TIMEOUT_MS 100
@@ -992,18 +993,20 @@ int server_init(struct server *s, const struct server_config *cfg) {
                 return r;
         }
         sd_event_source_set_enabled(s->tick_source, SD_EVENT_ON);
+        /* cluster mode (or, without --etcd, a cluster namespace's directory
+         * refused).  Before the holder watch: its first scan may find
+         * holders that died while no daemon ran, and a cluster object's
+         * holds are given back through etcd, never in the segment alone. */
+        r = cluster_start(&s->cluster, &cfg->cluster, &s->seg, s->event, s->paths.runtime_dir);
+        if (r < 0)
+                return r;
+        s->watch.cluster = s->cluster;
         r = watch_start(&s->watch, s->event, &s->seg, s->pidfd_ceiling);
         if (r < 0) {
                 log_error("cannot watch holders: %s", strerror(-r));
                 return r;
         }
         sd_event_set_watchdog(s->event, true);
-        /* cluster mode (or, without --etcd, a cluster namespace's directory
-         * refused) */
-        r = cluster_start(&s->cluster, &cfg->cluster, &s->seg, s->event, s->paths.runtime_dir);
-        if (r < 0)
-                return r;
-        s->watch.cluster = s->cluster;
         return 0;
 }
 

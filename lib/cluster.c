@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "cluster-barrier.h"
 #include "detail.h"
 #include "shm.h"
 
@@ -79,9 +80,10 @@ static int cluster_event_wait_any(evd_event **evs, size_t n, int64_t timeout, si
         return shm_event_wait_any_claimed(evs, n, timeout, indexp, buf, bufsize, lenp, claim);
 }
 
-/* Semaphores, locks, conditions and barriers are shm_backend's: the daemon
- * refuses to create them in a cluster namespace (-EOPNOTSUPP) until their
- * etcd side exists (docs/cluster.md, "Next steps"). */
+/* Barriers are decided in etcd (cluster-barrier.c).  Semaphores, locks and
+ * conditions are shm_backend's: the daemon refuses to create them in a
+ * cluster namespace (-EOPNOTSUPP) until their etcd side exists
+ * (docs/cluster.md, "Next steps"). */
 const struct evd_backend cluster_backend = {
         .name = "cluster",
         SHM_BACKEND_SHARED_OPS,
@@ -90,6 +92,10 @@ const struct evd_backend cluster_backend = {
         .event_fail = cluster_event_fail,
         .event_wait = cluster_event_wait,
         .event_wait_any = cluster_event_wait_any,
+        .barrier_open = cluster_barrier_open,
+        .barrier_wait = cluster_barrier_wait,
+        .barrier_abort = cluster_barrier_abort,
+        .barrier_reset = cluster_barrier_reset,
 };
 
 const struct evd_backend *cluster_pick_backend(const evd_ctx *ctx, const struct evd_backend *be) {

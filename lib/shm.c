@@ -13,4 +13,8 @@ const struct evd_backend shm_backend = {
         .event_fail = shm_event_fail,
         .event_wait = shm_event_wait,
         .event_wait_any = shm_event_wait_any,
+        .barrier_open = shm_barrier_open,
+        .barrier_wait = shm_barrier_wait,
+        .barrier_abort = shm_barrier_abort,
+        .barrier_reset = shm_barrier_reset,
 };

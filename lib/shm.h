@@ -81,7 +81,8 @@ void shm_notifier_free(evd_notifier *notifier);
 /* The operations of shm_backend (shm.c) that the cluster namespace's
  * backend (cluster.c) has as they are: both tables begin with this list, so
  * that a fix or a new operation here is one for both.  What they do
- * differently, the event writes and waits, each table names itself. */
+ * differently, the event writes and waits and the barriers' opening,
+ * waits, aborts and resets, each table names itself. */
 #define SHM_BACKEND_SHARED_OPS \
         .ns_open = shm_ns_open, \
         .ns_close = shm_ns_close, \
@@ -114,11 +115,7 @@ void shm_notifier_free(evd_notifier *notifier);
         .cond_free = shm_cond_free, \
         .cond_wait = shm_cond_wait, \
         .cond_notify = shm_cond_notify, \
-        .barrier_open = shm_barrier_open, \
         .barrier_free = shm_barrier_free, \
-        .barrier_wait = shm_barrier_wait, \
-        .barrier_abort = shm_barrier_abort, \
-        .barrier_reset = shm_barrier_reset, \
         .barrier_parties = shm_barrier_parties, \
         .barrier_waiting = shm_barrier_waiting, \
         .barrier_broken = shm_barrier_broken
