@@ -49,8 +49,10 @@ int seg_holder_find_next(const struct seg *s, uint32_t index, uint32_t gen, pid_
         return -ENOENT;
 }
 
-int seg_holder_add(struct seg *s, uint32_t index, uint32_t gen, pid_t owner, pid_t companion,
-                   uint32_t count, uint64_t tag) {
+/* FENCED: TAG is a fencing token (seg_holder_add_fenced), not part of the
+ * hold's identity. */
+static int holder_add(struct seg *s, uint32_t index, uint32_t gen, pid_t owner, pid_t companion,
+                      uint32_t count, uint64_t tag, bool fenced) {
         /* A hold needs its owner's start time: without it, the owner's
          * death could not be told from a newcomer with its pid.  -ESRCH only
          * for a process proved gone; "cannot read /proc" is its own error. */
@@ -68,8 +70,13 @@ int seg_holder_add(struct seg *s, uint32_t index, uint32_t gen, pid_t owner, pid
                 uint32_t slot = (home + i) % SEG_HOLDER_SLOTS;
                 struct seg_holder *h = &s->hdr->holders[slot];
                 if (holder_is(h, index, owner) && h->obj_gen == gen &&
-                    h->pid2 == (uint32_t)companion && h->start == start && h->tag == tag) {
+                    h->pid2 == (uint32_t)companion && h->start == start &&
+                    (fenced || h->tag == tag)) {
                         h->count += count;
+                        /* The merged hold carries its newest acquire's
+                         * token: tokens only grow. */
+                        if (fenced && tag > h->tag)
+                                h->tag = tag;
                         return (int)slot;
                 }
         }
@@ -97,6 +104,36 @@ int seg_holder_add(struct seg *s, uint32_t index, uint32_t gen, pid_t owner, pid
                 return (int)slot;
         }
         return -ENOSPC;
+}
+
+int seg_holder_add(struct seg *s, uint32_t index, uint32_t gen, pid_t owner, pid_t companion,
+                   uint32_t count, uint64_t tag) {
+        return holder_add(s, index, gen, owner, companion, count, tag, false);
+}
+
+int seg_holder_add_fenced(struct seg *s, uint32_t index, uint32_t gen, pid_t owner,
+                          pid_t companion, uint32_t count, uint64_t fence) {
+        return holder_add(s, index, gen, owner, companion, count, fence, true);
+}
+
+int seg_holder_fence(const struct seg *s, uint32_t index, uint32_t gen, pid_t owner,
+                     uint64_t *fencep) {
+        uint32_t cursor = 0;
+        uint64_t best = 0;
+        int slot, found = 0;
+        while ((slot = seg_holder_find_next(s, index, gen, owner, &cursor)) >= 0) {
+                const struct seg_holder *h = &s->hdr->holders[slot];
+                /* A hold with no count left is being dropped: not one. */
+                if (h->count == 0)
+                        continue;
+                if (!found || h->tag > best)
+                        best = h->tag;
+                found = 1;
+        }
+        if (!found)
+                return -ENOENT;
+        *fencep = best;
+        return 0;
 }
 
 void seg_holder_drop(struct seg *s, int slot, uint32_t count) {

@@ -18,6 +18,22 @@
 int seg_holder_add(struct seg *s, uint32_t index, uint32_t gen, pid_t owner, pid_t companion,
                    uint32_t count, uint64_t tag);
 
+/* seg_holder_add for a semaphore or lock hold, whose tag is its fencing
+ * token FENCE (evd_sem_fence): OWNER/COMPANION's existing hold takes the
+ * COUNT whatever its token, and keeps the larger of the two tokens, so that
+ * repeated acquires by one owner stay one record, as with tag 0 before. */
+int seg_holder_add_fenced(struct seg *s, uint32_t index, uint32_t gen, pid_t owner,
+                          pid_t companion, uint32_t count, uint64_t fence);
+
+/* The fencing token of OWNER's holds on INDEX of generation GEN: the
+ * largest tag among them (one per companion), into *FENCEP; -ENOENT when
+ * OWNER holds nothing there.  The one place that reads a hold's token:
+ * the shared-segment backend writes it (seg_holder_add_fenced), and a
+ * backend that mirrors holds from elsewhere (etcd) writes its own into the
+ * same field. */
+int seg_holder_fence(const struct seg *s, uint32_t index, uint32_t gen, pid_t owner,
+                     uint64_t *fencep);
+
 /* Find OWNER's hold on INDEX (any companion); -ENOENT if none. */
 int seg_holder_find(const struct seg *s, uint32_t index, pid_t owner);
 

@@ -40,6 +40,24 @@ enum proto_op {
         /* NAME PID (the owner) COUNT -> REPLY 0, -EOVERFLOW (not that many
          * held here, nor held by nobody) */
         OP_CLUSTER_SEM_RELEASE = 54,
+        /* Barriers of a cluster namespace (daemon/cluster-barrier.c):
+         * NAME PID [FLAGS: 1 = the party has an action] -> REPLY with the
+         * arrival index as status, SETS (the generation arrived in) and
+         * STATE (1: this party completed the round and runs its action,
+         * then sends TRIP); -EPIPE (broken), -EBUSY (the round is full:
+         * wait for it to end), -EAGAIN (lost a race for the slot: again) */
+        OP_CLUSTER_BAR_ARRIVE = 55,
+        /* NAME SETS STATE (0: the action succeeded, trip; 1: it failed,
+         * break) -> REPLY, once the segment shows the outcome */
+        OP_CLUSTER_BAR_TRIP = 56,
+        /* NAME STATE (CLUSTER_BAR_TIMEOUT with SETS and PID: that party
+         * gives up and breaks round SETS; CLUSTER_BAR_ABORT;
+         * CLUSTER_BAR_RESET) -> REPLY, once the segment shows it */
+        OP_CLUSTER_BAR_BREAK = 57,
+        /* 50 to 63 are the cluster mode's (a cluster daemon's workers
+         * serve them, and OP_CREATE and OP_DELETE, off its main loop) */
+        OP_CLUSTER_FIRST = 50,
+        OP_CLUSTER_LAST = 63,
         OP_REPLY = 100,
         OP_ITEM = 101,
 };
@@ -69,6 +87,13 @@ enum proto_tag {
 enum {
         PROTO_CREATE_EXCL = 1u << 0,
 };
+
+enum { CLUSTER_BAR_TIMEOUT = 0, CLUSTER_BAR_ABORT = 1, CLUSTER_BAR_RESET = 2 };
+
+/* The most parties a barrier of a cluster namespace may have: its trip is
+ * one etcd transaction comparing every arrival slot and the state, and
+ * etcd refuses more than --max-txn-ops (128 by default) compares. */
+#define CLUSTER_BARRIER_PARTIES_MAX 127u
 
 /* A decoded (or to be encoded) message.  `has` is a bit mask of (1 << tag). */
 struct proto_msg {

@@ -54,13 +54,17 @@ struct cluster_module {
          * object INDEX (one of its types) dead (of ONLY_PID, when not 0):
          * give them back through etcd.  The number given back. */
         int (*reclaim)(struct cluster *c, void *state, uint32_t index, pid_t only_pid);
+        /* Its requests: ops OP_FIRST to OP_LAST (within OP_CLUSTER_FIRST
+         * and OP_CLUSTER_LAST), served on a worker thread from PID. */
+        uint32_t op_first, op_last;
+        void (*handle)(struct cluster *c, void *state, const struct proto_msg *req,
+                       struct proto_msg *rep, pid_t pid);
 };
 
 /* The modules, NULL-terminated (cluster.c). */
 extern const struct cluster_module *const cluster_modules[];
-
-/* The state MOD's start gave, NULL when MOD is not running. */
-void *cluster_module_state(struct cluster *c, const struct cluster_module *mod);
+extern const struct cluster_module cluster_barrier_module; /* cluster-barrier.c */
+extern const struct cluster_module cluster_sem_module;     /* cluster-sem.c */
 
 struct seg *cluster_seg(struct cluster *c);
 const char *cluster_prefix(struct cluster *c); /* P, ends with '/' */
@@ -85,6 +89,12 @@ int cluster_txn(struct cluster *c, json_object *t, json_object **repp, int64_t *
  * budget.  BODY is not consumed. */
 int cluster_call(struct cluster *c, const char *path, json_object *body, json_object **repp,
                  char *why, size_t whylen);
+/* Run FN(C, ARG) on a worker thread (with a worker's etcd connection):
+ * for the etcd calls that the main loop's callbacks (kv, revision,
+ * reclaim) decide on, which must not block the loop.  FN owns ARG.
+ * 0, or -ENOMEM (FN is not run; the caller frees ARG). */
+int cluster_async(struct cluster *c, void (*fn)(struct cluster *c, void *arg), void *arg);
+
 /* Block until the segment has applied REV (bounded by TIMEOUT_MS); whether
  * it did. */
 bool cluster_wait_applied(struct cluster *c, int64_t rev, int timeout_ms);
@@ -102,7 +112,3 @@ char *cluster_name_found(json_object *rep);
 
 /* Key helpers: P SUB NAME / REST, malloc'ed. */
 char *cluster_key(struct cluster *c, const char *sub, const char *name, const char *rest);
-
-/* A reply with STATUS and, when MSG is not NULL, MSG as its text (the
- * client makes it the call's detail). */
-void cluster_reply(struct proto_msg *rep, int status, const char *msg);

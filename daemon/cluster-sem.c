@@ -36,7 +36,6 @@
 #include <string.h>
 
 #include "cluster-int.h"
-#include "cluster-sem.h"
 #include "holders.h"
 #include "log.h"
 #include "macro.h"
@@ -348,7 +347,7 @@ static void doom(struct doomed_list *d, struct cluster *c, struct csem *s, struc
 }
 
 /* Delete the keys in D, each in its own txn (If CreateRevision = rev): one
- * that is gone already is nothing to do. */
+ * that is gone already is nothing to do.  On a worker (doomed_later). */
 static void run_doomed(struct cluster *c, struct semmod *m, struct doomed_list *d) {
         for (size_t i = 0; i < d->n; i++) {
                 struct doomed *x = &d->v[i];
@@ -376,6 +375,49 @@ static void run_doomed(struct cluster *c, struct semmod *m, struct doomed_list *
                 json_object_put(rep);
                 free(x->key);
                 free(x->clean_key);
+        }
+        free(d->v);
+        *d = (struct doomed_list){ 0 };
+}
+
+struct doomed_job {
+        struct semmod *m;
+        struct doomed_list d;
+};
+
+static void doomed_job_run(struct cluster *c, void *arg) {
+        struct doomed_job *j = arg;
+        run_doomed(c, j->m, &j->d);
+        free(j);
+}
+
+/* The main loop's callbacks (revision, reclaim) decide; a worker talks to
+ * etcd, so that the loop never waits for it.  D is taken over. */
+static void doomed_later(struct cluster *c, struct semmod *m, struct doomed_list *d) {
+        if (!d->n)
+                return;
+        struct doomed_job *j = calloc(1, sizeof(*j));
+        if (j) {
+                j->m = m;
+                j->d = *d;
+                *d = (struct doomed_list){ 0 };
+                if (cluster_async(c, doomed_job_run, j) == 0)
+                        return;
+                *d = j->d;
+                free(j);
+        }
+        /* Out of memory: forget them (not `deleting` any more), to be
+         * decided on again at a later publish or reclaim. */
+        pthread_mutex_lock(&m->lock);
+        for (size_t i = 0; i < d->n; i++)
+                for (size_t k = 0; k < m->n; k++)
+                        for (size_t l = 0; l < m->v[k]->n; l++)
+                                if (m->v[k]->v[l].create_rev == d->v[i].rev)
+                                        m->v[k]->v[l].deleting = false;
+        pthread_mutex_unlock(&m->lock);
+        for (size_t i = 0; i < d->n; i++) {
+                free(d->v[i].key);
+                free(d->v[i].clean_key);
         }
         free(d->v);
         *d = (struct doomed_list){ 0 };
@@ -573,7 +615,7 @@ static void sem_revision(struct cluster *c, void *state, int64_t rev) {
                 i++;
         }
         pthread_mutex_unlock(&m->lock);
-        run_doomed(c, m, &d);
+        doomed_later(c, m, &d);
 }
 
 /* ---- creation and reclaim ------------------------------------------------------- */
@@ -661,7 +703,7 @@ static int sem_reclaim(struct cluster *c, void *state, uint32_t index, pid_t onl
                         n++;
                 }
         pthread_mutex_unlock(&m->lock);
-        run_doomed(c, m, &d);
+        doomed_later(c, m, &d);
         if (n)
                 log_info("cluster: %s: deleted %d key(s) of dead processes", name, n);
         /* Records of an object deleted from this slot (their keys went
@@ -690,17 +732,14 @@ static bool valid_name(const struct proto_msg *req) {
         return PROTO_HAS(req, TAG_NAME) && evd_name_check(req->name, NULL, 0) == 0;
 }
 
-static struct semmod *module(struct cluster *c) {
-        return cluster_module_state(c, &cluster_sem_module);
-}
 
-void cluster_handle_sem_acquire(struct cluster *c, const struct proto_msg *req,
-                                struct proto_msg *rep, pid_t peer) {
-        struct semmod *m = c ? module(c) : NULL;
-        if (!m) {
-                cluster_reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
-                return;
-        }
+/* OP_CLUSTER_SEM_ACQUIRE: put a contender key for the owner (and its
+ * companion) with the host lease, naming PEER (the process that asks, and
+ * will wait) so that a waiter that dies before its turn is passed over;
+ * the reply, once the segment has applied it, carries its create revision
+ * (the tag of the hold record to wait for) and the lease it was put with. */
+static void handle_acquire(struct cluster *c, struct semmod *m, const struct proto_msg *req,
+                           struct proto_msg *rep, pid_t peer) {
         pid_t owner = (pid_t)req->pid, comp = (pid_t)req->index;
         if (!valid_name(req) || !PROTO_HAS(req, TAG_PID) || req->pid == 0 ||
             req->pid > INT32_MAX || req->index > INT32_MAX) {
@@ -807,13 +846,11 @@ static int delete_keys(struct cluster *c, const char *name, char **keys, const i
         return ok ? 0 : -ESTALE;
 }
 
-void cluster_handle_sem_cancel(struct cluster *c, const struct proto_msg *req,
-                               struct proto_msg *rep) {
-        struct semmod *m = c ? module(c) : NULL;
-        if (!m) {
-                cluster_reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
-                return;
-        }
+/* OP_CLUSTER_SEM_CANCEL: a contender gives up (timeout, cancel, signal):
+ * its key goes, whether it had become a holder meanwhile (then that is a
+ * release) or not. */
+static void handle_cancel(struct cluster *c, struct semmod *m, const struct proto_msg *req,
+                          struct proto_msg *rep) {
         if (!valid_name(req) || !PROTO_HAS(req, TAG_SETS) || req->sets == 0 ||
             req->sets > INT64_MAX) {
                 cluster_reply(rep, -EINVAL, NULL);
@@ -848,13 +885,10 @@ void cluster_handle_sem_cancel(struct cluster *c, const struct proto_msg *req,
         cluster_reply(rep, r == -ESTALE ? -ENOENT : r, r < 0 && r != -ESTALE ? msg : NULL);
 }
 
-void cluster_handle_sem_release(struct cluster *c, const struct proto_msg *req,
-                                struct proto_msg *rep) {
-        struct semmod *m = c ? module(c) : NULL;
-        if (!m) {
-                cluster_reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
-                return;
-        }
+/* OP_CLUSTER_SEM_RELEASE: the owner's holds of this host, up to COUNT,
+ * then slots held by nobody, go in one txn (all or none). */
+static void handle_release(struct cluster *c, struct semmod *m, const struct proto_msg *req,
+                           struct proto_msg *rep) {
         if (!valid_name(req) || !PROTO_HAS(req, TAG_PID) || req->pid == 0 ||
             req->pid > INT32_MAX || !PROTO_HAS(req, TAG_COUNT) || req->count == 0) {
                 cluster_reply(rep, -EINVAL, NULL);
@@ -925,6 +959,16 @@ unlock:
         cluster_reply(rep, r, msg[0] ? msg : NULL);
 }
 
+static void sem_handle(struct cluster *c, void *state, const struct proto_msg *req,
+                       struct proto_msg *rep, pid_t pid) {
+        struct semmod *m = state;
+        switch (req->op) {
+        case OP_CLUSTER_SEM_ACQUIRE: handle_acquire(c, m, req, rep, pid); return;
+        case OP_CLUSTER_SEM_CANCEL: handle_cancel(c, m, req, rep); return;
+        default: handle_release(c, m, req, rep); return;
+        }
+}
+
 /* ---- the module -------------------------------------------------------------------- */
 
 static int sem_start(struct cluster *c, void **statep) {
@@ -959,4 +1003,7 @@ const struct cluster_module cluster_sem_module = {
         .revision = sem_revision,
         .create = sem_create,
         .reclaim = sem_reclaim,
+        .op_first = OP_CLUSTER_SEM_ACQUIRE,
+        .op_last = OP_CLUSTER_SEM_RELEASE,
+        .handle = sem_handle,
 };

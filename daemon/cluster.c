@@ -26,11 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cluster-int.h"
-#include "cluster-sem.h"
 #include "cluster.h"
 #include "etcd-gw.h"
 #include "log.h"
@@ -45,10 +45,29 @@
 #define WRITE_BUDGET_MS 6000L
 /* How long a write waits for the watch to bring it back. */
 #define ECHO_WAIT_MS 3000
+/* Worker threads serving requests (each with its own etcd connection),
+ * and how many requests may wait for one before new ones are refused. */
+#define WORKERS 4
+#define JOBS_MAX 4096
+
+struct job {
+        struct job *next;
+        /* cluster_async: FN(c, ARG) rather than a request */
+        void (*fn)(struct cluster *c, void *arg);
+        void *arg;
+        int fd;
+        pid_t pid;
+        struct proto_msg req;
+};
+
+/* The etcd connection of the thread running a request: a worker's own
+ * (NULL on the main loop, which uses the cluster's). */
+static __thread struct etcd_conn *tl_conn;
 
 /* The modules of the other object types (cluster-int.h). */
 const struct cluster_module *const cluster_modules[] = {
         &cluster_sem_module,
+        &cluster_barrier_module,
         NULL,
 };
 #define CLUSTER_MODULES_MAX 8
@@ -104,6 +123,12 @@ struct cluster {
         void *mod[CLUSTER_MODULES_MAX]; /* each module's state */
         /* The host lease (lease thread): its ID, 0 while there is none. */
         pthread_t lease_thread;
+        pthread_t workers[WORKERS];
+        unsigned nworkers;
+        pthread_mutex_t jlock;
+        pthread_cond_t jcond;
+        struct job *jhead, **jtail;
+        unsigned jobs;
         _Atomic int64_t lease_id;
         int64_t lease_ttl; /* seconds, as asked (--lease-ttl) */
         /* Freshness: the health thread's last linearizable read saw every
@@ -805,7 +830,8 @@ static void *lease_main(void *userdata) {
         if (etcd_conn_init(&conn, &c->gw) < 0)
                 return NULL;
         uint64_t next = 0;
-        bool lost_logged = false;
+        bool lost_logged = false, announced = false;
+        bool kept = atomic_load(&c->lease_id) != 0; /* from the daemon before */
         while (!atomic_load(&c->stop)) {
                 while (!atomic_load(&c->stop) && now_monotonic_usec() < next)
                         usleep((useconds_t)MIN(next - now_monotonic_usec(), 100000u));
@@ -856,16 +882,18 @@ static void *lease_main(void *userdata) {
                                             "a new one",
                                             (uint64_t)id);
                         lost_logged = true;
+                        announced = kept = false;
                         atomic_store(&c->lease_id, 0);
                         atomic_store(&c->lease_deadline, 0);
                         poke(c);
                         next = now_monotonic_usec() + 100000;
                         continue;
                 }
-                if (!atomic_load(&c->lease_id)) {
-                        log_info("cluster: host lease %" PRIx64 ", TTL %" PRId64 " s", (uint64_t)id,
-                                 ttl);
+                if (!announced) {
+                        log_info("cluster: host lease %" PRIx64 ", TTL %" PRId64 " s%s",
+                                 (uint64_t)id, ttl, kept ? " (kept from before a restart)" : "");
                         lost_logged = false;
+                        announced = true;
                 }
                 atomic_store(&c->lease_id, id);
                 atomic_store(&c->lease_ttl_usec, (uint64_t)ttl * 1000000);
@@ -926,13 +954,6 @@ bool cluster_txn_succeeded(json_object *rep) {
         return s && json_object_get_boolean(s);
 }
 
-void *cluster_module_state(struct cluster *c, const struct cluster_module *mod) {
-        for (int i = 0; cluster_modules[i]; i++)
-                if (cluster_modules[i] == mod)
-                        return c->mod[i];
-        return NULL;
-}
-
 struct seg *cluster_seg(struct cluster *c) {
         return c->seg;
 }
@@ -966,7 +987,7 @@ char *cluster_key(struct cluster *c, const char *sub, const char *name, const ch
 
 /* The connection of the thread that runs a request: the main loop's. */
 static struct etcd_conn *conn_of(struct cluster *c) {
-        return &c->conn;
+        return tl_conn ? tl_conn : &c->conn;
 }
 
 int cluster_call(struct cluster *c, const char *path, json_object *body, json_object **repp,
@@ -1014,6 +1035,9 @@ static void event_descr(char *buf, size_t size, uint32_t kind) {
         snprintf(buf, size, "event %s", kind_names[kind]);
 }
 
+/* Why the last etcd call of this thread failed, for its reply. */
+static _Thread_local char call_why[256];
+
 static int event_create(struct cluster *c, const char *name, uint32_t kind, bool excl) {
         _cleanup_free_ char *kk = key_of(c, name, 'k');
         _cleanup_free_ char *ks = key_of(c, name, 's');
@@ -1035,6 +1059,7 @@ static int event_create(struct cluster *c, const char *name, uint32_t kind, bool
         int r = cluster_txn(c, t, &rep, &rev, why, sizeof(why));
         if (r < 0) {
                 log_warning("cluster: cannot create %s: %s", name, why);
+                snprintf(call_why, sizeof(call_why), "%s", why);
                 return r;
         }
         if (!cluster_txn_succeeded(rep)) {
@@ -1132,7 +1157,7 @@ void cluster_reply(struct proto_msg *rep, int status, const char *msg) {
  * etcd's error, already in REP with its reason. */
 static int run_txn(struct cluster *c, json_object *t, const char *what, const char *name,
                    bool *okp, struct proto_msg *rep) {
-        static char msg[512];
+        static _Thread_local char msg[512];
         json_object *res = NULL;
         char why[256];
         int64_t rev = 0;
@@ -1225,6 +1250,192 @@ void cluster_handle_claim(struct cluster *c, const struct proto_msg *req, struct
                 cluster_reply(rep, ok ? 0 : -EAGAIN, NULL);
 }
 
+/* ---- the workers ---------------------------------------------------------------- */
+
+bool cluster_takes(const struct cluster *c, uint32_t op) {
+        return c && (op == OP_CREATE || op == OP_DELETE ||
+                     (op >= OP_CLUSTER_FIRST && op <= OP_CLUSTER_LAST));
+}
+
+static void job_push(struct cluster *c, struct job *j) {
+        pthread_mutex_lock(&c->jlock);
+        *c->jtail = j;
+        c->jtail = &j->next;
+        c->jobs++;
+        pthread_cond_signal(&c->jcond);
+        pthread_mutex_unlock(&c->jlock);
+}
+
+int cluster_async(struct cluster *c, void (*fn)(struct cluster *c, void *arg), void *arg) {
+        struct job *j = calloc(1, sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        j->fn = fn;
+        j->arg = arg;
+        j->fd = -1;
+        /* Never refused: the daemon's own work (a dead holder's key to
+         * delete) must not be lost to a queue of requests. */
+        job_push(c, j);
+        return 0;
+}
+
+int cluster_submit(struct cluster *c, int fd, const struct proto_msg *req, pid_t pid) {
+        struct job *j = calloc(1, sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        j->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (j->fd < 0) {
+                int r = -errno;
+                free(j);
+                return r;
+        }
+        j->req = *req;
+        j->pid = pid;
+        j->next = NULL;
+        pthread_mutex_lock(&c->jlock);
+        bool full = c->jobs >= JOBS_MAX;
+        if (!full) {
+                *c->jtail = j;
+                c->jtail = &j->next;
+                c->jobs++;
+                pthread_cond_signal(&c->jcond);
+        }
+        pthread_mutex_unlock(&c->jlock);
+        if (full) {
+                close(j->fd);
+                free(j);
+                return -EAGAIN;
+        }
+        return 0;
+}
+
+/* Wait (bounded) until NAME shows in the segment, or no longer does
+ * (GONE): the watch brings every change of etcd, this host's included. */
+static int wait_mirrored(struct cluster *c, const char *name, bool gone, uint32_t *idxp,
+                         uint32_t *genp) {
+        uint64_t deadline = now_monotonic_usec() + (uint64_t)ECHO_WAIT_MS * 1000;
+        for (;;) {
+                int64_t at = atomic_load(&c->applied_rev);
+                int q = seg_lost(c->seg) ? -ENOENT : seg_lookup(c->seg, name, idxp, genp);
+                if (gone ? q == -ENOENT : q == 0)
+                        return 0;
+                uint64_t now = now_monotonic_usec();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                wait_applied(c, at + 1, (int)MAX((deadline - now) / 1000, 1));
+        }
+}
+
+/* OP_CREATE: made in etcd (or found there), then made here by the mirror
+ * (as on every other host): the reply waits until it is. */
+static void handle_create(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep,
+                          pid_t pid) {
+        struct seg_init init = { .type = req->type, .kind = req->kind, .max = req->max,
+                                 .initial = req->initial, .lock_index = req->index,
+                                 .lock_gen = req->gen };
+        uint32_t idx = 0, gen = 0;
+        bool excl = req->flags & PROTO_CREATE_EXCL;
+        int r = seg_lookup(c->seg, req->name, &idx, &gen) == 0 ? -EEXIST : 0;
+        call_why[0] = '\0';
+        if (r == 0)
+                r = cluster_create(c, req->name, &init, excl);
+        else if (!excl)
+                r = 0;
+        if (r == -EHOSTUNREACH) {
+                char msg[512];
+                snprintf(msg, sizeof(msg), "the etcd cluster did not take the creation%s%s%s",
+                         call_why[0] ? " (" : "", call_why, call_why[0] ? ")" : "");
+                cluster_reply(rep, r, msg);
+                return;
+        }
+        if (r == 0 && wait_mirrored(c, req->name, false, &idx, &gen) < 0) {
+                cluster_reply(rep, -ETIMEDOUT,
+                              "etcd has the object, but this host's mirror has not brought it "
+                              "yet");
+                return;
+        }
+        cluster_reply(rep, r, NULL);
+        if (r == 0) {
+                proto_set_u32(rep, TAG_INDEX, idx);
+                proto_set_u32(rep, TAG_GEN, gen);
+                log_debug("cluster: %s ready for pid %d", req->name, (int)pid);
+        }
+}
+
+static void handle_delete(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep,
+                          pid_t pid) {
+        uint32_t idx, gen;
+        int r = seg_lookup(c->seg, req->name, &idx, &gen);
+        if (r == 0)
+                r = cluster_delete(c, req->name);
+        if (r == 0 && wait_mirrored(c, req->name, true, &idx, &gen) < 0)
+                log_notice("cluster: %s is deleted in etcd, but this host's mirror has not "
+                           "deleted it yet",
+                           req->name);
+        if (r == 0)
+                log_info("cluster: deleted %s for pid %d", req->name, (int)pid);
+        cluster_reply(rep, r, NULL);
+}
+
+static void dispatch(struct cluster *c, const struct proto_msg *req, struct proto_msg *rep,
+                     pid_t pid) {
+        switch (req->op) {
+        case OP_CREATE: handle_create(c, req, rep, pid); return;
+        case OP_DELETE: handle_delete(c, req, rep, pid); return;
+        case OP_CLUSTER_EVENT: cluster_handle_event(c, req, rep); return;
+        case OP_CLUSTER_CLAIM: cluster_handle_claim(c, req, rep); return;
+        default: break;
+        }
+        for (int i = 0; cluster_modules[i]; i++) {
+                const struct cluster_module *m = cluster_modules[i];
+                if (c->mod[i] && m->handle && req->op >= m->op_first && req->op <= m->op_last) {
+                        m->handle(c, c->mod[i], req, rep, pid);
+                        return;
+                }
+        }
+        cluster_reply(rep, -EOPNOTSUPP, NULL);
+}
+
+static void *worker_main(void *userdata) {
+        struct cluster *c = userdata;
+        struct etcd_conn conn;
+        if (etcd_conn_init(&conn, &c->gw) < 0)
+                return NULL;
+        tl_conn = &conn;
+        static _Thread_local uint8_t out[PROTO_MSG_MAX];
+        for (;;) {
+                pthread_mutex_lock(&c->jlock);
+                while (!c->jhead && !atomic_load(&c->stop))
+                        pthread_cond_wait(&c->jcond, &c->jlock);
+                struct job *j = c->jhead;
+                if (j) {
+                        c->jhead = j->next;
+                        if (!c->jhead)
+                                c->jtail = &c->jhead;
+                        c->jobs--;
+                }
+                pthread_mutex_unlock(&c->jlock);
+                if (!j)
+                        break; /* stopping, and nothing left */
+                if (j->fn) {
+                        j->fn(c, j->arg);
+                        free(j);
+                        continue;
+                }
+                struct proto_msg rep;
+                dispatch(c, &j->req, &rep, j->pid);
+                int len = proto_encode(&rep, out, sizeof(out));
+                /* A peer that does not read its answer, or is gone, loses
+                 * it (the main loop drops such connections). */
+                if (len > 0)
+                        (void)!send(j->fd, out, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+                close(j->fd);
+                free(j);
+        }
+        etcd_conn_done(&conn);
+        return NULL;
+}
+
 /* ---- start and stop ----------------------------------------------------------- */
 
 static void mark_file(const char *runtime_dir, const struct cluster *c) {
@@ -1262,6 +1473,14 @@ int cluster_start(struct cluster **cp, const struct cluster_config *cfg, struct 
                                   runtime_dir, path);
                         return -EMEDIUMTYPE;
                 }
+                /* A namespace made local again: its clients write in the
+                 * segment again (lib/ctx.c reads this word). */
+                if (!seg_lost(seg) && seg->hdr && atomic_load(&seg->hdr->cluster_mode)) {
+                        log_notice("%s was a cluster namespace and is a local one now",
+                                   runtime_dir);
+                        atomic_store(&seg->hdr->cluster_mode, 0);
+                        atomic_store(&seg->hdr->cluster_lease_deadline, 0);
+                }
                 return 0;
         }
         struct cluster *c = calloc(1, sizeof(*c));
@@ -1273,6 +1492,9 @@ int cluster_start(struct cluster **cp, const struct cluster_config *cfg, struct 
         pthread_mutex_init(&c->qlock, NULL);
         pthread_cond_init(&c->qcond, NULL);
         pthread_cond_init(&c->applied_cond, NULL);
+        pthread_mutex_init(&c->jlock, NULL);
+        pthread_cond_init(&c->jcond, NULL);
+        c->jtail = &c->jhead;
         c->main_thread = pthread_self();
         c->seg = seg;
         c->lease_ttl = cfg->lease_ttl_s > 0 ? cfg->lease_ttl_s : CLUSTER_LEASE_TTL_DEFAULT;
@@ -1335,6 +1557,13 @@ int cluster_start(struct cluster **cp, const struct cluster_config *cfg, struct 
                 goto fail;
         }
         c->threads_started = true;
+        for (; c->nworkers < WORKERS; c->nworkers++)
+                if (pthread_create(&c->workers[c->nworkers], NULL, worker_main, c) != 0)
+                        break;
+        if (!c->nworkers) {
+                r = -EAGAIN;
+                goto fail;
+        }
         /* The first read of the prefix, before serving: a client that
          * connects at once finds the cluster's events already there (when
          * etcd answers within this bound; later, the watch catches up). */
@@ -1355,6 +1584,14 @@ void cluster_stop(struct cluster *c) {
         if (!c)
                 return;
         atomic_store(&c->stop, true);
+        pthread_mutex_lock(&c->jlock);
+        pthread_cond_broadcast(&c->jcond);
+        pthread_mutex_unlock(&c->jlock);
+        pthread_mutex_lock(&c->qlock);
+        pthread_cond_broadcast(&c->applied_cond);
+        pthread_mutex_unlock(&c->qlock);
+        for (unsigned i = 0; i < c->nworkers; i++)
+                pthread_join(c->workers[i], NULL);
         if (c->threads_started) {
                 pthread_join(c->watch_thread, NULL);
                 pthread_join(c->health_thread, NULL);

@@ -45,6 +45,18 @@ int cluster_start(struct cluster **cp, const struct cluster_config *cfg, struct 
                   sd_event *event, const char *runtime_dir);
 void cluster_stop(struct cluster *c);
 
+/* A reply with STATUS and, when MSG is not NULL, MSG as its text (the
+ * client makes it the call's detail). */
+void cluster_reply(struct proto_msg *rep, int status, const char *msg);
+
+/* Whether a request of OP is served by the cluster mode's workers. */
+bool cluster_takes(const struct cluster *c, uint32_t op);
+/* Serve REQ (from PID, on the connection FD, which this duplicates) on a
+ * worker thread: etcd calls take 1-2 ms, and up to 6 s without quorum,
+ * which the main loop must not wait for.  The worker sends the reply.
+ * -EAGAIN when too many requests wait already (the caller replies). */
+int cluster_submit(struct cluster *c, int fd, const struct proto_msg *req, pid_t pid);
+
 /* OP_CREATE of an object in a cluster namespace: made in etcd first (or
  * found there, with its kind checked), then locally by the caller.
  * -EOPNOTSUPP for what the cluster mode does not do yet. */

@@ -18,7 +18,6 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "cluster-sem.h"
 #include "log.h"
 #include "macro.h"
 #include "proc.h"
@@ -27,6 +26,7 @@
 #include "types.h"
 #include "waiters.h"
 #include "alive.h"
+#include "cluster-barrier.h"
 #include "futex.h"
 
 #define DAEMON_LOCK_TIMEOUT_MS 100
@@ -55,6 +55,21 @@ static void reply_status(struct proto_msg *rep, int status) {
 
 static void check_segment(struct server *s, bool asked);
 
+/* Cluster mode: REQ is served by a worker thread, which answers (cluster.c).
+ * True when it was handed over, or refused in REP. */
+static bool defer_to_cluster(struct server *s, const struct proto_msg *req, struct proto_msg *rep,
+                             pid_t pid) {
+        if (!cluster_takes(s->cluster, req->op))
+                return false;
+        int r = s->req_fd >= 0 ? cluster_submit(s->cluster, s->req_fd, req, pid) : -EOPNOTSUPP;
+        if (r == 0) {
+                rep->op = 0; /* answered by the worker */
+                return true;
+        }
+        reply_status(rep, r);
+        return true;
+}
+
 static void handle_create(struct server *s, const struct proto_msg *req, struct proto_msg *rep,
                           pid_t pid) {
         struct seg_init init = {
@@ -72,12 +87,11 @@ static void handle_create(struct server *s, const struct proto_msg *req, struct 
                 return;
         }
         uint32_t idx = 0, gen = 0, cap = s->seg.capacity;
-        int r = 0;
-        /* cluster mode: the object is made in etcd first (cluster.c) */
-        if (s->cluster && seg_lookup(&s->seg, req->name, &idx, &gen) < 0)
-                r = cluster_create(s->cluster, req->name, &init, req->flags & PROTO_CREATE_EXCL);
-        if (r == 0)
-                r = seg_table_create_obj(&s->seg, req->name, &init, &idx, &gen);
+        /* cluster mode: made in etcd, then here by the mirror, off the
+         * main loop (cluster.c) */
+        if (defer_to_cluster(s, req, rep, pid))
+                return;
+        int r = seg_table_create_obj(&s->seg, req->name, &init, &idx, &gen);
         if (s->seg.capacity != cap)
                 log_info("the namespace grew from %u to %u objects", cap, s->seg.capacity);
         if (r == -EEXIST && !(req->flags & PROTO_CREATE_EXCL))
@@ -107,9 +121,9 @@ static void handle_delete(struct server *s, const struct proto_msg *req, struct 
                 return;
         }
         /* cluster mode: the keys go from etcd, every mirror follows */
-        int r = s->cluster ? cluster_delete(s->cluster, req->name) : 0;
-        if (r == 0)
-                r = seg_table_delete(&s->seg, req->name);
+        if (defer_to_cluster(s, req, rep, pid))
+                return;
+        int r = seg_table_delete(&s->seg, req->name);
         if (r == 0)
                 log_info("deleted %s for pid %d", req->name, (int)pid);
         reply_status(rep, r);
@@ -197,14 +211,18 @@ int server_handle(struct server *s, const uint8_t *in, size_t inlen, uint8_t *ou
         case OP_CREATE: handle_create(s, &req, &rep, peer_pid); break;
         case OP_DELETE: handle_delete(s, &req, &rep, peer_pid); break;
         case OP_LIST: handle_list(s, &req, &rep, &info); break;
-        case OP_CLUSTER_EVENT: cluster_handle_event(s->cluster, &req, &rep); break;
-        case OP_CLUSTER_CLAIM: cluster_handle_claim(s->cluster, &req, &rep); break;
-        case OP_CLUSTER_SEM_ACQUIRE: cluster_handle_sem_acquire(s->cluster, &req, &rep, peer_pid);
+        default:
+                if (req.op >= OP_CLUSTER_FIRST && req.op <= OP_CLUSTER_LAST && s->cluster)
+                        defer_to_cluster(s, &req, &rep, peer_pid);
+                else
+                        cluster_reply(&rep, -EOPNOTSUPP,
+                                      req.op >= OP_CLUSTER_FIRST && req.op <= OP_CLUSTER_LAST
+                                              ? "this namespace is not a cluster one"
+                                              : NULL);
                 break;
-        case OP_CLUSTER_SEM_CANCEL: cluster_handle_sem_cancel(s->cluster, &req, &rep); break;
-        case OP_CLUSTER_SEM_RELEASE: cluster_handle_sem_release(s->cluster, &req, &rep); break;
-        default: reply_status(&rep, -EOPNOTSUPP); break;
         }
+        if (rep.op == 0)
+                return 0; /* a worker answers */
         if (!seg_lost(&s->seg))
                 s->known_count = atomic_load(&s->seg.hdr->count);
         return proto_encode(&rep, out, outsize);
@@ -277,9 +295,14 @@ static int on_conn(sd_event_source *src, int fd, uint32_t revents, void *userdat
                         struct proto_msg rep;
                         reply_status(&rep, -EACCES);
                         len = proto_encode(&rep, out, sizeof(out));
-                } else
+                } else {
+                        c->server->req_fd = fd;
                         len = server_handle(c->server, in, (size_t)n, out, sizeof(out), c->uid,
                                             c->pid);
+                        c->server->req_fd = -1;
+                        if (len == 0)
+                                return 0; /* a worker answers */
+                }
                 /* A peer that does not read its answers is dropped rather
                  * than allowed to block the loop. */
                 if (len < 0 || send(fd, out, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ||
@@ -531,7 +554,7 @@ static int on_tick(sd_event_source *src, uint64_t usec, void *userdata) {
 }
 
 static int on_hangup(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
-        log_info("ignoring SIGHUP: evd has no configuration to reload");
+        log_info("ignoring SIGHUP: evd reads its configuration file only when it starts; restart it to apply a change");
         return 0;
 }
 
@@ -861,6 +884,7 @@ static int open_segment(struct server *s) {
 int server_init(struct server *s, const struct server_config *cfg) {
         char why[256];
         memset(s, 0, sizeof(*s));
+        s->req_fd = -1;
         s->cfg = *cfg;
         s->listen_fd = -1;
         s->lock_fd = -1;
@@ -969,18 +993,20 @@ int server_init(struct server *s, const struct server_config *cfg) {
                 return r;
         }
         sd_event_source_set_enabled(s->tick_source, SD_EVENT_ON);
+        /* cluster mode (or, without --etcd, a cluster namespace's directory
+         * refused).  Before the holder watch: its first scan may find
+         * holders that died while no daemon ran, and a cluster object's
+         * holds are given back through etcd, never in the segment alone. */
+        r = cluster_start(&s->cluster, &cfg->cluster, &s->seg, s->event, s->paths.runtime_dir);
+        if (r < 0)
+                return r;
+        s->watch.cluster = s->cluster;
         r = watch_start(&s->watch, s->event, &s->seg, s->pidfd_ceiling);
         if (r < 0) {
                 log_error("cannot watch holders: %s", strerror(-r));
                 return r;
         }
         sd_event_set_watchdog(s->event, true);
-        /* cluster mode (or, without --etcd, a cluster namespace's directory
-         * refused) */
-        r = cluster_start(&s->cluster, &cfg->cluster, &s->seg, s->event, s->paths.runtime_dir);
-        if (r < 0)
-                return r;
-        s->watch.cluster = s->cluster;
         return 0;
 }
 

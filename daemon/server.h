@@ -26,6 +26,10 @@ struct server_config {
 };
 
 struct server {
+        /* The connection of the request being handled (-1: none, as in
+         * tests that call server_handle directly): a cluster request is
+         * handed to a worker with it, and answered from there. */
+        int req_fd;
         struct server_config cfg;
         struct evd_paths paths;
         struct perm perm;

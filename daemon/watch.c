@@ -258,7 +258,11 @@ static void *thread_main(void *arg) {
 }
 
 int watch_start(struct watch *w, sd_event *event, struct seg *seg, int fd_ceiling) {
+        /* The cluster mode, when the caller set it: the first scan gives
+         * back a cluster object's holds through it already. */
+        struct cluster *cluster = w->cluster;
         memset(w, 0, sizeof(*w));
+        w->cluster = cluster;
         w->fd_ceiling = fd_ceiling;
         w->event = event;
         w->seg = seg;

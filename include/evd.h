@@ -24,10 +24,11 @@
  *     evd_event_wait, evd_event_wait_any/all, evd_sem_acquire,
  *     evd_lock_acquire, evd_cond_wait, evd_barrier_wait and
  *     evd_watch_wait.
- *   - ABI: libevd.so.1, symbol version EVD_1.  Structures the library fills
- *     in (struct evd_info) are passed with their size, so that later
- *     versions can add fields at their end without breaking programs built
- *     against this header.
+ *   - ABI: libevd.so.1, symbol version EVD_1 (and EVD_1.1 for the calls
+ *     marked "since libevd 1.1").  Structures the library fills in
+ *     (struct evd_info, struct evd_cluster_status) are passed with their
+ *     size, so that later versions can add fields at their end without
+ *     breaking programs built against this header.
  *   - The library is silent: it never prints.
  */
 #ifndef EVD_H
@@ -289,6 +290,33 @@ int evd_show(evd_ctx *ctx, const char *name, struct evd_info *info, size_t info_
  * -EINTR (cancelled or interrupted, *seqp unchanged). */
 int evd_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout);
 
+/* The state of a cluster namespace's host as its daemon publishes it.  Fields are only ever
+ * added at the end; calls take the caller's sizeof. */
+struct evd_cluster_status {
+        uint32_t cluster;     /* 1: a cluster namespace (the rest is filled); 0: local */
+        uint32_t reachable;   /* an etcd member answers the daemon */
+        uint64_t revision;    /* the etcd revision this host's view has applied */
+        uint64_t fresh_usec;  /* CLOCK_REALTIME when this view was last known current */
+        uint64_t unreachable_since_usec; /* CLOCK_REALTIME; 0 while reachable */
+        uint64_t lease_deadline_usec;    /* CLOCK_MONOTONIC until which this host's holds are
+                                          * surely its own; 0: no lease now */
+        uint64_t lease_ttl_usec;
+};
+
+/* The size of struct evd_cluster_status in libevd 1.1: the least SIZE
+ * evd_cluster_status accepts (-EINVAL below it). */
+#define EVD_CLUSTER_STATUS_SIZE_1_1 48
+
+/* The state of the namespace's host in its cluster (since libevd 1.1),
+ * read straight from the segment where the daemon publishes it (works
+ * while the daemon is down, then showing what it last published), into ST
+ * of SIZE bytes (pass sizeof(struct evd_cluster_status); fields past the
+ * library's own are zeroed).  A local namespace gives cluster = 0 and every
+ * other field 0.  A lease deadline more than its TTL ahead of now cannot
+ * have been published by a daemon (a scribbled segment) and reads as 0, no
+ * lease.  Returns 0 or a negative code. */
+int evd_cluster_status(evd_ctx *ctx, struct evd_cluster_status *st, size_t size);
+
 /* A descriptor that an event loop (poll, epoll, sd-event, asyncio, libuv)
  * can wait on: it becomes readable when object NAME changes (an event set,
  * cleared or failed; a slot acquired or released; a notify; a barrier
@@ -409,6 +437,18 @@ int evd_sem_release(evd_sem *sem, pid_t owner, uint32_t n);
  * semaphore can have), or a negative code. */
 int evd_sem_value(evd_sem *sem);
 
+/* A fencing token for OWNER's hold: a number that grows with every acquire of the object
+ * (for a lock, each hold's is larger than every earlier hold's), so that a resource guarded
+ * by the lock can refuse a late writer.  In a cluster namespace it is the hold's etcd
+ * revision.  -ENOENT when OWNER holds nothing.
+ *
+ * (Since libevd 1.1.)  OWNER 0 is the calling process.  On one host the
+ * token is the object's acquire count after the acquire (the "sets" that
+ * evd_show reports).  An owner holding several slots has the token of its
+ * newest acquire among them, and keeps it when it releases some.  An
+ * unbounded semaphore records no holds: -ENOENT. */
+int evd_sem_fence(evd_sem *sem, pid_t owner, uint64_t *fencep);
+
 typedef struct evd_lock evd_lock;
 
 /* Open (with EVD_CREATE: create if missing) the lock NAME. */
@@ -429,6 +469,14 @@ int evd_lock_release(evd_lock *lock, pid_t owner);
  * a negative code.  A lock whose holder died reads free once evd gave it
  * back. */
 int evd_lock_held(evd_lock *lock, pid_t *ownerp);
+
+/* OWNER's fencing token for the lock (0: the calling process), as
+ * evd_sem_fence (since libevd 1.1).  On one host it is the lock's acquire
+ * count after the acquire that gave OWNER the lock, the "sets" that
+ * evd_show reports: every hold's token is larger than every earlier
+ * hold's, even when an earlier owner was killed.  -ENOENT when OWNER does
+ * not hold the lock. */
+int evd_lock_fence(evd_lock *lock, pid_t owner, uint64_t *fencep);
 
 /* ---- conditions ---------------------------------------------------------- */
 

@@ -25,7 +25,7 @@ static bool name_ok(const char *name) {
 _public_ int evd_delete(evd_ctx *ctx, const char *name) {
         if (!ctx || !name_ok(name))
                 return -EINVAL;
-        return ctx->be->delete(ctx, name);
+        return ctx_be(ctx)->delete(ctx, name);
 }
 
 /* The library's struct evd_info is the 1.0 one: a later version that adds
@@ -47,7 +47,7 @@ _public_ int evd_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np, size_t
                 return -EINVAL;
         struct evd_info *infos = NULL;
         size_t n = 0;
-        int r = ctx->be->list(ctx, &infos, &n);
+        int r = ctx_be(ctx)->list(ctx, &infos, &n);
         if (r < 0)
                 return r;
         if (info_size != sizeof(*infos)) {
@@ -68,11 +68,29 @@ _public_ int evd_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np, size_t
         return 0;
 }
 
+/* The library's struct evd_cluster_status is the 1.1 one. */
+_Static_assert(sizeof(struct evd_cluster_status) == EVD_CLUSTER_STATUS_SIZE_1_1,
+               "struct evd_cluster_status changed size");
+
+_public_ int evd_cluster_status(evd_ctx *ctx, struct evd_cluster_status *st, size_t size) {
+        if (!ctx || !st || size < EVD_CLUSTER_STATUS_SIZE_1_1)
+                return -EINVAL;
+        struct evd_cluster_status full;
+        int r = ctx_be(ctx)->cluster_status(ctx, &full);
+        if (r < 0)
+                return r;
+        /* A later version's struct: ours, and zeros after it. */
+        memcpy(st, &full, sizeof(full));
+        if (size > sizeof(full))
+                memset((uint8_t *)st + sizeof(full), 0, size - sizeof(full));
+        return 0;
+}
+
 _public_ int evd_show(evd_ctx *ctx, const char *name, struct evd_info *info, size_t info_size) {
         if (!ctx || !info || info_size < EVD_INFO_SIZE_1_0 || !name_ok(name))
                 return -EINVAL;
         struct evd_info full;
-        int r = ctx->be->show(ctx, name, &full);
+        int r = ctx_be(ctx)->show(ctx, name, &full);
         if (r < 0)
                 return r;
         info_copy_out(info, info_size, &full);
@@ -82,7 +100,7 @@ _public_ int evd_show(evd_ctx *ctx, const char *name, struct evd_info *info, siz
 _public_ int evd_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout) {
         if (!ctx || !seqp)
                 return -EINVAL;
-        return ctx->be->watch_wait(ctx, seqp, timeout);
+        return ctx_be(ctx)->watch_wait(ctx, seqp, timeout);
 }
 
 /* ---- events ----------------------------------------------------------------- */
@@ -92,12 +110,12 @@ _public_ int evd_event_open(evd_ctx *ctx, const char *name, enum evd_event_kind 
         if (!ctx || !evp || !name_ok(name) || (unsigned)kind > EVD_EVENT_AUTO ||
             (flags & ~(EVD_CREATE | EVD_EXCL | EVD_EVENT_ANY_KIND)))
                 return -EINVAL;
-        return ctx->be->event_open(ctx, name, kind, flags, evp);
+        return ctx_be(ctx)->event_open(ctx, name, kind, flags, evp);
 }
 
 _public_ evd_event *evd_event_free(evd_event *ev) {
         if (ev)
-                ev->ctx->be->event_free(ev);
+                ctx_be(ev->ctx)->event_free(ev);
         return NULL;
 }
 
@@ -116,7 +134,7 @@ _public_ int evd_event_set(evd_event *ev, const void *value, size_t len) {
                 return -EMSGSIZE;
         if (len && !value)
                 return -EINVAL;
-        return ev->ctx->be->event_set(ev, value, len);
+        return ctx_be(ev->ctx)->event_set(ev, value, len);
 }
 
 _public_ int evd_event_fail(evd_event *ev, const char *message) {
@@ -124,26 +142,26 @@ _public_ int evd_event_fail(evd_event *ev, const char *message) {
                 return -EINVAL;
         if (message && strnlen(message, EVD_VALUE_MAX + 1) > EVD_VALUE_MAX)
                 return -EMSGSIZE;
-        return ev->ctx->be->event_fail(ev, message);
+        return ctx_be(ev->ctx)->event_fail(ev, message);
 }
 
 _public_ int evd_event_clear(evd_event *ev) {
         if (!ev)
                 return -EINVAL;
-        return ev->ctx->be->event_clear(ev);
+        return ctx_be(ev->ctx)->event_clear(ev);
 }
 
 _public_ int evd_event_is_set(evd_event *ev) {
         if (!ev)
                 return -EINVAL;
-        return ev->ctx->be->event_is_set(ev);
+        return ctx_be(ev->ctx)->event_is_set(ev);
 }
 
 _public_ int evd_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize,
                             size_t *lenp) {
         if (!ev)
                 return -EINVAL;
-        return ev->ctx->be->event_wait(ev, timeout, buf, bufsize, lenp);
+        return ctx_be(ev->ctx)->event_wait(ev, timeout, buf, bufsize, lenp);
 }
 
 /* The events of one wait_any or wait_all: 1..WAIT_MANY_MAX handles of one
@@ -162,7 +180,7 @@ _public_ int evd_event_wait_any(evd_event **evs, size_t n, int64_t timeout, size
         int r = check_many(evs, n);
         if (r < 0)
                 return r;
-        return evs[0]->ctx->be->event_wait_any(evs, n, timeout, indexp, buf, bufsize, lenp);
+        return ctx_be(evs[0]->ctx)->event_wait_any(evs, n, timeout, indexp, buf, bufsize, lenp);
 }
 
 _public_ int evd_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
@@ -170,7 +188,7 @@ _public_ int evd_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size
         int r = check_many(evs, n);
         if (r < 0)
                 return r;
-        return evs[0]->ctx->be->event_wait_all(evs, n, timeout, indexp, buf, bufsize, lenp);
+        return ctx_be(evs[0]->ctx)->event_wait_all(evs, n, timeout, indexp, buf, bufsize, lenp);
 }
 
 /* ---- notifiers ------------------------------------------------------------------ */
@@ -178,7 +196,7 @@ _public_ int evd_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size
 _public_ int evd_notifier_open(evd_ctx *ctx, const char *name, evd_notifier **notifierp) {
         if (!ctx || !notifierp || (name && !name_ok(name)))
                 return -EINVAL;
-        return ctx->be->notifier_open(ctx, name, notifierp);
+        return ctx_be(ctx)->notifier_open(ctx, name, notifierp);
 }
 
 _public_ int evd_notifier_fd(const evd_notifier *notifier) {
@@ -188,12 +206,12 @@ _public_ int evd_notifier_fd(const evd_notifier *notifier) {
 _public_ int evd_notifier_ack(evd_notifier *notifier) {
         if (!notifier)
                 return -EINVAL;
-        return notifier->ctx->be->notifier_ack(notifier);
+        return ctx_be(notifier->ctx)->notifier_ack(notifier);
 }
 
 _public_ evd_notifier *evd_notifier_free(evd_notifier *notifier) {
         if (notifier)
-                notifier->ctx->be->notifier_free(notifier);
+                ctx_be(notifier->ctx)->notifier_free(notifier);
         return NULL;
 }
 
@@ -212,61 +230,73 @@ _public_ int evd_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t
         if (!open_ok(ctx, name, flags & ~EVD_SEM_UNBOUNDED, semp) ||
             ((flags & EVD_SEM_UNBOUNDED) && max != 0))
                 return -EINVAL;
-        return ctx->be->sem_open(ctx, name, max, initial, flags, semp);
+        return ctx_be(ctx)->sem_open(ctx, name, max, initial, flags, semp);
 }
 
 _public_ evd_sem *evd_sem_free(evd_sem *sem) {
         if (sem)
-                sem->o.ctx->be->sem_free(sem);
+                ctx_be(sem->o.ctx)->sem_free(sem);
         return NULL;
 }
 
 _public_ int evd_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout) {
         if (!sem || owner < 0 || companion < 0)
                 return -EINVAL;
-        return sem->o.ctx->be->sem_acquire(sem, owner, companion, timeout);
+        return ctx_be(sem->o.ctx)->sem_acquire(sem, owner, companion, timeout);
 }
 
 _public_ int evd_sem_release(evd_sem *sem, pid_t owner, uint32_t n) {
         if (!sem || owner < 0 || n == 0)
                 return -EINVAL;
-        return sem->o.ctx->be->sem_release(sem, owner, n);
+        return ctx_be(sem->o.ctx)->sem_release(sem, owner, n);
 }
 
 _public_ int evd_sem_value(evd_sem *sem) {
         if (!sem)
                 return -EINVAL;
-        return sem->o.ctx->be->sem_value(sem);
+        return ctx_be(sem->o.ctx)->sem_value(sem);
+}
+
+_public_ int evd_sem_fence(evd_sem *sem, pid_t owner, uint64_t *fencep) {
+        if (!sem || owner < 0 || !fencep)
+                return -EINVAL;
+        return ctx_be(sem->o.ctx)->sem_fence(sem, owner, fencep);
 }
 
 _public_ int evd_lock_open(evd_ctx *ctx, const char *name, unsigned flags, evd_lock **lockp) {
         if (!open_ok(ctx, name, flags, lockp))
                 return -EINVAL;
-        return ctx->be->lock_open(ctx, name, flags, lockp);
+        return ctx_be(ctx)->lock_open(ctx, name, flags, lockp);
 }
 
 _public_ evd_lock *evd_lock_free(evd_lock *lock) {
         if (lock)
-                lock->o.ctx->be->lock_free(lock);
+                ctx_be(lock->o.ctx)->lock_free(lock);
         return NULL;
 }
 
 _public_ int evd_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeout) {
         if (!lock || owner < 0 || companion < 0)
                 return -EINVAL;
-        return lock->o.ctx->be->lock_acquire(lock, owner, companion, timeout);
+        return ctx_be(lock->o.ctx)->lock_acquire(lock, owner, companion, timeout);
 }
 
 _public_ int evd_lock_release(evd_lock *lock, pid_t owner) {
         if (!lock || owner < 0)
                 return -EINVAL;
-        return lock->o.ctx->be->lock_release(lock, owner);
+        return ctx_be(lock->o.ctx)->lock_release(lock, owner);
 }
 
 _public_ int evd_lock_held(evd_lock *lock, pid_t *ownerp) {
         if (!lock)
                 return -EINVAL;
-        return lock->o.ctx->be->lock_held(lock, ownerp);
+        return ctx_be(lock->o.ctx)->lock_held(lock, ownerp);
+}
+
+_public_ int evd_lock_fence(evd_lock *lock, pid_t owner, uint64_t *fencep) {
+        if (!lock || owner < 0 || !fencep)
+                return -EINVAL;
+        return ctx_be(lock->o.ctx)->lock_fence(lock, owner, fencep);
 }
 
 /* ---- conditions ----------------------------------------------------------------- */
@@ -275,31 +305,31 @@ _public_ int evd_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsig
                            evd_cond **condp) {
         if (!open_ok(ctx, name, flags, condp) || !lock || lock->o.ctx != ctx)
                 return -EINVAL;
-        return ctx->be->cond_open(ctx, name, lock, flags, condp);
+        return ctx_be(ctx)->cond_open(ctx, name, lock, flags, condp);
 }
 
 _public_ evd_cond *evd_cond_free(evd_cond *cond) {
         if (cond)
-                cond->o.ctx->be->cond_free(cond);
+                ctx_be(cond->o.ctx)->cond_free(cond);
         return NULL;
 }
 
 _public_ int evd_cond_wait(evd_cond *cond, int64_t timeout) {
         if (!cond)
                 return -EINVAL;
-        return cond->o.ctx->be->cond_wait(cond, timeout);
+        return ctx_be(cond->o.ctx)->cond_wait(cond, timeout);
 }
 
 _public_ int evd_cond_notify(evd_cond *cond, uint32_t n) {
         if (!cond)
                 return -EINVAL;
-        return n ? cond->o.ctx->be->cond_notify(cond, n) : 0;
+        return n ? ctx_be(cond->o.ctx)->cond_notify(cond, n) : 0;
 }
 
 _public_ int evd_cond_notify_all(evd_cond *cond) {
         if (!cond)
                 return -EINVAL;
-        return cond->o.ctx->be->cond_notify(cond, UINT32_MAX);
+        return ctx_be(cond->o.ctx)->cond_notify(cond, UINT32_MAX);
 }
 
 /* ---- barriers ------------------------------------------------------------------- */
@@ -308,19 +338,19 @@ _public_ int evd_barrier_open(evd_ctx *ctx, const char *name, uint32_t parties, 
                               evd_barrier **barrierp) {
         if (!open_ok(ctx, name, flags, barrierp))
                 return -EINVAL;
-        return ctx->be->barrier_open(ctx, name, parties, flags, barrierp);
+        return ctx_be(ctx)->barrier_open(ctx, name, parties, flags, barrierp);
 }
 
 _public_ evd_barrier *evd_barrier_free(evd_barrier *barrier) {
         if (barrier)
-                barrier->o.ctx->be->barrier_free(barrier);
+                ctx_be(barrier->o.ctx)->barrier_free(barrier);
         return NULL;
 }
 
 _public_ int evd_barrier_wait(evd_barrier *barrier, int64_t timeout) {
         if (!barrier)
                 return -EINVAL;
-        return barrier->o.ctx->be->barrier_wait(barrier, timeout);
+        return ctx_be(barrier->o.ctx)->barrier_wait(barrier, timeout);
 }
 
 /* The action lives in the handle: whichever backend runs the wait runs it
@@ -337,29 +367,29 @@ _public_ int evd_barrier_set_action(evd_barrier *barrier, int (*action)(void *us
 _public_ int evd_barrier_parties(evd_barrier *barrier) {
         if (!barrier)
                 return -EINVAL;
-        return barrier->o.ctx->be->barrier_parties(barrier);
+        return ctx_be(barrier->o.ctx)->barrier_parties(barrier);
 }
 
 _public_ int evd_barrier_waiting(evd_barrier *barrier) {
         if (!barrier)
                 return -EINVAL;
-        return barrier->o.ctx->be->barrier_waiting(barrier);
+        return ctx_be(barrier->o.ctx)->barrier_waiting(barrier);
 }
 
 _public_ int evd_barrier_broken(evd_barrier *barrier) {
         if (!barrier)
                 return -EINVAL;
-        return barrier->o.ctx->be->barrier_broken(barrier);
+        return ctx_be(barrier->o.ctx)->barrier_broken(barrier);
 }
 
 _public_ int evd_barrier_abort(evd_barrier *barrier) {
         if (!barrier)
                 return -EINVAL;
-        return barrier->o.ctx->be->barrier_abort(barrier);
+        return ctx_be(barrier->o.ctx)->barrier_abort(barrier);
 }
 
 _public_ int evd_barrier_reset(evd_barrier *barrier) {
         if (!barrier)
                 return -EINVAL;
-        return barrier->o.ctx->be->barrier_reset(barrier);
+        return ctx_be(barrier->o.ctx)->barrier_reset(barrier);
 }

@@ -114,6 +114,8 @@ struct evd_backend {
         int (*list)(evd_ctx *ctx, struct evd_info **infosp, size_t *np);
         int (*show)(evd_ctx *ctx, const char *name, struct evd_info *info);
         int (*watch_wait)(evd_ctx *ctx, uint32_t *seqp, int64_t timeout);
+        /* The host's state in its cluster (cluster 0 in a local namespace). */
+        int (*cluster_status)(evd_ctx *ctx, struct evd_cluster_status *st);
         /* A notifier for NAME (NULL: the whole namespace), its descriptor
          * readable from the first change after this call on; -ENOENT when
          * NAME does not exist. */
@@ -151,6 +153,8 @@ struct evd_backend {
         int (*sem_acquire)(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout);
         int (*sem_release)(evd_sem *sem, pid_t owner, uint32_t n);
         int (*sem_value)(evd_sem *sem);
+        /* OWNER (0: the caller) is not negative, FENCEP not NULL. */
+        int (*sem_fence)(evd_sem *sem, pid_t owner, uint64_t *fencep);
 
         /* -- locks -- */
         int (*lock_open)(evd_ctx *ctx, const char *name, unsigned flags, evd_lock **lockp);
@@ -159,6 +163,7 @@ struct evd_backend {
         int (*lock_release)(evd_lock *lock, pid_t owner);
         /* OWNERP may be NULL. */
         int (*lock_held)(evd_lock *lock, pid_t *ownerp);
+        int (*lock_fence)(evd_lock *lock, pid_t owner, uint64_t *fencep);
 
         /* -- conditions -- */
         int (*cond_open)(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,

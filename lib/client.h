@@ -59,6 +59,13 @@ struct evd_ctx {
  * others. */
 int client_check_dir(evd_ctx *ctx);
 
+/* The backend of CTX's next call.  A context opened on a local namespace
+ * that has since become a cluster one (its daemon says so in the segment
+ * header: cluster_mode) goes over to the cluster backend, so that its
+ * writes reach etcd; and back when a daemon without --etcd serves it again
+ * and the namespace's mark is gone (lib/cluster.c). */
+const struct evd_backend *ctx_be(evd_ctx *ctx);
+
 /* Send REQ to the daemon (connecting, and starting it, as needed) and
  * decode its answer into REP; REP->value points into a buffer owned by the
  * caller (VALBUF, at least EVD_VALUE_MAX bytes) when present. */

@@ -12,6 +12,7 @@
 
 #include "client.h"
 #include "cluster-sem.h"
+#include "cluster-barrier.h"
 #include "detail.h"
 #include "shm.h"
 
@@ -73,29 +74,18 @@ static int cluster_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t 
         return shm_event_wait_claimed(ev, timeout, buf, bufsize, lenp, claim);
 }
 
-/* Waiting for several: auto events among them would be consumed in the
- * segment alone, so they are refused until the claim covers several
- * events (docs/cluster.md). */
-static bool any_auto(evd_event **evs, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                if (evs[i]->kind == EVD_EVENT_AUTO)
-                        return true;
-        return false;
-}
-
+/* Waiting for the first of several: a set auto event among them is
+ * claimed as by a single wait, one event at a time. */
 static int cluster_event_wait_any(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
                                   void *buf, size_t bufsize, size_t *lenp) {
-        if (any_auto(evs, n))
-                return detail_set(-EOPNOTSUPP, "waiting for several events of a cluster "
-                                               "namespace, --auto ones among them, is not "
-                                               "supported yet");
-        return shm_event_wait_any(evs, n, timeout, indexp, buf, bufsize, lenp);
+        return shm_event_wait_any_claimed(evs, n, timeout, indexp, buf, bufsize, lenp, claim);
 }
 
 /* Semaphores and locks take, give back and wait through the daemon
- * (cluster-sem.c); their reads are the segment's.  Conditions and barriers
- * are shm_backend's: the daemon refuses to create them in a cluster
- * namespace (-EOPNOTSUPP) until their etcd side exists (docs/cluster.md). */
+ * (cluster-sem.c), barriers are decided in etcd (cluster-barrier.c); their
+ * reads are the segment's.  Conditions are shm_backend's: the daemon
+ * refuses to create them in a cluster namespace (-EOPNOTSUPP) until their
+ * etcd side exists (docs/cluster.md, "Next steps"). */
 const struct evd_backend cluster_backend = {
         .name = "cluster",
         SHM_BACKEND_SHARED_OPS,
@@ -109,6 +99,10 @@ const struct evd_backend cluster_backend = {
         .sem_release = cluster_sem_release,
         .lock_acquire = cluster_lock_acquire,
         .lock_release = cluster_lock_release,
+        .barrier_open = cluster_barrier_open,
+        .barrier_wait = cluster_barrier_wait,
+        .barrier_abort = cluster_barrier_abort,
+        .barrier_reset = cluster_barrier_reset,
 };
 
 const struct evd_backend *cluster_pick_backend(const evd_ctx *ctx, const struct evd_backend *be) {

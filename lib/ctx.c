@@ -81,6 +81,25 @@ _public_ int evd_open(evd_ctx **ctxp, const char *runtime_dir, unsigned flags) {
         return 0;
 }
 
+const struct evd_backend *ctx_be(evd_ctx *ctx) {
+        const struct evd_backend *be = __atomic_load_n(&ctx->be, __ATOMIC_RELAXED);
+        if (be != &shm_backend && be != &cluster_backend)
+                return be; /* a unit test's table */
+        struct ctx_seg *cs = atomic_load(&ctx->cur);
+        if (!cs || seg_lost(&cs->seg) || !cs->seg.hdr)
+                return be;
+        bool cluster = atomic_load(&cs->seg.hdr->cluster_mode) == 1;
+        if (cluster == (be == &cluster_backend))
+                return be;
+        /* A cluster namespace whose header does not say so yet (its daemon
+         * is starting) keeps the cluster backend while its mark is there. */
+        if (!cluster && cluster_pick_backend(ctx, &shm_backend) == &cluster_backend)
+                return be;
+        be = cluster ? &cluster_backend : &shm_backend;
+        __atomic_store_n(&ctx->be, be, __ATOMIC_RELAXED);
+        return be;
+}
+
 _public_ evd_ctx *evd_close(evd_ctx *ctx) {
         if (!ctx)
                 return NULL;

@@ -347,9 +347,11 @@ int shm_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize, si
         return shm_event_wait_claimed(ev, timeout, buf, bufsize, lenp, NULL);
 }
 
-/* The shared loop of wait_any (ALL false) and wait_all (ALL true). */
+/* The shared loop of wait_any (ALL false) and wait_all (ALL true); with
+ * CLAIM, wait_any asks it for a set auto event, as shm_event_wait_claimed
+ * does, rather than consuming it in the segment. */
 static int wait_many(evd_event **evs, size_t n, bool all, int64_t timeout, size_t *indexp,
-                     void *buf, size_t bufsize, size_t *lenp) {
+                     void *buf, size_t bufsize, size_t *lenp, shm_event_claim_fn claim) {
         int r = wait_check_cancel(evs[0]->ctx);
         if (r < 0)
                 return r;
@@ -381,6 +383,20 @@ static int wait_many(evd_event **evs, size_t n, bool all, int64_t timeout, size_
                         }
                         if (first)
                                 start[i] = l.obj->u.event.sets;
+                        if (claim && !all && evs[i]->kind == EVD_EVENT_AUTO &&
+                            l.obj->u.event.state == EVD_STATE_SET) {
+                                r = claim_set(evs[i], &l, claim, &w, buf, bufsize, lenp);
+                                if (r == -EAGAIN) {
+                                        /* Another waiter's: the segment shows
+                                         * its clear (or a newer set) by now;
+                                         * look at this one again. */
+                                        i--;
+                                        continue;
+                                }
+                                if (indexp)
+                                        *indexp = i;
+                                goto out;
+                        }
                         r = done[i] ? 1 : fired(evs[i], &l.obj->u.event, start[i], !all);
                         if (r < 0 || (r == 1 && !all)) {
                                 /* wait_any: the first to fire; wait_all: a
@@ -432,10 +448,15 @@ out:
 
 int shm_event_wait_any(evd_event **evs, size_t n, int64_t timeout, size_t *indexp, void *buf,
                        size_t bufsize, size_t *lenp) {
-        return wait_many(evs, n, false, timeout, indexp, buf, bufsize, lenp);
+        return wait_many(evs, n, false, timeout, indexp, buf, bufsize, lenp, NULL);
+}
+
+int shm_event_wait_any_claimed(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
+                               void *buf, size_t bufsize, size_t *lenp, shm_event_claim_fn claim) {
+        return wait_many(evs, n, false, timeout, indexp, buf, bufsize, lenp, claim);
 }
 
 int shm_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size_t *indexp, void *buf,
                        size_t bufsize, size_t *lenp) {
-        return wait_many(evs, n, true, timeout, indexp, buf, bufsize, lenp);
+        return wait_many(evs, n, true, timeout, indexp, buf, bufsize, lenp, NULL);
 }

@@ -153,8 +153,14 @@ int client_create(evd_ctx *ctx, const char *name, const struct seg_init *init, b
         proto_set_u32(&req, TAG_INDEX, init->lock_index);
         proto_set_u32(&req, TAG_GEN, init->lock_gen);
         proto_set_u32(&req, TAG_FLAGS, excl ? PROTO_CREATE_EXCL : 0);
-        int r = client_request(ctx, &req, &rep, NULL);
-        return r < 0 ? r : rep.status;
+        uint8_t valbuf[EVD_VALUE_MAX];
+        int r = client_request(ctx, &req, &rep, valbuf);
+        if (r < 0)
+                return r;
+        /* A cluster daemon says why etcd did not take it. */
+        if (rep.status < 0 && rep.value_len)
+                return detail_set(rep.status, "%.*s", (int)rep.value_len, (const char *)rep.value);
+        return rep.status;
 }
 
 int shm_delete(evd_ctx *ctx, const char *name) {
@@ -266,5 +272,32 @@ int shm_show(evd_ctx *ctx, const char *name, struct evd_info *info) {
         if (r < 0)
                 return r;
         info->waiters = seg_waiters_count(s, idx);
+        return 0;
+}
+
+int shm_cluster_status(evd_ctx *ctx, struct evd_cluster_status *st) {
+        const struct seg_header *h = client_seg(ctx)->hdr;
+        *st = (struct evd_cluster_status){ 0 };
+        /* Anything but 1 is a local namespace: 0 in a local daemon's
+         * segment and in one made before the cluster mode; another value
+         * is a scribble, and a local namespace promises nothing more. */
+        if (atomic_load(&h->cluster_mode) != 1)
+                return 0;
+        st->cluster = 1;
+        st->revision = atomic_load(&h->cluster_revision);
+        st->fresh_usec = atomic_load(&h->cluster_fresh_usec);
+        st->unreachable_since_usec = atomic_load(&h->cluster_unreachable_since);
+        st->reachable = st->unreachable_since_usec == 0;
+        /* The TTL before the deadline: the daemon publishes the TTL first,
+         * and a deadline is never more than a TTL ahead (it is the send
+         * time of an acknowledged keepalive plus the TTL).  One further
+         * ahead is a scribble, which must not let `lock run` keep its
+         * command running past the real lease: it reads as no lease. */
+        st->lease_ttl_usec = atomic_load(&h->cluster_lease_ttl_usec);
+        uint64_t deadline = atomic_load(&h->cluster_lease_deadline);
+        uint64_t now = now_monotonic_usec();
+        if (deadline > now && deadline - now > st->lease_ttl_usec)
+                deadline = 0;
+        st->lease_deadline_usec = deadline;
         return 0;
 }

@@ -18,4 +18,8 @@ const struct evd_backend shm_backend = {
         .sem_release = shm_sem_release,
         .lock_acquire = shm_lock_acquire,
         .lock_release = shm_lock_release,
+        .barrier_open = shm_barrier_open,
+        .barrier_wait = shm_barrier_wait,
+        .barrier_abort = shm_barrier_abort,
+        .barrier_reset = shm_barrier_reset,
 };

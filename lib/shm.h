@@ -14,6 +14,7 @@ int shm_delete(evd_ctx *ctx, const char *name);
 int shm_list(evd_ctx *ctx, struct evd_info **infosp, size_t *np);
 int shm_show(evd_ctx *ctx, const char *name, struct evd_info *info);
 int shm_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout);
+int shm_cluster_status(evd_ctx *ctx, struct evd_cluster_status *st);
 
 int shm_event_open(evd_ctx *ctx, const char *name, enum evd_event_kind kind, unsigned flags,
                    evd_event **evp);
@@ -34,6 +35,10 @@ int shm_event_wait_claimed(evd_event *ev, int64_t timeout, void *buf, size_t buf
                            size_t *lenp, shm_event_claim_fn claim);
 int shm_event_wait_any(evd_event **evs, size_t n, int64_t timeout, size_t *indexp, void *buf,
                        size_t bufsize, size_t *lenp);
+/* shm_event_wait_any, with an auto event's set given to CLAIM as
+ * shm_event_wait_claimed does. */
+int shm_event_wait_any_claimed(evd_event **evs, size_t n, int64_t timeout, size_t *indexp,
+                               void *buf, size_t bufsize, size_t *lenp, shm_event_claim_fn claim);
 int shm_event_wait_all(evd_event **evs, size_t n, int64_t timeout, size_t *indexp, void *buf,
                        size_t bufsize, size_t *lenp);
 
@@ -43,12 +48,14 @@ void shm_sem_free(evd_sem *sem);
 int shm_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout);
 int shm_sem_release(evd_sem *sem, pid_t owner, uint32_t n);
 int shm_sem_value(evd_sem *sem);
+int shm_sem_fence(evd_sem *sem, pid_t owner, uint64_t *fencep);
 
 int shm_lock_open(evd_ctx *ctx, const char *name, unsigned flags, evd_lock **lockp);
 void shm_lock_free(evd_lock *lock);
 int shm_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeout);
 int shm_lock_release(evd_lock *lock, pid_t owner);
 int shm_lock_held(evd_lock *lock, pid_t *ownerp);
+int shm_lock_fence(evd_lock *lock, pid_t owner, uint64_t *fencep);
 
 int shm_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,
                   evd_cond **condp);
@@ -74,8 +81,9 @@ void shm_notifier_free(evd_notifier *notifier);
 /* The operations of shm_backend (shm.c) that the cluster namespace's
  * backend (cluster.c) has as they are: both tables begin with this list, so
  * that a fix or a new operation here is one for both.  What they do
- * differently (the event writes and waits, the semaphores' and locks'
- * opening, acquiring and releasing) each table names itself. */
+ * differently (the event writes and waits; the semaphores' and locks'
+ * opening, acquiring and releasing; the barriers' opening, waits, aborts
+ * and resets) each table names itself. */
 #define SHM_BACKEND_SHARED_OPS \
         .ns_open = shm_ns_open, \
         .ns_close = shm_ns_close, \
@@ -84,6 +92,7 @@ void shm_notifier_free(evd_notifier *notifier);
         .list = shm_list, \
         .show = shm_show, \
         .watch_wait = shm_watch_wait, \
+        .cluster_status = shm_cluster_status, \
         .notifier_open = shm_notifier_open, \
         .notifier_ack = shm_notifier_ack, \
         .notifier_free = shm_notifier_free, \
@@ -93,18 +102,16 @@ void shm_notifier_free(evd_notifier *notifier);
         .event_wait_all = shm_event_wait_all, \
         .sem_free = shm_sem_free, \
         .sem_value = shm_sem_value, \
+        .sem_fence = shm_sem_fence, \
         .lock_open = shm_lock_open, \
         .lock_free = shm_lock_free, \
         .lock_held = shm_lock_held, \
+        .lock_fence = shm_lock_fence, \
         .cond_open = shm_cond_open, \
         .cond_free = shm_cond_free, \
         .cond_wait = shm_cond_wait, \
         .cond_notify = shm_cond_notify, \
-        .barrier_open = shm_barrier_open, \
         .barrier_free = shm_barrier_free, \
-        .barrier_wait = shm_barrier_wait, \
-        .barrier_abort = shm_barrier_abort, \
-        .barrier_reset = shm_barrier_reset, \
         .barrier_parties = shm_barrier_parties, \
         .barrier_waiting = shm_barrier_waiting, \
         .barrier_broken = shm_barrier_broken

@@ -102,14 +102,21 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
                                 break;
                         }
                 } else if (m->value > 0) {
-                        int slot = seg_holder_add(l.seg, o->index, o->gen, owner, companion, 1, 0);
+                        /* The hold's fencing token is the acquire count
+                         * after this acquire.  Counted first: a writer
+                         * killed before its hold is recorded leaves a
+                         * number unused, never one used twice, so every
+                         * hold's token is larger than all earlier ones. */
+                        uint64_t fence = ++m->acquires;
+                        int slot = seg_holder_add_fenced(l.seg, o->index, o->gen, owner,
+                                                         companion, 1, fence);
                         if (slot < 0) {
+                                m->acquires--;
                                 obj_unlock(&l);
                                 r = slot == -ENOSPC ? -EUSERS : slot;
                                 break;
                         }
                         m->value--;
-                        m->acquires++;
                         r = 0;
                         if (lock && m->abandoned) {
                                 m->abandoned = 0;
@@ -201,6 +208,20 @@ static int sem_release(const struct sync_obj *o, pid_t owner, uint32_t n) {
         return 0;
 }
 
+/* OWNER's fencing token on O (seg_holder_fence reads it from the hold). */
+static int sem_fence(const struct sync_obj *o, pid_t owner, uint64_t *fencep) {
+        if (owner == 0)
+                owner = self_pid_get();
+        struct locked l;
+        int r = sync_lock(o, &l);
+        if (r < 0)
+                return r;
+        /* An unbounded semaphore records no holds: nobody holds one. */
+        r = unbounded(&l) ? -ENOENT : seg_holder_fence(l.seg, o->index, o->gen, owner, fencep);
+        obj_unlock(&l);
+        return r;
+}
+
 int shm_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t initial, unsigned flags,
                  evd_sem **semp) {
         struct seg_init init = { .type = EVD_TYPE_SEMAPHORE, .max = max, .initial = initial };
@@ -222,6 +243,10 @@ int shm_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout)
 
 int shm_sem_release(evd_sem *sem, pid_t owner, uint32_t n) {
         return sem_release(&sem->o, owner, n);
+}
+
+int shm_sem_fence(evd_sem *sem, pid_t owner, uint64_t *fencep) {
+        return sem_fence(&sem->o, owner, fencep);
 }
 
 int shm_sem_value(evd_sem *sem) {
@@ -251,6 +276,10 @@ int shm_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeo
 
 int shm_lock_release(evd_lock *lock, pid_t owner) {
         return sem_release(&lock->o, owner, 1);
+}
+
+int shm_lock_fence(evd_lock *lock, pid_t owner, uint64_t *fencep) {
+        return sem_fence(&lock->o, owner, fencep);
 }
 
 int shm_lock_held(evd_lock *lock, pid_t *ownerp) {

@@ -143,6 +143,12 @@ static int st_watch_wait(evd_ctx *ctx, uint32_t *seqp, int64_t timeout) {
         return STUB_RET;
 }
 
+static int st_cluster_status(evd_ctx *ctx, struct evd_cluster_status *st) {
+        rec("cluster_status", ctx, NULL);
+        *st = (struct evd_cluster_status){ .cluster = 1, .revision = 99, .lease_ttl_usec = 5 };
+        return 0;
+}
+
 static int st_event_open(evd_ctx *ctx, const char *name, enum evd_event_kind kind,
                          unsigned flags, evd_event **evp) {
         rec("event_open", ctx, NULL);
@@ -272,6 +278,13 @@ static int st_sem_value(evd_sem *sem) {
         return STUB_RET;
 }
 
+static int st_sem_fence(evd_sem *sem, pid_t owner, uint64_t *fencep) {
+        rec("sem_fence", sem->o.ctx, sem);
+        last.a = (uint64_t)owner;
+        last.p = fencep;
+        return STUB_RET;
+}
+
 static int st_lock_open(evd_ctx *ctx, const char *name, unsigned flags, evd_lock **lockp) {
         rec("lock_open", ctx, NULL);
         rec_name(name);
@@ -301,6 +314,13 @@ static int st_lock_release(evd_lock *lock, pid_t owner) {
 static int st_lock_held(evd_lock *lock, pid_t *ownerp) {
         rec("lock_held", lock->o.ctx, lock);
         last.p = ownerp;
+        return STUB_RET;
+}
+
+static int st_lock_fence(evd_lock *lock, pid_t owner, uint64_t *fencep) {
+        rec("lock_fence", lock->o.ctx, lock);
+        last.a = (uint64_t)owner;
+        last.p = fencep;
         return STUB_RET;
 }
 
@@ -386,6 +406,7 @@ static const struct evd_backend stub = {
         .list = st_list,
         .show = st_show,
         .watch_wait = st_watch_wait,
+        .cluster_status = st_cluster_status,
         .notifier_open = st_notifier_open,
         .notifier_ack = st_notifier_ack,
         .notifier_free = st_notifier_free,
@@ -404,11 +425,13 @@ static const struct evd_backend stub = {
         .sem_acquire = st_sem_acquire,
         .sem_release = st_sem_release,
         .sem_value = st_sem_value,
+        .sem_fence = st_sem_fence,
         .lock_open = st_lock_open,
         .lock_free = st_lock_free,
         .lock_acquire = st_lock_acquire,
         .lock_release = st_lock_release,
         .lock_held = st_lock_held,
+        .lock_fence = st_lock_fence,
         .cond_open = st_cond_open,
         .cond_free = st_cond_free,
         .cond_wait = st_cond_wait,
@@ -512,6 +535,21 @@ START_TEST(namespace_calls) {
         assert_called(before, "watch_wait");
         ck_assert_ptr_eq(last.p, &seq);
         ck_assert_int_eq(last.timeout, 1234);
+
+        /* The caller's struct: a later, larger one gets zeros after ours. */
+        struct {
+                struct evd_cluster_status st;
+                uint64_t later;
+        } big;
+        memset(&big, 0xaa, sizeof(big));
+        before = ncalls;
+        th_assert_r(evd_cluster_status(ctx, &big.st, sizeof(big)), 0);
+        assert_called(before, "cluster_status");
+        ck_assert_ptr_eq(last.ctx, ctx);
+        ck_assert_uint_eq(big.st.cluster, 1);
+        ck_assert_uint_eq(big.st.revision, 99);
+        ck_assert_uint_eq(big.st.lease_ttl_usec, 5);
+        ck_assert_uint_eq(big.later, 0);
 
         struct evd_info info;
         before = ncalls;
@@ -671,6 +709,13 @@ START_TEST(sync_calls) {
         before = ncalls;
         th_assert_r(evd_sem_value(sem), STUB_RET);
         assert_called(before, "sem_value");
+        uint64_t fence;
+        before = ncalls;
+        th_assert_r(evd_sem_fence(sem, 100, &fence), STUB_RET);
+        assert_called(before, "sem_fence");
+        ck_assert_ptr_eq(last.handle, sem);
+        ck_assert_uint_eq(last.a, 100);
+        ck_assert_ptr_eq(last.p, &fence);
 
         evd_lock *lock = NULL;
         before = ncalls;
@@ -690,6 +735,12 @@ START_TEST(sync_calls) {
         th_assert_r(evd_lock_held(lock, &holder), STUB_RET);
         assert_called(before, "lock_held");
         ck_assert_ptr_eq(last.p, &holder);
+        before = ncalls;
+        th_assert_r(evd_lock_fence(lock, 0, &fence), STUB_RET);
+        assert_called(before, "lock_fence");
+        ck_assert_ptr_eq(last.handle, lock);
+        ck_assert_uint_eq(last.a, 0);
+        ck_assert_ptr_eq(last.p, &fence);
 
         evd_cond *cond = NULL;
         before = ncalls;
@@ -774,6 +825,10 @@ START_TEST(bad_arguments) {
         assert_refused(evd_show(ctx, "x", &info, EVD_INFO_SIZE_1_0 - 1), -EINVAL);
         assert_refused(evd_watch_wait(NULL, &seq, 0), -EINVAL);
         assert_refused(evd_watch_wait(ctx, NULL, 0), -EINVAL);
+        struct evd_cluster_status cst;
+        assert_refused(evd_cluster_status(NULL, &cst, sizeof(cst)), -EINVAL);
+        assert_refused(evd_cluster_status(ctx, NULL, sizeof(cst)), -EINVAL);
+        assert_refused(evd_cluster_status(ctx, &cst, EVD_CLUSTER_STATUS_SIZE_1_1 - 1), -EINVAL);
 
         evd_event *ev = NULL, *ev2 = NULL, *evo = NULL;
         char toolong[EVD_NAME_MAX + 2];
@@ -831,6 +886,10 @@ START_TEST(bad_arguments) {
         assert_refused(evd_sem_release(sem, -1, 1), -EINVAL);
         assert_refused(evd_sem_release(sem, 0, 0), -EINVAL);
         assert_refused(evd_sem_value(NULL), -EINVAL);
+        uint64_t fence;
+        assert_refused(evd_sem_fence(NULL, 0, &fence), -EINVAL);
+        assert_refused(evd_sem_fence(sem, -1, &fence), -EINVAL);
+        assert_refused(evd_sem_fence(sem, 0, NULL), -EINVAL);
         ck_assert_ptr_null(evd_sem_free(NULL));
 
         evd_lock *lock = NULL, *lock_other = NULL;
@@ -846,6 +905,9 @@ START_TEST(bad_arguments) {
         assert_refused(evd_lock_release(NULL, 0), -EINVAL);
         assert_refused(evd_lock_release(lock, -1), -EINVAL);
         assert_refused(evd_lock_held(NULL, NULL), -EINVAL);
+        assert_refused(evd_lock_fence(NULL, 0, &fence), -EINVAL);
+        assert_refused(evd_lock_fence(lock, -1, &fence), -EINVAL);
+        assert_refused(evd_lock_fence(lock, 0, NULL), -EINVAL);
         assert_refused(evd_lock_open(ctx, "l", EVD_SEM_UNBOUNDED, &lock), -EINVAL);
         ck_assert_ptr_null(evd_lock_free(NULL));
 

@@ -7,6 +7,7 @@
  * Children never call Check's assertions: each one records what its call
  * returned in a shared page (struct shared) and the test process judges. */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1695,6 +1696,159 @@ START_TEST(list_show_holders_waiters) {
 }
 END_TEST
 
+/* ==== fencing tokens and the cluster status ======================================== */
+
+static uint64_t fence_of_sem(evd_sem *s, pid_t owner) {
+        uint64_t f = 0;
+        th_assert_r(evd_sem_fence(s, owner, &f), 0);
+        return f;
+}
+
+static uint64_t fence_of_lock(evd_lock *l, pid_t owner) {
+        uint64_t f = 0;
+        th_assert_r(evd_lock_fence(l, owner, &f), 0);
+        return f;
+}
+
+START_TEST(sem_fence_tokens) {
+        evd_sem *s = open_sem("fs", 4, 4);
+        uint64_t f;
+        th_assert_r(evd_sem_fence(s, 0, &f), -ENOENT);
+        /* The token is the acquire count after the acquire. */
+        th_assert_r(evd_sem_acquire(s, 0, 0, 0), 0);
+        ck_assert_uint_eq(fence_of_sem(s, 0), 1);
+        ck_assert(show("fs")->sets == 1);
+        /* A second slot of the same owner: still one record (merged, as
+         * before tokens), carrying the newer token. */
+        th_assert_r(evd_sem_acquire(s, 0, 0, 0), 0);
+        ck_assert_uint_eq(fence_of_sem(s, getpid()), 2);
+        struct evd_info *i = show("fs");
+        ck_assert_uint_eq(i->nholders, 1);
+        ck_assert_uint_eq(i->holders[0].count, 2);
+        /* Another owner's hold has its own, larger token; ours stays. */
+        pid_t sl = spawn_sleeper();
+        th_assert_r(evd_sem_acquire(s, sl, 0, 0), 0);
+        ck_assert_uint_eq(fence_of_sem(s, sl), 3);
+        ck_assert_uint_eq(fence_of_sem(s, 0), 2);
+        /* With a companion it is a record of its own: the owner's token is
+         * the largest of its records. */
+        th_assert_r(evd_sem_acquire(s, 0, sl, 0), 0);
+        ck_assert_uint_eq(fence_of_sem(s, 0), 4);
+        ck_assert_uint_eq(show("fs")->nholders, 3);
+        th_assert_r(sem_value(s), 0);
+        /* Releasing some keeps the token of what is still held; releasing
+         * everything leaves none, and the count is right all along. */
+        th_assert_r(evd_sem_release(s, 0, 2), 0);
+        th_assert_r(evd_sem_fence(s, 0, &f), 0);
+        ck_assert(f == 2 || f == 4);
+        th_assert_r(sem_value(s), 2);
+        th_assert_r(evd_sem_release(s, 0, 1), 0);
+        th_assert_r(evd_sem_fence(s, 0, &f), -ENOENT);
+        th_assert_r(evd_sem_release(s, 0, 1), -EOVERFLOW);
+        th_assert_r(evd_sem_release(s, sl, 1), 0);
+        th_assert_r(evd_sem_fence(s, sl, &f), -ENOENT);
+        th_assert_r(sem_value(s), 4);
+        ck_assert_uint_eq(show("fs")->nholders, 0);
+        /* The next acquire's token is past every earlier one. */
+        th_assert_r(evd_sem_acquire(s, 0, 0, 0), 0);
+        ck_assert_uint_eq(fence_of_sem(s, 0), 5);
+        th_assert_r(evd_sem_release(s, 0, 1), 0);
+        evd_sem_free(s);
+
+        /* An unbounded semaphore has no holds. */
+        evd_sem *u = NULL;
+        th_assert_r(evd_sem_open(C, "fu", 0, 1, EVD_CREATE | EVD_SEM_UNBOUNDED, &u), 0);
+        th_assert_r(evd_sem_acquire(u, 0, 0, 0), 0);
+        th_assert_r(evd_sem_fence(u, 0, &f), -ENOENT);
+        evd_sem_free(u);
+}
+END_TEST
+
+START_TEST(lock_fence_grows) {
+        evd_lock *l = open_lock("fl");
+        uint64_t f, last = 0;
+        th_assert_r(evd_lock_fence(l, 0, &f), -ENOENT);
+        for (int k = 0; k < 3; k++) {
+                th_assert_r(evd_lock_acquire(l, 0, 0, 0), 0);
+                f = fence_of_lock(l, 0);
+                ck_assert_msg(f > last, "token %" PRIu64 " after %" PRIu64, f, last);
+                ck_assert(show("fl")->sets == f);
+                last = f;
+                th_assert_r(evd_lock_release(l, 0), 0);
+                th_assert_r(evd_lock_fence(l, 0, &f), -ENOENT);
+        }
+        /* A holder killed holding it: the lock is taken back, and the next
+         * holder's token is larger than the dead one's. */
+        pid_t h = spawn_holder(JOB_LOCK, l, 0, AFTER_HOLD);
+        uint64_t dead = fence_of_lock(l, h);
+        ck_assert_uint_gt(dead, last);
+        th_assert_r(evd_lock_fence(l, 0, &f), -ENOENT); /* we hold nothing */
+        th_kill_child(h);
+        th_assert_r(evd_lock_acquire(l, 0, 0, LONG_US), EVD_ABANDONED);
+        ck_assert_uint_gt(fence_of_lock(l, 0), dead);
+        th_assert_r(evd_lock_release(l, 0), 0);
+        evd_lock_free(l);
+}
+END_TEST
+
+/* The header words a cluster daemon publishes, written here by hand: the
+ * local daemon of these tests leaves them alone. */
+START_TEST(cluster_status_fields) {
+        struct evd_cluster_status st;
+        memset(&st, 0xff, sizeof(st));
+        th_assert_r(evd_cluster_status(C, &st, sizeof(st)), 0);
+        ck_assert_uint_eq(st.cluster, 0);
+        ck_assert_uint_eq(st.reachable, 0);
+        ck_assert(st.revision == 0 && st.fresh_usec == 0 && st.unreachable_since_usec == 0 &&
+                  st.lease_deadline_usec == 0 && st.lease_ttl_usec == 0);
+
+        struct seg seg = SEG_NULL;
+        char why[256] = "";
+        int r = seg_open(&seg, D.shm_name, why, sizeof(why));
+        ck_assert_msg(r == 0, "seg_open: %s (%s)", evd_strerror(r), why);
+        struct seg_header *hd = seg.hdr;
+        uint64_t now = now_monotonic_usec(), wall = realtime_usec();
+        atomic_store(&hd->cluster_lease_ttl_usec, 10000000);
+        atomic_store(&hd->cluster_lease_deadline, now + 9000000);
+        atomic_store(&hd->cluster_revision, 1234);
+        atomic_store(&hd->cluster_fresh_usec, wall - 500000);
+        atomic_store(&hd->cluster_unreachable_since, 0);
+        /* Not a cluster namespace until the mode says so. */
+        th_assert_r(evd_cluster_status(C, &st, sizeof(st)), 0);
+        ck_assert_uint_eq(st.cluster, 0);
+        ck_assert(st.revision == 0);
+        atomic_store(&hd->cluster_mode, 1);
+        th_assert_r(evd_cluster_status(C, &st, sizeof(st)), 0);
+        ck_assert_uint_eq(st.cluster, 1);
+        ck_assert_uint_eq(st.reachable, 1);
+        ck_assert(st.revision == 1234);
+        ck_assert(st.fresh_usec == wall - 500000);
+        ck_assert(st.unreachable_since_usec == 0);
+        ck_assert(st.lease_deadline_usec == now + 9000000);
+        ck_assert(st.lease_ttl_usec == 10000000);
+        /* Unreachable since a moment. */
+        atomic_store(&hd->cluster_unreachable_since, wall - 3000000);
+        th_assert_r(evd_cluster_status(C, &st, sizeof(st)), 0);
+        ck_assert_uint_eq(st.reachable, 0);
+        ck_assert(st.unreachable_since_usec == wall - 3000000);
+        /* A deadline further ahead than a TTL is no daemon's: no lease. */
+        atomic_store(&hd->cluster_lease_deadline, now_monotonic_usec() + 3600000000ull);
+        th_assert_r(evd_cluster_status(C, &st, sizeof(st)), 0);
+        ck_assert(st.lease_deadline_usec == 0);
+        /* One in the past is reported as it is (the caller judges it). */
+        atomic_store(&hd->cluster_lease_deadline, 5);
+        th_assert_r(evd_cluster_status(C, &st, sizeof(st)), 0);
+        ck_assert(st.lease_deadline_usec == 5);
+        /* Any other mode than 1 (a scribble) is a local namespace. */
+        atomic_store(&hd->cluster_mode, 7);
+        th_assert_r(evd_cluster_status(C, &st, sizeof(st)), 0);
+        ck_assert_uint_eq(st.cluster, 0);
+        ck_assert(st.revision == 0 && st.lease_deadline_usec == 0);
+        atomic_store(&hd->cluster_mode, 0);
+        seg_close(&seg);
+}
+END_TEST
+
 int main(void) {
         const struct th_case cases[] = {
                 { "semaphore",
@@ -1718,6 +1872,7 @@ int main(void) {
                     no_daemon_waiter_reclaims_nospin, no_daemon_lock_and_barrier,
                     no_daemon_barrier_nospin } },
                 { "introspection", { list_show_holders_waiters, waiters_thousands } },
+                { "fence", { sem_fence_tokens, lock_fence_grows, cluster_status_fields } },
         };
         const struct th_fixture fx = {
                 .unchecked_setup = janitor_setup,

@@ -2,11 +2,14 @@
 /* evctl-sync.c - evctl's semaphore, lock and barrier commands */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "evctl.h"
@@ -143,13 +146,15 @@ static void maybe_progress(struct run_state *st, int64_t waited) {
                 return;
         while (st->next_progress <= waited)
                 st->next_progress += o->progress;
-        char d[32], who[160] = "";
+        char d[32], who[160] = "", note[64];
         format_waited(d, sizeof(d), waited, o->progress);
         struct evd_info *i = malloc(sizeof(*i));
         if (i && evd_show(ctx, st->name, i, sizeof(*i)) == 0)
                 describe_holders(who, sizeof(who), i, st->parties);
         free(i);
-        fprintf(stderr, "evctl: still waiting for %s %s (%s)%s\n", st->what, st->name, d, who);
+        cluster_progress_note(note, sizeof(note));
+        fprintf(stderr, "evctl: still waiting for %s %s (%s)%s%s\n", st->what, st->name, d, who,
+                note);
 }
 
 static void on_progress(void *userdata, const char *name, int64_t waited) {
@@ -191,31 +196,125 @@ static void check_child(void *userdata, const char *name, int64_t waited) {
         maybe_progress(st, waited);
 }
 
+/* sem/lock run in a cluster namespace: how long before the host's lease
+ * deadline COMMAND must be gone (a third of the TTL, 1 to 3 s). */
+static uint64_t lease_margin(uint64_t ttl) {
+        uint64_t m = ttl / 3;
+        return m < LEASE_MARGIN_MIN ? LEASE_MARGIN_MIN : m > LEASE_MARGIN_MAX ? LEASE_MARGIN_MAX : m;
+}
+
+/* The CLOCK_MONOTONIC time at which COMMAND must be killed: the lease
+ * deadline less the margin; 0 (now) without a lease, or when the namespace
+ * no longer reads as a cluster one: nothing says the hold is still ours. */
+static uint64_t lease_kill_at(void) {
+        struct evd_cluster_status st;
+        if (!cluster_status_get(&st) || !st.lease_deadline_usec)
+                return 0;
+        uint64_t m = lease_margin(st.lease_ttl_usec);
+        return st.lease_deadline_usec > m ? st.lease_deadline_usec - m : 0;
+}
+
+/* Wait for CHILD (the leader of COMMAND's process group) to end, while the
+ * hold is this host's only as long as its etcd lease lives: sleep until the
+ * deadline less the margin, looking again at the deadline on each wake-up
+ * (the daemon moves it forward at every keepalive, every TTL/3, and drops it
+ * to 0 when the lease is lost) and at least every LEASE_CHECK_EVERY.  When
+ * it passes, kill the whole group.  The terminal's signals reach evctl, not
+ * the group, which is not the foreground one: they are passed on to it.
+ * Returns true when the group was killed for the lease. */
+static bool wait_leased(pid_t child, int *statusp) {
+        sigset_t set, old;
+        sigemptyset(&set);
+        sigaddset(&set, SIGCHLD);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGQUIT);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGHUP);
+        sigprocmask(SIG_BLOCK, &set, &old);
+        bool killed = false;
+        for (;;) {
+                /* A SIGCHLD sent before it was blocked is lost: look first. */
+                pid_t w = waitpid(child, statusp, WNOHANG);
+                if (w == child)
+                        break;
+                uint64_t now = clock_usec(CLOCK_MONOTONIC), at = lease_kill_at();
+                if (now >= at) {
+                        /* The leader is not reaped yet: its group id cannot
+                         * have been given to anybody else. */
+                        kill(-child, SIGKILL);
+                        while (waitpid(child, statusp, 0) < 0 && errno == EINTR)
+                                ;
+                        killed = true;
+                        break;
+                }
+                uint64_t nap = at - now < (uint64_t)LEASE_CHECK_EVERY ? at - now
+                                                                       : (uint64_t)LEASE_CHECK_EVERY;
+                struct timespec ts = { .tv_sec = (time_t)(nap / 1000000),
+                                       .tv_nsec = (long)(nap % 1000000) * 1000 };
+                int sig = sigtimedwait(&set, NULL, &ts);
+                if (sig > 0 && sig != SIGCHLD)
+                        kill(-child, sig);
+        }
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return killed;
+}
+
 /* Run COMMAND holding a slot (ACQUIRE with the child as owner and evctl as
  * companion), so that the hold outlives either of them but not both.  The
  * child waits for a go-ahead on a pipe: if evctl dies before it has the
  * slot, the child sees the pipe close and never runs COMMAND.  If the child
- * dies first, COMMAND is not run either, and evctl exits EXIT_NOT_RUN. */
+ * dies first, COMMAND is not run either, and evctl exits EXIT_NOT_RUN.  The
+ * go-ahead carries the hold's fencing token, which the child exports as
+ * EVD_FENCE.  In a cluster namespace COMMAND runs in a process group of its
+ * own, killed before the host's etcd lease runs out (wait_leased). */
 static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, pid_t, pid_t, int64_t),
-                       int (*release)(void *, pid_t), void *obj) {
+                       int (*release)(void *, pid_t), int (*fence)(void *, pid_t, uint64_t *),
+                       void *obj) {
         char **argv = o->args + 1;
+        struct evd_cluster_status cs;
+        bool cluster = cluster_status_get(&cs);
         int go[2];
         if (pipe2(go, O_CLOEXEC) < 0)
                 return die(EXIT_DAEMON, "cannot run %s: %s", argv[0], strerror(errno));
         fflush(NULL);
+        pid_t parent = getpid();
         pid_t child = fork();
         if (child < 0)
                 return die(EXIT_DAEMON, "cannot run %s: %s", argv[0], strerror(errno));
         if (child == 0) {
-                char c;
+                /* Its own group (both sides set it: whichever runs first),
+                 * so that the lease's kill reaches what COMMAND starts. */
+                if (cluster) {
+                        setpgid(0, 0);
+                        /* Nobody else watches the lease: without evctl,
+                         * COMMAND must not outlive it.  (In a local
+                         * namespace the hold outlives either process.) */
+                        prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        if (getppid() != parent)
+                                _exit(EXIT_NOT_RUN);
+                }
                 close(go[1]);
-                if (read(go[0], &c, 1) != 1)
+                /* "x", then the token's digits when there is one: one
+                 * write of a few bytes, so one read has it all. */
+                char msg[32];
+                ssize_t n;
+                while ((n = read(go[0], msg, sizeof(msg) - 1)) < 0 && errno == EINTR)
+                        ;
+                if (n < 1 || msg[0] != 'x')
                         _exit(EXIT_NOT_RUN);
+                msg[n] = '\0';
+                /* An EVD_FENCE inherited from an outer run is not this hold's. */
+                if (msg[1])
+                        setenv("EVD_FENCE", msg + 1, 1);
+                else
+                        unsetenv("EVD_FENCE");
                 execvp(argv[0], argv);
                 int err = errno;
                 die(0, "cannot run %s: %s", argv[0], strerror(err));
                 _exit(err == ENOENT ? 127 : 126);
         }
+        if (cluster)
+                setpgid(child, child);
         close(go[0]);
         struct run_state st = { .o = o, .what = what, .name = o->args[0],
                                 .next_progress = o->progress, .child = child, .command = argv[0] };
@@ -244,26 +343,57 @@ static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, 
                 return acquired(r, what, o->args[0], o);
         }
         acquired(r, what, o->args[0], o);
+        char msg[32] = "x";
+        uint64_t token;
+        if (fence(obj, child, &token) == 0)
+                snprintf(msg, sizeof(msg), "x%" PRIu64, token);
         /* As system(3): the command, not evctl, answers the terminal's
-         * interrupt; evctl stays to give the slot back.  A child that died
-         * meanwhile has closed the pipe: the write below must fail with
-         * EPIPE, not kill evctl with SIGPIPE. */
-        signal(SIGINT, SIG_IGN);
-        signal(SIGQUIT, SIG_IGN);
+         * interrupt; evctl stays to give the slot back (in a cluster
+         * namespace, wait_leased passes it on to the command's group).  A
+         * child that died meanwhile has closed the pipe: the write below
+         * must fail with EPIPE, not kill evctl with SIGPIPE. */
+        if (!cluster) {
+                signal(SIGINT, SIG_IGN);
+                signal(SIGQUIT, SIG_IGN);
+        }
         signal(SIGPIPE, SIG_IGN);
         if (getenv("EVCTL_TEST_STOP_HOLDING")) {
                 /* Test only (tests/integration/run-child.sh): stop here,
                  * holding the slot, before the child may run COMMAND. */
                 raise(SIGSTOP);
         }
-        bool started = write(go[1], "x", 1) == 1;
+        if (cluster && clock_usec(CLOCK_MONOTONIC) >= lease_kill_at()) {
+                /* The hold would outlive the lease at once: COMMAND is not
+                 * started (the child sees the pipe close). */
+                close(go[1]);
+                while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                r = release(obj, child);
+                if (r < 0 && r != -EOVERFLOW)
+                        warn("cannot release %s %s: %s", what, o->args[0], evctl_strerror(r));
+                return die(EXIT_LEASE,
+                           "did not run %s: this host's etcd lease is about to run out (or is "
+                           "lost), after which another host may be given %s %s",
+                           argv[0], what, o->args[0]);
+        }
+        bool started = write(go[1], msg, strlen(msg)) == (ssize_t)strlen(msg);
         close(go[1]);
         int status = 0;
-        while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-                ;
+        bool lease_killed = false;
+        if (cluster)
+                lease_killed = wait_leased(child, &status);
+        else
+                while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+                        ;
         r = release(obj, child);
         if (r < 0 && r != -EOVERFLOW)
                 warn("cannot release %s %s: %s", what, o->args[0], evctl_strerror(r));
+        if (lease_killed)
+                return die(EXIT_LEASE,
+                           "killed %s: this host's etcd lease was about to run out, after which "
+                           "another host may be given %s %s; killed so that no two hosts hold "
+                           "it at once",
+                           argv[0], what, o->args[0]);
         if (!started)
                 child_gone(&st, status, true);
         if (WIFEXITED(status))
@@ -355,6 +485,10 @@ static int sem_release_cb(void *obj, pid_t owner) {
         return evd_sem_release(obj, owner, 1);
 }
 
+static int sem_fence_cb(void *obj, pid_t owner, uint64_t *fencep) {
+        return evd_sem_fence(obj, owner, fencep);
+}
+
 int cmd_sem_run(struct opts *o) {
         evd_sem *sem;
         int r = open_sem(o, true, &sem);
@@ -369,7 +503,7 @@ int cmd_sem_run(struct opts *o) {
                            "not given back when a process dies (use acquire and release)",
                            o->args[0]);
         }
-        r = run_holding(o, "semaphore", sem_acquire_cb, sem_release_cb, sem);
+        r = run_holding(o, "semaphore", sem_acquire_cb, sem_release_cb, sem_fence_cb, sem);
         evd_sem_free(sem);
         return r;
 }
@@ -407,12 +541,16 @@ static int lock_release_cb(void *obj, pid_t owner) {
         return evd_lock_release(obj, owner);
 }
 
+static int lock_fence_cb(void *obj, pid_t owner, uint64_t *fencep) {
+        return evd_lock_fence(obj, owner, fencep);
+}
+
 int cmd_lock_run(struct opts *o) {
         evd_lock *lock;
         int r = open_lock(o, &lock);
         if (r)
                 return r;
-        r = run_holding(o, "lock", lock_acquire_cb, lock_release_cb, lock);
+        r = run_holding(o, "lock", lock_acquire_cb, lock_release_cb, lock_fence_cb, lock);
         evd_lock_free(lock);
         return r;
 }

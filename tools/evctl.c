@@ -576,6 +576,105 @@ void format_time(char *buf, size_t len, uint64_t usec) {
 }
 
 
+/* ---- the host's view in a cluster namespace ------------------------------------ */
+
+uint64_t clock_usec(clockid_t clock) {
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+bool cluster_status_get(struct evd_cluster_status *st) {
+        return evd_cluster_status(ctx, st, sizeof(*st)) == 0 && st->cluster == 1;
+}
+
+/* An age or a time left for people: tenths of a second below a minute
+ * ("6.2s", "500ms"), whole seconds beyond ("1m30s"). */
+static void format_span(char *buf, size_t len, uint64_t usec) {
+        uint64_t unit = usec < 60000000u ? 100000u : 1000000u;
+        usec -= usec % unit;
+        if (usec == 0) {
+                snprintf(buf, len, "0s");
+                return;
+        }
+        if (usec > INT64_MAX)
+                usec = INT64_MAX;
+        format_duration(buf, len, (int64_t)usec);
+}
+
+/* How long ago CLOCK_REALTIME usec THEN was (0 for a time ahead: clocks of
+ * the daemon and of evctl are the same one, but may be stepped). */
+static uint64_t ago(uint64_t then) {
+        uint64_t now = clock_usec(CLOCK_REALTIME);
+        return now > then ? now - then : 0;
+}
+
+void cluster_progress_note(char *buf, size_t len) {
+        struct evd_cluster_status st;
+        buf[0] = '\0';
+        if (!cluster_status_get(&st) || !st.unreachable_since_usec)
+                return;
+        char d[32];
+        /* Whole seconds (at least one): the line repeats, and the time
+         * waited is beside it. */
+        uint64_t secs = ago(st.unreachable_since_usec) / 1000000u;
+        format_duration(d, sizeof(d), (int64_t)(secs ? secs : 1) * 1000000);
+        snprintf(buf, len, "; etcd unreachable for %s", d);
+}
+
+/* show: the host's view, after the object's lines. */
+static void cluster_show(const struct evd_cluster_status *st) {
+        char d[32], t[40];
+        if (st->fresh_usec) {
+                format_span(d, sizeof(d), ago(st->fresh_usec));
+                printf("view: etcd revision %" PRIu64 ", current %s ago\n", st->revision, d);
+        } else
+                printf("view: etcd revision %" PRIu64 ", never known current\n", st->revision);
+        if (st->unreachable_since_usec) {
+                format_span(d, sizeof(d), ago(st->unreachable_since_usec));
+                format_time(t, sizeof(t), st->unreachable_since_usec);
+                printf("etcd: unreachable for %s (since %s)\n", d, t);
+        } else
+                printf("etcd: reachable\n");
+        uint64_t now = clock_usec(CLOCK_MONOTONIC);
+        char ttl[32];
+        format_span(ttl, sizeof(ttl), st->lease_ttl_usec);
+        if (!st->lease_deadline_usec)
+                printf("lease: none (TTL %s)\n", ttl);
+        else if (st->lease_deadline_usec <= now) {
+                format_span(d, sizeof(d), now - st->lease_deadline_usec);
+                printf("lease: ran out %s ago (TTL %s)\n", d, ttl);
+        } else {
+                format_span(d, sizeof(d), st->lease_deadline_usec - now);
+                printf("lease: %s left (TTL %s)\n", d, ttl);
+        }
+}
+
+/* show --json: the same as one more field of the object, "cluster" (times
+ * as in "changed", spans in microseconds). */
+static void cluster_json(const struct evd_cluster_status *st) {
+        char t[40];
+        printf(",\"cluster\":{\"revision\":%" PRIu64 ",\"fresh\":", st->revision);
+        if (st->fresh_usec) {
+                format_time(t, sizeof(t), st->fresh_usec);
+                printf("\"%s\",\"fresh_age_usec\":%" PRIu64, t, ago(st->fresh_usec));
+        } else
+                fputs("null,\"fresh_age_usec\":null", stdout);
+        printf(",\"reachable\":%s,\"unreachable_since\":", st->reachable ? "true" : "false");
+        if (st->unreachable_since_usec) {
+                format_time(t, sizeof(t), st->unreachable_since_usec);
+                printf("\"%s\"", t);
+        } else
+                fputs("null", stdout);
+        /* Time left, negative once run out; null without a lease. */
+        fputs(",\"lease_left_usec\":", stdout);
+        if (st->lease_deadline_usec)
+                printf("%" PRId64, (int64_t)(st->lease_deadline_usec - clock_usec(CLOCK_MONOTONIC)));
+        else
+                fputs("null", stdout);
+        printf(",\"lease_ttl_usec\":%" PRIu64 "}", st->lease_ttl_usec);
+}
+
 const char *timeout_text(const struct opts *o, char *buf, size_t len) {
         /* As written when it has a unit ("2m", "1.5s", "1h 30m"): the
          * message then reads back what the user typed. */
@@ -591,7 +690,8 @@ void format_waited(char *buf, size_t len, int64_t waited, int64_t interval) {
         format_duration(buf, len, waited);
 }
 
-void print_info_json(const struct evd_info *i) {
+/* The object's fields, without the closing brace (show adds one). */
+static void print_info_json_fields(const struct evd_info *i) {
         const struct evctl_type *t = evctl_type_get(i->type);
         char changed[40];
         format_time(changed, sizeof(changed), i->changed_usec);
@@ -599,6 +699,10 @@ void print_info_json(const struct evd_info *i) {
         print_json_text(i->name, strnlen(i->name, sizeof(i->name)));
         printf(",\"type\":\"%s\",", t->name);
         t->json(t, i, changed);
+}
+
+void print_info_json(const struct evd_info *i) {
+        print_info_json_fields(i);
         putchar('}');
 }
 
@@ -661,8 +765,11 @@ static void on_progress(void *userdata, const char *name, int64_t waited) {
         char d[32];
         (void)name;
         format_waited(d, sizeof(d), waited, o->progress > 0 ? o->progress : NOTIFY_STATUS_EVERY);
-        if (o->progress > 0)
-                fprintf(stderr, "evctl: still waiting for %s (%s)\n", progress_names, d);
+        if (o->progress > 0) {
+                char note[64];
+                cluster_progress_note(note, sizeof(note));
+                fprintf(stderr, "evctl: still waiting for %s (%s)%s\n", progress_names, d, note);
+        }
         notify_waiting(o, progress_names, waited);
 }
 
@@ -793,9 +900,15 @@ static int cmd_show(struct opts *o) {
                 return die(EXIT_STATE, "cannot show %s: no such object", o->args[0]);
         if (r < 0)
                 return fail_on(r, "show", o->args[0]);
+        /* In a cluster namespace the object is this host's view of it:
+         * how current that view is goes with it. */
+        struct evd_cluster_status st;
+        bool cluster = cluster_status_get(&st);
         if (o->json) {
-                print_info_json(&i);
-                putchar('\n');
+                print_info_json_fields(&i);
+                if (cluster)
+                        cluster_json(&st);
+                fputs("}\n", stdout);
                 return 0;
         }
         const struct evctl_type *t = evctl_type_get(i.type);
@@ -803,6 +916,8 @@ static int cmd_show(struct opts *o) {
         format_time(changed, sizeof(changed), i.changed_usec);
         printf("name: %s\ntype: %s\n", i.name, t->name);
         t->show(t, &i, changed);
+        if (cluster)
+                cluster_show(&st);
         return 0;
 }
 
@@ -1013,7 +1128,10 @@ static const struct command commands[] = {
           "(124 when no slot came within D).  The slot stays held while COMMAND runs,\n"
           "even if evctl is killed, and is given back once neither is alive.  Options\n"
           "end where COMMAND starts, as with flock(1): its own options are its own.\n"
-          "Refused (exit 4) for an unbounded semaphore, whose slots have no owner.\n",
+          "Refused (exit 4) for an unbounded semaphore, whose slots have no owner.\n"
+          "COMMAND gets the hold's fencing token in EVD_FENCE.  In a cluster namespace\n"
+          "COMMAND's process group is killed before this host's etcd lease runs out\n"
+          "(exit 123), so that no two hosts hold the slot at once.\n",
           "\nOptions:\n"
           "  -t, --timeout D        give up waiting for a slot after D (exit 124)\n"
           "      --progress D       print 'still waiting for semaphore NAME (12s): ...' on\n"
@@ -1037,7 +1155,10 @@ static const struct command commands[] = {
         { "lock run", "NAME [--timeout D] [--progress D] [--] COMMAND [ARGS...]",
           "Run COMMAND holding the lock NAME, as flock(1) does, and exit with its status\n"
           "(124 when the lock did not come within D).  Options end where COMMAND\n"
-          "starts, as with flock(1): its own options are its own.\n",
+          "starts, as with flock(1): its own options are its own.  COMMAND gets the\n"
+          "hold's fencing token in EVD_FENCE, larger than every earlier holder's.  In\n"
+          "a cluster namespace COMMAND's process group is killed before this host's\n"
+          "etcd lease runs out (exit 123), so that no two hosts hold the lock at once.\n",
           "\nOptions:\n  -t, --timeout D        give up waiting after D (exit 124)\n"
           "      --progress D       print 'still waiting for lock NAME (12s): ...' on\n"
           "                         stderr every D, naming who holds it\n",
@@ -1100,9 +1221,11 @@ static void main_usage(FILE *f) {
                 "  7  the namespace (or its holder table) is full\n"
                 "  8  standard output could not be written (closed, disk full, broken pipe)\n"
                 "  For 'sem run' and 'lock run': COMMAND's own status (128+N when a signal N\n"
-                "  ended it), 124 when the slot or lock did not come in time, 125 when COMMAND\n"
-                "  was not started (its process was killed first), 126 when COMMAND cannot be\n"
-                "  executed, 127 when it is not found.\n"
+                "  ended it), 123 when COMMAND was killed (or not started) because this host's\n"
+                "  etcd lease was about to run out (cluster namespaces), 124 when the slot or\n"
+                "  lock did not come in time, 125 when COMMAND was not started (its process\n"
+                "  was killed first), 126 when COMMAND cannot be executed, 127 when it is not\n"
+                "  found.  COMMAND gets the hold's fencing token as EVD_FENCE.\n"
                 "\nEnvironment:\n"
                 "  EVD_RUNTIME_DIR    the namespace's directory\n"
                 "  EVD_NO_AUTOSTART=1 never start a daemon (exit 5 when none runs)\n"

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "duration.h"
 #include "evd.h"
@@ -20,8 +21,19 @@ enum {
         EXIT_PERM = 6,
         EXIT_FULL = 7,
         EXIT_OUTPUT = 8,    /* standard output could not be written */
+        /* sem/lock run in a cluster namespace: COMMAND was killed because
+         * the host's etcd lease was about to run out */
+        EXIT_LEASE = 123,
         EXIT_NOT_RUN = 125, /* sem/lock run: COMMAND was not started */
 };
+
+/* sem/lock run in a cluster namespace: COMMAND is killed this long before
+ * the host's lease deadline (a third of the TTL, within these bounds), and
+ * evctl looks at the deadline at least this often, so that one the daemon
+ * drops to 0 (lease lost) is seen soon. */
+#define LEASE_MARGIN_MIN (1000 * 1000LL)
+#define LEASE_MARGIN_MAX (3000 * 1000LL)
+#define LEASE_CHECK_EVERY (500 * 1000LL)
 
 /* sem/lock run: how often a blocked acquire checks that the child which is
  * to run COMMAND still lives. */
@@ -115,6 +127,14 @@ const char *timeout_text(const struct opts *o, char *buf, size_t len);
 /* The WAITED time of a progress call, as a whole number of INTERVALs in
  * format_duration's words (the call comes a little after each). */
 void format_waited(char *buf, size_t len, int64_t waited, int64_t interval);
+
+/* evctl.c: the host's view in a cluster namespace (evd_cluster_status). */
+uint64_t clock_usec(clockid_t clock);
+/* The namespace's cluster status into ST; false for a local namespace. */
+bool cluster_status_get(struct evd_cluster_status *st);
+/* For --progress lines: "; etcd unreachable for 12s" while the host's
+ * daemon cannot reach etcd, "" otherwise. */
+void cluster_progress_note(char *buf, size_t len);
 
 /* evctl-sync.c */
 int cmd_sem_create(struct opts *o);

@@ -143,6 +143,37 @@ blocked 3 any-b 1
 on 2 expect_exit 0 "$EVCTL" set any-b --value b
 bg_expect "${W[0]}" 0
 
+check "wait --any over auto events across hosts: each set releases exactly one waiter"
+on 1 expect_exit 0 "$EVCTL" create ax1 --auto
+on 1 expect_exit 0 "$EVCTL" create ax2 --auto
+W=()
+for i in 2 2 3 3; do
+        on "$i" bg_start 240 "$EVCTL" wait ax1 ax2 --any --timeout 200s
+        W+=("$BG_PID")
+done
+blocked 2 ax2 2
+blocked 3 ax2 2
+k=0
+for ev in ax1 ax2 ax2; do
+        k=$((k + 1))
+        on 1 expect_exit 0 "$EVCTL" set "$ev" --auto --value "$ev-$k"
+        wait_until "(( \$(n_ended \"\${W[@]}\") >= $k ))" || fail "set $k ($ev) released no waiter"
+done
+n=$(n_ended "${W[@]}")
+((n == 3)) || fail "3 sets of auto events released $n waiters of wait --any"
+outs=()
+for p in "${W[@]}"; do
+        alive "$p" && continue
+        bg_expect "$p" 0
+        outs+=("$(cat "$(bg_out "$p")")")
+done
+got=$(printf '%s\n' "${outs[@]}" | sort | tr '\n' ' ')
+[[ $got == "ax1 ax1-1 ax2 ax2 ax2-2 ax2-3 " ]] || fail "the released waiters printed '$got'"
+on 1 expect_exit 0 "$EVCTL" fail ax1 --auto "done"
+for p in "${W[@]}"; do
+        alive "$p" && bg_expect "$p" 3
+done
+
 check "list and show on h3 read the mirror of what h1 and h2 did"
 on 3 expect_exit 0 "$EVCTL" list --no-legend
 [[ $LAST_OUT == *boot*once*set*first* ]] || fail "h3's list does not show boot set by h1: $LAST_OUT"
@@ -158,7 +189,6 @@ done
 
 check "types the cluster mode does not have yet are refused, not made local"
 on 1 expect_exit 5 "$EVCTL" sem create u --unbounded
-on 1 expect_exit 5 "$EVCTL" wait au any-a --any --timeout 0
 
 check "an etcd member killed under the watches: waiters on h2 and h3 are still released"
 W=()
@@ -190,10 +220,14 @@ check "quorum lost: a write exits 5 with a clear message; the waiter keeps waiti
 W=()
 waiters_on 2 q 1
 blocked 2 q 1
+# h1's mirror has q (so that its set is a write, not a creation)
+on 1 wait_until "[[ \$(show_field q state) == clear ]]" || fail "h1 does not mirror q"
 etcd3_kill 2
 etcd3_kill 3
 on 1 expect_exit 5 "$EVCTL" set q --value lost
 [[ $LAST_ERR == *"etcd cluster did not take the write"* ]] || fail "set without quorum said: $LAST_ERR"
+on 1 expect_exit 5 "$EVCTL" set q-new --value lost
+[[ $LAST_ERR == *"etcd cluster did not take the creation"* ]] || fail "a creation without quorum said: $LAST_ERR"
 alive "${W[0]}" || fail "the waiter on h2 ended while etcd had no quorum"
 [[ $(on 2 show_field q state) == clear ]] || fail "h2 shows q set after a write without quorum"
 etcd3_restart 2
@@ -246,6 +280,23 @@ EVD_DIR=${H[2]}
 evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id h2 --ephemeral
 HPID[2]=$EVD_PID
 bg_expect "${W[0]}" 0 while-down
+
+check "the restarted daemon of h2 goes on with its host lease; one lease per host in etcd"
+on 2 wait_until "grep -q 'kept from before a restart' '${H[2]}/evd.log'" ||
+        fail "h2's restarted daemon did not keep its lease: $(grep 'host lease' "${H[2]}/evd.log")"
+ids=$(grep -oE 'host lease [0-9a-f]+,' "${H[2]}/evd.log" | tail -n 2 | sort -u | wc -l)
+((ids == 1)) || fail "h2's restarted daemon took a new lease: $(grep 'host lease' "${H[2]}/evd.log")"
+n=$(etcd3_ctl lease list | sed -n 's/^found \([0-9]*\) leases$/\1/p')
+((n == 3)) || fail "etcd has $n leases for 3 hosts: $(etcd3_ctl lease list)"
+
+check "--lease-ttl: whole seconds from 2 s, and only with --etcd"
+run "$EVD" --runtime-dir "${H[1]}" --etcd "$ETCD3_URLS" --lease-ttl 1s
+((LAST_RC == 2)) && [[ $LAST_ERR == *"--lease-ttl takes whole seconds"* ]] ||
+        fail "--lease-ttl 1s: exit $LAST_RC, $LAST_ERR"
+run "$EVD" --runtime-dir "${H[1]}" --etcd "$ETCD3_URLS" --lease-ttl 2.5s
+((LAST_RC == 2)) || fail "--lease-ttl 2.5s: exit $LAST_RC"
+run "$EVD" --runtime-dir "${H[1]}" --lease-ttl 5s
+((LAST_RC == 2)) && [[ $LAST_ERR == *"go with --etcd"* ]] || fail "--lease-ttl without --etcd: exit $LAST_RC, $LAST_ERR"
 
 check "a daemon without --etcd refuses a cluster namespace's directory, also when autostarted"
 kill -KILL "${HPID[3]}"

@@ -94,11 +94,14 @@ fi
 
 echo "install: soname and exported symbols"
 readelf -d "$lib" | grep -q 'SONAME.*\[libevd\.so\.1\]' || fail "soname is not libevd.so.1"
-exported=$(nm -D --defined-only "$lib" | awk '$3 != "EVD_1" {sub(/@.*/, "", $3); print $3}' | sort)
+# (type A: the version nodes themselves, EVD_1 and EVD_1.1, not functions)
+exported=$(nm -D --defined-only "$lib" | awk '$2 != "A" {sub(/@.*/, "", $3); print $3}' | sort)
 declared=$(sed -n 's/^[[:space:]]*\(evd_[a-z_]*\);$/\1/p' "$SOURCE_ROOT/lib/libevd.sym" | sort)
 [[ $exported == "$declared" ]] ||
         fail "exported symbols differ from libevd.sym: $(diff <(echo "$exported") <(echo "$declared") | tr '\n' ' ')"
 nm -D --defined-only "$lib" | grep -q ' EVD_1$' || fail "symbols are not versioned EVD_1"
+nm -D --defined-only "$lib" | grep -q ' evd_cluster_status@@EVD_1\.1$' ||
+        fail "the symbols added in 1.1 are not versioned EVD_1.1"
 
 echo "install: building a program with pkg-config"
 export PKG_CONFIG_PATH

@@ -10,6 +10,12 @@
 # keys and bad values, so any line it prints about our files fails the test,
 # and a canary (a bogus key added on purpose) proves each run would see one.
 #
+# The cluster drop-ins (examples/evd.service.d/cluster.conf and its user
+# twin) pass verify on top of the units, and the system one opens exactly
+# the network (PrivateNetwork=, AF_INET/AF_INET6) while IPAddressDeny=any
+# and the rest stay, by `systemd-analyze security --offline`; the example
+# evd.conf passes `evd --check-config`, as shipped and uncommented.
+#
 # Also: the system unit's hardening stays under an exposure of 2.0 in
 # `systemd-analyze security --offline`; the installed units differ from the
 # verified ones only in their paths; the Documentation= pages exist; and
@@ -138,12 +144,61 @@ else
         say "note: no redis-server.service installed; the drop-in is checked by redis-units.sh only"
 fi
 
+check "the cluster drop-in (examples/evd.service.d/cluster.conf) passes verify on top of evd.service"
+d=$_SCRATCH/ex-cluster
+mkdir -p "$d/evd.service.d"
+cp "$sys/evd.service" "$sys/evd.socket" "$d/"
+cp "$examples/evd.service.d/cluster.conf" "$d/evd.service.d/cluster.conf"
+expect_clean system "$d" evd.service evd.socket
+canary system "$d" evd.service.d/cluster.conf evd.service
+
+check "the user cluster drop-in (examples/user/evd.service.d/cluster.conf) passes --user verify"
+du=$_SCRATCH/ex-cluster-user
+mkdir -p "$du/evd.service.d"
+cp "$usr/evd.service" "$usr/evd.socket" "$du/"
+cp "$examples/user/evd.service.d/cluster.conf" "$du/evd.service.d/cluster.conf"
+expect_clean user "$du" evd.service evd.socket
+canary user "$du" evd.service.d/cluster.conf evd.service
+
+check "the example evd.conf is valid, commented out and with each of its settings uncommented"
+conf=$SOURCE_ROOT/etc/evd.conf.example
+expect_exit 0 "$EVD" --runtime-dir "$_SCRATCH" --config "$conf" --check-config
+grep -q '^# configuration file: ' "$LAST_OUT_F" || fail "--check-config did not name the file:
+$(_show_last)"
+! grep -q '^[a-z]' "$LAST_OUT_F" || fail "the example sets something while all commented out:
+$(_show_last)"
+# The first "#name = value" line of each name, uncommented.
+awk '/^#[a-z-]+ = / { n = $1; sub(/^#/, "", n); if (!(n in seen)) { seen[n] = 1; sub(/^#/, "") } } { print }' \
+        "$conf" >"$_SCRATCH/evd.conf"
+expect_exit 0 "$EVD" --runtime-dir "$_SCRATCH" --config "$_SCRATCH/evd.conf" --check-config
+for k in capacity max-capacity group verbose etcd etcd-prefix host-id lease-ttl etcd-cacert etcd-cert etcd-key; do
+        grep -q "^$k = .*# $_SCRATCH/evd.conf:[0-9]*\$" "$LAST_OUT_F" ||
+                fail "the example's $k, uncommented, is not in effect:
+$(_show_last)"
+done
+
 check "evd.service's sandbox: systemd-analyze security --offline rates it 2.0 or better"
 if systemd-analyze --help 2>/dev/null | grep -q -- '--offline'; then
         T_CALL=300 run systemd-analyze security --offline=true --threshold=20 "$sys/evd.service"
         ((LAST_RC == 0)) || fail "exposure above 2.0:
 $(tail -n 20 "$LAST_OUT_F")"
         say "$(grep -o 'Overall exposure level.*' "$LAST_OUT_F" || true)"
+        # The settings the cluster drop-in lifts are in force without it...
+        for want in '✓ PrivateNetwork=' '✓ RestrictAddressFamilies=~AF_(INET|INET6)' '✓ IPAddressDeny='; do
+                grep -qF "$want" "$LAST_OUT_F" || fail "evd.service lacks $want:
+$(cat "$LAST_OUT_F")"
+        done
+        check "with the cluster drop-in: the host's network and TCP, IPAddressDeny=any still in force, exposure 2.0 or better"
+        T_CALL=300 run systemd-analyze security --offline=true --threshold=20 "$d/evd.service"
+        ((LAST_RC == 0)) || fail "exposure with the cluster drop-in above 2.0:
+$(tail -n 20 "$LAST_OUT_F")"
+        say "$(grep -o 'Overall exposure level.*' "$LAST_OUT_F" || true)"
+        for want in '✗ PrivateNetwork=' '✗ RestrictAddressFamilies=~AF_(INET|INET6)' '✓ IPAddressDeny=' \
+                '✓ RestrictAddressFamilies=~AF_PACKET' '✓ RestrictAddressFamilies=~AF_NETLINK' \
+                '✓ PrivateDevices=' '✓ ProtectSystem='; do
+                grep -qF "$want" "$LAST_OUT_F" || fail "with the cluster drop-in, evd.service lacks $want:
+$(cat "$LAST_OUT_F")"
+        done
 else
         say "note: this systemd-analyze has no --offline; skipped"
 fi
@@ -181,14 +236,19 @@ if pkg-config --exists systemd && command -v meson >/dev/null; then
         T_CALL=300 run meson introspect "$_SCRATCH/b-on" --installed
         for want in "$prefix/lib/systemd/system/evd.service" "$prefix/lib/systemd/system/evd.socket" \
                 "$prefix/lib/systemd/user/evd.service" "$prefix/lib/systemd/user/evd.socket" \
-                "$prefix/lib/sysusers.d/evd.conf" "$prefix/lib/tmpfiles.d/evd.conf"; do
+                "$prefix/lib/sysusers.d/evd.conf" "$prefix/lib/tmpfiles.d/evd.conf" \
+                "$prefix/share/doc/evd/examples/evd.conf" \
+                "$prefix/share/doc/evd/examples/evd.service.d/cluster.conf" \
+                "$prefix/share/doc/evd/examples/user/evd.service.d/cluster.conf"; do
                 grep -qF "\"$want\"" "$LAST_OUT_F" || fail "$want is not in the install plan: $LAST_OUT"
         done
         T_CALL=300 run meson setup "$_SCRATCH/b-off" "$SOURCE_ROOT" --prefix="$prefix" -Dtests=false -Dman=disabled \
                 -Dsystemd-units=disabled
         ((LAST_RC == 0)) || fail "meson setup -Dsystemd-units=disabled failed: $(tail -n 20 "$LAST_OUT_F")"
         T_CALL=300 run meson introspect "$_SCRATCH/b-off" --installed
-        ! grep -qE 'evd\.(service|socket)|sysusers|tmpfiles' "$LAST_OUT_F" ||
+        # (the examples, the cluster drop-ins among them, are documentation:
+        # installed either way)
+        ! grep -qE '/evd\.(service|socket)"|sysusers|tmpfiles' "$LAST_OUT_F" ||
                 fail "-Dsystemd-units=disabled still installs units: $LAST_OUT"
 else
         say "note: no pkg-config systemd or meson; skipped"
