@@ -180,12 +180,6 @@ int seg_holders_reclaim(struct seg *s, uint32_t index, pid_t only_pid) {
         if (index >= s->capacity)
                 return 0;
         struct seg_obj *o = &s->objs[index];
-        /* A cluster namespace's semaphore or lock: its slots are keys in
-         * etcd, given back by the daemon deleting them (its cluster
-         * module), never here, where a slot given back would be a second
-         * holder somewhere in the cluster. */
-        if (seg_cluster_holds(s, o))
-                return 0;
         const struct obj_type *t = NULL;
         int n = 0;
         bool locked = false;

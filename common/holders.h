@@ -54,7 +54,11 @@ enum proc_life seg_holder_life(const struct seg_holder *h);
 bool seg_holder_alive(const struct seg_holder *h);
 
 /* Whether O's holds are a cluster's (a semaphore or lock of a segment a
- * cluster daemon serves): only that daemon gives them back, through etcd. */
+ * cluster daemon serves): only that daemon gives them back, by deleting
+ * their keys in etcd (its cluster module, through cluster_reclaim), never
+ * a client in the segment, where a slot given back would make a second
+ * holder somewhere in the cluster.  (The daemon itself asks its cluster
+ * module, not the header, which a scribble could change.) */
 bool seg_cluster_holds(const struct seg *s, const struct seg_obj *o);
 
 /* Give back (under the object's lock, which this takes) every hold on

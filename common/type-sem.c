@@ -93,10 +93,11 @@ static void sem_reconcile(struct seg *s, uint32_t index) {
 }
 
 static void sem_settle(struct seg *s, uint32_t index) {
-        /* In a cluster namespace the free count is the whole cluster's,
-         * which the daemon publishes (and clears `dirty`) at its next
-         * change: this host's records are not all the holds. */
-        if (s->objs[index].u.sem.dirty && !seg_cluster_holds(s, &s->objs[index]))
+        /* (In a cluster namespace the count is the cluster's, published by
+         * the daemon, and only shown: holds are granted by hold records,
+         * not by this count, so a reconciled one is only shown wrong until
+         * the daemon's next publish.) */
+        if (s->objs[index].u.sem.dirty)
                 sem_reconcile(s, index);
 }
 

@@ -25,9 +25,11 @@
  * of this host that holds; a client waits for its record to appear
  * (lib/cluster-sem.c).  Holds of other hosts have no record here.
  *
- * Threads: kv, revision and sync_begin run on the main loop; request
- * handlers may run on worker threads and block on etcd; the module's
- * state is under its own mutex, never held across an etcd call. */
+ * Threads: kv, revision, sync_begin and reclaim run on the main loop and
+ * never wait for etcd (the keys they decide to delete are deleted from a
+ * worker: cluster_async); requests (sem_handle) run on the workers and
+ * block on etcd and on the watch.  The module's state is under its own
+ * mutex, never held across an etcd call. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -470,7 +472,12 @@ static void publish(struct cluster *c, struct csem *s, struct doomed_list *d) {
                 q = seg_lookup(seg, s->name, &idx, &gen);
         }
         if (q == -ENOENT) {
-                struct seg_init init = { .type = type, .max = s->max, .initial = s->max };
+                /* Made with the free count it has, so that nobody sees
+                 * another one between its creation and this publish. */
+                size_t nh0;
+                uint32_t held0 = holders_of(s, &nh0);
+                struct seg_init init = { .type = type, .max = s->max,
+                                         .initial = s->max - MIN(held0, s->max) };
                 uint32_t cap = seg->capacity;
                 q = seg_table_create_obj(seg, s->name, &init, &idx, &gen);
                 if (seg->capacity != cap)

@@ -32,9 +32,23 @@ static int request_raw(const struct sync_obj *o, struct proto_msg *req, struct p
         return r;
 }
 
-static int request(const struct sync_obj *o, struct proto_msg *req, struct proto_msg *rep) {
+/* Whether the daemon answered that it serves the namespace as a local one
+ * (the header said cluster: a former cluster namespace, or a scribble):
+ * then the operation is the segment's, as in any local namespace. */
+static bool served_locally(int r, const struct proto_msg *rep) {
+        static const char local[] = "this namespace is not a cluster one";
+        return r == -EOPNOTSUPP && rep->value_len == sizeof(local) - 1 &&
+               !memcmp(rep->value, local, sizeof(local) - 1);
+}
+
+/* LOCALP (when not NULL): whether the daemon serves the namespace as a
+ * local one (served_locally). */
+static int request(const struct sync_obj *o, struct proto_msg *req, struct proto_msg *rep,
+                   bool *localp) {
         uint8_t valbuf[EVD_VALUE_MAX];
         int r = request_raw(o, req, rep, valbuf);
+        if (localp)
+                *localp = r == 0 && served_locally(rep->status, rep);
         if (r < 0)
                 return r;
         if (rep->status < 0 && rep->value_len)
@@ -57,8 +71,10 @@ static bool hold_recorded(const struct locked *l, const struct sync_obj *o, pid_
         return false;
 }
 
+
 static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64_t timeout,
-                   bool lock) {
+                   bool lock, bool *localp) {
+        *localp = false;
         if (owner == 0)
                 owner = self_pid_get();
         int r = wait_check_cancel(o->ctx);
@@ -67,7 +83,9 @@ static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64
         struct proto_msg req = { .op = OP_CLUSTER_SEM_ACQUIRE }, rep;
         proto_set_u32(&req, TAG_PID, (uint32_t)owner);
         proto_set_u32(&req, TAG_INDEX, (uint32_t)(companion > 0 ? companion : 0));
-        r = request(o, &req, &rep);
+        r = request(o, &req, &rep, localp);
+        if (*localp)
+                return r;
         if (r < 0)
                 return r;
         if (!PROTO_HAS(&rep, TAG_SETS) || rep.sets == 0)
@@ -130,13 +148,13 @@ static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64
         return r;
 }
 
-static int release(const struct sync_obj *o, pid_t owner, uint32_t n) {
+static int release(const struct sync_obj *o, pid_t owner, uint32_t n, bool *localp) {
         if (owner == 0)
                 owner = self_pid_get();
         struct proto_msg req = { .op = OP_CLUSTER_SEM_RELEASE }, rep;
         proto_set_u32(&req, TAG_PID, (uint32_t)owner);
         proto_set_u32(&req, TAG_COUNT, n);
-        return request(o, &req, &rep);
+        return request(o, &req, &rep, localp);
 }
 
 int cluster_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t initial,
@@ -150,17 +168,25 @@ int cluster_sem_open(evd_ctx *ctx, const char *name, uint32_t max, uint32_t init
 }
 
 int cluster_sem_acquire(evd_sem *sem, pid_t owner, pid_t companion, int64_t timeout) {
-        return acquire(&sem->o, owner, companion, timeout, false);
+        bool local;
+        int r = acquire(&sem->o, owner, companion, timeout, false, &local);
+        return local ? shm_sem_acquire(sem, owner, companion, timeout) : r;
 }
 
 int cluster_sem_release(evd_sem *sem, pid_t owner, uint32_t n) {
-        return release(&sem->o, owner, n);
+        bool local;
+        int r = release(&sem->o, owner, n, &local);
+        return local ? shm_sem_release(sem, owner, n) : r;
 }
 
 int cluster_lock_acquire(evd_lock *lock, pid_t owner, pid_t companion, int64_t timeout) {
-        return acquire(&lock->o, owner, companion, timeout, true);
+        bool local;
+        int r = acquire(&lock->o, owner, companion, timeout, true, &local);
+        return local ? shm_lock_acquire(lock, owner, companion, timeout) : r;
 }
 
 int cluster_lock_release(evd_lock *lock, pid_t owner) {
-        return release(&lock->o, owner, 1);
+        bool local;
+        int r = release(&lock->o, owner, 1, &local);
+        return local ? shm_lock_release(lock, owner) : r;
 }

@@ -131,7 +131,9 @@ static int sem_acquire(const struct sync_obj *o, pid_t owner, pid_t companion, i
                 fill_waitv(&v, l.obj);
                 obj_unlock(&l);
                 slept_on = l.obj;
+                /* (Never a cluster's hold: its daemon deletes its key.) */
                 if (w.sleeps && !unbounded(&l) && daemon_absent(l.seg) &&
+                    !seg_cluster_holds(l.seg, l.obj) &&
                     seg_holders_reclaim(l.seg, o->index, 0) > 0)
                         continue;
                 r = waiter_sleep(&w, l.seg, &v, 1, o->index);
