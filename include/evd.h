@@ -44,7 +44,7 @@ extern "C" {
 
 /* The version of this header; evd_version() gives the library's. */
 #define EVD_VERSION_MAJOR 1
-#define EVD_VERSION_MINOR 0
+#define EVD_VERSION_MINOR 1
 #define EVD_VERSION_MICRO 0
 
 #define EVD_FOREVER ((int64_t)-1)
