@@ -1141,11 +1141,19 @@ int cluster_delete(struct cluster *c, const char *name) {
 }
 
 void cluster_reply(struct proto_msg *rep, int status, const char *msg) {
+        /* The reply points at its text until it is encoded, after the
+         * handler (whose buffer MSG may be) has returned: a copy of the
+         * thread's own. */
+        static _Thread_local char text[EVD_VALUE_MAX];
         memset(rep, 0, sizeof(*rep));
         rep->op = OP_REPLY;
         rep->status = status;
-        if (msg)
-                proto_set_value(rep, msg, (uint32_t)strlen(msg));
+        if (msg) {
+                size_t n = strnlen(msg, sizeof(text));
+                if (msg != text)
+                        memmove(text, msg, n);
+                proto_set_value(rep, text, (uint32_t)n);
+        }
 }
 
 /* Send the transaction T (a write or a claim, WHAT, on event NAME) to etcd
@@ -1342,7 +1350,8 @@ static void handle_create(struct cluster *c, const struct proto_msg *req, struct
         else if (!excl)
                 r = 0;
         if (r == -EHOSTUNREACH) {
-                char msg[512];
+                /* The reply points at it until the worker has encoded it. */
+                static _Thread_local char msg[512];
                 snprintf(msg, sizeof(msg), "the etcd cluster did not take the creation%s%s%s",
                          call_why[0] ? " (" : "", call_why, call_why[0] ? ")" : "");
                 cluster_reply(rep, r, msg);

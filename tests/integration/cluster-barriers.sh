@@ -156,7 +156,11 @@ on 1 expect_error 2 "at most 127 parties" "$EVCTL" barrier wait big --parties 20
 on 1 expect_exit 0 "$EVCTL" barrier wait one --parties 1 --timeout 0
 
 check "a barrier action (Python, on h3) runs with every party of every host arrived and none released"
-if [[ -n $PY ]]; then
+# A sanitized libevd cannot be loaded by a plain python3 (the python-*
+# tests are left out of such builds for the same reason).
+SANITIZED=
+ldd "$EVCTL" 2>/dev/null | grep -q 'lib[at]san\|libubsan' && SANITIZED=1
+if [[ -n $PY && -z $SANITIZED ]]; then
         # libevd of this build, next to the evctl under test
         export EVD_LIBEVD=${EVD_LIBEVD:-$(dirname "$(dirname "$EVCTL")")/lib/libevd.so.1}
         export PYTHONPATH=$SOURCE_ROOT/python
@@ -205,6 +209,8 @@ PYEOF
         bg_expect "$BG_PID" 7
         for p in "${W[@]}"; do bg_expect "$p" 3; done
         state_all act broken
+elif [[ -n $SANITIZED ]]; then
+        say "a sanitized build: the action (run from Python) is not tested here"
 else
         say "python3 is absent: the action is not tested"
 fi
