@@ -423,7 +423,9 @@ static bool publish(struct cluster *c, struct ccond *s, struct job *j) {
         }
         if (q < 0) {
                 log_warning("cluster: cannot mirror %s: %s", s->name, strerror(-q));
-                return q != -EMEDIUMTYPE && q != -ENOSPC ? false : true;
+                /* Another object has the name here, or the table is
+                 * full: tried again at the condition's next change. */
+                return q == -EMEDIUMTYPE || q == -ENOSPC;
         }
         struct seg_obj *o = &seg->objs[idx];
         if (seg_obj_lock(o, 2000) < 0)
@@ -465,8 +467,7 @@ static bool publish(struct cluster *c, struct ccond *s, struct job *j) {
                         continue;
                 }
         }
-        o->u.cond.next_ticket = s->n;
-        o->u.cond.released = 0;
+        /* Every sleeper looks whether its record is still there. */
         seg_obj_unlock_changed(seg, o, true);
         return true;
 }

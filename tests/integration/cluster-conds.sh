@@ -126,6 +126,11 @@ notify 1 1
 wait_until "done_of $other" || fail "the second notify woke nobody"
 touch "$D/$other.go"
 bg_expect "$po" 0 "woke owned"
+# A wait releases the lock cleanly: the next holder is not told it was
+# abandoned (the Python package would warn).
+for p in "$pa" "$pb"; do
+        ! grep -qi abandoned "$(bg_err "$p")" || fail "a waiter was told the lock was abandoned: $(cat "$(bg_err "$p")")"
+done
 nkeys C 0
 
 check "notify-all from h2 wakes every waiter on every host (two on h1, one on h3)"
@@ -156,6 +161,8 @@ for round in 1 2 3; do
                 fail "the notifier did not queue for the lock"
         touch "$D/$tag.start"
         bg_expect "$pn" 0
+        # The wait's txn handed the lock on cleanly: not abandoned.
+        ! grep -qi abandoned "$(bg_err "$pn")" || fail "the notifier was told the lock was abandoned"
         bg_expect "$pw" 0 "woke owned"
 done
 nkeys C 0
