@@ -138,7 +138,7 @@ int cluster_cond_wait(evd_cond *cond, int64_t timeout) {
                 struct proto_msg creq = { .op = OP_CLUSTER_COND_CANCEL }, crep;
                 proto_set_u64(&creq, TAG_SETS, rev);
                 int rc = request(cond, &creq, &crep, &local);
-                if (rc == -ENOENT && r != -ENOLINK)
+                if (rc == -ENOENT && (r == -ETIMEDOUT || r == -EINTR))
                         r = 0;
                 else if (why[0])
                         r = detail_set(r, "%s", why);
