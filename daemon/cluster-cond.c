@@ -780,6 +780,12 @@ static void handle_cancel(struct cluster *c, struct condmod *m, const struct pro
 static int notify(struct cluster *c, struct condmod *m, const char *name, uint32_t n,
                   uint32_t *donep, char *msg, size_t msglen) {
         *donep = 0;
+        /* Only waiters that waited when the notify began (the newest key
+         * the module knew then: a revision's keys reach it before anybody
+         * can see that revision's lock grant in the segment): a waiter
+         * woken by a notify of all that waits again at once is not woken
+         * again by the same call, which would never end. */
+        int64_t bound = -1;
         for (int tries = 0; n > 0 && tries < NOTIFY_TRIES;) {
                 char *keys[NOTIFY_BATCH];
                 int64_t revs[NOTIFY_BATCH];
@@ -795,8 +801,12 @@ static int notify(struct cluster *c, struct condmod *m, const char *name, uint32
                         free(j);
                         return *donep ? 0 : -ENOENT;
                 }
+                if (bound < 0)
+                        bound = s->n ? s->v[s->n - 1].create_rev : 0;
                 for (size_t i = 0; i < s->n && nk < NOTIFY_BATCH && nk < n; i++) {
                         struct cwaiter *w = &s->v[i];
+                        if (w->create_rev > bound)
+                                break; /* sorted: every one after it is newer */
                         if (w->deleting)
                                 continue; /* a give-up or a dead one, on its way out */
                         if (w->local && proc_life(w->pid, w->start) == PROC_DEAD) {
