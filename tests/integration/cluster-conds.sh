@@ -9,8 +9,10 @@
 # the lock (the notifier was blocked on that lock); a waiter SIGKILLed does
 # not swallow a notify, whether its daemon deleted its key first or the
 # notify reached the key first (its daemon stopped meanwhile: it passes the
-# notify on); a timed-out wait returns with the lock held and leaves no
-# key; a condition whose lock is of another namespace is refused, saying
+# notify on); a notify made while the waiter's daemon is dead wakes it once
+# the daemon is back; a condition deleted under a waiter ends its wait
+# (EIDRM) with the lock held; a timed-out wait returns with the lock held
+# and leaves no key; a condition whose lock is of another namespace is refused, saying
 # so, and one bound to another lock is refused.  Every wait is a handshake
 # (waiter keys counted in etcd, files the helper writes); deadlines only
 # catch hangs.  Skipped when the etcd binaries are absent.
@@ -27,9 +29,14 @@ trap '_rc=$?; set +e; etcd3_stop; (exit $_rc); _cleanup' EXIT
 
 PREFIX=evd-test-$$/
 declare -a H HPID
+# host_start I: a daemon serving its own runtime directory as host hI
+# (again, when it has one: a restart).
 host_start() {
-        evd_mkdir
-        H[$1]=$EVD_DIR
+        if [[ -z ${H[$1]:-} ]]; then
+                evd_mkdir
+                H[$1]=$EVD_DIR
+        fi
+        EVD_DIR=${H[$1]}
         evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id "h$1" --ephemeral
         HPID[$1]=$EVD_PID
 }
@@ -68,9 +75,13 @@ if mode == "wait":
         open(os.path.join(d, tag + ".in"), "w").close()
         if os.path.exists(os.path.join(d, tag + ".gate")):
                 waitfile(os.path.join(d, tag + ".start"))
-        woke = c.wait(timeout)
+        try:
+                woke = c.wait(timeout)
+                what = "woke" if woke else "timeout"
+        except OSError as e:
+                woke, what = False, "error " + str(e.errno)
         owned = l._holder() == os.getpid()
-        print(("woke" if woke else "timeout") + " " + ("owned" if owned else "not-owned"), flush=True)
+        print(what + " " + ("owned" if owned else "not-owned"), flush=True)
         open(os.path.join(d, tag + ".out"), "w").write("done\n")
         if hold == "hold":
                 waitfile(os.path.join(d, tag + ".go"))
@@ -201,6 +212,31 @@ wait_until "done_of p2" || fail "h2's daemon did not pass the dead waiter's noti
 touch "$D/p2.go"
 bg_expect "$pw" 0 "woke owned"
 nkeys C 0
+
+check "a notify made while the waiter's daemon is SIGKILLed wakes the waiter once the daemon is started again"
+waiter 2 r1 200 hold
+pw=$BG_PID
+nkeys C 1
+kill -KILL "${HPID[2]}"
+wait_until "! alive ${HPID[2]}" || fail "h2's daemon did not die"
+notify 3 1
+nkeys C 0
+! done_of r1 || fail "the waiter woke while its daemon was dead"
+host_start 2
+wait_until "done_of r1" || fail "the restarted daemon did not wake the notified waiter"
+touch "$D/r1.go"
+bg_expect "$pw" 0 "woke owned"
+
+check "the condition deleted on h3 under a waiter on h1: the wait ends (EIDRM) with the lock held"
+COND=D waiter 1 del 200 hold
+pw=$BG_PID
+nkeys D 1
+on 3 expect_exit 0 "$EVCTL" delete D
+wait_until "done_of del" || fail "the wait did not end when its condition was deleted"
+[[ $(cat "$(bg_out "$pw")") == "error 43 owned" ]] || fail "the waiter of a deleted condition says '$(cat "$(bg_out "$pw")")'"
+nkeys D 0
+touch "$D/del.go"
+bg_expect "$pw" 1
 
 check "a wait that times out returns with the lock held and leaves no key"
 waiter 1 t 1 hold
