@@ -12,8 +12,8 @@
 # notify on); a notify made while the waiter's daemon is dead wakes it once
 # the daemon is back; a condition deleted under a waiter ends its wait
 # (EIDRM) with the lock held; a timed-out wait returns with the lock held
-# and leaves no key; a condition whose lock is of another namespace is refused, saying
-# so, and one bound to another lock is refused.  Every wait is a handshake
+# and leaves no key; a condition whose lock is of another namespace is
+# refused, saying so, and one bound to another lock is refused.  Every wait is a handshake
 # (waiter keys counted in etcd, files the helper writes); deadlines only
 # catch hangs.  Skipped when the etcd binaries are absent.
 set -euo pipefail
