@@ -54,6 +54,19 @@ enum proto_op {
          * gives up and breaks round SETS; CLUSTER_BAR_ABORT;
          * CLUSTER_BAR_RESET) -> REPLY, once the segment shows it */
         OP_CLUSTER_BAR_BREAK = 57,
+        /* Conditions of a cluster namespace (daemon/cluster-cond.c):
+         * NAME PID (the waiter, who holds the condition's lock) -> REPLY
+         * with SETS (its waiter key's create revision: the tag of its
+         * waiter record) and CHANGED (the host lease the key carries), once
+         * the segment shows it; -EPERM (PID does not hold the lock here),
+         * -ENOLINK while the host has no lease */
+        OP_CLUSTER_COND_WAIT = 58,
+        /* NAME SETS (a waiter key's create revision) -> REPLY 0 (deleted:
+         * the wait gave up), -ENOENT (gone already: a notify took it) */
+        OP_CLUSTER_COND_CANCEL = 59,
+        /* NAME COUNT (UINT32_MAX: every waiter) -> REPLY with COUNT (the
+         * waiter keys deleted), once the segment shows it */
+        OP_CLUSTER_COND_NOTIFY = 60,
         /* 50 to 63 are the cluster mode's (a cluster daemon's workers
          * serve them, and OP_CREATE and OP_DELETE, off its main loop) */
         OP_CLUSTER_FIRST = 50,

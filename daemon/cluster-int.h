@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "cluster.h"
 #include "etcd-gw.h"
@@ -65,6 +66,17 @@ struct cluster_module {
 extern const struct cluster_module *const cluster_modules[];
 extern const struct cluster_module cluster_barrier_module; /* cluster-barrier.c */
 extern const struct cluster_module cluster_sem_module;     /* cluster-sem.c */
+extern const struct cluster_module cluster_cond_module;    /* cluster-cond.c */
+
+/* The state module M's start gave (NULL while it has none). */
+void *cluster_module_state(struct cluster *c, const struct cluster_module *m);
+
+/* For conditions (cluster-cond.c), from a worker: the contender key of
+ * OWNER's hold of lock NAME on this host (with the prefix, malloc'ed, into
+ * *KEYP) and its create revision.  0, -ENOENT (no such lock here),
+ * -EPERM (OWNER does not hold it here), -ENOMEM. */
+int cluster_sem_lock_hold(struct cluster *c, const char *name, pid_t owner, char **keyp,
+                          int64_t *revp);
 
 struct seg *cluster_seg(struct cluster *c);
 const char *cluster_prefix(struct cluster *c); /* P, ends with '/' */

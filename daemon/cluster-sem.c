@@ -976,6 +976,39 @@ static void sem_handle(struct cluster *c, void *state, const struct proto_msg *r
         }
 }
 
+/* For conditions: a condition's wait deletes its caller's hold key in the
+ * txn that puts its waiter key (cluster-cond.c). */
+int cluster_sem_lock_hold(struct cluster *c, const char *name, pid_t owner, char **keyp,
+                          int64_t *revp) {
+        struct semmod *m = cluster_module_state(c, &cluster_sem_module);
+        if (!m)
+                return -ENOENT;
+        int r = -EPERM;
+        pthread_mutex_lock(&m->lock);
+        struct csem *s = find(m, name);
+        if (!s || !s->known || !s->is_lock) {
+                r = -ENOENT;
+                goto out;
+        }
+        size_t nh;
+        holders_of(s, &nh);
+        for (size_t i = 0; i < nh; i++) {
+                const struct contender *ct = &s->v[i];
+                if (!ct->local || ct->deleting || ct->pid != owner)
+                        continue;
+                if (asprintf(keyp, "%s%s", cluster_prefix(c), ct->key) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                *revp = ct->create_rev;
+                r = 0;
+                break;
+        }
+out:
+        pthread_mutex_unlock(&m->lock);
+        return r;
+}
+
 /* ---- the module -------------------------------------------------------------------- */
 
 static int sem_start(struct cluster *c, void **statep) {

@@ -68,6 +68,7 @@ static __thread struct etcd_conn *tl_conn;
 const struct cluster_module *const cluster_modules[] = {
         &cluster_sem_module,
         &cluster_barrier_module,
+        &cluster_cond_module, /* after the locks: it mirrors conditions bound to them */
         NULL,
 };
 #define CLUSTER_MODULES_MAX 8
@@ -1092,6 +1093,13 @@ int cluster_create(struct cluster *c, const char *name, const struct seg_init *i
         log_notice("cluster: refused to create %s: %ss are not cluster objects", name,
                    t ? t->name : "object");
         return -EOPNOTSUPP;
+}
+
+void *cluster_module_state(struct cluster *c, const struct cluster_module *m) {
+        for (int i = 0; cluster_modules[i]; i++)
+                if (cluster_modules[i] == m)
+                        return c->mod[i];
+        return NULL;
 }
 
 int cluster_reclaim(struct cluster *c, uint32_t index, pid_t only_pid) {

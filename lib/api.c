@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "detail.h"
 #include "client.h"
 #include "macro.h"
 
@@ -303,8 +304,14 @@ _public_ int evd_lock_fence(evd_lock *lock, pid_t owner, uint64_t *fencep) {
 
 _public_ int evd_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,
                            evd_cond **condp) {
-        if (!open_ok(ctx, name, flags, condp) || !lock || lock->o.ctx != ctx)
+        if (!open_ok(ctx, name, flags, condp) || !lock)
                 return -EINVAL;
+        /* A lock of another namespace (a local lock for a condition of a
+         * cluster namespace, say) cannot guard it. */
+        if (lock->o.ctx != ctx)
+                return detail_set(-EINVAL, "the lock %s of condition %s is not of the "
+                                           "condition's context (its namespace)",
+                                  lock->o.name, name);
         return ctx_be(ctx)->cond_open(ctx, name, lock, flags, condp);
 }
 

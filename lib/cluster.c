@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "cluster-cond.h"
 #include "cluster-sem.h"
 #include "cluster-barrier.h"
 #include "detail.h"
@@ -82,10 +83,9 @@ static int cluster_event_wait_any(evd_event **evs, size_t n, int64_t timeout, si
 }
 
 /* Semaphores and locks take, give back and wait through the daemon
- * (cluster-sem.c), barriers are decided in etcd (cluster-barrier.c); their
- * reads are the segment's.  Conditions are shm_backend's: the daemon
- * refuses to create them in a cluster namespace (-EOPNOTSUPP) until their
- * etcd side exists (docs/cluster.md, "Next steps"). */
+ * (cluster-sem.c), barriers are decided in etcd (cluster-barrier.c),
+ * conditions wait and notify through etcd (cluster-cond.c); their reads
+ * are the segment's. */
 const struct evd_backend cluster_backend = {
         .name = "cluster",
         SHM_BACKEND_SHARED_OPS,
@@ -99,6 +99,9 @@ const struct evd_backend cluster_backend = {
         .sem_release = cluster_sem_release,
         .lock_acquire = cluster_lock_acquire,
         .lock_release = cluster_lock_release,
+        .cond_open = cluster_cond_open,
+        .cond_wait = cluster_cond_wait,
+        .cond_notify = cluster_cond_notify,
         .barrier_open = cluster_barrier_open,
         .barrier_wait = cluster_barrier_wait,
         .barrier_abort = cluster_barrier_abort,

@@ -83,7 +83,8 @@ void shm_notifier_free(evd_notifier *notifier);
  * that a fix or a new operation here is one for both.  What they do
  * differently (the event writes and waits; the semaphores' and locks'
  * opening, acquiring and releasing; the barriers' opening, waits, aborts
- * and resets) each table names itself. */
+ * and resets; the conditions' opening, waits and notifies) each table
+ * names itself. */
 #define SHM_BACKEND_SHARED_OPS \
         .ns_open = shm_ns_open, \
         .ns_close = shm_ns_close, \
@@ -107,10 +108,7 @@ void shm_notifier_free(evd_notifier *notifier);
         .lock_free = shm_lock_free, \
         .lock_held = shm_lock_held, \
         .lock_fence = shm_lock_fence, \
-        .cond_open = shm_cond_open, \
         .cond_free = shm_cond_free, \
-        .cond_wait = shm_cond_wait, \
-        .cond_notify = shm_cond_notify, \
         .barrier_free = shm_barrier_free, \
         .barrier_parties = shm_barrier_parties, \
         .barrier_waiting = shm_barrier_waiting, \

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/* cluster-cond.c - conditions of a cluster namespace.  A wait asks the
+ * daemon (OP_CLUSTER_COND_WAIT) to put its waiter key and delete its hold
+ * of the lock in one etcd txn, so that no notify made after the lock is
+ * free can miss it; then it sleeps in the segment, as any waiter does
+ * (futex, deadline, progress, cancel, signals), until the daemon drops its
+ * waiter record (tag: the key's create revision): its key went, a notify
+ * took it.  A timeout or a cancel asks for the key to go
+ * (OP_CLUSTER_COND_CANCEL): found gone, a notify came first and counts.
+ * Either way the lock is taken back as any cluster acquire, in line.
+ * lib/sync.c's condition code never runs on a cluster condition (only on
+ * a namespace its daemon serves as a local one). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cancel.h"
+#include "client.h"
+#include "cluster-cond.h"
+#include "cluster-sem.h"
+#include "detail.h"
+#include "object.h"
+#include "proc.h"
+#include "shm.h"
+
+/* Whether the daemon serves the namespace as a local one (the header said
+ * cluster: a former cluster namespace): then conditions are the segment's. */
+static bool served_locally(const struct proto_msg *rep) {
+        static const char local[] = "this namespace is not a cluster one";
+        return rep->status == -EOPNOTSUPP && rep->value_len == sizeof(local) - 1 &&
+               !memcmp(rep->value, local, sizeof(local) - 1);
+}
+
+/* One request about condition COND; neither a cancel nor a signal ends it
+ * (what it asks must be known to have happened or not).  *LOCALP: the
+ * daemon serves the namespace as a local one. */
+static int request(const evd_cond *cond, struct proto_msg *req, struct proto_msg *rep,
+                   bool *localp) {
+        uint8_t valbuf[EVD_VALUE_MAX];
+        proto_set_name(req, cond->o.name);
+        wait_nointr++;
+        int r = client_request(cond->o.ctx, req, rep, valbuf);
+        wait_nointr--;
+        *localp = r == 0 && served_locally(rep);
+        if (r < 0)
+                return r;
+        if (rep->status < 0 && rep->value_len)
+                return detail_set(rep->status, "%.*s", (int)rep->value_len,
+                                  (const char *)rep->value);
+        return rep->status;
+}
+
+int cluster_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,
+                      evd_cond **condp) {
+        /* The lock is of this context (the seam checked it), so a cluster
+         * lock of this namespace: the daemon binds the condition to it by
+         * name in etcd. */
+        int r = shm_cond_open(ctx, name, lock, flags, condp);
+        if (r == -EINVAL)
+                return detail_set(r, "condition %s: its lock %s is not a lock of this cluster "
+                                     "namespace in etcd",
+                                  name, lock->o.name);
+        if (r == -EMEDIUMTYPE)
+                return detail_set(r, "condition %s is bound to another lock than %s", name,
+                                  lock->o.name);
+        return r;
+}
+
+/* Under the lock: whether the waiter record of REV (this condition, PID)
+ * is there. */
+static bool waiting(const struct locked *l, const evd_cond *cond, pid_t pid, uint64_t rev) {
+        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                const struct seg_holder *h = &l->seg->hdr->holders[i];
+                if (atomic_load(&h->pid) == (uint32_t)pid &&
+                    atomic_load(&h->obj_plus1) == cond->o.index + 1 &&
+                    h->obj_gen == cond->o.gen && h->tag == rev)
+                        return true;
+        }
+        return false;
+}
+
+int cluster_cond_wait(evd_cond *cond, int64_t timeout) {
+        const struct sync_obj *o = &cond->o;
+        /* Cancelled: return with the lock still held, nothing done. */
+        int r = wait_check_cancel(o->ctx);
+        if (r < 0)
+                return r;
+        pid_t pid = self_pid_get();
+        struct proto_msg req = { .op = OP_CLUSTER_COND_WAIT }, rep;
+        proto_set_u32(&req, TAG_PID, (uint32_t)pid);
+        bool local;
+        r = request(cond, &req, &rep, &local);
+        if (local)
+                return shm_cond_wait(cond, timeout);
+        if (r < 0)
+                return r; /* nothing done: the lock is still the caller's */
+        if (!PROTO_HAS(&rep, TAG_SETS) || rep.sets == 0)
+                r = -EPROTO;
+        uint64_t rev = rep.sets, lease = rep.changed;
+        if (r == 0) {
+                struct waiter w;
+                waiter_init(&w, o->ctx, o->name, timeout);
+                for (;;) {
+                        struct locked l;
+                        wait_nointr++;
+                        r = obj_lock(o->ctx, o->index, o->gen, o->type, &l);
+                        wait_nointr--;
+                        if (r < 0)
+                                break;
+                        if (!waiting(&l, cond, pid, rev)) {
+                                obj_unlock(&l);
+                                break; /* notified: a notify deleted our key */
+                        }
+                        if (atomic_load(&l.seg->hdr->cluster_lease_id) != (int64_t)lease) {
+                                obj_unlock(&l);
+                                r = detail_set(-ENOLINK,
+                                               "this host lost its lease in the etcd cluster "
+                                               "while waiting on %s",
+                                               o->name);
+                                break;
+                        }
+                        struct evd_futex_waitv v;
+                        fill_waitv(&v, l.obj);
+                        obj_unlock(&l);
+                        r = waiter_sleep(&w, l.seg, &v, 1, o->index);
+                        if (r < 0)
+                                break;
+                }
+                waiter_done(&w);
+        }
+        if (r < 0 && rev) {
+                /* Our key goes; a notify that took it first counted for
+                 * us, as on one host. */
+                char why[256] = "";
+                const char *d = detail_get(r);
+                if (d)
+                        snprintf(why, sizeof(why), "%s", d);
+                struct proto_msg creq = { .op = OP_CLUSTER_COND_CANCEL }, crep;
+                proto_set_u64(&creq, TAG_SETS, rev);
+                int rc = request(cond, &creq, &crep, &local);
+                if (rc == -ENOENT && (r == -ETIMEDOUT || r == -EINTR))
+                        r = 0;
+                else if (why[0])
+                        r = detail_set(r, "%s", why);
+        }
+        /* The lock comes back whatever ended the wait, in line as any
+         * acquire: neither a cancel nor a signal may leave the caller
+         * without it. */
+        wait_nointr++;
+        int ra = cluster_lock_acquire(cond->lock, 0, 0, EVD_FOREVER);
+        wait_nointr--;
+        if (ra < 0)
+                return ra;
+        return ra == EVD_ABANDONED ? ra : r;
+}
+
+int cluster_cond_notify(evd_cond *cond, uint32_t n) {
+        struct proto_msg req = { .op = OP_CLUSTER_COND_NOTIFY }, rep;
+        proto_set_u32(&req, TAG_COUNT, n);
+        bool local;
+        int r = request(cond, &req, &rep, &local);
+        if (local)
+                return shm_cond_notify(cond, n);
+        return r < 0 ? r : 0;
+}
