@@ -965,6 +965,22 @@ static void handle_arrive(struct cluster *c, const struct proto_msg *req, struct
                         log_notice("cluster: barrier %s: etcd has the arrival at revision %" PRId64
                                    " but the watch has not brought it back yet",
                                    name, rev);
+                if (!action && completed_by(name, sn.gen, i)) {
+                        /* This arrival completed the round, and the
+                         * mirror has sent its trip (bar_revision): the
+                         * reply waits for it, so that a party with no
+                         * time to wait (--timeout 0) finds the round it
+                         * completed tripped, as on one host. */
+                        uint64_t end = now_monotonic_usec() + (uint64_t)ECHO_MS * 1000;
+                        for (;;) {
+                                struct snap x = snapshot(name);
+                                uint64_t now = now_monotonic_usec();
+                                if (!x.found || x.broken || x.gen != sn.gen || now >= end)
+                                        break;
+                                (void)cluster_wait_applied(c, cluster_applied(c) + 1,
+                                                           (int)MAX((end - now) / 1000, 1));
+                        }
+                }
                 cluster_reply(rep, (int)i, NULL);
                 proto_set_u64(rep, TAG_SETS, sn.gen);
                 proto_set_u32(rep, TAG_STATE, action && completed_by(name, sn.gen, i));
