@@ -19,32 +19,11 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
-        skip "etcd and etcdctl are needed (Debian: apt-get install etcd-server etcd-client)"
+# shellcheck source=../cluster/hosts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cluster/hosts.sh"
 need_python
-# shellcheck source=../cluster/etcd3.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../cluster/etcd3.sh"
-etcd3_start || fail "the etcd cluster did not start"
-trap '_rc=$?; set +e; etcd3_stop; (exit $_rc); _cleanup' EXIT
+cluster_up
 
-PREFIX=evd-test-$$/
-declare -a H HPID
-# host_start I: a daemon serving its own runtime directory as host hI
-# (again, when it has one: a restart).
-host_start() {
-        if [[ -z ${H[$1]:-} ]]; then
-                evd_mkdir
-                H[$1]=$EVD_DIR
-        fi
-        EVD_DIR=${H[$1]}
-        evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id "h$1" --ephemeral
-        HPID[$1]=$EVD_PID
-}
-on() {
-        local i=$1
-        shift
-        EVD_RUNTIME_DIR=${H[$i]} EVD_NO_AUTOSTART=1 "$@"
-}
 for i in 1 2 3; do host_start "$i"; done
 
 # libevd of this build, next to the evctl under test

@@ -12,47 +12,11 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
-        skip "etcd and etcdctl are needed (Debian: apt-get install etcd-server etcd-client)"
+# shellcheck source=../cluster/hosts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cluster/hosts.sh"
 need_python
-# shellcheck source=../cluster/etcd3.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../cluster/etcd3.sh"
-etcd3_start || fail "the etcd cluster did not start"
-# The cluster goes first, then lib.sh's cleanup (which exits) stops the
-# daemons; set +e so that nothing here can end the trap before it, and the
-# test's status handed on to it in $?.
-trap '_rc=$?; set +e; etcd3_stop; (exit $_rc); _cleanup' EXIT
+cluster_up
 
-PREFIX=evd-test-$$/
-declare -a H HPID
-# host_start I: a daemon serving its own runtime directory as host hI.
-host_start() {
-        evd_mkdir
-        H[$1]=$EVD_DIR
-        evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id "h$1" --ephemeral
-        HPID[$1]=$EVD_PID
-}
-# on I CMD...: run CMD (a lib.sh function or a command) on host hI.
-on() {
-        local i=$1
-        shift
-        EVD_RUNTIME_DIR=${H[$i]} EVD_NO_AUTOSTART=1 "$@"
-}
-# blocked I NAME N: host hI shows N waiters on NAME.
-blocked() {
-        on "$1" wait_until "[[ \$(waiters $2) == $3 ]]" 2>/dev/null ||
-                fail "h$1: show $2 reports $(on "$1" waiters "$2") waiters, want $3"
-}
-# waiters_on I NAME N [ARGS...]: start N waiters on hI (their pids appended
-# to W).
-waiters_on() {
-        local i=$1 name=$2 n=$3 k
-        shift 3
-        for ((k = 0; k < n; k++)); do
-                on "$i" bg_start 240 "$EVCTL" wait "$name" --timeout 200s "$@"
-                W+=("$BG_PID")
-        done
-}
 for i in 1 2 3; do host_start "$i"; done
 [[ -f ${H[1]}/evd.cluster ]] || fail "the daemon did not mark its runtime directory as a cluster namespace"
 
@@ -271,14 +235,11 @@ check "h2's daemon SIGKILLed while its waiter blocks; a set on h1 meanwhile; the
 W=()
 waiters_on 2 rs 1
 blocked 2 rs 1
-kill -KILL "${HPID[2]}"
-wait "${HPID[2]}" 2>/dev/null || true
+host_kill 2
 on 1 expect_exit 0 "$EVCTL" set rs --value while-down
 on 1 expect_exit 0 "$EVCTL" clear rs
 alive "${W[0]}" || fail "h2's waiter ended while its daemon was down"
-EVD_DIR=${H[2]}
-evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id h2 --ephemeral
-HPID[2]=$EVD_PID
+host_start 2
 bg_expect "${W[0]}" 0 while-down
 
 check "the restarted daemon of h2 goes on with its host lease; one lease per host in etcd"
@@ -299,8 +260,7 @@ run "$EVD" --runtime-dir "${H[1]}" --lease-ttl 5s
 ((LAST_RC == 2)) && [[ $LAST_ERR == *"go with --etcd"* ]] || fail "--lease-ttl without --etcd: exit $LAST_RC, $LAST_ERR"
 
 check "a daemon without --etcd refuses a cluster namespace's directory, also when autostarted"
-kill -KILL "${HPID[3]}"
-wait "${HPID[3]}" 2>/dev/null || true
+host_kill 3
 [[ -f ${H[3]}/evd.cluster ]] || fail "h3's mark went with its SIGKILLed daemon"
 run "$EVD" --runtime-dir "${H[3]}"
 ((LAST_RC != 0)) || fail "evd without --etcd served the cluster namespace h3"

@@ -19,37 +19,15 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
-        skip "etcd and etcdctl are needed (Debian: apt-get install etcd-server etcd-client)"
+# shellcheck source=../cluster/hosts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cluster/hosts.sh"
 need_python
 command -v flock >/dev/null || skip "flock(1) is needed"
-# shellcheck source=../cluster/etcd3.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../cluster/etcd3.sh"
-etcd3_start || fail "the etcd cluster did not start"
-trap '_rc=$?; set +e; etcd3_stop; (exit $_rc); _cleanup' EXIT
+cluster_up
 
-PREFIX=evd-test-$$/
 # A short host lease, so that a dead host's holds come back within the
 # test; every assertion on it leaves generous slack.
 TTL=3
-declare -a H HPID
-# host_start I [TTL]: a daemon serving its own runtime directory as host hI
-# (again, when it has one: a restart).
-host_start() {
-        if [[ -z ${H[$1]:-} ]]; then
-                evd_mkdir
-                H[$1]=$EVD_DIR
-        fi
-        EVD_DIR=${H[$1]}
-        evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id "h$1" --ephemeral \
-                --lease-ttl "${2:-$TTL}"
-        HPID[$1]=$EVD_PID
-}
-on() {
-        local i=$1
-        shift
-        EVD_RUNTIME_DIR=${H[$i]} EVD_NO_AUTOSTART=1 "$@"
-}
 # leased I: wait until host hI holds a host lease again (after its daemon
 # was stopped past the lease): an acquire there is taken.
 leased() {
@@ -99,12 +77,12 @@ on 3 expect_exit 0 "$EVCTL" set go
 for p in "${meet[@]}"; do bg_expect "$p" 0; done
 
 check "12 'sem run' over 3 hosts on a semaphore of 2: never more than 2 inside (flock oracle)"
-W=$_SCRATCH/stress
-mkdir -p "$W"
-echo 0 >"$W/count"
-echo 0 >"$W/high"
-: >"$W/lock"
-cat >"$W/body.sh" <<'BODY'
+SD=$_SCRATCH/stress
+mkdir -p "$SD"
+echo 0 >"$SD/count"
+echo 0 >"$SD/high"
+: >"$SD/lock"
+cat >"$SD/body.sh" <<'BODY'
 #!/bin/sh
 W=$1 ID=$2
 n=$(flock "$W/lock" sh -c '
@@ -118,17 +96,17 @@ sleep 0.05
 flock "$W/lock" sh -c 'echo $(( $(cat "$1/count") - 1 )) >"$1/count"' sh "$W" || exit 91
 exit 0
 BODY
-chmod +x "$W/body.sh"
+chmod +x "$SD/body.sh"
 S=()
 for k in $(seq 1 12); do
-        on $(((k % 3) + 1)) bg_start 300 "$EVCTL" sem run ST --timeout 200s -- "$W/body.sh" "$W" "$k"
+        on $(((k % 3) + 1)) bg_start 300 "$EVCTL" sem run ST --timeout 200s -- "$SD/body.sh" "$SD" "$k"
         S+=("$BG_PID")
 done
 for p in "${S[@]}"; do bg_expect "$p" 0; done
-[[ ! -e $W/violation ]] || fail "more than 2 inside at once: $(cat "$W/violation")"
-(($(wc -l <"$W/entered") == 12)) || fail "$(wc -l <"$W/entered") of 12 commands ran"
-[[ $(cat "$W/count") == 0 ]] || fail "the oracle counts $(cat "$W/count") inside at the end"
-say "most inside at once: $(cat "$W/high")"
+[[ ! -e $SD/violation ]] || fail "more than 2 inside at once: $(cat "$SD/violation")"
+(($(wc -l <"$SD/entered") == 12)) || fail "$(wc -l <"$SD/entered") of 12 commands ran"
+[[ $(cat "$SD/count") == 0 ]] || fail "the oracle counts $(cat "$SD/count") inside at the end"
+say "most inside at once: $(cat "$SD/high")"
 for i in 1 2 3; do
         on "$i" wait_until "[[ \$(show_field ST state) == '2/2 free' ]]" ||
                 fail "h$i: ST is '$(on "$i" show_field ST state)' at the end, want 2/2 free"
@@ -298,16 +276,15 @@ leased 2
 on 2 expect_exit 0 "$EVCTL" lock acquire EL --owner $$ --timeout 5s
 
 check "h4's daemon SIGKILLed and started again within its lease (TTL 30 s) while a process there holds: the hold lives on; its release there hands the lock to h1, cleanly"
-host_start 4 30
+TTL=30 host_start 4
 bg_start 300 sleep 250
 H4HOLDER=$BG_PID
 on 4 expect_exit 0 "$EVCTL" lock acquire RL --owner "$H4HOLDER"
 on 1 bg_start 300 "$EVCTL" lock acquire RL --owner $$ --timeout 120s
 RW=$BG_PID
 wait_until "(( \$(keys RL) == 2 ))" || fail "the waiter on h1 put no key"
-kill -KILL "${HPID[4]}"
-wait "${HPID[4]}" 2>/dev/null || true
-host_start 4 30
+host_kill 4
+TTL=30 host_start 4
 on 4 wait_until "[[ \$(show_field RL holder) == *'pid $H4HOLDER'* ]]" ||
         fail "h4's restarted daemon does not show the hold: $(on 4 show_field RL holder)"
 on 3 expect_exit 1 "$EVCTL" lock acquire RL --owner $$ --timeout 0
