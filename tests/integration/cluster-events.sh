@@ -17,6 +17,26 @@ set -euo pipefail
 need_python
 cluster_up
 
+# released_outs: each waiter of W that has ended exited 0; got is what they
+# printed, sorted, each followed by a space.
+released_outs() {
+        local p outs=()
+        for p in "${W[@]}"; do
+                alive "$p" && continue
+                bg_expect "$p" 0
+                outs+=("$(cat "$(bg_out "$p")")")
+        done
+        got=$(printf '%s\n' "${outs[@]}" | sort | tr '\n' ' ')
+}
+# watched_member I: j is the etcd member host hI's watch is on (its log
+# names the port).
+watched_member() {
+        local port k
+        port=$(grep -o 'cluster: watching .* on http://127.0.0.1:[0-9]*' "${H[$1]}/evd.log" | tail -n 1 | sed 's/.*://')
+        j=0
+        for k in 1 2 3; do [[ ${ETCD3_CPORT[$k]} == "$port" ]] && j=$k; done
+        ((j)) || fail "cannot tell which member h$1 watches (log: $(grep watching "${H[$1]}/evd.log"))"
+}
 for i in 1 2 3; do host_start "$i"; done
 [[ -f ${H[1]}/evd.cluster ]] || fail "the daemon did not mark its runtime directory as a cluster namespace"
 
@@ -79,13 +99,7 @@ for k in 1 2 3 4 5 6; do
 done
 n=$(n_ended "${W[@]}")
 ((n == 6)) || fail "6 sets of an auto event released $n waiters"
-outs=()
-for p in "${W[@]}"; do
-        alive "$p" && continue
-        bg_expect "$p" 0
-        outs+=("$(cat "$(bg_out "$p")")")
-done
-got=$(printf '%s\n' "${outs[@]}" | sort | tr '\n' ' ')
+released_outs
 [[ $got == "s1 s2 s3 s4 s5 s6 " ]] || fail "the released waiters printed '$got', want each of s1..s6 once"
 for i in 1 2 3; do
         [[ $(on "$i" show_field au state) == clear ]] || fail "h$i: au is not clear after its sets were consumed"
@@ -125,13 +139,7 @@ for ev in ax1 ax2 ax2; do
 done
 n=$(n_ended "${W[@]}")
 ((n == 3)) || fail "3 sets of auto events released $n waiters of wait --any"
-outs=()
-for p in "${W[@]}"; do
-        alive "$p" && continue
-        bg_expect "$p" 0
-        outs+=("$(cat "$(bg_out "$p")")")
-done
-got=$(printf '%s\n' "${outs[@]}" | sort | tr '\n' ' ')
+released_outs
 [[ $got == "ax1 ax1-1 ax2 ax2 ax2-2 ax2-3 " ]] || fail "the released waiters printed '$got'"
 on 1 expect_exit 0 "$EVCTL" fail ax1 --auto "done"
 for p in "${W[@]}"; do
@@ -169,10 +177,7 @@ check "the member h3 watches hangs (SIGSTOP): h3's waiter is still released"
 W=()
 waiters_on 3 hung 1
 blocked 3 hung 1
-port=$(grep -o 'cluster: watching .* on http://127.0.0.1:[0-9]*' "${H[3]}/evd.log" | tail -n 1 | sed 's/.*://')
-j=0
-for i in 1 2 3; do [[ ${ETCD3_CPORT[$i]} == "$port" ]] && j=$i; done
-((j)) || fail "cannot tell which member h3 watches"
+watched_member 3
 etcd3_pause "$j"
 on 1 expect_exit 0 "$EVCTL" set hung --value through
 bg_expect "${W[0]}" 0 through
@@ -210,10 +215,7 @@ blocked 2 cp 1
 # The member h2 watches is killed while h2's daemon is stopped and before
 # the writes, so that none of them reaches h2's socket: h2 must resume from
 # an old revision, find it compacted and re-read the prefix.
-port=$(grep -o 'cluster: watching .* on http://127.0.0.1:[0-9]*' "${H[2]}/evd.log" | tail -n 1 | sed 's/.*://')
-j=0
-for i in 1 2 3; do [[ ${ETCD3_CPORT[$i]} == "$port" ]] && j=$i; done
-((j)) || fail "cannot tell which member h2 watches (log: $(grep watching "${H[2]}/evd.log"))"
+watched_member 2
 live=()
 for i in 1 2 3; do ((i == j)) || live+=("127.0.0.1:${ETCD3_CPORT[$i]}"); done
 live=$(IFS=,; echo "${live[*]}")
