@@ -41,6 +41,14 @@ parties_on() {
                 W+=("$BG_PID")
         done
 }
+# two_waiting NAME I J: W is one party on hI and one on hJ, waiting on the
+# barrier NAME of 3 parties, as every host shows.
+two_waiting() {
+        W=()
+        parties_on "$2" "$1" 3 1
+        parties_on "$3" "$1" 3 1
+        state_all "$1" "2/3 waiting"
+}
 # none_ended PIDS...: fail if one of them has ended.
 none_ended() {
         local n
@@ -107,27 +115,18 @@ state_all death broken
 on 1 expect_exit 0 "$EVCTL" barrier reset death
 
 check "abort on h2 breaks the parties waiting on h1 and h3; reset on h3 makes it usable everywhere"
-W=()
-parties_on 1 ab 3 1
-parties_on 3 ab 3 1
-state_all ab "2/3 waiting"
+two_waiting ab 1 3
 on 2 expect_exit 0 "$EVCTL" barrier abort ab
 for p in "${W[@]}"; do bg_expect "$p" 3; done
 state_all ab broken
 on 3 expect_exit 0 "$EVCTL" barrier reset ab
 state_all ab "0/3 waiting"
-W=()
-parties_on 1 ab 3 1
-parties_on 2 ab 3 1
-state_all ab "2/3 waiting"
+two_waiting ab 1 2
 parties_on 3 ab 3 1
 for p in "${W[@]}"; do bg_expect "$p" 0; done
 
 check "a reset on h3 sends the parties waiting on h1 and h2 away broken (exit 3) and opens a new round"
-W=()
-parties_on 1 rs 3 1
-parties_on 2 rs 3 1
-state_all rs "2/3 waiting"
+two_waiting rs 1 2
 on 3 expect_exit 0 "$EVCTL" barrier reset rs
 for p in "${W[@]}"; do bg_expect "$p" 3; done
 state_all rs "0/3 waiting"
