@@ -89,6 +89,17 @@ keys() {
 nkeys() {
         wait_until "[[ \$(keys $1) == $2 ]]" || fail "$1 has $(keys "$1") waiter keys in etcd, want $2"
 }
+# doomed_before_holder TAG1 TAG2: a waiter TAG1 on h2 (pk: its process,
+# to be killed), then a waiter TAG2 on h1 that keeps the lock once woken
+# (pw), each in line once its key is in etcd.
+doomed_before_holder() {
+        waiter 2 "$1"
+        pk=$(bg_child "$BG_PID")
+        nkeys C 1
+        waiter 1 "$2" 200 hold
+        pw=$BG_PID
+        nkeys C 2
+}
 done_of() { [[ -f $D/$1.out ]]; }
 
 check "waiters on h1 and h2; a notify of 1 from h3 wakes exactly one, which holds the lock when its wait returns"
@@ -158,12 +169,7 @@ done
 nkeys C 0
 
 check "a waiter SIGKILLed on h2 (its daemon deletes its key) does not swallow a notify: h1's waiter behind it gets it"
-waiter 2 k1
-pk=$(bg_child "$BG_PID")
-nkeys C 1
-waiter 1 k2 200 hold
-pw=$BG_PID
-nkeys C 2
+doomed_before_holder k1 k2
 kill -KILL "$pk"
 nkeys C 1
 notify 3 1
@@ -172,12 +178,7 @@ touch "$D/k2.go"
 bg_expect "$pw" 0 "woke owned"
 
 check "a notify that reaches a dead waiter's key before its daemon does is passed on by that daemon"
-waiter 2 p1
-pk=$(bg_child "$BG_PID")
-nkeys C 1
-waiter 1 p2 200 hold
-pw=$BG_PID
-nkeys C 2
+doomed_before_holder p1 p2
 # h2's daemon stopped (well within its lease): nobody deletes the dead
 # waiter's key, so the notify takes it.
 kill -STOP "${HPID[2]}"
