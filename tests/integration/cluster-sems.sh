@@ -35,6 +35,16 @@ leased() {
                 fail "h$1 did not get a host lease again"
         on "$1" expect_exit 0 "$EVCTL" sem release probe-h$1 --owner $$
 }
+# held_on I NAME: a process of host hI (HOLDER, a sleep) holds the lock
+# NAME and one on h1 (LW) waits for it, its key in etcd.
+held_on() {
+        bg_start 300 sleep 250
+        HOLDER=$BG_PID
+        on "$1" expect_exit 0 "$EVCTL" lock acquire "$2" --owner "$HOLDER"
+        on 1 bg_start 300 "$EVCTL" lock acquire "$2" --owner $$ --timeout 120s
+        LW=$BG_PID
+        wait_until "(( \$(keys $2) == 2 ))" || fail "the waiter on h1 put no key"
+}
 # keys NAME: how many contender keys NAME has in etcd.
 keys() {
         etcd3_ctl get --prefix "${PREFIX}sem/$1/h/" --keys-only | grep -c . || true
@@ -277,33 +287,23 @@ on 2 expect_exit 0 "$EVCTL" lock acquire EL --owner $$ --timeout 5s
 
 check "h4's daemon SIGKILLed and started again within its lease (TTL 30 s) while a process there holds: the hold lives on; its release there hands the lock to h1, cleanly"
 TTL=30 host_start 4
-bg_start 300 sleep 250
-H4HOLDER=$BG_PID
-on 4 expect_exit 0 "$EVCTL" lock acquire RL --owner "$H4HOLDER"
-on 1 bg_start 300 "$EVCTL" lock acquire RL --owner $$ --timeout 120s
-RW=$BG_PID
-wait_until "(( \$(keys RL) == 2 ))" || fail "the waiter on h1 put no key"
+held_on 4 RL
 host_kill 4
 TTL=30 host_start 4
-on 4 wait_until "[[ \$(show_field RL holder) == *'pid $H4HOLDER'* ]]" ||
+on 4 wait_until "[[ \$(show_field RL holder) == *'pid $HOLDER'* ]]" ||
         fail "h4's restarted daemon does not show the hold: $(on 4 show_field RL holder)"
 on 3 expect_exit 1 "$EVCTL" lock acquire RL --owner $$ --timeout 0
-alive "$RW" || fail "h1 got the lock while h4's process still held it: $(bg_show "$RW")"
-on 4 expect_exit 0 "$EVCTL" lock release RL --owner "$H4HOLDER"
-bg_expect "$RW" 0
-! grep -q abandoned "$(bg_err "$RW")" || fail "a clean release after the restart was reported abandoned"
-kill -KILL -- -"$H4HOLDER" 2>/dev/null || true
+alive "$LW" || fail "h1 got the lock while h4's process still held it: $(bg_show "$LW")"
+on 4 expect_exit 0 "$EVCTL" lock release RL --owner "$HOLDER"
+bg_expect "$LW" 0
+! grep -q abandoned "$(bg_err "$LW")" || fail "a clean release after the restart was reported abandoned"
+kill -KILL -- -"$HOLDER" 2>/dev/null || true
 
 check "h3's daemon SIGKILLed while a process there holds: h1 gets the lock after the host lease (TTL ${TTL} s)"
-bg_start 300 sleep 250
-HOLDER=$BG_PID
-on 3 expect_exit 0 "$EVCTL" lock acquire DL --owner "$HOLDER"
-on 1 bg_start 300 "$EVCTL" lock acquire DL --owner $$ --timeout 120s
-DLW=$BG_PID
-wait_until "(( \$(keys DL) == 2 ))" || fail "the waiter on h1 put no key"
+held_on 3 DL
 t0=$(now_ms)
 kill -KILL "${HPID[3]}"
-bg_expect "$DLW" 0
+bg_expect "$LW" 0
 dt=$(($(now_ms) - t0))
 say "h3's daemon SIGKILLed -> h1 acquired in $dt ms (lease TTL ${TTL} s)"
 # The lease was kept alive at most TTL/3 before the kill: it ends no
