@@ -142,12 +142,16 @@ static void on_signal(int sig) {
         _exit(128 + sig);
 }
 
-static _Noreturn void die(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
+static void vnote(const char *fmt, va_list ap) {
         fputs("evd-cluster-bench: ", stderr);
         vfprintf(stderr, fmt, ap);
         fputc('\n', stderr);
+}
+
+static _Noreturn void die(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vnote(fmt, ap);
         va_end(ap);
         exit(1);
 }
@@ -155,9 +159,7 @@ static _Noreturn void die(const char *fmt, ...) {
 static void note(const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        fputs("evd-cluster-bench: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
+        vnote(fmt, ap);
         va_end(ap);
 }
 
