@@ -2,9 +2,10 @@
 # The scaffolding every cluster-mode test (tests/integration/cluster-*.sh)
 # shares: source it right after lib.sh.  Sourcing it skips the test, saying
 # so, when the etcd binaries are absent; then it sources etcd3.sh.
-#   cluster_up             start the 3-member etcd cluster (etcd3_start; TLS
-#                          with ETCD3_TLS=1) and stop it at exit, before
-#                          lib.sh's cleanup
+#   cluster_up [tls]       start the 3-member etcd cluster (etcd3_start) and
+#                          stop it at exit, before lib.sh's cleanup; with
+#                          tls, over TLS (ETCD3_TLS=1: the test skips,
+#                          saying so, without openssl)
 #   host_start I [ARGS]    a daemon serving host hI's runtime directory (made
 #                          at its first start, kept for a restart) as host
 #                          "hI" under $PREFIX, --ephemeral, with --lease-ttl
@@ -30,7 +31,11 @@ declare -a H HPID
 
 cluster_up() {
         local what="the etcd cluster"
-        [[ ${ETCD3_TLS:-} != 1 ]] || what+=" (TLS)"
+        if [[ ${1:-} == tls ]]; then
+                command -v openssl >/dev/null || skip "openssl is needed to make the test certificates"
+                ETCD3_TLS=1
+                what+=" (TLS)"
+        fi
         etcd3_start || fail "$what did not start"
         # The cluster goes first, then lib.sh's cleanup (which exits) stops
         # the daemons; set +e so that nothing here can end the trap before

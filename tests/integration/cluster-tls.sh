@@ -11,9 +11,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=../cluster/hosts.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../cluster/hosts.sh"
-command -v openssl >/dev/null || skip "openssl is needed to make the test certificates"
-ETCD3_TLS=1
-cluster_up
+cluster_up tls
 
 PREFIX=evd-tls-$$/
 T=$ETCD3_TLS_DIR
