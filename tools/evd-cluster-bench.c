@@ -142,12 +142,16 @@ static void on_signal(int sig) {
         _exit(128 + sig);
 }
 
-static _Noreturn void die(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
+static void vnote(const char *fmt, va_list ap) {
         fputs("evd-cluster-bench: ", stderr);
         vfprintf(stderr, fmt, ap);
         fputc('\n', stderr);
+}
+
+static _Noreturn void die(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vnote(fmt, ap);
         va_end(ap);
         exit(1);
 }
@@ -155,9 +159,7 @@ static _Noreturn void die(const char *fmt, ...) {
 static void note(const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        fputs("evd-cluster-bench: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
+        vnote(fmt, ap);
         va_end(ap);
 }
 
@@ -427,6 +429,19 @@ static const char *probe_locks(void) {
         return NULL;
 }
 
+/* Run the commands CMDS (argv arrays, NULL-ended) one after the other in
+ * DIR's namespace (NULL: none) and add the time they took together to S;
+ * one that exits non-zero ends the benchmark, named WHAT. */
+static void timed_run(struct series *s, const char *dir, const char *what, char **const *cmds) {
+        int st = 0;
+        uint64_t t0 = now_ns();
+        for (; !st && *cmds; cmds++)
+                st = reap(spawn(*cmds, dir, -1, -1));
+        if (st)
+                die("%s exited %d", what, st);
+        add(s, now_ns() - t0);
+}
+
 /* ---- lock run, uncontended ---------------------------------------------------- */
 
 static void lock_uncontended(struct row *r, int rounds) {
@@ -435,20 +450,9 @@ static void lock_uncontended(struct row *r, int rounds) {
         char *ev[] = { (char *)evctl, "lock", "run", name, "--", "true", NULL };
         char *pe[] = { (char *)etcdctl, "lock", name, "--", "true", NULL };
         for (int i = 0; i < rounds; i++) {
-                uint64_t t0;
-                int st;
-                if (!r->evd_na) {
-                        t0 = now_ns();
-                        st = reap(spawn(ev, dir_a, -1, -1));
-                        if (st)
-                                die("evctl lock run exited %d", st);
-                        add(&r->evd, now_ns() - t0);
-                }
-                t0 = now_ns();
-                st = reap(spawn(pe, NULL, -1, -1));
-                if (st)
-                        die("etcdctl lock exited %d", st);
-                add(&r->peer, now_ns() - t0);
+                if (!r->evd_na)
+                        timed_run(&r->evd, dir_a, "evctl lock run", (char **[]){ ev, NULL });
+                timed_run(&r->peer, NULL, "etcdctl lock", (char **[]){ pe, NULL });
         }
 }
 
@@ -460,15 +464,9 @@ static void lock_acquire_release(struct row *r, int rounds) {
         snprintf(name, sizeof(name), "bench-%d-ar", (int)getpid());
         char *acq[] = { (char *)evctl, "lock", "acquire", name, "--timeout", "60s", NULL };
         char *rel[] = { (char *)evctl, "lock", "release", name, NULL };
-        for (int i = 0; i < rounds && !r->evd_na; i++) {
-                uint64_t t0 = now_ns();
-                int st = reap(spawn(acq, dir_a, -1, -1));
-                if (st == 0)
-                        st = reap(spawn(rel, dir_a, -1, -1));
-                if (st)
-                        die("evctl lock acquire/release exited %d", st);
-                add(&r->evd, now_ns() - t0);
-        }
+        for (int i = 0; i < rounds && !r->evd_na; i++)
+                timed_run(&r->evd, dir_a, "evctl lock acquire/release",
+                          (char **[]){ acq, rel, NULL });
 }
 
 static void lock_inprocess(struct row *r, int rounds) {

@@ -14,28 +14,12 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
-        skip "etcd and etcdctl are needed (Debian: apt-get install etcd-server etcd-client)"
-# shellcheck source=../cluster/etcd3.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../cluster/etcd3.sh"
-etcd3_start || fail "the etcd cluster did not start"
-trap '_rc=$?; set +e; etcd3_stop; (exit $_rc); _cleanup' EXIT
+# shellcheck source=../cluster/hosts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cluster/hosts.sh"
+cluster_up
 
-PREFIX=evd-test-$$/
 # A short host lease: the death of a host breaks its barriers after it.
 TTL=3
-declare -a H HPID
-host_start() {
-        evd_mkdir
-        H[$1]=$EVD_DIR
-        evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id "h$1" --lease-ttl "${2:-$TTL}" --ephemeral
-        HPID[$1]=$EVD_PID
-}
-on() {
-        local i=$1
-        shift
-        EVD_RUNTIME_DIR=${H[$i]} EVD_NO_AUTOSTART=1 "$@"
-}
 # state_on I NAME WANT: host hI's `evctl show NAME` says state WANT (within
 # the generous deadline).
 state_on() {
@@ -56,6 +40,14 @@ parties_on() {
                 on "$i" bg_start 240 "$EVCTL" barrier wait "$name" --parties "$parties" --timeout 200s "$@"
                 W+=("$BG_PID")
         done
+}
+# two_waiting NAME I J: W is one party on hI and one on hJ, waiting on the
+# barrier NAME of 3 parties, as every host shows.
+two_waiting() {
+        W=()
+        parties_on "$2" "$1" 3 1
+        parties_on "$3" "$1" 3 1
+        state_all "$1" "2/3 waiting"
 }
 # none_ended PIDS...: fail if one of them has ended.
 none_ended() {
@@ -123,27 +115,18 @@ state_all death broken
 on 1 expect_exit 0 "$EVCTL" barrier reset death
 
 check "abort on h2 breaks the parties waiting on h1 and h3; reset on h3 makes it usable everywhere"
-W=()
-parties_on 1 ab 3 1
-parties_on 3 ab 3 1
-state_all ab "2/3 waiting"
+two_waiting ab 1 3
 on 2 expect_exit 0 "$EVCTL" barrier abort ab
 for p in "${W[@]}"; do bg_expect "$p" 3; done
 state_all ab broken
 on 3 expect_exit 0 "$EVCTL" barrier reset ab
 state_all ab "0/3 waiting"
-W=()
-parties_on 1 ab 3 1
-parties_on 2 ab 3 1
-state_all ab "2/3 waiting"
+two_waiting ab 1 2
 parties_on 3 ab 3 1
 for p in "${W[@]}"; do bg_expect "$p" 0; done
 
 check "a reset on h3 sends the parties waiting on h1 and h2 away broken (exit 3) and opens a new round"
-W=()
-parties_on 1 rs 3 1
-parties_on 2 rs 3 1
-state_all rs "2/3 waiting"
+two_waiting rs 1 2
 on 3 expect_exit 0 "$EVCTL" barrier reset rs
 for p in "${W[@]}"; do bg_expect "$p" 3; done
 state_all rs "0/3 waiting"
@@ -218,20 +201,17 @@ fi
 check "a party that dies while its host's daemon is down breaks the round when the daemon is back (through etcd, long before the lease ends)"
 # Host h4 has a long lease (60 s): the break must come from the restarted
 # daemon's first scan of its holders, not from the lease.
-host_start 4 60
+TTL=60 host_start 4
 W=()
 parties_on 1 rst 3 1
 parties_on 4 rst 3 1
 state_on 1 rst "2/3 waiting"
 state_on 4 rst "2/3 waiting"
-kill -KILL "${HPID[4]}"
-wait "${HPID[4]}" 2>/dev/null || true
+host_kill 4
 kill -KILL "$(bg_child "${W[1]}")"
 bg_wait "${W[1]}"
 t0=$(now_ms)
-EVD_DIR=${H[4]}
-evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id h4 --lease-ttl 60 --ephemeral
-HPID[4]=$EVD_PID
+TTL=60 host_start 4
 on 1 wait_until "! alive ${W[0]}" 40 ||
         fail "the party on h1 still waits 40 s after h4's daemon came back without its dead party"
 bg_expect "${W[0]}" 3
@@ -247,8 +227,7 @@ parties_on 3 host 4 1
 orphan=${W[2]}
 state_all host "3/4 waiting"
 t0=$(now_ms)
-kill -KILL "${HPID[3]}"
-wait "${HPID[3]}" 2>/dev/null || true
+host_kill 3
 # The lease (3 s) plus a leader change's TTL and a loaded machine: 60 s.
 on 1 wait_until "! alive ${W[0]} && ! alive ${W[1]}" 60 ||
         fail "the parties on h1 and h2 still wait 60 s after h3's daemon died"

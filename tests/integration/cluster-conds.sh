@@ -19,32 +19,11 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
-        skip "etcd and etcdctl are needed (Debian: apt-get install etcd-server etcd-client)"
+# shellcheck source=../cluster/hosts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cluster/hosts.sh"
 need_python
-# shellcheck source=../cluster/etcd3.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../cluster/etcd3.sh"
-etcd3_start || fail "the etcd cluster did not start"
-trap '_rc=$?; set +e; etcd3_stop; (exit $_rc); _cleanup' EXIT
+cluster_up
 
-PREFIX=evd-test-$$/
-declare -a H HPID
-# host_start I: a daemon serving its own runtime directory as host hI
-# (again, when it has one: a restart).
-host_start() {
-        if [[ -z ${H[$1]:-} ]]; then
-                evd_mkdir
-                H[$1]=$EVD_DIR
-        fi
-        EVD_DIR=${H[$1]}
-        evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id "h$1" --ephemeral
-        HPID[$1]=$EVD_PID
-}
-on() {
-        local i=$1
-        shift
-        EVD_RUNTIME_DIR=${H[$i]} EVD_NO_AUTOSTART=1 "$@"
-}
 for i in 1 2 3; do host_start "$i"; done
 
 # libevd of this build, next to the evctl under test
@@ -109,6 +88,17 @@ keys() {
 }
 nkeys() {
         wait_until "[[ \$(keys $1) == $2 ]]" || fail "$1 has $(keys "$1") waiter keys in etcd, want $2"
+}
+# doomed_before_holder TAG1 TAG2: a waiter TAG1 on h2 (pk: its process,
+# to be killed), then a waiter TAG2 on h1 that keeps the lock once woken
+# (pw), each in line once its key is in etcd.
+doomed_before_holder() {
+        waiter 2 "$1"
+        pk=$(bg_child "$BG_PID")
+        nkeys C 1
+        waiter 1 "$2" 200 hold
+        pw=$BG_PID
+        nkeys C 2
 }
 done_of() { [[ -f $D/$1.out ]]; }
 
@@ -179,12 +169,7 @@ done
 nkeys C 0
 
 check "a waiter SIGKILLed on h2 (its daemon deletes its key) does not swallow a notify: h1's waiter behind it gets it"
-waiter 2 k1
-pk=$(bg_child "$BG_PID")
-nkeys C 1
-waiter 1 k2 200 hold
-pw=$BG_PID
-nkeys C 2
+doomed_before_holder k1 k2
 kill -KILL "$pk"
 nkeys C 1
 notify 3 1
@@ -193,12 +178,7 @@ touch "$D/k2.go"
 bg_expect "$pw" 0 "woke owned"
 
 check "a notify that reaches a dead waiter's key before its daemon does is passed on by that daemon"
-waiter 2 p1
-pk=$(bg_child "$BG_PID")
-nkeys C 1
-waiter 1 p2 200 hold
-pw=$BG_PID
-nkeys C 2
+doomed_before_holder p1 p2
 # h2's daemon stopped (well within its lease): nobody deletes the dead
 # waiter's key, so the notify takes it.
 kill -STOP "${HPID[2]}"

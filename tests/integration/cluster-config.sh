@@ -11,14 +11,9 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
-        skip "etcd and etcdctl are needed (Debian: apt-get install etcd-server etcd-client)"
-command -v openssl >/dev/null || skip "openssl is needed to make the test certificates"
-# shellcheck source=../cluster/etcd3.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../cluster/etcd3.sh"
-ETCD3_TLS=1
-etcd3_start || fail "the etcd cluster (TLS) did not start"
-trap '_rc=$?; set +e; etcd3_stop; (exit $_rc); _cleanup' EXIT
+# shellcheck source=../cluster/hosts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cluster/hosts.sh"
+cluster_up tls
 
 PREFIX=evd-conf-$$/
 TS="$_SCRATCH/my certs"

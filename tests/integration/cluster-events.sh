@@ -12,46 +12,30 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
-        skip "etcd and etcdctl are needed (Debian: apt-get install etcd-server etcd-client)"
+# shellcheck source=../cluster/hosts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cluster/hosts.sh"
 need_python
-# shellcheck source=../cluster/etcd3.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../cluster/etcd3.sh"
-etcd3_start || fail "the etcd cluster did not start"
-# The cluster goes first, then lib.sh's cleanup (which exits) stops the
-# daemons; set +e so that nothing here can end the trap before it, and the
-# test's status handed on to it in $?.
-trap '_rc=$?; set +e; etcd3_stop; (exit $_rc); _cleanup' EXIT
+cluster_up
 
-PREFIX=evd-test-$$/
-declare -a H HPID
-# host_start I: a daemon serving its own runtime directory as host hI.
-host_start() {
-        evd_mkdir
-        H[$1]=$EVD_DIR
-        evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id "h$1" --ephemeral
-        HPID[$1]=$EVD_PID
-}
-# on I CMD...: run CMD (a lib.sh function or a command) on host hI.
-on() {
-        local i=$1
-        shift
-        EVD_RUNTIME_DIR=${H[$i]} EVD_NO_AUTOSTART=1 "$@"
-}
-# blocked I NAME N: host hI shows N waiters on NAME.
-blocked() {
-        on "$1" wait_until "[[ \$(waiters $2) == $3 ]]" 2>/dev/null ||
-                fail "h$1: show $2 reports $(on "$1" waiters "$2") waiters, want $3"
-}
-# waiters_on I NAME N [ARGS...]: start N waiters on hI (their pids appended
-# to W).
-waiters_on() {
-        local i=$1 name=$2 n=$3 k
-        shift 3
-        for ((k = 0; k < n; k++)); do
-                on "$i" bg_start 240 "$EVCTL" wait "$name" --timeout 200s "$@"
-                W+=("$BG_PID")
+# released_outs: each waiter of W that has ended exited 0; got is what they
+# printed, sorted, each followed by a space.
+released_outs() {
+        local p outs=()
+        for p in "${W[@]}"; do
+                alive "$p" && continue
+                bg_expect "$p" 0
+                outs+=("$(cat "$(bg_out "$p")")")
         done
+        got=$(printf '%s\n' "${outs[@]}" | sort | tr '\n' ' ')
+}
+# watched_member I: j is the etcd member host hI's watch is on (its log
+# names the port).
+watched_member() {
+        local port k
+        port=$(grep -o 'cluster: watching .* on http://127.0.0.1:[0-9]*' "${H[$1]}/evd.log" | tail -n 1 | sed 's/.*://')
+        j=0
+        for k in 1 2 3; do [[ ${ETCD3_CPORT[$k]} == "$port" ]] && j=$k; done
+        ((j)) || fail "cannot tell which member h$1 watches (log: $(grep watching "${H[$1]}/evd.log"))"
 }
 for i in 1 2 3; do host_start "$i"; done
 [[ -f ${H[1]}/evd.cluster ]] || fail "the daemon did not mark its runtime directory as a cluster namespace"
@@ -115,13 +99,7 @@ for k in 1 2 3 4 5 6; do
 done
 n=$(n_ended "${W[@]}")
 ((n == 6)) || fail "6 sets of an auto event released $n waiters"
-outs=()
-for p in "${W[@]}"; do
-        alive "$p" && continue
-        bg_expect "$p" 0
-        outs+=("$(cat "$(bg_out "$p")")")
-done
-got=$(printf '%s\n' "${outs[@]}" | sort | tr '\n' ' ')
+released_outs
 [[ $got == "s1 s2 s3 s4 s5 s6 " ]] || fail "the released waiters printed '$got', want each of s1..s6 once"
 for i in 1 2 3; do
         [[ $(on "$i" show_field au state) == clear ]] || fail "h$i: au is not clear after its sets were consumed"
@@ -161,13 +139,7 @@ for ev in ax1 ax2 ax2; do
 done
 n=$(n_ended "${W[@]}")
 ((n == 3)) || fail "3 sets of auto events released $n waiters of wait --any"
-outs=()
-for p in "${W[@]}"; do
-        alive "$p" && continue
-        bg_expect "$p" 0
-        outs+=("$(cat "$(bg_out "$p")")")
-done
-got=$(printf '%s\n' "${outs[@]}" | sort | tr '\n' ' ')
+released_outs
 [[ $got == "ax1 ax1-1 ax2 ax2 ax2-2 ax2-3 " ]] || fail "the released waiters printed '$got'"
 on 1 expect_exit 0 "$EVCTL" fail ax1 --auto "done"
 for p in "${W[@]}"; do
@@ -205,10 +177,7 @@ check "the member h3 watches hangs (SIGSTOP): h3's waiter is still released"
 W=()
 waiters_on 3 hung 1
 blocked 3 hung 1
-port=$(grep -o 'cluster: watching .* on http://127.0.0.1:[0-9]*' "${H[3]}/evd.log" | tail -n 1 | sed 's/.*://')
-j=0
-for i in 1 2 3; do [[ ${ETCD3_CPORT[$i]} == "$port" ]] && j=$i; done
-((j)) || fail "cannot tell which member h3 watches"
+watched_member 3
 etcd3_pause "$j"
 on 1 expect_exit 0 "$EVCTL" set hung --value through
 bg_expect "${W[0]}" 0 through
@@ -246,10 +215,7 @@ blocked 2 cp 1
 # The member h2 watches is killed while h2's daemon is stopped and before
 # the writes, so that none of them reaches h2's socket: h2 must resume from
 # an old revision, find it compacted and re-read the prefix.
-port=$(grep -o 'cluster: watching .* on http://127.0.0.1:[0-9]*' "${H[2]}/evd.log" | tail -n 1 | sed 's/.*://')
-j=0
-for i in 1 2 3; do [[ ${ETCD3_CPORT[$i]} == "$port" ]] && j=$i; done
-((j)) || fail "cannot tell which member h2 watches (log: $(grep watching "${H[2]}/evd.log"))"
+watched_member 2
 live=()
 for i in 1 2 3; do ((i == j)) || live+=("127.0.0.1:${ETCD3_CPORT[$i]}"); done
 live=$(IFS=,; echo "${live[*]}")
@@ -271,14 +237,11 @@ check "h2's daemon SIGKILLed while its waiter blocks; a set on h1 meanwhile; the
 W=()
 waiters_on 2 rs 1
 blocked 2 rs 1
-kill -KILL "${HPID[2]}"
-wait "${HPID[2]}" 2>/dev/null || true
+host_kill 2
 on 1 expect_exit 0 "$EVCTL" set rs --value while-down
 on 1 expect_exit 0 "$EVCTL" clear rs
 alive "${W[0]}" || fail "h2's waiter ended while its daemon was down"
-EVD_DIR=${H[2]}
-evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id h2 --ephemeral
-HPID[2]=$EVD_PID
+host_start 2
 bg_expect "${W[0]}" 0 while-down
 
 check "the restarted daemon of h2 goes on with its host lease; one lease per host in etcd"
@@ -299,8 +262,7 @@ run "$EVD" --runtime-dir "${H[1]}" --lease-ttl 5s
 ((LAST_RC == 2)) && [[ $LAST_ERR == *"go with --etcd"* ]] || fail "--lease-ttl without --etcd: exit $LAST_RC, $LAST_ERR"
 
 check "a daemon without --etcd refuses a cluster namespace's directory, also when autostarted"
-kill -KILL "${HPID[3]}"
-wait "${HPID[3]}" 2>/dev/null || true
+host_kill 3
 [[ -f ${H[3]}/evd.cluster ]] || fail "h3's mark went with its SIGKILLed daemon"
 run "$EVD" --runtime-dir "${H[3]}"
 ((LAST_RC != 0)) || fail "evd without --etcd served the cluster namespace h3"

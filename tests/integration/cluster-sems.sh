@@ -19,43 +19,31 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
-        skip "etcd and etcdctl are needed (Debian: apt-get install etcd-server etcd-client)"
+# shellcheck source=../cluster/hosts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cluster/hosts.sh"
 need_python
 command -v flock >/dev/null || skip "flock(1) is needed"
-# shellcheck source=../cluster/etcd3.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../cluster/etcd3.sh"
-etcd3_start || fail "the etcd cluster did not start"
-trap '_rc=$?; set +e; etcd3_stop; (exit $_rc); _cleanup' EXIT
+cluster_up
 
-PREFIX=evd-test-$$/
 # A short host lease, so that a dead host's holds come back within the
 # test; every assertion on it leaves generous slack.
 TTL=3
-declare -a H HPID
-# host_start I [TTL]: a daemon serving its own runtime directory as host hI
-# (again, when it has one: a restart).
-host_start() {
-        if [[ -z ${H[$1]:-} ]]; then
-                evd_mkdir
-                H[$1]=$EVD_DIR
-        fi
-        EVD_DIR=${H[$1]}
-        evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id "h$1" --ephemeral \
-                --lease-ttl "${2:-$TTL}"
-        HPID[$1]=$EVD_PID
-}
-on() {
-        local i=$1
-        shift
-        EVD_RUNTIME_DIR=${H[$i]} EVD_NO_AUTOSTART=1 "$@"
-}
 # leased I: wait until host hI holds a host lease again (after its daemon
 # was stopped past the lease): an acquire there is taken.
 leased() {
         on "$1" wait_until "\"\$EVCTL\" sem acquire probe-h$1 --max 1 --owner $$ --timeout 0 2>/dev/null" 60 ||
                 fail "h$1 did not get a host lease again"
         on "$1" expect_exit 0 "$EVCTL" sem release probe-h$1 --owner $$
+}
+# held_on I NAME: a process of host hI (HOLDER, a sleep) holds the lock
+# NAME and one on h1 (LW) waits for it, its key in etcd.
+held_on() {
+        bg_start 300 sleep 250
+        HOLDER=$BG_PID
+        on "$1" expect_exit 0 "$EVCTL" lock acquire "$2" --owner "$HOLDER"
+        on 1 bg_start 300 "$EVCTL" lock acquire "$2" --owner $$ --timeout 120s
+        LW=$BG_PID
+        wait_until "(( \$(keys $2) == 2 ))" || fail "the waiter on h1 put no key"
 }
 # keys NAME: how many contender keys NAME has in etcd.
 keys() {
@@ -99,12 +87,12 @@ on 3 expect_exit 0 "$EVCTL" set go
 for p in "${meet[@]}"; do bg_expect "$p" 0; done
 
 check "12 'sem run' over 3 hosts on a semaphore of 2: never more than 2 inside (flock oracle)"
-W=$_SCRATCH/stress
-mkdir -p "$W"
-echo 0 >"$W/count"
-echo 0 >"$W/high"
-: >"$W/lock"
-cat >"$W/body.sh" <<'BODY'
+SD=$_SCRATCH/stress
+mkdir -p "$SD"
+echo 0 >"$SD/count"
+echo 0 >"$SD/high"
+: >"$SD/lock"
+cat >"$SD/body.sh" <<'BODY'
 #!/bin/sh
 W=$1 ID=$2
 n=$(flock "$W/lock" sh -c '
@@ -118,17 +106,17 @@ sleep 0.05
 flock "$W/lock" sh -c 'echo $(( $(cat "$1/count") - 1 )) >"$1/count"' sh "$W" || exit 91
 exit 0
 BODY
-chmod +x "$W/body.sh"
+chmod +x "$SD/body.sh"
 S=()
 for k in $(seq 1 12); do
-        on $(((k % 3) + 1)) bg_start 300 "$EVCTL" sem run ST --timeout 200s -- "$W/body.sh" "$W" "$k"
+        on $(((k % 3) + 1)) bg_start 300 "$EVCTL" sem run ST --timeout 200s -- "$SD/body.sh" "$SD" "$k"
         S+=("$BG_PID")
 done
 for p in "${S[@]}"; do bg_expect "$p" 0; done
-[[ ! -e $W/violation ]] || fail "more than 2 inside at once: $(cat "$W/violation")"
-(($(wc -l <"$W/entered") == 12)) || fail "$(wc -l <"$W/entered") of 12 commands ran"
-[[ $(cat "$W/count") == 0 ]] || fail "the oracle counts $(cat "$W/count") inside at the end"
-say "most inside at once: $(cat "$W/high")"
+[[ ! -e $SD/violation ]] || fail "more than 2 inside at once: $(cat "$SD/violation")"
+(($(wc -l <"$SD/entered") == 12)) || fail "$(wc -l <"$SD/entered") of 12 commands ran"
+[[ $(cat "$SD/count") == 0 ]] || fail "the oracle counts $(cat "$SD/count") inside at the end"
+say "most inside at once: $(cat "$SD/high")"
 for i in 1 2 3; do
         on "$i" wait_until "[[ \$(show_field ST state) == '2/2 free' ]]" ||
                 fail "h$i: ST is '$(on "$i" show_field ST state)' at the end, want 2/2 free"
@@ -298,35 +286,24 @@ leased 2
 on 2 expect_exit 0 "$EVCTL" lock acquire EL --owner $$ --timeout 5s
 
 check "h4's daemon SIGKILLed and started again within its lease (TTL 30 s) while a process there holds: the hold lives on; its release there hands the lock to h1, cleanly"
-host_start 4 30
-bg_start 300 sleep 250
-H4HOLDER=$BG_PID
-on 4 expect_exit 0 "$EVCTL" lock acquire RL --owner "$H4HOLDER"
-on 1 bg_start 300 "$EVCTL" lock acquire RL --owner $$ --timeout 120s
-RW=$BG_PID
-wait_until "(( \$(keys RL) == 2 ))" || fail "the waiter on h1 put no key"
-kill -KILL "${HPID[4]}"
-wait "${HPID[4]}" 2>/dev/null || true
-host_start 4 30
-on 4 wait_until "[[ \$(show_field RL holder) == *'pid $H4HOLDER'* ]]" ||
+TTL=30 host_start 4
+held_on 4 RL
+host_kill 4
+TTL=30 host_start 4
+on 4 wait_until "[[ \$(show_field RL holder) == *'pid $HOLDER'* ]]" ||
         fail "h4's restarted daemon does not show the hold: $(on 4 show_field RL holder)"
 on 3 expect_exit 1 "$EVCTL" lock acquire RL --owner $$ --timeout 0
-alive "$RW" || fail "h1 got the lock while h4's process still held it: $(bg_show "$RW")"
-on 4 expect_exit 0 "$EVCTL" lock release RL --owner "$H4HOLDER"
-bg_expect "$RW" 0
-! grep -q abandoned "$(bg_err "$RW")" || fail "a clean release after the restart was reported abandoned"
-kill -KILL -- -"$H4HOLDER" 2>/dev/null || true
+alive "$LW" || fail "h1 got the lock while h4's process still held it: $(bg_show "$LW")"
+on 4 expect_exit 0 "$EVCTL" lock release RL --owner "$HOLDER"
+bg_expect "$LW" 0
+! grep -q abandoned "$(bg_err "$LW")" || fail "a clean release after the restart was reported abandoned"
+kill -KILL -- -"$HOLDER" 2>/dev/null || true
 
 check "h3's daemon SIGKILLed while a process there holds: h1 gets the lock after the host lease (TTL ${TTL} s)"
-bg_start 300 sleep 250
-HOLDER=$BG_PID
-on 3 expect_exit 0 "$EVCTL" lock acquire DL --owner "$HOLDER"
-on 1 bg_start 300 "$EVCTL" lock acquire DL --owner $$ --timeout 120s
-DLW=$BG_PID
-wait_until "(( \$(keys DL) == 2 ))" || fail "the waiter on h1 put no key"
+held_on 3 DL
 t0=$(now_ms)
 kill -KILL "${HPID[3]}"
-bg_expect "$DLW" 0
+bg_expect "$LW" 0
 dt=$(($(now_ms) - t0))
 say "h3's daemon SIGKILLed -> h1 acquired in $dt ms (lease TTL ${TTL} s)"
 # The lease was kept alive at most TTL/3 before the kill: it ends no

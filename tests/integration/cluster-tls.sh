@@ -9,30 +9,12 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
-        skip "etcd and etcdctl are needed (Debian: apt-get install etcd-server etcd-client)"
-command -v openssl >/dev/null || skip "openssl is needed to make the test certificates"
-# shellcheck source=../cluster/etcd3.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../cluster/etcd3.sh"
-ETCD3_TLS=1
-etcd3_start || fail "the etcd cluster (TLS) did not start"
-trap '_rc=$?; set +e; etcd3_stop; (exit $_rc); _cleanup' EXIT
+# shellcheck source=../cluster/hosts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cluster/hosts.sh"
+cluster_up tls
 
 PREFIX=evd-tls-$$/
 T=$ETCD3_TLS_DIR
-declare -a H
-host_start() { # I EVD-ARGS...
-        local i=$1
-        shift
-        evd_mkdir
-        H[$i]=$EVD_DIR
-        evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id "h$i" --ephemeral "$@"
-}
-on() {
-        local i=$1
-        shift
-        EVD_RUNTIME_DIR=${H[$i]} EVD_NO_AUTOSTART=1 "$@"
-}
 
 host_start 1 --etcd-cacert "$T/ca.pem" --etcd-cert "$T/client.pem" --etcd-key "$T/client-key.pem"
 host_start 2 --etcd-cacert "$T/ca.pem" --etcd-cert "$T/client.pem" --etcd-key "$T/client-key.pem"

@@ -13,35 +13,13 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
-        skip "etcd and etcdctl are needed (Debian: apt-get install etcd-server etcd-client)"
+# shellcheck source=../cluster/hosts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cluster/hosts.sh"
 need_python
-# shellcheck source=../cluster/etcd3.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../cluster/etcd3.sh"
-etcd3_start || fail "the etcd cluster did not start"
-# As in cluster-events.sh: the etcd cluster goes first, then lib.sh's
-# cleanup, with the test's status handed on to it.
-trap '_rc=$?; set +e; etcd3_stop; (exit $_rc); _cleanup' EXIT
+cluster_up
 
-PREFIX=evd-test-$$/
 ISO='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.,]+(Z|[+-][0-9:]+)?'
-declare -a H
-for i in 1 2 3; do
-        evd_mkdir
-        H[$i]=$EVD_DIR
-        evd_start --etcd "$ETCD3_URLS" --etcd-prefix "$PREFIX" --host-id "h$i" --ephemeral
-done
-# on I CMD...: run CMD (a lib.sh function or a command) on host hI.
-on() {
-        local i=$1
-        shift
-        EVD_RUNTIME_DIR=${H[$i]} EVD_NO_AUTOSTART=1 "$@"
-}
-# blocked I NAME N: host hI shows N waiters on NAME.
-blocked() {
-        on "$1" wait_until "[[ \$(waiters $2) == $3 ]]" 2>/dev/null ||
-                fail "h$1: show $2 reports $(on "$1" waiters "$2") waiters, want $3"
-}
+for i in 1 2 3; do host_start "$i"; done
 # nvcsw PID: how many times PID has gone to sleep (its voluntary context
 # switches); a waiter on a futex goes to sleep again only after a wake-up.
 nvcsw() { awk '/^voluntary_ctxt_switches/ { print $2 }' "/proc/$1/status"; }
