@@ -77,10 +77,10 @@ PYEOF
 export COND_DIR=$D
 # waiter I TAG [TIMEOUT [HOLD]]: a waiter on host hI (its pid in BG_PID).
 waiter() {
-        on "$1" bg_start 240 "$PY" "$D/cond.py" wait "${COND:-C}" L "$2" "${3:-200}" "${4:-nohold}"
+        on "$1" bg_start 240 "$PY_EVD" "$D/cond.py" wait "${COND:-C}" L "$2" "${3:-200}" "${4:-nohold}"
 }
 notify() {
-        on "$1" expect_exit 0 "$PY" "$D/cond.py" notify "${COND:-C}" L "$2"
+        on "$1" expect_exit 0 "$PY_EVD" "$D/cond.py" notify "${COND:-C}" L "$2"
 }
 # keys COND: the waiter keys COND has in etcd.
 keys() {
@@ -155,7 +155,7 @@ for round in 1 2 3; do
         waiter 1 "$tag"
         pw=$BG_PID
         wait_until "[[ -f $D/$tag.in ]]" || fail "the waiter did not take the lock"
-        on 2 bg_start 240 "$PY" "$D/cond.py" notify C L 1
+        on 2 bg_start 240 "$PY_EVD" "$D/cond.py" notify C L 1
         pn=$BG_PID
         # The notifier waits for the lock on h2 (a contender key of L there).
         wait_until "[[ \$(etcd3_ctl get --prefix '${PREFIX}sem/L/h/h2/' --keys-only | grep -c .) == 1 ]]" ||
@@ -248,7 +248,7 @@ try:
 except OSError as e:
         print(e)
 PYEOF
-out=$("$PY" "$D/other.py" "$LOCAL" "${H[1]}" 2>&1) || fail "other.py: $out"
+out=$("$PY_EVD" "$D/other.py" "$LOCAL" "${H[1]}" 2>&1) || fail "other.py: $out"
 [[ $out == *"-22"*"not of the condition's context"* ]] || fail "a local lock's condition: '$out'"
 [[ $out == *"bound to another lock"* ]] || fail "a condition bound to another lock: '$out'"
 on 2 "$EVCTL" show X >/dev/null 2>&1 && fail "the refused condition X exists on h2"

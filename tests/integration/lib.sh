@@ -42,6 +42,16 @@ PY=$(command -v python3 || true)
 if [[ -n $PY ]]; then
         PY=$("$PY" -c 'import sys; print(sys.executable)' 2>/dev/null || echo "$PY")
 fi
+# PY_EVD: a python3 that can load this build's libevd (the Python package's
+# tests run through it): a sanitized libevd needs the sanitizers' runtimes
+# loaded before anything else, so it is a wrapper that preloads them.
+PY_EVD=$PY
+if [[ -n $PY && -n ${EVCTL:-} && $(ldd "$EVCTL" 2>/dev/null) == *libasan* ]]; then
+        PY_EVD=$_SCRATCH/python3-sanitized
+        printf '#!/bin/sh\nLD_PRELOAD="%s %s" ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS} exec "%s" "$@"\n' \
+                "$(gcc -print-file-name=libasan.so)" "$(gcc -print-file-name=libubsan.so)" "$PY" >"$PY_EVD"
+        chmod +x "$PY_EVD"
+fi
 
 # ---- reporting --------------------------------------------------------------
 
