@@ -410,19 +410,6 @@ static void bar_sync_begin(struct cluster *c, void *state) {
         pthread_mutex_unlock(&st->lock);
 }
 
-/* Split "bar/NAME/FIELD..." into NAME and what follows it. */
-static bool split(const char *key, char *name, const char **restp) {
-        const char *n = key + strlen("bar/"), *slash = strchr(n, '/');
-        if (!slash || slash == n || (size_t)(slash - n) > EVD_NAME_MAX)
-                return false;
-        memcpy(name, n, (size_t)(slash - n));
-        name[slash - n] = '\0';
-        if (evd_name_check(name, NULL, 0) < 0)
-                return false;
-        *restp = slash + 1;
-        return true;
-}
-
 static void kv_slot(struct cluster *c, struct bstate *st, struct bar *b, const char *rest,
                     const struct cluster_kv *kv) {
         uint64_t gen;
@@ -478,7 +465,7 @@ static void bar_kv(struct cluster *c, void *state, const struct cluster_kv *kv) 
         struct bstate *st = state;
         char name[EVD_NAME_MAX + 1];
         const char *rest;
-        if (!split(kv->key, name, &rest))
+        if (!cluster_key_split(kv->key, "bar/", name, &rest))
                 return;
         pthread_mutex_lock(&st->lock);
         struct bar *b = bar_find(st, name, !kv->deleted);
@@ -1091,7 +1078,7 @@ void cluster_barrier_handle(struct cluster *c, const struct proto_msg *req, stru
                 cluster_reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
                 return;
         }
-        if (!PROTO_HAS(req, TAG_NAME) || evd_name_check(req->name, NULL, 0) < 0 ||
+        if (!cluster_req_name_ok(req) ||
             (req->op != OP_CLUSTER_BAR_ARRIVE && !PROTO_HAS(req, TAG_SETS) &&
              !(req->op == OP_CLUSTER_BAR_BREAK && PROTO_HAS(req, TAG_STATE) &&
                req->state != CLUSTER_BAR_TIMEOUT))) {

@@ -109,19 +109,6 @@ static void ccond_free(struct ccond *s) {
         free(s);
 }
 
-/* Split "cond/NAME/REST". */
-static bool split(const char *key, char *name, const char **rest) {
-        const char *p = key + strlen("cond/"), *slash = strchr(p, '/');
-        if (!slash || (size_t)(slash - p) > EVD_NAME_MAX || slash == p)
-                return false;
-        memcpy(name, p, (size_t)(slash - p));
-        name[slash - p] = '\0';
-        if (evd_name_check(name, NULL, 0) < 0)
-                return false;
-        *rest = slash + 1;
-        return true;
-}
-
 static void on_waiter(struct cluster *c, struct ccond *s, const struct cluster_kv *kv,
                       const char *hostid) {
         size_t i;
@@ -182,7 +169,7 @@ static void cond_kv(struct cluster *c, void *state, const struct cluster_kv *kv)
         struct condmod *m = state;
         char name[EVD_NAME_MAX + 1];
         const char *rest;
-        if (!split(kv->key, name, &rest))
+        if (!cluster_key_split(kv->key, "cond/", name, &rest))
                 return;
         pthread_mutex_lock(&m->lock);
         struct ccond *s = find_or_add(m, name);
@@ -288,7 +275,8 @@ static void job_run(struct cluster *c, void *arg) {
                         /* A notify took the dead waiter's key before us. */
                         char name[EVD_NAME_MAX + 1];
                         const char *rest;
-                        if (split(j->v[i].key + strlen(cluster_prefix(c)), name, &rest)) {
+                        if (cluster_key_split(j->v[i].key + strlen(cluster_prefix(c)), "cond/",
+                                              name, &rest)) {
                                 char **nv = realloc(j->names, (j->nnames + 1) * sizeof(*nv));
                                 if (nv) {
                                         j->names = nv;
@@ -613,16 +601,12 @@ static int cond_reclaim(struct cluster *c, void *state, uint32_t index, pid_t on
 
 /* ---- requests ---------------------------------------------------------------------- */
 
-static bool valid_name(const struct proto_msg *req) {
-        return PROTO_HAS(req, TAG_NAME) && evd_name_check(req->name, NULL, 0) == 0;
-}
-
 /* OP_CLUSTER_COND_WAIT: one txn puts the waiter key (host lease) and
  * deletes the caller's hold of the condition's lock (a clean release), so
  * that a notify made once the lock is free counts the waiter in. */
 static void handle_wait(struct cluster *c, struct condmod *m, const struct proto_msg *req,
                         struct proto_msg *rep) {
-        if (!valid_name(req) || !PROTO_HAS(req, TAG_PID) || req->pid == 0 ||
+        if (!cluster_req_name_ok(req) || !PROTO_HAS(req, TAG_PID) || req->pid == 0 ||
             req->pid > INT32_MAX) {
                 cluster_reply(rep, -EINVAL, NULL);
                 return;
@@ -729,7 +713,7 @@ static void handle_wait(struct cluster *c, struct condmod *m, const struct proto
  * notify counted for it, as on one host). */
 static void handle_cancel(struct cluster *c, struct condmod *m, const struct proto_msg *req,
                           struct proto_msg *rep) {
-        if (!valid_name(req) || !PROTO_HAS(req, TAG_SETS) || req->sets == 0 ||
+        if (!cluster_req_name_ok(req) || !PROTO_HAS(req, TAG_SETS) || req->sets == 0 ||
             req->sets > INT64_MAX) {
                 cluster_reply(rep, -EINVAL, NULL);
                 return;
@@ -857,7 +841,7 @@ static int notify(struct cluster *c, struct condmod *m, const char *name, uint32
 
 static void handle_notify(struct cluster *c, struct condmod *m, const struct proto_msg *req,
                           struct proto_msg *rep) {
-        if (!valid_name(req) || !PROTO_HAS(req, TAG_COUNT) || req->count == 0) {
+        if (!cluster_req_name_ok(req) || !PROTO_HAS(req, TAG_COUNT) || req->count == 0) {
                 cluster_reply(rep, -EINVAL, NULL);
                 return;
         }

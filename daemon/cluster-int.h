@@ -124,3 +124,9 @@ char *cluster_name_found(json_object *rep);
 
 /* Key helpers: P SUB NAME / REST, malloc'ed. */
 char *cluster_key(struct cluster *c, const char *sub, const char *name, const char *rest);
+/* Split a module's key SUB NAME/REST (after the prefix; SUB: "sem/")
+ * into NAME (EVD_NAME_MAX + 1 bytes) and *RESTP (what follows NAME's
+ * slash); false when NAME is missing, too long or not a valid name. */
+bool cluster_key_split(const char *key, const char *sub, char *name, const char **restp);
+/* Whether request REQ names an object, with a valid name. */
+bool cluster_req_name_ok(const struct proto_msg *req);

@@ -167,19 +167,6 @@ static bool parse_descr(const char *d, size_t len, bool *is_lock, uint32_t *max)
         return true;
 }
 
-/* Split "sem/NAME/REST" (REST: "m", "clean" or "h/HOST/ID"). */
-static bool split(const char *key, char *name, const char **rest) {
-        const char *p = key + strlen("sem/"), *slash = strchr(p, '/');
-        if (!slash || (size_t)(slash - p) > EVD_NAME_MAX || slash == p)
-                return false;
-        memcpy(name, p, (size_t)(slash - p));
-        name[slash - p] = '\0';
-        if (evd_name_check(name, NULL, 0) < 0)
-                return false;
-        *rest = slash + 1;
-        return true;
-}
-
 static void on_contender(struct semmod *m, struct cluster *c, struct csem *s,
                          const struct cluster_kv *kv, const char *hostid) {
         size_t i;
@@ -264,7 +251,7 @@ static void sem_kv(struct cluster *c, void *state, const struct cluster_kv *kv) 
         struct semmod *m = state;
         char name[EVD_NAME_MAX + 1];
         const char *rest;
-        if (!split(kv->key, name, &rest))
+        if (!cluster_key_split(kv->key, "sem/", name, &rest))
                 return;
         pthread_mutex_lock(&m->lock);
         struct csem *s = find_or_add(m, name);
@@ -735,11 +722,6 @@ static int sem_reclaim(struct cluster *c, void *state, uint32_t index, pid_t onl
 
 /* ---- requests -------------------------------------------------------------------- */
 
-static bool valid_name(const struct proto_msg *req) {
-        return PROTO_HAS(req, TAG_NAME) && evd_name_check(req->name, NULL, 0) == 0;
-}
-
-
 /* OP_CLUSTER_SEM_ACQUIRE: put a contender key for the owner (and its
  * companion) with the host lease, naming PEER (the process that asks, and
  * will wait) so that a waiter that dies before its turn is passed over;
@@ -748,7 +730,7 @@ static bool valid_name(const struct proto_msg *req) {
 static void handle_acquire(struct cluster *c, struct semmod *m, const struct proto_msg *req,
                            struct proto_msg *rep, pid_t peer) {
         pid_t owner = (pid_t)req->pid, comp = (pid_t)req->index;
-        if (!valid_name(req) || !PROTO_HAS(req, TAG_PID) || req->pid == 0 ||
+        if (!cluster_req_name_ok(req) || !PROTO_HAS(req, TAG_PID) || req->pid == 0 ||
             req->pid > INT32_MAX || req->index > INT32_MAX) {
                 cluster_reply(rep, -EINVAL, NULL);
                 return;
@@ -858,7 +840,7 @@ static int delete_keys(struct cluster *c, const char *name, char **keys, const i
  * release) or not. */
 static void handle_cancel(struct cluster *c, struct semmod *m, const struct proto_msg *req,
                           struct proto_msg *rep) {
-        if (!valid_name(req) || !PROTO_HAS(req, TAG_SETS) || req->sets == 0 ||
+        if (!cluster_req_name_ok(req) || !PROTO_HAS(req, TAG_SETS) || req->sets == 0 ||
             req->sets > INT64_MAX) {
                 cluster_reply(rep, -EINVAL, NULL);
                 return;
@@ -896,7 +878,7 @@ static void handle_cancel(struct cluster *c, struct semmod *m, const struct prot
  * then slots held by nobody, go in one txn (all or none). */
 static void handle_release(struct cluster *c, struct semmod *m, const struct proto_msg *req,
                            struct proto_msg *rep) {
-        if (!valid_name(req) || !PROTO_HAS(req, TAG_PID) || req->pid == 0 ||
+        if (!cluster_req_name_ok(req) || !PROTO_HAS(req, TAG_PID) || req->pid == 0 ||
             req->pid > INT32_MAX || !PROTO_HAS(req, TAG_COUNT) || req->count == 0) {
                 cluster_reply(rep, -EINVAL, NULL);
                 return;

@@ -986,6 +986,22 @@ char *cluster_key(struct cluster *c, const char *sub, const char *name, const ch
                        : k;
 }
 
+bool cluster_key_split(const char *key, const char *sub, char *name, const char **restp) {
+        const char *p = key + strlen(sub), *slash = strchr(p, '/');
+        if (!slash || slash == p || (size_t)(slash - p) > EVD_NAME_MAX)
+                return false;
+        memcpy(name, p, (size_t)(slash - p));
+        name[slash - p] = '\0';
+        if (evd_name_check(name, NULL, 0) < 0)
+                return false;
+        *restp = slash + 1;
+        return true;
+}
+
+bool cluster_req_name_ok(const struct proto_msg *req) {
+        return PROTO_HAS(req, TAG_NAME) && evd_name_check(req->name, NULL, 0) == 0;
+}
+
 /* The connection of the thread that runs a request: the main loop's. */
 static struct etcd_conn *conn_of(struct cluster *c) {
         return tl_conn ? tl_conn : &c->conn;
@@ -1199,7 +1215,7 @@ void cluster_handle_event(struct cluster *c, const struct proto_msg *req, struct
                 cluster_reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
                 return;
         }
-        if (!PROTO_HAS(req, TAG_NAME) || evd_name_check(req->name, NULL, 0) < 0 ||
+        if (!cluster_req_name_ok(req) ||
             !PROTO_HAS(req, TAG_STATE) || req->state > EVD_STATE_FAILED ||
             req->value_len > EVD_VALUE_MAX) {
                 cluster_reply(rep, -EINVAL, NULL);
@@ -1246,7 +1262,7 @@ void cluster_handle_claim(struct cluster *c, const struct proto_msg *req, struct
                 cluster_reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
                 return;
         }
-        if (!PROTO_HAS(req, TAG_NAME) || evd_name_check(req->name, NULL, 0) < 0 ||
+        if (!cluster_req_name_ok(req) ||
             !PROTO_HAS(req, TAG_SETS) || req->sets == 0 || req->sets > INT64_MAX) {
                 cluster_reply(rep, -EINVAL, NULL);
                 return;
