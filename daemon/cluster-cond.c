@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,39 +66,32 @@ struct ccond {
 
 struct condmod {
         pthread_mutex_t lock;
-        struct ccond **v;
-        size_t n, size;
+        struct cluster_table objs; /* struct ccond */
         uint64_t seq;
 };
 
 /* ---- state ------------------------------------------------------------------ */
 
+/* cluster_table keeps it by its name, its first member. */
+_Static_assert(offsetof(struct ccond, name) == 0, "the name comes first");
+
 static struct ccond *find(struct condmod *m, const char *name) {
-        for (size_t i = 0; i < m->n; i++)
-                if (!strcmp(m->v[i]->name, name))
-                        return m->v[i];
-        return NULL;
+        return cluster_table_find(&m->objs, name);
 }
 
 static struct ccond *find_or_add(struct condmod *m, const char *name) {
-        struct ccond *s = find(m, name);
-        if (s)
-                return s;
-        if (m->n == m->size) {
-                size_t ns = m->size ? m->size * 2 : 16;
-                struct ccond **nv = realloc(m->v, ns * sizeof(*nv));
-                if (!nv)
-                        return NULL;
-                m->v = nv;
-                m->size = ns;
+        return cluster_table_find_or_add(&m->objs, name, sizeof(struct ccond));
+}
+
+/* Under the lock: the key of REV is not being deleted by this daemon any
+ * more (its delete failed or was never sent): decided on again later. */
+static void not_deleting(struct condmod *m, int64_t rev) {
+        for (size_t i = 0; i < m->objs.n; i++) {
+                struct ccond *s = m->objs.v[i];
+                for (size_t k = 0; k < s->n; k++)
+                        if (s->v[k].create_rev == rev)
+                                s->v[k].deleting = false;
         }
-        s = calloc(1, sizeof(*s));
-        if (!s || !(s->name = strdup(name))) {
-                free(s);
-                return NULL;
-        }
-        m->v[m->n++] = s;
-        return s;
 }
 
 static void ccond_free(struct ccond *s) {
@@ -203,8 +197,8 @@ static void cond_sync_begin(struct cluster *c, void *state) {
         (void)c;
         struct condmod *m = state;
         pthread_mutex_lock(&m->lock);
-        for (size_t i = 0; i < m->n; i++) {
-                struct ccond *s = m->v[i];
+        for (size_t i = 0; i < m->objs.n; i++) {
+                struct ccond *s = m->objs.v[i];
                 for (size_t j = 0; j < s->n; j++)
                         free(s->v[j].key);
                 s->n = 0;
@@ -289,10 +283,7 @@ static void job_run(struct cluster *c, void *arg) {
                         log_warning("cluster: cannot delete %s: %s", j->v[i].key, why);
                         /* Decided on again at a later publish or reclaim. */
                         pthread_mutex_lock(&j->m->lock);
-                        for (size_t k = 0; k < j->m->n; k++)
-                                for (size_t l = 0; l < j->m->v[k]->n; l++)
-                                        if (j->m->v[k]->v[l].create_rev == j->v[i].rev)
-                                                j->m->v[k]->v[l].deleting = false;
+                        not_deleting(j->m, j->v[i].rev);
                         pthread_mutex_unlock(&j->m->lock);
                 }
                 free(j->v[i].key);
@@ -326,10 +317,7 @@ static void job_later(struct cluster *c, struct job *j) {
                 return;
         pthread_mutex_lock(&j->m->lock);
         for (size_t i = 0; i < j->n; i++) {
-                for (size_t k = 0; k < j->m->n; k++)
-                        for (size_t l = 0; l < j->m->v[k]->n; l++)
-                                if (j->m->v[k]->v[l].create_rev == j->v[i].rev)
-                                        j->m->v[k]->v[l].deleting = false;
+                not_deleting(j->m, j->v[i].rev);
                 free(j->v[i].key);
         }
         pthread_mutex_unlock(&j->m->lock);
@@ -468,8 +456,8 @@ static void cond_revision(struct cluster *c, void *state, int64_t rev) {
                 return;
         j->m = m;
         pthread_mutex_lock(&m->lock);
-        for (size_t i = 0; i < m->n;) {
-                struct ccond *s = m->v[i];
+        for (size_t i = 0; i < m->objs.n;) {
+                struct ccond *s = m->objs.v[i];
                 /* Its lock may have been mirrored again under it. */
                 if (!s->dirty && s->lock) {
                         struct seg *seg = cluster_seg(c);
@@ -494,7 +482,7 @@ static void cond_revision(struct cluster *c, void *state, int64_t rev) {
                 s->passon = 0;
                 if (!s->lock && !s->n) {
                         ccond_free(s);
-                        m->v[i] = m->v[--m->n];
+                        m->objs.v[i] = m->objs.v[--m->objs.n];
                         continue;
                 }
                 i++;
@@ -886,9 +874,9 @@ static int cond_start(struct cluster *c, void **statep) {
 static void cond_stop(struct cluster *c, void *state) {
         (void)c;
         struct condmod *m = state;
-        for (size_t i = 0; i < m->n; i++)
-                ccond_free(m->v[i]);
-        free(m->v);
+        for (size_t i = 0; i < m->objs.n; i++)
+                ccond_free(m->objs.v[i]);
+        free(m->objs.v);
         pthread_mutex_destroy(&m->lock);
         free(m);
 }

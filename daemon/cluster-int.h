@@ -130,3 +130,16 @@ char *cluster_key(struct cluster *c, const char *sub, const char *name, const ch
 bool cluster_key_split(const char *key, const char *sub, char *name, const char **restp);
 /* Whether request REQ names an object, with a valid name. */
 bool cluster_req_name_ok(const struct proto_msg *req);
+
+/* A module's objects by name (its state's mutex guards it): pointers to
+ * structs of the module whose first member is their malloc'ed name,
+ * `char *name`. */
+struct cluster_table {
+        void **v;
+        size_t n, size;
+};
+/* The object NAME, or NULL. */
+void *cluster_table_find(const struct cluster_table *t, const char *name);
+/* The object NAME; when there is none, a new one of SIZE bytes (zeroed
+ * but for its name) is added.  NULL when out of memory. */
+void *cluster_table_find_or_add(struct cluster_table *t, const char *name, size_t size);

@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,39 +85,32 @@ struct csem {
 struct semmod {
         pthread_mutex_t lock;
         int64_t lease; /* the host lease at the last revision */
-        struct csem **v;
-        size_t n, size;
+        struct cluster_table objs; /* struct csem */
         uint64_t seq;
 };
 
 /* ---- state ----------------------------------------------------------------- */
 
+/* cluster_table keeps it by its name, its first member. */
+_Static_assert(offsetof(struct csem, name) == 0, "the name comes first");
+
 static struct csem *find(struct semmod *m, const char *name) {
-        for (size_t i = 0; i < m->n; i++)
-                if (!strcmp(m->v[i]->name, name))
-                        return m->v[i];
-        return NULL;
+        return cluster_table_find(&m->objs, name);
 }
 
 static struct csem *find_or_add(struct semmod *m, const char *name) {
-        struct csem *s = find(m, name);
-        if (s)
-                return s;
-        if (m->n == m->size) {
-                size_t ns = m->size ? m->size * 2 : 16;
-                struct csem **nv = realloc(m->v, ns * sizeof(*nv));
-                if (!nv)
-                        return NULL;
-                m->v = nv;
-                m->size = ns;
+        return cluster_table_find_or_add(&m->objs, name, sizeof(struct csem));
+}
+
+/* Under the lock: the key of REV is not being deleted by this daemon any
+ * more (its delete failed or was never sent): decided on again later. */
+static void not_deleting(struct semmod *m, int64_t rev) {
+        for (size_t i = 0; i < m->objs.n; i++) {
+                struct csem *s = m->objs.v[i];
+                for (size_t k = 0; k < s->n; k++)
+                        if (s->v[k].create_rev == rev)
+                                s->v[k].deleting = false;
         }
-        s = calloc(1, sizeof(*s));
-        if (!s || !(s->name = strdup(name))) {
-                free(s);
-                return NULL;
-        }
-        m->v[m->n++] = s;
-        return s;
 }
 
 static void csem_free(struct csem *s) {
@@ -287,8 +281,8 @@ static void sem_sync_begin(struct cluster *c, void *state) {
         /* Everything is read again.  The objects are kept (not known
          * until their m key comes back) so that a publish after the read
          * deletes those that are gone. */
-        for (size_t i = 0; i < m->n; i++) {
-                struct csem *s = m->v[i];
+        for (size_t i = 0; i < m->objs.n; i++) {
+                struct csem *s = m->objs.v[i];
                 for (size_t j = 0; j < s->n; j++)
                         free(s->v[j].key);
                 s->n = 0;
@@ -355,10 +349,7 @@ static void run_doomed(struct cluster *c, struct semmod *m, struct doomed_list *
                         log_warning("cluster: cannot delete %s: %s", x->key, why);
                         /* Tried again at a later publish. */
                         pthread_mutex_lock(&m->lock);
-                        for (size_t j = 0; j < m->n; j++)
-                                for (size_t k = 0; k < m->v[j]->n; k++)
-                                        if (m->v[j]->v[k].create_rev == x->rev)
-                                                m->v[j]->v[k].deleting = false;
+                        not_deleting(m, x->rev);
                         pthread_mutex_unlock(&m->lock);
                 }
                 json_object_put(rep);
@@ -399,10 +390,7 @@ static void doomed_later(struct cluster *c, struct semmod *m, struct doomed_list
          * decided on again at a later publish or reclaim. */
         pthread_mutex_lock(&m->lock);
         for (size_t i = 0; i < d->n; i++)
-                for (size_t k = 0; k < m->n; k++)
-                        for (size_t l = 0; l < m->v[k]->n; l++)
-                                if (m->v[k]->v[l].create_rev == d->v[i].rev)
-                                        m->v[k]->v[l].deleting = false;
+                not_deleting(m, d->v[i].rev);
         pthread_mutex_unlock(&m->lock);
         for (size_t i = 0; i < d->n; i++) {
                 free(d->v[i].key);
@@ -584,8 +572,8 @@ static void sem_revision(struct cluster *c, void *state, int64_t rev) {
         int64_t lease = cluster_lease(c);
         bool lease_changed = lease != m->lease;
         m->lease = lease;
-        for (size_t i = 0; i < m->n;) {
-                struct csem *s = m->v[i];
+        for (size_t i = 0; i < m->objs.n;) {
+                struct csem *s = m->objs.v[i];
                 /* The waiters of this host wake and look at the lease
                  * their keys had (gone from here, maybe, already). */
                 if (lease_changed)
@@ -603,7 +591,7 @@ static void sem_revision(struct cluster *c, void *state, int64_t rev) {
                 }
                 if (!s->known && !s->n) {
                         csem_free(s);
-                        m->v[i] = m->v[--m->n];
+                        m->objs.v[i] = m->objs.v[--m->objs.n];
                         continue;
                 }
                 i++;
@@ -1008,9 +996,9 @@ static int sem_start(struct cluster *c, void **statep) {
 static void sem_stop(struct cluster *c, void *state) {
         (void)c;
         struct semmod *m = state;
-        for (size_t i = 0; i < m->n; i++)
-                csem_free(m->v[i]);
-        free(m->v);
+        for (size_t i = 0; i < m->objs.n; i++)
+                csem_free(m->objs.v[i]);
+        free(m->objs.v);
         pthread_mutex_destroy(&m->lock);
         free(m);
 }

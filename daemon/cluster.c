@@ -998,6 +998,35 @@ bool cluster_key_split(const char *key, const char *sub, char *name, const char 
         return true;
 }
 
+void *cluster_table_find(const struct cluster_table *t, const char *name) {
+        for (size_t i = 0; i < t->n; i++)
+                if (!strcmp(*(char *const *)t->v[i], name))
+                        return t->v[i];
+        return NULL;
+}
+
+void *cluster_table_find_or_add(struct cluster_table *t, const char *name, size_t size) {
+        void *o = cluster_table_find(t, name);
+        if (o)
+                return o;
+        if (t->n == t->size) {
+                size_t ns = t->size ? t->size * 2 : 16;
+                void **nv = realloc(t->v, ns * sizeof(*nv));
+                if (!nv)
+                        return NULL;
+                t->v = nv;
+                t->size = ns;
+        }
+        char *n = strdup(name);
+        if (!n || !(o = calloc(1, size))) {
+                free(n);
+                return NULL;
+        }
+        *(char **)o = n;
+        t->v[t->n++] = o;
+        return o;
+}
+
 bool cluster_req_name_ok(const struct proto_msg *req) {
         return PROTO_HAS(req, TAG_NAME) && evd_name_check(req->name, NULL, 0) == 0;
 }
