@@ -633,28 +633,21 @@ static int bar_create(struct cluster *c, void *state, const char *name,
         _cleanup_free_ char *ks = cluster_key(c, "bar/", name, "s");
         if (!kp || !ks)
                 return -ENOMEM;
-        json_object *t = cluster_txn_new(), *rep = NULL;
-        if (cluster_name_claim(c, t, name, what) < 0) {
-                json_object_put(t);
+        json_object *t = cluster_create_txn(c, name, what, kp);
+        if (!t)
                 return -ENOMEM;
-        }
-        cluster_txn_add(t, "compare", etcd_cmp(kp, "CREATE", "EQUAL", NULL, 0, 0));
         cluster_txn_add(t, "success", etcd_req_put(kp, n, strlen(n)));
         cluster_txn_add(t, "success", etcd_req_put(ks, "0 open", 6));
-        char why[256];
         int64_t rev = 0;
-        int r = cluster_txn(c, t, &rep, &rev, why, sizeof(why));
-        if (r < 0) {
-                log_warning("cluster: cannot create %s: %s", name, why);
+        _cleanup_free_ char *found = NULL;
+        int r = cluster_create_run(c, t, name, &rev, &found);
+        if (r < 0)
                 return r;
-        }
-        if (!cluster_txn_succeeded(rep)) {
-                _cleanup_free_ char *found = cluster_name_found(rep);
+        if (r > 0)
                 r = !found || strcmp(found, what) ? -EMEDIUMTYPE : excl ? -EEXIST : 0;
-        } else
+        else
                 log_info("cluster: created barrier %s (%u parties) at revision %" PRId64, name,
                          init->max, rev);
-        json_object_put(rep);
         /* Requests on it find its state in the mirror. */
         if (r == 0 && !cluster_wait_applied(c, rev, ECHO_MS))
                 log_notice("cluster: barrier %s: the watch has not brought revision %" PRId64

@@ -514,31 +514,24 @@ static int cond_create(struct cluster *c, void *state, const char *name,
         _cleanup_free_ char *kl = cluster_key(c, "sem/", lock, "m");
         if (!km || !kl)
                 return -ENOMEM;
-        json_object *t = cluster_txn_new(), *rep = NULL;
-        if (cluster_name_claim(c, t, name, what) < 0) {
-                json_object_put(t);
+        json_object *t = cluster_create_txn(c, name, what, km);
+        if (!t)
                 return -ENOMEM;
-        }
-        cluster_txn_add(t, "compare", etcd_cmp(km, "CREATE", "EQUAL", NULL, 0, 0));
         /* Bound to a lock that exists in etcd, not only in this mirror. */
         cluster_txn_add(t, "compare", etcd_cmp(kl, "VALUE", "EQUAL", "lock", 4, 0));
         cluster_txn_add(t, "success", etcd_req_put(km, lock, strlen(lock)));
-        char why[256];
         int64_t rev = 0;
-        int r = cluster_txn(c, t, &rep, &rev, why, sizeof(why));
-        if (r < 0) {
-                log_warning("cluster: cannot create %s: %s", name, why);
+        _cleanup_free_ char *found = NULL;
+        int r = cluster_create_run(c, t, name, &rev, &found);
+        if (r < 0)
                 return r;
-        }
-        if (!cluster_txn_succeeded(rep)) {
-                _cleanup_free_ char *found = cluster_name_found(rep);
+        if (r > 0) {
                 /* Found: bound to another lock is -EMEDIUMTYPE, as on one
                  * host; not found: the lock is gone from etcd. */
                 r = !found ? -EINVAL : strcmp(found, what) ? -EMEDIUMTYPE : excl ? -EEXIST : 0;
         } else
                 log_info("cluster: created condition %s (lock %s) at revision %" PRId64, name,
                          lock, rev);
-        json_object_put(rep);
         return r;
 }
 

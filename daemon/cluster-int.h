@@ -122,6 +122,18 @@ int cluster_name_claim(struct cluster *c, json_object *t, const char *name, cons
  * made before the name key existed). */
 char *cluster_name_found(json_object *rep);
 
+/* A module's create txn for object NAME: the name's claim (WHAT) and the
+ * compare that KEY (with the prefix: the object's own key) is absent; the
+ * caller adds its puts to success.  NULL when out of memory. */
+json_object *cluster_create_txn(struct cluster *c, const char *name, const char *what,
+                                const char *key);
+/* Run the create txn T (consumed) of NAME: 0 when it made the object
+ * (*REVP: at which revision), 1 when it did not (*FOUNDP: the descriptor
+ * found at P n/NAME, as cluster_name_found gives it), or etcd's failure
+ * (logged). */
+int cluster_create_run(struct cluster *c, json_object *t, const char *name, int64_t *revp,
+                       char **foundp);
+
 /* Key helpers: P SUB NAME / REST, malloc'ed. */
 char *cluster_key(struct cluster *c, const char *sub, const char *name, const char *rest);
 /* Split a module's key SUB NAME/REST (after the prefix; SUB: "sem/")

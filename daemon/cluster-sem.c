@@ -621,12 +621,9 @@ static int sem_create(struct cluster *c, void *state, const char *name,
         _cleanup_free_ char *km = cluster_key(c, "sem/", name, "m");
         if (!km)
                 return -ENOMEM;
-        json_object *t = cluster_txn_new(), *rep = NULL;
-        if (cluster_name_claim(c, t, name, what) < 0) {
-                json_object_put(t);
+        json_object *t = cluster_create_txn(c, name, what, km);
+        if (!t)
                 return -ENOMEM;
-        }
-        cluster_txn_add(t, "compare", etcd_cmp(km, "CREATE", "EQUAL", NULL, 0, 0));
         cluster_txn_add(t, "success", etcd_req_put(km, what, strlen(what)));
         /* Slots it is created without: held by nobody, before anybody
          * (lib/sync.c's `unowned`): a release by a process that holds
@@ -641,22 +638,18 @@ static int sem_create(struct cluster *c, void *state, const char *name,
                 }
                 cluster_txn_add(t, "success", etcd_req_put(kp, "1 0 0", 5));
         }
-        char why[256];
         int64_t rev = 0;
-        int r = cluster_txn(c, t, &rep, &rev, why, sizeof(why));
-        if (r < 0) {
-                log_warning("cluster: cannot create %s: %s", name, why);
+        _cleanup_free_ char *found = NULL;
+        int r = cluster_create_run(c, t, name, &rev, &found);
+        if (r < 0)
                 return r;
-        }
-        if (!cluster_txn_succeeded(rep)) {
-                _cleanup_free_ char *found = cluster_name_found(rep);
+        if (r > 0) {
                 r = !found || strcmp(found, what) ? -EMEDIUMTYPE : excl ? -EEXIST : 0;
         } else {
                 /* The caller creates it locally now; the watch's copy
                  * finds it there. */
                 log_info("cluster: created %s %s at revision %" PRId64, what, name, rev);
         }
-        json_object_put(rep);
         return r;
 }
 

@@ -1076,6 +1076,35 @@ char *cluster_name_found(json_object *rep) {
         return range_value(rep, 0);
 }
 
+json_object *cluster_create_txn(struct cluster *c, const char *name, const char *what,
+                                const char *key) {
+        json_object *t = cluster_txn_new();
+        if (cluster_name_claim(c, t, name, what) < 0) {
+                json_object_put(t);
+                return NULL;
+        }
+        cluster_txn_add(t, "compare", etcd_cmp(key, "CREATE", "EQUAL", NULL, 0, 0));
+        return t;
+}
+
+int cluster_create_run(struct cluster *c, json_object *t, const char *name, int64_t *revp,
+                       char **foundp) {
+        json_object *rep = NULL;
+        char why[256];
+        *foundp = NULL;
+        int r = cluster_txn(c, t, &rep, revp, why, sizeof(why));
+        if (r < 0) {
+                log_warning("cluster: cannot create %s: %s", name, why);
+                return r;
+        }
+        if (!cluster_txn_succeeded(rep)) {
+                *foundp = cluster_name_found(rep);
+                r = 1;
+        }
+        json_object_put(rep);
+        return r;
+}
+
 /* What P n/NAME says of an event of KIND. */
 static void event_descr(char *buf, size_t size, uint32_t kind) {
         snprintf(buf, size, "event %s", kind_names[kind]);
@@ -1091,12 +1120,9 @@ static int event_create(struct cluster *c, const char *name, uint32_t kind, bool
                 return -ENOMEM;
         char what[64];
         event_descr(what, sizeof(what), kind);
-        json_object *t = cluster_txn_new(), *rep = NULL;
-        if (cluster_name_claim(c, t, name, what) < 0) {
-                json_object_put(t);
+        json_object *t = cluster_create_txn(c, name, what, kk), *rep = NULL;
+        if (!t)
                 return -ENOMEM;
-        }
-        cluster_txn_add(t, "compare", etcd_cmp(kk, "CREATE", "EQUAL", NULL, 0, 0));
         cluster_txn_add(t, "success", etcd_req_put(kk, kind_names[kind], strlen(kind_names[kind])));
         cluster_txn_add(t, "success", etcd_req_put(ks, "clear", 5));
         cluster_txn_add(t, "failure", etcd_req_range(kk, NULL));
