@@ -537,12 +537,9 @@ static int cond_create(struct cluster *c, void *state, const char *name,
 
 static int cond_reclaim(struct cluster *c, void *state, uint32_t index, pid_t only_pid) {
         struct condmod *m = state;
-        struct seg *seg = cluster_seg(c);
-        if (seg_lost(seg) || index >= seg->capacity)
-                return -ENOENT;
         char name[EVD_NAME_MAX + 1];
-        memcpy(name, seg->objs[index].name, EVD_NAME_MAX);
-        name[EVD_NAME_MAX] = '\0';
+        if (cluster_slot_name(c, index, name) < 0)
+                return -ENOENT;
         struct job *j = calloc(1, sizeof(*j));
         if (!j)
                 return -ENOMEM;
@@ -564,19 +561,7 @@ static int cond_reclaim(struct cluster *c, void *state, uint32_t index, pid_t on
                 log_info("cluster: %s: deleted %d waiter key(s) of dead processes", name, n);
         /* Records of a condition deleted from this slot: only the record
          * to drop. */
-        struct seg_obj *o = &seg->objs[index];
-        if (seg_obj_lock(o, 200) == 0) {
-                uint32_t gen = atomic_load(&o->gen);
-                for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
-                        struct seg_holder *h = &seg->hdr->holders[i];
-                        uint32_t pid = atomic_load(&h->pid);
-                        if (!pid || atomic_load(&h->obj_plus1) != index + 1 || h->obj_gen == gen ||
-                            (only_pid && pid != (uint32_t)only_pid) || seg_holder_alive(h))
-                                continue;
-                        seg_holder_drop(seg, (int)i, UINT32_MAX);
-                }
-                seg_obj_unlock(o);
-        }
+        cluster_drop_stale_records(c, index, only_pid, false);
         return s ? n : 0;
 }
 

@@ -122,6 +122,16 @@ int cluster_name_claim(struct cluster *c, json_object *t, const char *name, cons
  * made before the name key existed). */
 char *cluster_name_found(json_object *rep);
 
+/* For a module's reclaim: the name of the object in slot INDEX into NAME
+ * (EVD_NAME_MAX + 1 bytes); -ENOENT when the segment has no such slot. */
+int cluster_slot_name(struct cluster *c, uint32_t index, char *name);
+/* For a module's reclaim, after cluster_slot_name found slot INDEX: drop
+ * the records on it of an object deleted from it (their generation is not
+ * the slot's; their keys went with it) whose processes are dead: those of
+ * ONLY_PID, when not 0, or (COMPANIONS) of which it is the companion. */
+void cluster_drop_stale_records(struct cluster *c, uint32_t index, pid_t only_pid,
+                                bool companions);
+
 /* A module's create txn for object NAME: the name's claim (WHAT) and the
  * compare that KEY (with the prefix: the object's own key) is absent; the
  * caller adds its puts to success.  NULL when out of memory. */

@@ -655,12 +655,9 @@ static int sem_create(struct cluster *c, void *state, const char *name,
 
 static int sem_reclaim(struct cluster *c, void *state, uint32_t index, pid_t only_pid) {
         struct semmod *m = state;
-        struct seg *seg = cluster_seg(c);
-        if (seg_lost(seg) || index >= seg->capacity)
-                return -ENOENT;
         char name[EVD_NAME_MAX + 1];
-        memcpy(name, seg->objs[index].name, EVD_NAME_MAX);
-        name[EVD_NAME_MAX] = '\0';
+        if (cluster_slot_name(c, index, name) < 0)
+                return -ENOENT;
         struct doomed_list d = { 0 };
         int n = 0;
         pthread_mutex_lock(&m->lock);
@@ -683,20 +680,7 @@ static int sem_reclaim(struct cluster *c, void *state, uint32_t index, pid_t onl
                 log_info("cluster: %s: deleted %d key(s) of dead processes", name, n);
         /* Records of an object deleted from this slot (their keys went
          * with it): nothing to give back, only the record to drop. */
-        struct seg_obj *o = &seg->objs[index];
-        if (seg_obj_lock(o, 200) == 0) {
-                uint32_t gen = atomic_load(&o->gen);
-                for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
-                        struct seg_holder *h = &seg->hdr->holders[i];
-                        uint32_t pid = atomic_load(&h->pid);
-                        if (!pid || atomic_load(&h->obj_plus1) != index + 1 || h->obj_gen == gen ||
-                            (only_pid && pid != (uint32_t)only_pid && h->pid2 != (uint32_t)only_pid) ||
-                            seg_holder_alive(h))
-                                continue;
-                        seg_holder_drop(seg, (int)i, UINT32_MAX);
-                }
-                seg_obj_unlock(o);
-        }
+        cluster_drop_stale_records(c, index, only_pid, true);
         /* A cluster object's holds are never given back in the segment. */
         return s ? n : 0;
 }

@@ -33,6 +33,7 @@
 #include "cluster-int.h"
 #include "cluster.h"
 #include "etcd-gw.h"
+#include "holders.h"
 #include "log.h"
 #include "macro.h"
 #include "proc.h"
@@ -1103,6 +1104,35 @@ int cluster_create_run(struct cluster *c, json_object *t, const char *name, int6
         }
         json_object_put(rep);
         return r;
+}
+
+int cluster_slot_name(struct cluster *c, uint32_t index, char *name) {
+        struct seg *seg = cluster_seg(c);
+        if (seg_lost(seg) || index >= seg->capacity)
+                return -ENOENT;
+        memcpy(name, seg->objs[index].name, EVD_NAME_MAX);
+        name[EVD_NAME_MAX] = '\0';
+        return 0;
+}
+
+void cluster_drop_stale_records(struct cluster *c, uint32_t index, pid_t only_pid,
+                                bool companions) {
+        struct seg *seg = cluster_seg(c);
+        struct seg_obj *o = &seg->objs[index];
+        if (seg_obj_lock(o, 200) < 0)
+                return;
+        uint32_t gen = atomic_load(&o->gen);
+        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                struct seg_holder *h = &seg->hdr->holders[i];
+                uint32_t pid = atomic_load(&h->pid);
+                if (!pid || atomic_load(&h->obj_plus1) != index + 1 || h->obj_gen == gen ||
+                    (only_pid && pid != (uint32_t)only_pid &&
+                     !(companions && h->pid2 == (uint32_t)only_pid)) ||
+                    seg_holder_alive(h))
+                        continue;
+                seg_holder_drop(seg, (int)i, UINT32_MAX);
+        }
+        seg_obj_unlock(o);
 }
 
 /* What P n/NAME says of an event of KIND. */
