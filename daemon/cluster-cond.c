@@ -347,15 +347,6 @@ static const struct cwaiter *local_waiter(const struct ccond *s, uint64_t rev) {
         return NULL;
 }
 
-static void drop_records(struct seg *seg, uint32_t idx, uint32_t gen) {
-        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
-                struct seg_holder *h = &seg->hdr->holders[i];
-                if (atomic_load(&h->pid) && atomic_load(&h->obj_plus1) == idx + 1 &&
-                    h->obj_gen == gen)
-                        seg_holder_drop(seg, (int)i, UINT32_MAX);
-        }
-}
-
 /* Bring condition S of the segment in line with etcd: mirror it bound to
  * the mirror of its lock (or delete it), record this host's waiters and
  * drop the records of keys that are gone.  False when it must be tried
@@ -376,7 +367,7 @@ static bool publish(struct cluster *c, struct ccond *s, struct job *j) {
         if (!s->lock || !lock_ok || other) {
                 if (q == 0 && seg->objs[idx].type == EVD_TYPE_CONDITION) {
                         if (seg_obj_lock(&seg->objs[idx], 2000) == 0) {
-                                drop_records(seg, idx, gen);
+                                cluster_drop_records(seg, idx, gen);
                                 seg_obj_unlock(&seg->objs[idx]);
                         }
                         if (seg_table_delete(seg, s->name) == 0)
@@ -578,12 +569,9 @@ static void handle_wait(struct cluster *c, struct condmod *m, const struct proto
                 return;
         }
         pid_t pid = (pid_t)req->pid;
-        int64_t lease = cluster_lease(c);
-        if (!lease) {
-                cluster_reply(rep, -ENOLINK, "this host has no lease in the etcd cluster (it "
-                                             "cannot reach etcd, or has just lost its lease)");
+        int64_t lease = cluster_lease_or_reply(c, rep);
+        if (!lease)
                 return;
-        }
         uint64_t start;
         if (proc_read_start(pid, &start) < 0) {
                 cluster_reply(rep, -ESRCH, NULL);

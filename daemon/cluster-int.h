@@ -84,6 +84,9 @@ const char *cluster_host(struct cluster *c);
 /* The host lease's ID, 0 while there is none (not granted yet, or lost and
  * not granted again). */
 int64_t cluster_lease(struct cluster *c);
+/* For a request that puts a key with the host lease: the lease, or 0
+ * with REP made the refusal (-ENOLINK, and why). */
+int64_t cluster_lease_or_reply(struct cluster *c, struct proto_msg *rep);
 /* The revision the segment has applied (any thread). */
 int64_t cluster_applied(struct cluster *c);
 
@@ -125,6 +128,9 @@ char *cluster_name_found(json_object *rep);
 /* For a module's reclaim: the name of the object in slot INDEX into NAME
  * (EVD_NAME_MAX + 1 bytes); -ENOENT when the segment has no such slot. */
 int cluster_slot_name(struct cluster *c, uint32_t index, char *name);
+/* Drop every record of the object of slot INDEX and generation GEN (its
+ * mirror goes, or is made again), whoever's they are. */
+void cluster_drop_records(struct seg *seg, uint32_t index, uint32_t gen);
 /* For a module's reclaim, after cluster_slot_name found slot INDEX: drop
  * the records on it of an object deleted from it (their generation is not
  * the slot's; their keys went with it) whose processes are dead: those of

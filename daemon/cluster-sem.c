@@ -432,12 +432,7 @@ static void publish(struct cluster *c, struct csem *s, struct doomed_list *d) {
                  * with it, and so does the mirror. */
                 if (q == 0 && (seg->objs[idx].type == EVD_TYPE_LOCK ||
                                seg->objs[idx].type == EVD_TYPE_SEMAPHORE)) {
-                        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
-                                struct seg_holder *h = &seg->hdr->holders[i];
-                                if (atomic_load(&h->pid) && atomic_load(&h->obj_plus1) == idx + 1 &&
-                                    h->obj_gen == gen)
-                                        seg_holder_drop(seg, (int)i, UINT32_MAX);
-                        }
+                        cluster_drop_records(seg, idx, gen);
                         if (seg_table_delete(seg, s->name) == 0)
                                 log_info("cluster: deleted %s %s", s->is_lock ? "lock" : "semaphore",
                                          s->name);
@@ -702,12 +697,9 @@ static void handle_acquire(struct cluster *c, struct semmod *m, const struct pro
         }
         /* The object need not be mirrored yet (made a moment ago): the
          * txn checks it exists. */
-        int64_t lease = cluster_lease(c);
-        if (!lease) {
-                cluster_reply(rep, -ENOLINK, "this host has no lease in the etcd cluster (it "
-                                             "cannot reach etcd, or has just lost its lease)");
+        int64_t lease = cluster_lease_or_reply(c, rep);
+        if (!lease)
                 return;
-        }
         uint64_t start = 0, cstart = 0, wstart = 0;
         if (peer <= 0 || proc_read_start(peer, &wstart) < 0) {
                 peer = 0;

@@ -1115,6 +1115,23 @@ int cluster_slot_name(struct cluster *c, uint32_t index, char *name) {
         return 0;
 }
 
+int64_t cluster_lease_or_reply(struct cluster *c, struct proto_msg *rep) {
+        int64_t lease = cluster_lease(c);
+        if (!lease)
+                cluster_reply(rep, -ENOLINK, "this host has no lease in the etcd cluster (it "
+                                             "cannot reach etcd, or has just lost its lease)");
+        return lease;
+}
+
+void cluster_drop_records(struct seg *seg, uint32_t index, uint32_t gen) {
+        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                struct seg_holder *h = &seg->hdr->holders[i];
+                if (atomic_load(&h->pid) && atomic_load(&h->obj_plus1) == index + 1 &&
+                    h->obj_gen == gen)
+                        seg_holder_drop(seg, (int)i, UINT32_MAX);
+        }
+}
+
 void cluster_drop_stale_records(struct cluster *c, uint32_t index, pid_t only_pid,
                                 bool companions) {
         struct seg *seg = cluster_seg(c);
