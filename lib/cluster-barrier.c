@@ -12,7 +12,7 @@
 
 #include "cancel.h"
 #include "cluster-barrier.h"
-#include "cluster-request.h"
+#include "cluster-shared.h"
 #include "detail.h"
 #include "holders.h"
 #include "object.h"

@@ -17,7 +17,7 @@
 #include "cancel.h"
 #include "client.h"
 #include "cluster-cond.h"
-#include "cluster-request.h"
+#include "cluster-shared.h"
 #include "cluster-sem.h"
 #include "detail.h"
 #include "object.h"
@@ -49,19 +49,6 @@ int cluster_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned f
         return r;
 }
 
-/* Under the lock: whether the waiter record of REV (this condition, PID)
- * is there. */
-static bool waiting(const struct locked *l, const evd_cond *cond, pid_t pid, uint64_t rev) {
-        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
-                const struct seg_holder *h = &l->seg->hdr->holders[i];
-                if (atomic_load(&h->pid) == (uint32_t)pid &&
-                    atomic_load(&h->obj_plus1) == cond->o.index + 1 &&
-                    h->obj_gen == cond->o.gen && h->tag == rev)
-                        return true;
-        }
-        return false;
-}
-
 int cluster_cond_wait(evd_cond *cond, int64_t timeout) {
         const struct sync_obj *o = &cond->o;
         /* Cancelled: return with the lock still held, nothing done. */
@@ -90,7 +77,7 @@ int cluster_cond_wait(evd_cond *cond, int64_t timeout) {
                         wait_nointr--;
                         if (r < 0)
                                 break;
-                        if (!waiting(&l, cond, pid, rev)) {
+                        if (!cluster_record_found(&l, o, pid, rev)) {
                                 obj_unlock(&l);
                                 break; /* notified: a notify deleted our key */
                         }

@@ -13,7 +13,7 @@
 
 #include "cancel.h"
 #include "client.h"
-#include "cluster-request.h"
+#include "cluster-shared.h"
 #include "cluster-sem.h"
 #include "detail.h"
 #include "object.h"
@@ -27,21 +27,6 @@ static int request(const struct sync_obj *o, struct proto_msg *req, struct proto
                    bool *localp) {
         return cluster_request(o->ctx, o->name, req, rep, true, localp);
 }
-
-/* Under the lock: whether the hold record of REV (this object, OWNER)
- * is there. */
-static bool hold_recorded(const struct locked *l, const struct sync_obj *o, pid_t owner,
-                          uint64_t rev) {
-        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
-                const struct seg_holder *h = &l->seg->hdr->holders[i];
-                if (atomic_load(&h->pid) == (uint32_t)owner &&
-                    atomic_load(&h->obj_plus1) == o->index + 1 && h->obj_gen == o->gen &&
-                    h->tag == rev)
-                        return true;
-        }
-        return false;
-}
-
 
 static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64_t timeout,
                    bool lock, bool *localp) {
@@ -69,7 +54,7 @@ static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64
                 r = obj_lock(o->ctx, o->index, o->gen, o->type, &l);
                 if (r < 0)
                         break;
-                if (hold_recorded(&l, o, owner, rev)) {
+                if (cluster_record_found(&l, o, owner, rev)) {
                         r = 0;
                         if (lock && l.obj->u.sem.abandoned) {
                                 /* Told once: the daemon set it for this

@@ -15,7 +15,7 @@
 #include "cluster-cond.h"
 #include "cluster-sem.h"
 #include "cluster-barrier.h"
-#include "cluster-request.h"
+#include "cluster-shared.h"
 #include "detail.h"
 #include "shm.h"
 
@@ -55,6 +55,18 @@ int cluster_request(evd_ctx *ctx, const char *name, struct proto_msg *req, struc
                 return detail_set(rep->status, "%.*s", (int)rep->value_len,
                                   (const char *)rep->value);
         return rep->status;
+}
+
+bool cluster_record_found(const struct locked *l, const struct sync_obj *o, pid_t pid,
+                          uint64_t tag) {
+        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                const struct seg_holder *h = &l->seg->hdr->holders[i];
+                if (atomic_load(&h->pid) == (uint32_t)pid &&
+                    atomic_load(&h->obj_plus1) == o->index + 1 && h->obj_gen == o->gen &&
+                    h->tag == tag)
+                        return true;
+        }
+        return false;
 }
 
 /* One request to the daemon about event EV. */

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* cluster-request.h - the one way the cluster backend's modules
- * (cluster.c, cluster-sem.c, cluster-cond.c, cluster-barrier.c) ask the
- * daemon something about one object (cluster.c). */
+/* cluster-shared.h - what the cluster backend's modules (cluster.c,
+ * cluster-sem.c, cluster-cond.c, cluster-barrier.c) share, in cluster.c:
+ * the one way they ask the daemon something about one object, and the
+ * look for the record a waiter waits for. */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "backend.h"
+#include "object.h"
 #include "proto.h"
 
 /* Send REQ about object NAME of CTX and read the reply into *REP (its
@@ -25,3 +27,9 @@ int cluster_request_raw(evd_ctx *ctx, const char *name, struct proto_msg *req,
  * any local namespace. */
 int cluster_request(evd_ctx *ctx, const char *name, struct proto_msg *req, struct proto_msg *rep,
                     bool nointr, bool *localp);
+
+/* Under the lock L of object O: whether the record of PID tagged TAG
+ * (a hold, or a condition's waiter, whose tag is its key's create
+ * revision) is there. */
+bool cluster_record_found(const struct locked *l, const struct sync_obj *o, pid_t pid,
+                          uint64_t tag);
