@@ -410,19 +410,6 @@ static void bar_sync_begin(struct cluster *c, void *state) {
         pthread_mutex_unlock(&st->lock);
 }
 
-/* Split "bar/NAME/FIELD..." into NAME and what follows it. */
-static bool split(const char *key, char *name, const char **restp) {
-        const char *n = key + strlen("bar/"), *slash = strchr(n, '/');
-        if (!slash || slash == n || (size_t)(slash - n) > EVD_NAME_MAX)
-                return false;
-        memcpy(name, n, (size_t)(slash - n));
-        name[slash - n] = '\0';
-        if (evd_name_check(name, NULL, 0) < 0)
-                return false;
-        *restp = slash + 1;
-        return true;
-}
-
 static void kv_slot(struct cluster *c, struct bstate *st, struct bar *b, const char *rest,
                     const struct cluster_kv *kv) {
         uint64_t gen;
@@ -478,7 +465,7 @@ static void bar_kv(struct cluster *c, void *state, const struct cluster_kv *kv) 
         struct bstate *st = state;
         char name[EVD_NAME_MAX + 1];
         const char *rest;
-        if (!split(kv->key, name, &rest))
+        if (!cluster_key_split(kv->key, "bar/", name, &rest))
                 return;
         pthread_mutex_lock(&st->lock);
         struct bar *b = bar_find(st, name, !kv->deleted);
@@ -646,28 +633,21 @@ static int bar_create(struct cluster *c, void *state, const char *name,
         _cleanup_free_ char *ks = cluster_key(c, "bar/", name, "s");
         if (!kp || !ks)
                 return -ENOMEM;
-        json_object *t = cluster_txn_new(), *rep = NULL;
-        if (cluster_name_claim(c, t, name, what) < 0) {
-                json_object_put(t);
+        json_object *t = cluster_create_txn(c, name, what, kp);
+        if (!t)
                 return -ENOMEM;
-        }
-        cluster_txn_add(t, "compare", etcd_cmp(kp, "CREATE", "EQUAL", NULL, 0, 0));
         cluster_txn_add(t, "success", etcd_req_put(kp, n, strlen(n)));
         cluster_txn_add(t, "success", etcd_req_put(ks, "0 open", 6));
-        char why[256];
         int64_t rev = 0;
-        int r = cluster_txn(c, t, &rep, &rev, why, sizeof(why));
-        if (r < 0) {
-                log_warning("cluster: cannot create %s: %s", name, why);
+        _cleanup_free_ char *found = NULL;
+        int r = cluster_create_run(c, t, name, &rev, &found);
+        if (r < 0)
                 return r;
-        }
-        if (!cluster_txn_succeeded(rep)) {
-                _cleanup_free_ char *found = cluster_name_found(rep);
+        if (r > 0)
                 r = !found || strcmp(found, what) ? -EMEDIUMTYPE : excl ? -EEXIST : 0;
-        } else
+        else
                 log_info("cluster: created barrier %s (%u parties) at revision %" PRId64, name,
                          init->max, rev);
-        json_object_put(rep);
         /* Requests on it find its state in the mirror. */
         if (r == 0 && !cluster_wait_applied(c, rev, ECHO_MS))
                 log_notice("cluster: barrier %s: the watch has not brought revision %" PRId64
@@ -1107,7 +1087,7 @@ void cluster_barrier_handle(struct cluster *c, const struct proto_msg *req, stru
                 cluster_reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
                 return;
         }
-        if (!PROTO_HAS(req, TAG_NAME) || evd_name_check(req->name, NULL, 0) < 0 ||
+        if (!cluster_req_name_ok(req) ||
             (req->op != OP_CLUSTER_BAR_ARRIVE && !PROTO_HAS(req, TAG_SETS) &&
              !(req->op == OP_CLUSTER_BAR_BREAK && PROTO_HAS(req, TAG_STATE) &&
                req->state != CLUSTER_BAR_TIMEOUT))) {

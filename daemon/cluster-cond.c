@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,39 +66,32 @@ struct ccond {
 
 struct condmod {
         pthread_mutex_t lock;
-        struct ccond **v;
-        size_t n, size;
+        struct cluster_table objs; /* struct ccond */
         uint64_t seq;
 };
 
 /* ---- state ------------------------------------------------------------------ */
 
+/* cluster_table keeps it by its name, its first member. */
+_Static_assert(offsetof(struct ccond, name) == 0, "the name comes first");
+
 static struct ccond *find(struct condmod *m, const char *name) {
-        for (size_t i = 0; i < m->n; i++)
-                if (!strcmp(m->v[i]->name, name))
-                        return m->v[i];
-        return NULL;
+        return cluster_table_find(&m->objs, name);
 }
 
 static struct ccond *find_or_add(struct condmod *m, const char *name) {
-        struct ccond *s = find(m, name);
-        if (s)
-                return s;
-        if (m->n == m->size) {
-                size_t ns = m->size ? m->size * 2 : 16;
-                struct ccond **nv = realloc(m->v, ns * sizeof(*nv));
-                if (!nv)
-                        return NULL;
-                m->v = nv;
-                m->size = ns;
+        return cluster_table_find_or_add(&m->objs, name, sizeof(struct ccond));
+}
+
+/* Under the lock: the key of REV is not being deleted by this daemon any
+ * more (its delete failed or was never sent): decided on again later. */
+static void not_deleting(struct condmod *m, int64_t rev) {
+        for (size_t i = 0; i < m->objs.n; i++) {
+                struct ccond *s = m->objs.v[i];
+                for (size_t k = 0; k < s->n; k++)
+                        if (s->v[k].create_rev == rev)
+                                s->v[k].deleting = false;
         }
-        s = calloc(1, sizeof(*s));
-        if (!s || !(s->name = strdup(name))) {
-                free(s);
-                return NULL;
-        }
-        m->v[m->n++] = s;
-        return s;
 }
 
 static void ccond_free(struct ccond *s) {
@@ -107,19 +101,6 @@ static void ccond_free(struct ccond *s) {
         free(s->lock);
         free(s->name);
         free(s);
-}
-
-/* Split "cond/NAME/REST". */
-static bool split(const char *key, char *name, const char **rest) {
-        const char *p = key + strlen("cond/"), *slash = strchr(p, '/');
-        if (!slash || (size_t)(slash - p) > EVD_NAME_MAX || slash == p)
-                return false;
-        memcpy(name, p, (size_t)(slash - p));
-        name[slash - p] = '\0';
-        if (evd_name_check(name, NULL, 0) < 0)
-                return false;
-        *rest = slash + 1;
-        return true;
 }
 
 static void on_waiter(struct cluster *c, struct ccond *s, const struct cluster_kv *kv,
@@ -182,7 +163,7 @@ static void cond_kv(struct cluster *c, void *state, const struct cluster_kv *kv)
         struct condmod *m = state;
         char name[EVD_NAME_MAX + 1];
         const char *rest;
-        if (!split(kv->key, name, &rest))
+        if (!cluster_key_split(kv->key, "cond/", name, &rest))
                 return;
         pthread_mutex_lock(&m->lock);
         struct ccond *s = find_or_add(m, name);
@@ -216,8 +197,8 @@ static void cond_sync_begin(struct cluster *c, void *state) {
         (void)c;
         struct condmod *m = state;
         pthread_mutex_lock(&m->lock);
-        for (size_t i = 0; i < m->n; i++) {
-                struct ccond *s = m->v[i];
+        for (size_t i = 0; i < m->objs.n; i++) {
+                struct ccond *s = m->objs.v[i];
                 for (size_t j = 0; j < s->n; j++)
                         free(s->v[j].key);
                 s->n = 0;
@@ -288,7 +269,8 @@ static void job_run(struct cluster *c, void *arg) {
                         /* A notify took the dead waiter's key before us. */
                         char name[EVD_NAME_MAX + 1];
                         const char *rest;
-                        if (split(j->v[i].key + strlen(cluster_prefix(c)), name, &rest)) {
+                        if (cluster_key_split(j->v[i].key + strlen(cluster_prefix(c)), "cond/",
+                                              name, &rest)) {
                                 char **nv = realloc(j->names, (j->nnames + 1) * sizeof(*nv));
                                 if (nv) {
                                         j->names = nv;
@@ -301,10 +283,7 @@ static void job_run(struct cluster *c, void *arg) {
                         log_warning("cluster: cannot delete %s: %s", j->v[i].key, why);
                         /* Decided on again at a later publish or reclaim. */
                         pthread_mutex_lock(&j->m->lock);
-                        for (size_t k = 0; k < j->m->n; k++)
-                                for (size_t l = 0; l < j->m->v[k]->n; l++)
-                                        if (j->m->v[k]->v[l].create_rev == j->v[i].rev)
-                                                j->m->v[k]->v[l].deleting = false;
+                        not_deleting(j->m, j->v[i].rev);
                         pthread_mutex_unlock(&j->m->lock);
                 }
                 free(j->v[i].key);
@@ -338,10 +317,7 @@ static void job_later(struct cluster *c, struct job *j) {
                 return;
         pthread_mutex_lock(&j->m->lock);
         for (size_t i = 0; i < j->n; i++) {
-                for (size_t k = 0; k < j->m->n; k++)
-                        for (size_t l = 0; l < j->m->v[k]->n; l++)
-                                if (j->m->v[k]->v[l].create_rev == j->v[i].rev)
-                                        j->m->v[k]->v[l].deleting = false;
+                not_deleting(j->m, j->v[i].rev);
                 free(j->v[i].key);
         }
         pthread_mutex_unlock(&j->m->lock);
@@ -371,15 +347,6 @@ static const struct cwaiter *local_waiter(const struct ccond *s, uint64_t rev) {
         return NULL;
 }
 
-static void drop_records(struct seg *seg, uint32_t idx, uint32_t gen) {
-        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
-                struct seg_holder *h = &seg->hdr->holders[i];
-                if (atomic_load(&h->pid) && atomic_load(&h->obj_plus1) == idx + 1 &&
-                    h->obj_gen == gen)
-                        seg_holder_drop(seg, (int)i, UINT32_MAX);
-        }
-}
-
 /* Bring condition S of the segment in line with etcd: mirror it bound to
  * the mirror of its lock (or delete it), record this host's waiters and
  * drop the records of keys that are gone.  False when it must be tried
@@ -400,7 +367,7 @@ static bool publish(struct cluster *c, struct ccond *s, struct job *j) {
         if (!s->lock || !lock_ok || other) {
                 if (q == 0 && seg->objs[idx].type == EVD_TYPE_CONDITION) {
                         if (seg_obj_lock(&seg->objs[idx], 2000) == 0) {
-                                drop_records(seg, idx, gen);
+                                cluster_drop_records(seg, idx, gen);
                                 seg_obj_unlock(&seg->objs[idx]);
                         }
                         if (seg_table_delete(seg, s->name) == 0)
@@ -480,8 +447,8 @@ static void cond_revision(struct cluster *c, void *state, int64_t rev) {
                 return;
         j->m = m;
         pthread_mutex_lock(&m->lock);
-        for (size_t i = 0; i < m->n;) {
-                struct ccond *s = m->v[i];
+        for (size_t i = 0; i < m->objs.n;) {
+                struct ccond *s = m->objs.v[i];
                 /* Its lock may have been mirrored again under it. */
                 if (!s->dirty && s->lock) {
                         struct seg *seg = cluster_seg(c);
@@ -506,7 +473,7 @@ static void cond_revision(struct cluster *c, void *state, int64_t rev) {
                 s->passon = 0;
                 if (!s->lock && !s->n) {
                         ccond_free(s);
-                        m->v[i] = m->v[--m->n];
+                        m->objs.v[i] = m->objs.v[--m->objs.n];
                         continue;
                 }
                 i++;
@@ -538,42 +505,32 @@ static int cond_create(struct cluster *c, void *state, const char *name,
         _cleanup_free_ char *kl = cluster_key(c, "sem/", lock, "m");
         if (!km || !kl)
                 return -ENOMEM;
-        json_object *t = cluster_txn_new(), *rep = NULL;
-        if (cluster_name_claim(c, t, name, what) < 0) {
-                json_object_put(t);
+        json_object *t = cluster_create_txn(c, name, what, km);
+        if (!t)
                 return -ENOMEM;
-        }
-        cluster_txn_add(t, "compare", etcd_cmp(km, "CREATE", "EQUAL", NULL, 0, 0));
         /* Bound to a lock that exists in etcd, not only in this mirror. */
         cluster_txn_add(t, "compare", etcd_cmp(kl, "VALUE", "EQUAL", "lock", 4, 0));
         cluster_txn_add(t, "success", etcd_req_put(km, lock, strlen(lock)));
-        char why[256];
         int64_t rev = 0;
-        int r = cluster_txn(c, t, &rep, &rev, why, sizeof(why));
-        if (r < 0) {
-                log_warning("cluster: cannot create %s: %s", name, why);
+        _cleanup_free_ char *found = NULL;
+        int r = cluster_create_run(c, t, name, &rev, &found);
+        if (r < 0)
                 return r;
-        }
-        if (!cluster_txn_succeeded(rep)) {
-                _cleanup_free_ char *found = cluster_name_found(rep);
+        if (r > 0) {
                 /* Found: bound to another lock is -EMEDIUMTYPE, as on one
                  * host; not found: the lock is gone from etcd. */
                 r = !found ? -EINVAL : strcmp(found, what) ? -EMEDIUMTYPE : excl ? -EEXIST : 0;
         } else
                 log_info("cluster: created condition %s (lock %s) at revision %" PRId64, name,
                          lock, rev);
-        json_object_put(rep);
         return r;
 }
 
 static int cond_reclaim(struct cluster *c, void *state, uint32_t index, pid_t only_pid) {
         struct condmod *m = state;
-        struct seg *seg = cluster_seg(c);
-        if (seg_lost(seg) || index >= seg->capacity)
-                return -ENOENT;
         char name[EVD_NAME_MAX + 1];
-        memcpy(name, seg->objs[index].name, EVD_NAME_MAX);
-        name[EVD_NAME_MAX] = '\0';
+        if (cluster_slot_name(c, index, name) < 0)
+                return -ENOENT;
         struct job *j = calloc(1, sizeof(*j));
         if (!j)
                 return -ENOMEM;
@@ -595,45 +552,26 @@ static int cond_reclaim(struct cluster *c, void *state, uint32_t index, pid_t on
                 log_info("cluster: %s: deleted %d waiter key(s) of dead processes", name, n);
         /* Records of a condition deleted from this slot: only the record
          * to drop. */
-        struct seg_obj *o = &seg->objs[index];
-        if (seg_obj_lock(o, 200) == 0) {
-                uint32_t gen = atomic_load(&o->gen);
-                for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
-                        struct seg_holder *h = &seg->hdr->holders[i];
-                        uint32_t pid = atomic_load(&h->pid);
-                        if (!pid || atomic_load(&h->obj_plus1) != index + 1 || h->obj_gen == gen ||
-                            (only_pid && pid != (uint32_t)only_pid) || seg_holder_alive(h))
-                                continue;
-                        seg_holder_drop(seg, (int)i, UINT32_MAX);
-                }
-                seg_obj_unlock(o);
-        }
+        cluster_drop_stale_records(c, index, only_pid, false);
         return s ? n : 0;
 }
 
 /* ---- requests ---------------------------------------------------------------------- */
-
-static bool valid_name(const struct proto_msg *req) {
-        return PROTO_HAS(req, TAG_NAME) && evd_name_check(req->name, NULL, 0) == 0;
-}
 
 /* OP_CLUSTER_COND_WAIT: one txn puts the waiter key (host lease) and
  * deletes the caller's hold of the condition's lock (a clean release), so
  * that a notify made once the lock is free counts the waiter in. */
 static void handle_wait(struct cluster *c, struct condmod *m, const struct proto_msg *req,
                         struct proto_msg *rep) {
-        if (!valid_name(req) || !PROTO_HAS(req, TAG_PID) || req->pid == 0 ||
+        if (!cluster_req_name_ok(req) || !PROTO_HAS(req, TAG_PID) || req->pid == 0 ||
             req->pid > INT32_MAX) {
                 cluster_reply(rep, -EINVAL, NULL);
                 return;
         }
         pid_t pid = (pid_t)req->pid;
-        int64_t lease = cluster_lease(c);
-        if (!lease) {
-                cluster_reply(rep, -ENOLINK, "this host has no lease in the etcd cluster (it "
-                                             "cannot reach etcd, or has just lost its lease)");
+        int64_t lease = cluster_lease_or_reply(c, rep);
+        if (!lease)
                 return;
-        }
         uint64_t start;
         if (proc_read_start(pid, &start) < 0) {
                 cluster_reply(rep, -ESRCH, NULL);
@@ -729,7 +667,7 @@ static void handle_wait(struct cluster *c, struct condmod *m, const struct proto
  * notify counted for it, as on one host). */
 static void handle_cancel(struct cluster *c, struct condmod *m, const struct proto_msg *req,
                           struct proto_msg *rep) {
-        if (!valid_name(req) || !PROTO_HAS(req, TAG_SETS) || req->sets == 0 ||
+        if (!cluster_req_name_ok(req) || !PROTO_HAS(req, TAG_SETS) || req->sets == 0 ||
             req->sets > INT64_MAX) {
                 cluster_reply(rep, -EINVAL, NULL);
                 return;
@@ -857,7 +795,7 @@ static int notify(struct cluster *c, struct condmod *m, const char *name, uint32
 
 static void handle_notify(struct cluster *c, struct condmod *m, const struct proto_msg *req,
                           struct proto_msg *rep) {
-        if (!valid_name(req) || !PROTO_HAS(req, TAG_COUNT) || req->count == 0) {
+        if (!cluster_req_name_ok(req) || !PROTO_HAS(req, TAG_COUNT) || req->count == 0) {
                 cluster_reply(rep, -EINVAL, NULL);
                 return;
         }
@@ -902,9 +840,9 @@ static int cond_start(struct cluster *c, void **statep) {
 static void cond_stop(struct cluster *c, void *state) {
         (void)c;
         struct condmod *m = state;
-        for (size_t i = 0; i < m->n; i++)
-                ccond_free(m->v[i]);
-        free(m->v);
+        for (size_t i = 0; i < m->objs.n; i++)
+                ccond_free(m->objs.v[i]);
+        free(m->objs.v);
         pthread_mutex_destroy(&m->lock);
         free(m);
 }

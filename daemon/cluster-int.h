@@ -84,6 +84,9 @@ const char *cluster_host(struct cluster *c);
 /* The host lease's ID, 0 while there is none (not granted yet, or lost and
  * not granted again). */
 int64_t cluster_lease(struct cluster *c);
+/* For a request that puts a key with the host lease: the lease, or 0
+ * with REP made the refusal (-ENOLINK, and why). */
+int64_t cluster_lease_or_reply(struct cluster *c, struct proto_msg *rep);
 /* The revision the segment has applied (any thread). */
 int64_t cluster_applied(struct cluster *c);
 
@@ -122,5 +125,49 @@ int cluster_name_claim(struct cluster *c, json_object *t, const char *name, cons
  * made before the name key existed). */
 char *cluster_name_found(json_object *rep);
 
+/* For a module's reclaim: the name of the object in slot INDEX into NAME
+ * (EVD_NAME_MAX + 1 bytes); -ENOENT when the segment has no such slot. */
+int cluster_slot_name(struct cluster *c, uint32_t index, char *name);
+/* Drop every record of the object of slot INDEX and generation GEN (its
+ * mirror goes, or is made again), whoever's they are. */
+void cluster_drop_records(struct seg *seg, uint32_t index, uint32_t gen);
+/* For a module's reclaim, after cluster_slot_name found slot INDEX: drop
+ * the records on it of an object deleted from it (their generation is not
+ * the slot's; their keys went with it) whose processes are dead: those of
+ * ONLY_PID, when not 0, or (COMPANIONS) of which it is the companion. */
+void cluster_drop_stale_records(struct cluster *c, uint32_t index, pid_t only_pid,
+                                bool companions);
+
+/* A module's create txn for object NAME: the name's claim (WHAT) and the
+ * compare that KEY (with the prefix: the object's own key) is absent; the
+ * caller adds its puts to success.  NULL when out of memory. */
+json_object *cluster_create_txn(struct cluster *c, const char *name, const char *what,
+                                const char *key);
+/* Run the create txn T (consumed) of NAME: 0 when it made the object
+ * (*REVP: at which revision), 1 when it did not (*FOUNDP: the descriptor
+ * found at P n/NAME, as cluster_name_found gives it), or etcd's failure
+ * (logged). */
+int cluster_create_run(struct cluster *c, json_object *t, const char *name, int64_t *revp,
+                       char **foundp);
+
 /* Key helpers: P SUB NAME / REST, malloc'ed. */
 char *cluster_key(struct cluster *c, const char *sub, const char *name, const char *rest);
+/* Split a module's key SUB NAME/REST (after the prefix; SUB: "sem/")
+ * into NAME (EVD_NAME_MAX + 1 bytes) and *RESTP (what follows NAME's
+ * slash); false when NAME is missing, too long or not a valid name. */
+bool cluster_key_split(const char *key, const char *sub, char *name, const char **restp);
+/* Whether request REQ names an object, with a valid name. */
+bool cluster_req_name_ok(const struct proto_msg *req);
+
+/* A module's objects by name (its state's mutex guards it): pointers to
+ * structs of the module whose first member is their malloc'ed name,
+ * `char *name`. */
+struct cluster_table {
+        void **v;
+        size_t n, size;
+};
+/* The object NAME, or NULL. */
+void *cluster_table_find(const struct cluster_table *t, const char *name);
+/* The object NAME; when there is none, a new one of SIZE bytes (zeroed
+ * but for its name) is added.  NULL when out of memory. */
+void *cluster_table_find_or_add(struct cluster_table *t, const char *name, size_t size);

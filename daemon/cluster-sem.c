@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,39 +85,32 @@ struct csem {
 struct semmod {
         pthread_mutex_t lock;
         int64_t lease; /* the host lease at the last revision */
-        struct csem **v;
-        size_t n, size;
+        struct cluster_table objs; /* struct csem */
         uint64_t seq;
 };
 
 /* ---- state ----------------------------------------------------------------- */
 
+/* cluster_table keeps it by its name, its first member. */
+_Static_assert(offsetof(struct csem, name) == 0, "the name comes first");
+
 static struct csem *find(struct semmod *m, const char *name) {
-        for (size_t i = 0; i < m->n; i++)
-                if (!strcmp(m->v[i]->name, name))
-                        return m->v[i];
-        return NULL;
+        return cluster_table_find(&m->objs, name);
 }
 
 static struct csem *find_or_add(struct semmod *m, const char *name) {
-        struct csem *s = find(m, name);
-        if (s)
-                return s;
-        if (m->n == m->size) {
-                size_t ns = m->size ? m->size * 2 : 16;
-                struct csem **nv = realloc(m->v, ns * sizeof(*nv));
-                if (!nv)
-                        return NULL;
-                m->v = nv;
-                m->size = ns;
+        return cluster_table_find_or_add(&m->objs, name, sizeof(struct csem));
+}
+
+/* Under the lock: the key of REV is not being deleted by this daemon any
+ * more (its delete failed or was never sent): decided on again later. */
+static void not_deleting(struct semmod *m, int64_t rev) {
+        for (size_t i = 0; i < m->objs.n; i++) {
+                struct csem *s = m->objs.v[i];
+                for (size_t k = 0; k < s->n; k++)
+                        if (s->v[k].create_rev == rev)
+                                s->v[k].deleting = false;
         }
-        s = calloc(1, sizeof(*s));
-        if (!s || !(s->name = strdup(name))) {
-                free(s);
-                return NULL;
-        }
-        m->v[m->n++] = s;
-        return s;
 }
 
 static void csem_free(struct csem *s) {
@@ -164,19 +158,6 @@ static bool parse_descr(const char *d, size_t len, bool *is_lock, uint32_t *max)
                 return false;
         *is_lock = false;
         *max = (uint32_t)v;
-        return true;
-}
-
-/* Split "sem/NAME/REST" (REST: "m", "clean" or "h/HOST/ID"). */
-static bool split(const char *key, char *name, const char **rest) {
-        const char *p = key + strlen("sem/"), *slash = strchr(p, '/');
-        if (!slash || (size_t)(slash - p) > EVD_NAME_MAX || slash == p)
-                return false;
-        memcpy(name, p, (size_t)(slash - p));
-        name[slash - p] = '\0';
-        if (evd_name_check(name, NULL, 0) < 0)
-                return false;
-        *rest = slash + 1;
         return true;
 }
 
@@ -264,7 +245,7 @@ static void sem_kv(struct cluster *c, void *state, const struct cluster_kv *kv) 
         struct semmod *m = state;
         char name[EVD_NAME_MAX + 1];
         const char *rest;
-        if (!split(kv->key, name, &rest))
+        if (!cluster_key_split(kv->key, "sem/", name, &rest))
                 return;
         pthread_mutex_lock(&m->lock);
         struct csem *s = find_or_add(m, name);
@@ -300,8 +281,8 @@ static void sem_sync_begin(struct cluster *c, void *state) {
         /* Everything is read again.  The objects are kept (not known
          * until their m key comes back) so that a publish after the read
          * deletes those that are gone. */
-        for (size_t i = 0; i < m->n; i++) {
-                struct csem *s = m->v[i];
+        for (size_t i = 0; i < m->objs.n; i++) {
+                struct csem *s = m->objs.v[i];
                 for (size_t j = 0; j < s->n; j++)
                         free(s->v[j].key);
                 s->n = 0;
@@ -368,10 +349,7 @@ static void run_doomed(struct cluster *c, struct semmod *m, struct doomed_list *
                         log_warning("cluster: cannot delete %s: %s", x->key, why);
                         /* Tried again at a later publish. */
                         pthread_mutex_lock(&m->lock);
-                        for (size_t j = 0; j < m->n; j++)
-                                for (size_t k = 0; k < m->v[j]->n; k++)
-                                        if (m->v[j]->v[k].create_rev == x->rev)
-                                                m->v[j]->v[k].deleting = false;
+                        not_deleting(m, x->rev);
                         pthread_mutex_unlock(&m->lock);
                 }
                 json_object_put(rep);
@@ -412,10 +390,7 @@ static void doomed_later(struct cluster *c, struct semmod *m, struct doomed_list
          * decided on again at a later publish or reclaim. */
         pthread_mutex_lock(&m->lock);
         for (size_t i = 0; i < d->n; i++)
-                for (size_t k = 0; k < m->n; k++)
-                        for (size_t l = 0; l < m->v[k]->n; l++)
-                                if (m->v[k]->v[l].create_rev == d->v[i].rev)
-                                        m->v[k]->v[l].deleting = false;
+                not_deleting(m, d->v[i].rev);
         pthread_mutex_unlock(&m->lock);
         for (size_t i = 0; i < d->n; i++) {
                 free(d->v[i].key);
@@ -457,12 +432,7 @@ static void publish(struct cluster *c, struct csem *s, struct doomed_list *d) {
                  * with it, and so does the mirror. */
                 if (q == 0 && (seg->objs[idx].type == EVD_TYPE_LOCK ||
                                seg->objs[idx].type == EVD_TYPE_SEMAPHORE)) {
-                        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
-                                struct seg_holder *h = &seg->hdr->holders[i];
-                                if (atomic_load(&h->pid) && atomic_load(&h->obj_plus1) == idx + 1 &&
-                                    h->obj_gen == gen)
-                                        seg_holder_drop(seg, (int)i, UINT32_MAX);
-                        }
+                        cluster_drop_records(seg, idx, gen);
                         if (seg_table_delete(seg, s->name) == 0)
                                 log_info("cluster: deleted %s %s", s->is_lock ? "lock" : "semaphore",
                                          s->name);
@@ -597,8 +567,8 @@ static void sem_revision(struct cluster *c, void *state, int64_t rev) {
         int64_t lease = cluster_lease(c);
         bool lease_changed = lease != m->lease;
         m->lease = lease;
-        for (size_t i = 0; i < m->n;) {
-                struct csem *s = m->v[i];
+        for (size_t i = 0; i < m->objs.n;) {
+                struct csem *s = m->objs.v[i];
                 /* The waiters of this host wake and look at the lease
                  * their keys had (gone from here, maybe, already). */
                 if (lease_changed)
@@ -616,7 +586,7 @@ static void sem_revision(struct cluster *c, void *state, int64_t rev) {
                 }
                 if (!s->known && !s->n) {
                         csem_free(s);
-                        m->v[i] = m->v[--m->n];
+                        m->objs.v[i] = m->objs.v[--m->objs.n];
                         continue;
                 }
                 i++;
@@ -646,12 +616,9 @@ static int sem_create(struct cluster *c, void *state, const char *name,
         _cleanup_free_ char *km = cluster_key(c, "sem/", name, "m");
         if (!km)
                 return -ENOMEM;
-        json_object *t = cluster_txn_new(), *rep = NULL;
-        if (cluster_name_claim(c, t, name, what) < 0) {
-                json_object_put(t);
+        json_object *t = cluster_create_txn(c, name, what, km);
+        if (!t)
                 return -ENOMEM;
-        }
-        cluster_txn_add(t, "compare", etcd_cmp(km, "CREATE", "EQUAL", NULL, 0, 0));
         cluster_txn_add(t, "success", etcd_req_put(km, what, strlen(what)));
         /* Slots it is created without: held by nobody, before anybody
          * (lib/sync.c's `unowned`): a release by a process that holds
@@ -666,33 +633,26 @@ static int sem_create(struct cluster *c, void *state, const char *name,
                 }
                 cluster_txn_add(t, "success", etcd_req_put(kp, "1 0 0", 5));
         }
-        char why[256];
         int64_t rev = 0;
-        int r = cluster_txn(c, t, &rep, &rev, why, sizeof(why));
-        if (r < 0) {
-                log_warning("cluster: cannot create %s: %s", name, why);
+        _cleanup_free_ char *found = NULL;
+        int r = cluster_create_run(c, t, name, &rev, &found);
+        if (r < 0)
                 return r;
-        }
-        if (!cluster_txn_succeeded(rep)) {
-                _cleanup_free_ char *found = cluster_name_found(rep);
+        if (r > 0) {
                 r = !found || strcmp(found, what) ? -EMEDIUMTYPE : excl ? -EEXIST : 0;
         } else {
                 /* The caller creates it locally now; the watch's copy
                  * finds it there. */
                 log_info("cluster: created %s %s at revision %" PRId64, what, name, rev);
         }
-        json_object_put(rep);
         return r;
 }
 
 static int sem_reclaim(struct cluster *c, void *state, uint32_t index, pid_t only_pid) {
         struct semmod *m = state;
-        struct seg *seg = cluster_seg(c);
-        if (seg_lost(seg) || index >= seg->capacity)
-                return -ENOENT;
         char name[EVD_NAME_MAX + 1];
-        memcpy(name, seg->objs[index].name, EVD_NAME_MAX);
-        name[EVD_NAME_MAX] = '\0';
+        if (cluster_slot_name(c, index, name) < 0)
+                return -ENOENT;
         struct doomed_list d = { 0 };
         int n = 0;
         pthread_mutex_lock(&m->lock);
@@ -715,30 +675,12 @@ static int sem_reclaim(struct cluster *c, void *state, uint32_t index, pid_t onl
                 log_info("cluster: %s: deleted %d key(s) of dead processes", name, n);
         /* Records of an object deleted from this slot (their keys went
          * with it): nothing to give back, only the record to drop. */
-        struct seg_obj *o = &seg->objs[index];
-        if (seg_obj_lock(o, 200) == 0) {
-                uint32_t gen = atomic_load(&o->gen);
-                for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
-                        struct seg_holder *h = &seg->hdr->holders[i];
-                        uint32_t pid = atomic_load(&h->pid);
-                        if (!pid || atomic_load(&h->obj_plus1) != index + 1 || h->obj_gen == gen ||
-                            (only_pid && pid != (uint32_t)only_pid && h->pid2 != (uint32_t)only_pid) ||
-                            seg_holder_alive(h))
-                                continue;
-                        seg_holder_drop(seg, (int)i, UINT32_MAX);
-                }
-                seg_obj_unlock(o);
-        }
+        cluster_drop_stale_records(c, index, only_pid, true);
         /* A cluster object's holds are never given back in the segment. */
         return s ? n : 0;
 }
 
 /* ---- requests -------------------------------------------------------------------- */
-
-static bool valid_name(const struct proto_msg *req) {
-        return PROTO_HAS(req, TAG_NAME) && evd_name_check(req->name, NULL, 0) == 0;
-}
-
 
 /* OP_CLUSTER_SEM_ACQUIRE: put a contender key for the owner (and its
  * companion) with the host lease, naming PEER (the process that asks, and
@@ -748,19 +690,16 @@ static bool valid_name(const struct proto_msg *req) {
 static void handle_acquire(struct cluster *c, struct semmod *m, const struct proto_msg *req,
                            struct proto_msg *rep, pid_t peer) {
         pid_t owner = (pid_t)req->pid, comp = (pid_t)req->index;
-        if (!valid_name(req) || !PROTO_HAS(req, TAG_PID) || req->pid == 0 ||
+        if (!cluster_req_name_ok(req) || !PROTO_HAS(req, TAG_PID) || req->pid == 0 ||
             req->pid > INT32_MAX || req->index > INT32_MAX) {
                 cluster_reply(rep, -EINVAL, NULL);
                 return;
         }
         /* The object need not be mirrored yet (made a moment ago): the
          * txn checks it exists. */
-        int64_t lease = cluster_lease(c);
-        if (!lease) {
-                cluster_reply(rep, -ENOLINK, "this host has no lease in the etcd cluster (it "
-                                             "cannot reach etcd, or has just lost its lease)");
+        int64_t lease = cluster_lease_or_reply(c, rep);
+        if (!lease)
                 return;
-        }
         uint64_t start = 0, cstart = 0, wstart = 0;
         if (peer <= 0 || proc_read_start(peer, &wstart) < 0) {
                 peer = 0;
@@ -858,7 +797,7 @@ static int delete_keys(struct cluster *c, const char *name, char **keys, const i
  * release) or not. */
 static void handle_cancel(struct cluster *c, struct semmod *m, const struct proto_msg *req,
                           struct proto_msg *rep) {
-        if (!valid_name(req) || !PROTO_HAS(req, TAG_SETS) || req->sets == 0 ||
+        if (!cluster_req_name_ok(req) || !PROTO_HAS(req, TAG_SETS) || req->sets == 0 ||
             req->sets > INT64_MAX) {
                 cluster_reply(rep, -EINVAL, NULL);
                 return;
@@ -896,7 +835,7 @@ static void handle_cancel(struct cluster *c, struct semmod *m, const struct prot
  * then slots held by nobody, go in one txn (all or none). */
 static void handle_release(struct cluster *c, struct semmod *m, const struct proto_msg *req,
                            struct proto_msg *rep) {
-        if (!valid_name(req) || !PROTO_HAS(req, TAG_PID) || req->pid == 0 ||
+        if (!cluster_req_name_ok(req) || !PROTO_HAS(req, TAG_PID) || req->pid == 0 ||
             req->pid > INT32_MAX || !PROTO_HAS(req, TAG_COUNT) || req->count == 0) {
                 cluster_reply(rep, -EINVAL, NULL);
                 return;
@@ -1026,9 +965,9 @@ static int sem_start(struct cluster *c, void **statep) {
 static void sem_stop(struct cluster *c, void *state) {
         (void)c;
         struct semmod *m = state;
-        for (size_t i = 0; i < m->n; i++)
-                csem_free(m->v[i]);
-        free(m->v);
+        for (size_t i = 0; i < m->objs.n; i++)
+                csem_free(m->objs.v[i]);
+        free(m->objs.v);
         pthread_mutex_destroy(&m->lock);
         free(m);
 }

@@ -33,6 +33,7 @@
 #include "cluster-int.h"
 #include "cluster.h"
 #include "etcd-gw.h"
+#include "holders.h"
 #include "log.h"
 #include "macro.h"
 #include "proc.h"
@@ -986,6 +987,51 @@ char *cluster_key(struct cluster *c, const char *sub, const char *name, const ch
                        : k;
 }
 
+bool cluster_key_split(const char *key, const char *sub, char *name, const char **restp) {
+        const char *p = key + strlen(sub), *slash = strchr(p, '/');
+        if (!slash || slash == p || (size_t)(slash - p) > EVD_NAME_MAX)
+                return false;
+        memcpy(name, p, (size_t)(slash - p));
+        name[slash - p] = '\0';
+        if (evd_name_check(name, NULL, 0) < 0)
+                return false;
+        *restp = slash + 1;
+        return true;
+}
+
+void *cluster_table_find(const struct cluster_table *t, const char *name) {
+        for (size_t i = 0; i < t->n; i++)
+                if (!strcmp(*(char *const *)t->v[i], name))
+                        return t->v[i];
+        return NULL;
+}
+
+void *cluster_table_find_or_add(struct cluster_table *t, const char *name, size_t size) {
+        void *o = cluster_table_find(t, name);
+        if (o)
+                return o;
+        if (t->n == t->size) {
+                size_t ns = t->size ? t->size * 2 : 16;
+                void **nv = realloc(t->v, ns * sizeof(*nv));
+                if (!nv)
+                        return NULL;
+                t->v = nv;
+                t->size = ns;
+        }
+        char *n = strdup(name);
+        if (!n || !(o = calloc(1, size))) {
+                free(n);
+                return NULL;
+        }
+        *(char **)o = n;
+        t->v[t->n++] = o;
+        return o;
+}
+
+bool cluster_req_name_ok(const struct proto_msg *req) {
+        return PROTO_HAS(req, TAG_NAME) && evd_name_check(req->name, NULL, 0) == 0;
+}
+
 /* The connection of the thread that runs a request: the main loop's. */
 static struct etcd_conn *conn_of(struct cluster *c) {
         return tl_conn ? tl_conn : &c->conn;
@@ -1031,6 +1077,81 @@ char *cluster_name_found(json_object *rep) {
         return range_value(rep, 0);
 }
 
+json_object *cluster_create_txn(struct cluster *c, const char *name, const char *what,
+                                const char *key) {
+        json_object *t = cluster_txn_new();
+        if (cluster_name_claim(c, t, name, what) < 0) {
+                json_object_put(t);
+                return NULL;
+        }
+        cluster_txn_add(t, "compare", etcd_cmp(key, "CREATE", "EQUAL", NULL, 0, 0));
+        return t;
+}
+
+int cluster_create_run(struct cluster *c, json_object *t, const char *name, int64_t *revp,
+                       char **foundp) {
+        json_object *rep = NULL;
+        char why[256];
+        *foundp = NULL;
+        int r = cluster_txn(c, t, &rep, revp, why, sizeof(why));
+        if (r < 0) {
+                log_warning("cluster: cannot create %s: %s", name, why);
+                return r;
+        }
+        if (!cluster_txn_succeeded(rep)) {
+                *foundp = cluster_name_found(rep);
+                r = 1;
+        }
+        json_object_put(rep);
+        return r;
+}
+
+int cluster_slot_name(struct cluster *c, uint32_t index, char *name) {
+        struct seg *seg = cluster_seg(c);
+        if (seg_lost(seg) || index >= seg->capacity)
+                return -ENOENT;
+        memcpy(name, seg->objs[index].name, EVD_NAME_MAX);
+        name[EVD_NAME_MAX] = '\0';
+        return 0;
+}
+
+int64_t cluster_lease_or_reply(struct cluster *c, struct proto_msg *rep) {
+        int64_t lease = cluster_lease(c);
+        if (!lease)
+                cluster_reply(rep, -ENOLINK, "this host has no lease in the etcd cluster (it "
+                                             "cannot reach etcd, or has just lost its lease)");
+        return lease;
+}
+
+void cluster_drop_records(struct seg *seg, uint32_t index, uint32_t gen) {
+        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                struct seg_holder *h = &seg->hdr->holders[i];
+                if (atomic_load(&h->pid) && atomic_load(&h->obj_plus1) == index + 1 &&
+                    h->obj_gen == gen)
+                        seg_holder_drop(seg, (int)i, UINT32_MAX);
+        }
+}
+
+void cluster_drop_stale_records(struct cluster *c, uint32_t index, pid_t only_pid,
+                                bool companions) {
+        struct seg *seg = cluster_seg(c);
+        struct seg_obj *o = &seg->objs[index];
+        if (seg_obj_lock(o, 200) < 0)
+                return;
+        uint32_t gen = atomic_load(&o->gen);
+        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                struct seg_holder *h = &seg->hdr->holders[i];
+                uint32_t pid = atomic_load(&h->pid);
+                if (!pid || atomic_load(&h->obj_plus1) != index + 1 || h->obj_gen == gen ||
+                    (only_pid && pid != (uint32_t)only_pid &&
+                     !(companions && h->pid2 == (uint32_t)only_pid)) ||
+                    seg_holder_alive(h))
+                        continue;
+                seg_holder_drop(seg, (int)i, UINT32_MAX);
+        }
+        seg_obj_unlock(o);
+}
+
 /* What P n/NAME says of an event of KIND. */
 static void event_descr(char *buf, size_t size, uint32_t kind) {
         snprintf(buf, size, "event %s", kind_names[kind]);
@@ -1046,12 +1167,9 @@ static int event_create(struct cluster *c, const char *name, uint32_t kind, bool
                 return -ENOMEM;
         char what[64];
         event_descr(what, sizeof(what), kind);
-        json_object *t = cluster_txn_new(), *rep = NULL;
-        if (cluster_name_claim(c, t, name, what) < 0) {
-                json_object_put(t);
+        json_object *t = cluster_create_txn(c, name, what, kk), *rep = NULL;
+        if (!t)
                 return -ENOMEM;
-        }
-        cluster_txn_add(t, "compare", etcd_cmp(kk, "CREATE", "EQUAL", NULL, 0, 0));
         cluster_txn_add(t, "success", etcd_req_put(kk, kind_names[kind], strlen(kind_names[kind])));
         cluster_txn_add(t, "success", etcd_req_put(ks, "clear", 5));
         cluster_txn_add(t, "failure", etcd_req_range(kk, NULL));
@@ -1199,7 +1317,7 @@ void cluster_handle_event(struct cluster *c, const struct proto_msg *req, struct
                 cluster_reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
                 return;
         }
-        if (!PROTO_HAS(req, TAG_NAME) || evd_name_check(req->name, NULL, 0) < 0 ||
+        if (!cluster_req_name_ok(req) ||
             !PROTO_HAS(req, TAG_STATE) || req->state > EVD_STATE_FAILED ||
             req->value_len > EVD_VALUE_MAX) {
                 cluster_reply(rep, -EINVAL, NULL);
@@ -1246,7 +1364,7 @@ void cluster_handle_claim(struct cluster *c, const struct proto_msg *req, struct
                 cluster_reply(rep, -EOPNOTSUPP, "this namespace is not a cluster one");
                 return;
         }
-        if (!PROTO_HAS(req, TAG_NAME) || evd_name_check(req->name, NULL, 0) < 0 ||
+        if (!cluster_req_name_ok(req) ||
             !PROTO_HAS(req, TAG_SETS) || req->sets == 0 || req->sets > INT64_MAX) {
                 cluster_reply(rep, -EINVAL, NULL);
                 return;

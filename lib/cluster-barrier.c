@@ -12,6 +12,7 @@
 
 #include "cancel.h"
 #include "cluster-barrier.h"
+#include "cluster-shared.h"
 #include "detail.h"
 #include "holders.h"
 #include "object.h"
@@ -24,15 +25,7 @@
 /* One request about barrier B; a refusal's reason, when the daemon gives
  * one, becomes the call's detail.  The reply in *REP (its value not kept). */
 static int bar_request(evd_barrier *b, struct proto_msg *req, struct proto_msg *rep) {
-        uint8_t valbuf[EVD_VALUE_MAX];
-        proto_set_name(req, b->o.name);
-        int r = client_request(b->o.ctx, req, rep, valbuf);
-        if (r < 0)
-                return r;
-        if (rep->status < 0 && rep->value_len)
-                return detail_set(rep->status, "%.*s", (int)rep->value_len,
-                                  (const char *)rep->value);
-        return rep->status;
+        return cluster_request(b->o.ctx, b->o.name, req, rep, false, NULL);
 }
 
 int cluster_barrier_open(evd_ctx *ctx, const char *name, uint32_t parties, unsigned flags,

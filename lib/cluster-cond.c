@@ -17,37 +17,20 @@
 #include "cancel.h"
 #include "client.h"
 #include "cluster-cond.h"
+#include "cluster-shared.h"
 #include "cluster-sem.h"
 #include "detail.h"
 #include "object.h"
 #include "proc.h"
 #include "shm.h"
 
-/* Whether the daemon serves the namespace as a local one (the header said
- * cluster: a former cluster namespace): then conditions are the segment's. */
-static bool served_locally(const struct proto_msg *rep) {
-        static const char local[] = "this namespace is not a cluster one";
-        return rep->status == -EOPNOTSUPP && rep->value_len == sizeof(local) - 1 &&
-               !memcmp(rep->value, local, sizeof(local) - 1);
-}
-
 /* One request about condition COND; neither a cancel nor a signal ends it
  * (what it asks must be known to have happened or not).  *LOCALP: the
- * daemon serves the namespace as a local one. */
+ * daemon serves the namespace as a local one; then conditions are the
+ * segment's. */
 static int request(const evd_cond *cond, struct proto_msg *req, struct proto_msg *rep,
                    bool *localp) {
-        uint8_t valbuf[EVD_VALUE_MAX];
-        proto_set_name(req, cond->o.name);
-        wait_nointr++;
-        int r = client_request(cond->o.ctx, req, rep, valbuf);
-        wait_nointr--;
-        *localp = r == 0 && served_locally(rep);
-        if (r < 0)
-                return r;
-        if (rep->status < 0 && rep->value_len)
-                return detail_set(rep->status, "%.*s", (int)rep->value_len,
-                                  (const char *)rep->value);
-        return rep->status;
+        return cluster_request(cond->o.ctx, cond->o.name, req, rep, true, localp);
 }
 
 int cluster_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned flags,
@@ -64,19 +47,6 @@ int cluster_cond_open(evd_ctx *ctx, const char *name, evd_lock *lock, unsigned f
                 return detail_set(r, "condition %s is bound to another lock than %s", name,
                                   lock->o.name);
         return r;
-}
-
-/* Under the lock: whether the waiter record of REV (this condition, PID)
- * is there. */
-static bool waiting(const struct locked *l, const evd_cond *cond, pid_t pid, uint64_t rev) {
-        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
-                const struct seg_holder *h = &l->seg->hdr->holders[i];
-                if (atomic_load(&h->pid) == (uint32_t)pid &&
-                    atomic_load(&h->obj_plus1) == cond->o.index + 1 &&
-                    h->obj_gen == cond->o.gen && h->tag == rev)
-                        return true;
-        }
-        return false;
 }
 
 int cluster_cond_wait(evd_cond *cond, int64_t timeout) {
@@ -107,7 +77,7 @@ int cluster_cond_wait(evd_cond *cond, int64_t timeout) {
                         wait_nointr--;
                         if (r < 0)
                                 break;
-                        if (!waiting(&l, cond, pid, rev)) {
+                        if (!cluster_record_found(&l, o, pid, rev)) {
                                 obj_unlock(&l);
                                 break; /* notified: a notify deleted our key */
                         }

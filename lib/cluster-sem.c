@@ -13,64 +13,20 @@
 
 #include "cancel.h"
 #include "client.h"
+#include "cluster-shared.h"
 #include "cluster-sem.h"
 #include "detail.h"
 #include "object.h"
 #include "proc.h"
 #include "shm.h"
 
-/* One request about object O; a refusal's reason, when the daemon gives
- * one, becomes the call's detail.  Neither a cancel nor a signal ends it:
- * what it asks (a key put or deleted) must be known to have happened or
- * not. */
-static int request_raw(const struct sync_obj *o, struct proto_msg *req, struct proto_msg *rep,
-                       uint8_t *valbuf) {
-        proto_set_name(req, o->name);
-        wait_nointr++;
-        int r = client_request(o->ctx, req, rep, valbuf);
-        wait_nointr--;
-        return r;
-}
-
-/* Whether the daemon answered that it serves the namespace as a local one
- * (the header said cluster: a former cluster namespace, or a scribble):
- * then the operation is the segment's, as in any local namespace. */
-static bool served_locally(int r, const struct proto_msg *rep) {
-        static const char local[] = "this namespace is not a cluster one";
-        return r == -EOPNOTSUPP && rep->value_len == sizeof(local) - 1 &&
-               !memcmp(rep->value, local, sizeof(local) - 1);
-}
-
-/* LOCALP (when not NULL): whether the daemon serves the namespace as a
- * local one (served_locally). */
+/* One request about object O; neither a cancel nor a signal ends it: what
+ * it asks (a key put or deleted) must be known to have happened or not.
+ * LOCALP as cluster_request's. */
 static int request(const struct sync_obj *o, struct proto_msg *req, struct proto_msg *rep,
                    bool *localp) {
-        uint8_t valbuf[EVD_VALUE_MAX];
-        int r = request_raw(o, req, rep, valbuf);
-        if (localp)
-                *localp = r == 0 && served_locally(rep->status, rep);
-        if (r < 0)
-                return r;
-        if (rep->status < 0 && rep->value_len)
-                return detail_set(rep->status, "%.*s", (int)rep->value_len,
-                                  (const char *)rep->value);
-        return rep->status;
+        return cluster_request(o->ctx, o->name, req, rep, true, localp);
 }
-
-/* Under the lock: whether the hold record of REV (this object, OWNER)
- * is there. */
-static bool hold_recorded(const struct locked *l, const struct sync_obj *o, pid_t owner,
-                          uint64_t rev) {
-        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
-                const struct seg_holder *h = &l->seg->hdr->holders[i];
-                if (atomic_load(&h->pid) == (uint32_t)owner &&
-                    atomic_load(&h->obj_plus1) == o->index + 1 && h->obj_gen == o->gen &&
-                    h->tag == rev)
-                        return true;
-        }
-        return false;
-}
-
 
 static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64_t timeout,
                    bool lock, bool *localp) {
@@ -98,7 +54,7 @@ static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64
                 r = obj_lock(o->ctx, o->index, o->gen, o->type, &l);
                 if (r < 0)
                         break;
-                if (hold_recorded(&l, o, owner, rev)) {
+                if (cluster_record_found(&l, o, owner, rev)) {
                         r = 0;
                         if (lock && l.obj->u.sem.abandoned) {
                                 /* Told once: the daemon set it for this
@@ -139,7 +95,7 @@ static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64
                 if (d)
                         snprintf(why, sizeof(why), "%s", d);
                 proto_set_u64(&creq, TAG_SETS, rev);
-                (void)request_raw(o, &creq, &crep, valbuf);
+                (void)cluster_request_raw(o->ctx, o->name, &creq, &crep, valbuf, true);
                 /* The request may have cleared the words of what ended the
                  * wait. */
                 if (why[0])

@@ -10,10 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cancel.h"
 #include "client.h"
 #include "cluster-cond.h"
 #include "cluster-sem.h"
 #include "cluster-barrier.h"
+#include "cluster-shared.h"
 #include "detail.h"
 #include "shm.h"
 
@@ -22,18 +24,55 @@
  * serves the directory without --etcd. */
 #define CLUSTER_MARK_FILE "evd.cluster"
 
-/* One request to the daemon about event EV; a refusal's reason, when the
- * daemon gives one, becomes the call's detail. */
-static int cluster_request(evd_event *ev, struct proto_msg *req) {
-        struct proto_msg rep;
+int cluster_request_raw(evd_ctx *ctx, const char *name, struct proto_msg *req,
+                        struct proto_msg *rep, uint8_t *valbuf, bool nointr) {
+        proto_set_name(req, name);
+        if (nointr)
+                wait_nointr++;
+        int r = client_request(ctx, req, rep, valbuf);
+        if (nointr)
+                wait_nointr--;
+        return r;
+}
+
+/* Whether the daemon answered that it serves the namespace as a local
+ * one. */
+static bool served_locally(const struct proto_msg *rep) {
+        static const char local[] = "this namespace is not a cluster one";
+        return rep->status == -EOPNOTSUPP && rep->value_len == sizeof(local) - 1 &&
+               !memcmp(rep->value, local, sizeof(local) - 1);
+}
+
+int cluster_request(evd_ctx *ctx, const char *name, struct proto_msg *req, struct proto_msg *rep,
+                    bool nointr, bool *localp) {
         uint8_t valbuf[EVD_VALUE_MAX];
-        proto_set_name(req, ev->name);
-        int r = client_request(ev->ctx, req, &rep, valbuf);
+        int r = cluster_request_raw(ctx, name, req, rep, valbuf, nointr);
+        if (localp)
+                *localp = r == 0 && served_locally(rep);
         if (r < 0)
                 return r;
-        if (rep.status < 0 && rep.value_len)
-                return detail_set(rep.status, "%.*s", (int)rep.value_len, (const char *)rep.value);
-        return rep.status;
+        if (rep->status < 0 && rep->value_len)
+                return detail_set(rep->status, "%.*s", (int)rep->value_len,
+                                  (const char *)rep->value);
+        return rep->status;
+}
+
+bool cluster_record_found(const struct locked *l, const struct sync_obj *o, pid_t pid,
+                          uint64_t tag) {
+        for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
+                const struct seg_holder *h = &l->seg->hdr->holders[i];
+                if (atomic_load(&h->pid) == (uint32_t)pid &&
+                    atomic_load(&h->obj_plus1) == o->index + 1 && h->obj_gen == o->gen &&
+                    h->tag == tag)
+                        return true;
+        }
+        return false;
+}
+
+/* One request to the daemon about event EV. */
+static int event_request(evd_event *ev, struct proto_msg *req) {
+        struct proto_msg rep;
+        return cluster_request(ev->ctx, ev->name, req, &rep, false, NULL);
 }
 
 static int cluster_event_write(evd_event *ev, enum evd_event_state state, const void *value,
@@ -42,7 +81,7 @@ static int cluster_event_write(evd_event *ev, enum evd_event_state state, const 
         proto_set_u32(&req, TAG_STATE, (uint32_t)state);
         if (len)
                 proto_set_value(&req, value, (uint32_t)len);
-        return cluster_request(ev, &req);
+        return event_request(ev, &req);
 }
 
 static int cluster_event_set(evd_event *ev, const void *value, size_t len) {
@@ -67,7 +106,7 @@ static int cluster_event_fail(evd_event *ev, const char *message) {
 static int claim(evd_event *ev, uint64_t sets) {
         struct proto_msg req = { .op = OP_CLUSTER_CLAIM };
         proto_set_u64(&req, TAG_SETS, sets);
-        return cluster_request(ev, &req);
+        return event_request(ev, &req);
 }
 
 static int cluster_event_wait(evd_event *ev, int64_t timeout, void *buf, size_t bufsize,

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* cluster-shared.h - what the cluster backend's modules (cluster.c,
+ * cluster-sem.c, cluster-cond.c, cluster-barrier.c) share, in cluster.c:
+ * the one way they ask the daemon something about one object, and the
+ * look for the record a waiter waits for. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "object.h"
+#include "proto.h"
+
+/* Send REQ about object NAME of CTX and read the reply into *REP (its
+ * value in VALBUF, EVD_VALUE_MAX bytes).  NOINTR: neither a cancel nor a
+ * signal ends it (what it asks, a key put or deleted, must be known to
+ * have happened or not).  0, or client_request's failure. */
+int cluster_request_raw(evd_ctx *ctx, const char *name, struct proto_msg *req,
+                        struct proto_msg *rep, uint8_t *valbuf, bool nointr);
+
+/* The same, then the reply's status, a refusal's reason (when the daemon
+ * gives one) becoming the call's detail; the reply's value is not kept.
+ * LOCALP (when not NULL): whether the daemon answered that it serves the
+ * namespace as a local one (the header said cluster: a former cluster
+ * namespace, or a scribble); then the operation is the segment's, as in
+ * any local namespace. */
+int cluster_request(evd_ctx *ctx, const char *name, struct proto_msg *req, struct proto_msg *rep,
+                    bool nointr, bool *localp);
+
+/* Under the lock L of object O: whether the record of PID tagged TAG
+ * (a hold, or a condition's waiter, whose tag is its key's create
+ * revision) is there. */
+bool cluster_record_found(const struct locked *l, const struct sync_obj *o, pid_t pid,
+                          uint64_t tag);
