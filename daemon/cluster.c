@@ -59,6 +59,9 @@ struct job {
         int fd;
         pid_t pid;
         struct proto_msg req;
+        /* The request's value, copied: the decoded request points into the
+         * main loop's buffer, which the next request reuses. */
+        uint8_t value[];
 };
 
 /* The etcd connection of the thread running a request: a worker's own
@@ -1414,7 +1417,8 @@ int cluster_async(struct cluster *c, void (*fn)(struct cluster *c, void *arg), v
 }
 
 int cluster_submit(struct cluster *c, int fd, const struct proto_msg *req, pid_t pid) {
-        struct job *j = calloc(1, sizeof(*j));
+        size_t vlen = req->value ? req->value_len : 0;
+        struct job *j = calloc(1, sizeof(*j) + vlen);
         if (!j)
                 return -ENOMEM;
         j->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -1424,6 +1428,10 @@ int cluster_submit(struct cluster *c, int fd, const struct proto_msg *req, pid_t
                 return r;
         }
         j->req = *req;
+        if (vlen) {
+                memcpy(j->value, req->value, vlen);
+                j->req.value = j->value;
+        }
         j->pid = pid;
         j->next = NULL;
         pthread_mutex_lock(&c->jlock);

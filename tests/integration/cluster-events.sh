@@ -48,6 +48,22 @@ blocked 2 redis-ready 4
 blocked 3 redis-ready 4
 on 1 expect_exit 0 "$EVCTL" set redis-ready --value 127.0.0.1:6379
 for p in "${W[@]}"; do bg_expect "$p" 0 127.0.0.1:6379; done
+check "16 sets with 16 values at once on h1: every host shows each event with its own value"
+# Their requests reach h1's daemon together; each is answered by a worker
+# thread while the daemon reads the next ones.
+P=()
+for k in $(seq 1 16); do
+        on 1 bg_start 240 "$EVCTL" set "many-$k" --value "value-of-$k"
+        P+=("$BG_PID")
+done
+for p in "${P[@]}"; do bg_expect "$p" 0; done
+for i in 1 2 3; do
+        for k in $(seq 1 16); do
+                on "$i" wait_until "[[ \$(show_field many-$k value) == value-of-$k ]]" ||
+                        fail "h$i: many-$k has the value '$(on "$i" show_field "many-$k" value)', not value-of-$k"
+        done
+done
+
 check "a wait that starts after the set returns at once, on every host"
 for i in 1 2 3; do
         on "$i" expect_exit 0 "$EVCTL" wait redis-ready --timeout 0
