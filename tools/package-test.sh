@@ -341,7 +341,10 @@ contains "${debs[0]}" /usr/sbin/evd /usr/bin/evctl "$unitdir/evd.service" "$unit
         /usr/share/man/man1/evctl.1.gz /usr/share/man/man8/evd.8.gz /usr/share/doc/evd/copyright \
         /usr/share/doc/evd/changelog.gz /usr/share/bash-completion/completions/evctl \
         /usr/share/zsh/vendor-completions/_evctl /usr/share/fish/vendor_completions.d/evctl.fish
-contains "${debs[1]}" "/usr/lib/$multiarch/libevd.so.1" "/usr/lib/$multiarch/libevd.so.1.0.0"
+# The library's own version (lib/meson.build), not the project's.
+libver=$(sed -n "s/^libevd_version = '\(.*\)'$/\1/p" lib/meson.build)
+[[ -n $libver ]] || fail "no libevd_version in lib/meson.build"
+contains "${debs[1]}" "/usr/lib/$multiarch/libevd.so.1" "/usr/lib/$multiarch/libevd.so.$libver"
 contains "${debs[2]}" /usr/include/evd.h "/usr/lib/$multiarch/libevd.so" \
         "/usr/lib/$multiarch/pkgconfig/libevd.pc" /usr/share/man/man3/libevd.3.gz
 contains "${debs[3]}" /usr/lib/python3/dist-packages/evd/__init__.py \
