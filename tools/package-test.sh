@@ -367,8 +367,11 @@ gid=$(getent group evd | cut -d: -f3)
 [[ $(evctl --version) == "evctl $version" ]] || fail "evctl --version says '$(evctl --version)'"
 [[ $(/usr/sbin/evd --version) == "evd $version" ]] || fail "evd --version says '$(/usr/sbin/evd --version)'"
 # (/lib is /usr/lib on a merged /usr)
-ldd /usr/bin/evctl | grep -Eq "libevd\.so\.1 => (/usr)?/lib/$multiarch/libevd\.so\.1 " ||
-        fail "the installed evctl does not use the installed libevd: $(ldd /usr/bin/evctl | grep libevd)"
+# (ldd's whole output first: grep -q ending the pipe early would fail it
+# under pipefail)
+evctl_libs=$(ldd /usr/bin/evctl)
+grep -Eq "libevd\.so\.1 => (/usr)?/lib/$multiarch/libevd\.so\.1 " <<<"$evctl_libs" ||
+        fail "the installed evctl does not use the installed libevd: $(grep libevd <<<"$evctl_libs")"
 
 say "a program built with pkg-config --cflags --libs libevd"
 # shellcheck disable=SC2046 # pkg-config's words are meant to split
