@@ -376,13 +376,28 @@ static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, 
                            "lost), after which another host may be given %s %s",
                            argv[0], what, o->args[0]);
         }
+        /* In a cluster namespace the signals wait_leased passes on are
+         * blocked before COMMAND may start: one that comes before evctl
+         * is there waits for it, rather than going to a handler (or
+         * killing evctl) with COMMAND left running. */
+        sigset_t lease_set, lease_old;
+        sigemptyset(&lease_set);
+        if (cluster) {
+                sigaddset(&lease_set, SIGCHLD);
+                sigaddset(&lease_set, SIGINT);
+                sigaddset(&lease_set, SIGQUIT);
+                sigaddset(&lease_set, SIGTERM);
+                sigaddset(&lease_set, SIGHUP);
+                sigprocmask(SIG_BLOCK, &lease_set, &lease_old);
+        }
         bool started = write(go[1], msg, strlen(msg)) == (ssize_t)strlen(msg);
         close(go[1]);
         int status = 0;
         bool lease_killed = false;
-        if (cluster)
+        if (cluster) {
                 lease_killed = wait_leased(child, &status);
-        else
+                sigprocmask(SIG_SETMASK, &lease_old, NULL);
+        } else
                 while (waitpid(child, &status, 0) < 0 && errno == EINTR)
                         ;
         r = release(obj, child);
