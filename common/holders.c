@@ -176,6 +176,15 @@ bool seg_cluster_holds(const struct seg *s, const struct seg_obj *o) {
                (o->type == EVD_TYPE_SEMAPHORE || o->type == EVD_TYPE_LOCK);
 }
 
+bool seg_holder_dead_on(const struct seg_holder *h, uint32_t index, pid_t only_pid) {
+        uint32_t pid = atomic_load(&h->pid);
+        if (!pid || atomic_load(&h->obj_plus1) != index + 1)
+                return false;
+        if (only_pid && pid != (uint32_t)only_pid && h->pid2 != (uint32_t)only_pid)
+                return false;
+        return !seg_holder_alive(h);
+}
+
 int seg_holders_reclaim(struct seg *s, uint32_t index, pid_t only_pid) {
         if (index >= s->capacity)
                 return 0;
@@ -186,11 +195,7 @@ int seg_holders_reclaim(struct seg *s, uint32_t index, pid_t only_pid) {
         for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
                 struct seg_holder *h = &s->hdr->holders[i];
                 uint32_t pid = atomic_load(&h->pid);
-                if (!pid || atomic_load(&h->obj_plus1) != index + 1)
-                        continue;
-                if (only_pid && pid != (uint32_t)only_pid && h->pid2 != (uint32_t)only_pid)
-                        continue;
-                if (seg_holder_alive(h))
+                if (!seg_holder_dead_on(h, index, only_pid))
                         continue;
                 if (!locked) {
                         if (seg_obj_lock(o, 200) < 0)

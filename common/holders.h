@@ -61,6 +61,10 @@ bool seg_holder_alive(const struct seg_holder *h);
  * module, not the header, which a scribble could change.) */
 bool seg_cluster_holds(const struct seg *s, const struct seg_obj *o);
 
+/* Whether hold H is one on object INDEX (of ONLY_PID as owner or companion,
+ * when not 0) whose processes are all dead: one to give back. */
+bool seg_holder_dead_on(const struct seg_holder *h, uint32_t index, pid_t only_pid);
+
 /* Give back (under the object's lock, which this takes) every hold on
  * object INDEX whose processes are all dead; ONLY_PID limits it to holds of
  * that pid (0: all).  Returns how many were given back. */

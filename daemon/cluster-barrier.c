@@ -699,13 +699,9 @@ static int bar_reclaim(struct cluster *c, void *state, uint32_t index, pid_t onl
         snprintf(name, sizeof(name), "%.*s", EVD_NAME_MAX, o->name);
         for (uint32_t i = 0; i < SEG_HOLDER_SLOTS; i++) {
                 struct seg_holder *h = &s->hdr->holders[i];
+                if (!seg_holder_dead_on(h, index, only_pid))
+                        continue;
                 uint32_t pid = atomic_load(&h->pid);
-                if (!pid || atomic_load(&h->obj_plus1) != index + 1)
-                        continue;
-                if (only_pid && pid != (uint32_t)only_pid && h->pid2 != (uint32_t)only_pid)
-                        continue;
-                if (seg_holder_alive(h))
-                        continue;
                 if (live && h->obj_gen == ogen && h->tag != BARRIER_RESET && nd < ELEMENTSOF(dead))
                         dead[nd++] = (struct dead){ (pid_t)pid, h->start, h->tag };
                 seg_holder_drop(s, (int)i, UINT32_MAX);
