@@ -330,7 +330,7 @@ contains() {
         local deb=$1 path
         shift
         for path in "$@"; do
-                dpkg-deb -c "$deb" | awk '{print $6}' | grep -qx "\\.$path" ||
+                dpkg-deb -c "$deb" | awk '{print $6}' | grep -x "\\.$path" >/dev/null ||
                         fail "$(basename "$deb") does not hold $path"
         done
 }
@@ -349,7 +349,7 @@ contains "${debs[2]}" /usr/include/evd.h "/usr/lib/$multiarch/libevd.so" \
         "/usr/lib/$multiarch/pkgconfig/libevd.pc" /usr/share/man/man3/libevd.3.gz
 contains "${debs[3]}" /usr/lib/python3/dist-packages/evd/__init__.py \
         /usr/lib/python3/dist-packages/evd/_lib.py
-! dpkg-deb -c "${debs[0]}" | grep -q '/usr/bin/evd$' || fail "evd still installs /usr/bin/evd"
+! dpkg-deb -c "${debs[0]}" | grep '/usr/bin/evd$' >/dev/null || fail "evd still installs /usr/bin/evd"
 
 # 4. dpkg -i ----------------------------------------------------------------------
 say "dpkg -i ${debs[*]##*/}"
@@ -367,17 +367,16 @@ gid=$(getent group evd | cut -d: -f3)
 [[ $(evctl --version) == "evctl $version" ]] || fail "evctl --version says '$(evctl --version)'"
 [[ $(/usr/sbin/evd --version) == "evd $version" ]] || fail "evd --version says '$(/usr/sbin/evd --version)'"
 # (/lib is /usr/lib on a merged /usr)
-# (ldd's whole output first: grep -q ending the pipe early would fail it
-# under pipefail)
-evctl_libs=$(ldd /usr/bin/evctl)
-grep -Eq "libevd\.so\.1 => (/usr)?/lib/$multiarch/libevd\.so\.1 " <<<"$evctl_libs" ||
-        fail "the installed evctl does not use the installed libevd: $(grep libevd <<<"$evctl_libs")"
+# (grep reads the whole of ldd's output, never -q: under pipefail, a grep -q
+# that ends the pipe early fails it when ldd writes on)
+ldd /usr/bin/evctl | grep -E "libevd\.so\.1 => (/usr)?/lib/$multiarch/libevd\.so\.1 " >/dev/null ||
+        fail "the installed evctl does not use the installed libevd: $(ldd /usr/bin/evctl | grep libevd)"
 
 say "a program built with pkg-config --cflags --libs libevd"
 # shellcheck disable=SC2046 # pkg-config's words are meant to split
 cc -Wall -Wextra -Werror -o "$tmp/prog" tests/integration/installed-event.c $(pkg-config --cflags --libs libevd) ||
         fail "a program does not build with pkg-config --cflags --libs libevd"
-ldd "$tmp/prog" | grep -Eq "libevd\.so\.1 => (/usr)?/lib/$multiarch/libevd\.so\.1 " ||
+ldd "$tmp/prog" | grep -E "libevd\.so\.1 => (/usr)?/lib/$multiarch/libevd\.so\.1 " >/dev/null ||
         fail "the program does not use the installed libevd: $(ldd "$tmp/prog" | grep libevd)"
 
 # 5. Use them, in a private mount namespace -----------------------------------------

@@ -221,7 +221,7 @@ done
 
 # sem run / lock run with fencing tokens and the lease kill are evctl's
 # (EVD_FENCE, exit 123): these checks run once evctl has them.
-if "$EVCTL" lock run --help 2>&1 | grep -q EVD_FENCE; then
+if "$EVCTL" lock run --help 2>&1 | grep EVD_FENCE >/dev/null; then
         check "fencing tokens (EVD_FENCE) grow across hosts, and are the contender keys' create revisions"
         : >"$_SCRATCH/fences"
         for i in 1 2 3 1 3 2; do

@@ -31,7 +31,7 @@ $(bg_show "$1")"
 }
 # line PID K RE: line K of what PID printed matches RE (after the time).
 line() {
-        sed -n "$2p" "$(bg_out "$1")" | grep -qE "^$ISO $3\$" ||
+        sed -n "$2p" "$(bg_out "$1")" | grep -E "^$ISO $3\$" >/dev/null ||
                 fail "line $2 is not 'TIME $3'
 $(bg_show "$1")"
 }
@@ -71,7 +71,7 @@ on 1 expect_exit 0 "$EVCTL" clear sc
 bg_expect "$w" 0
 # Whether h3's watch looked between the two records or not, it prints the
 # set, then the clear (the value only if it looked in between).
-sed -n 1p "$(bg_out "$w")" | grep -qE "^$ISO sc set( quick)?\$" || fail "line 1 is not 'TIME sc set'
+sed -n 1p "$(bg_out "$w")" | grep -E "^$ISO sc set( quick)?\$" >/dev/null || fail "line 1 is not 'TIME sc set'
 $(bg_show "$w")"
 line "$w" 2 "sc clear"
 
@@ -134,7 +134,7 @@ blocked 3 slow 1
 wait_until "(( \$(grep -c '^evctl: still waiting for slow (' '$(bg_err "$w")') >= 3 ))" ||
         fail "h3's waiter printed no three progress lines
 $(bg_show "$w")"
-! grep -Ev '^evctl: still waiting for slow \([0-9][0-9a-z.]*\)' "$(bg_err "$w")" | grep -q . ||
+! grep -Ev '^evctl: still waiting for slow \([0-9][0-9a-z.]*\)' "$(bg_err "$w")" | grep . >/dev/null ||
         fail "h3's waiter printed something else than progress lines
 $(bg_show "$w")"
 on 1 expect_exit 0 "$EVCTL" set slow --value "done"

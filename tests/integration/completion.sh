@@ -175,10 +175,10 @@ $(_show_last)"
         [[ $LAST_RC == 0 ]] || fail "fish completion
 $(_show_last)"
         for w in builds bulk redis-ready redis-failover-ready +SETS +STATE create run; do
-                cut -f1 "$LAST_OUT_F" | grep -qx -- "$w" || fail "fish did not offer $w
+                cut -f1 "$LAST_OUT_F" | grep -x -- "$w" >/dev/null || fail "fish did not offer $w
 $(_show_last)"
         done
-        cut -f1 "$LAST_OUT_F" | grep -qx deploy && fail "fish offered the lock deploy to sem acquire or wait"
+        cut -f1 "$LAST_OUT_F" | grep -x deploy >/dev/null && fail "fish offered the lock deploy to sem acquire or wait"
 else
         say "note: fish is not installed; its completion not tried"
 fi

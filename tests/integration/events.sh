@@ -268,9 +268,9 @@ $(bg_show "$w")"
 bg_expect "$w" 0
 wo=$(bg_out "$w")
 [[ $(nlines "$wo") == 3 ]] &&
-        sed -n 1p "$wo" | grep -qE "^$ISO wa set x\$" &&
-        sed -n 2p "$wo" | grep -qE "^$ISO wa clear\$" &&
-        sed -n 3p "$wo" | grep -qE "^$ISO wa failed oops msg\$" ||
+        sed -n 1p "$wo" | grep -E "^$ISO wa set x\$" >/dev/null &&
+        sed -n 2p "$wo" | grep -E "^$ISO wa clear\$" >/dev/null &&
+        sed -n 3p "$wo" | grep -E "^$ISO wa failed oops msg\$" >/dev/null ||
         fail "watch output is not 'TIME wa set x' / 'TIME wa clear' / 'TIME wa failed oops msg'
 $(bg_show "$w")"
 check "watch (all names) --count 2 sees created and deleted"
@@ -285,8 +285,8 @@ $(bg_show "$w")"
 bg_expect "$w" 0
 wo=$(bg_out "$w")
 [[ $(nlines "$wo") == 2 ]] &&
-        sed -n 1p "$wo" | grep -qE "^$ISO wb created\$" &&
-        sed -n 2p "$wo" | grep -qE "^$ISO wb deleted\$" ||
+        sed -n 1p "$wo" | grep -E "^$ISO wb created\$" >/dev/null &&
+        sed -n 2p "$wo" | grep -E "^$ISO wb deleted\$" >/dev/null ||
         fail "watch output is not 'TIME wb created' / 'TIME wb deleted'
 $(bg_show "$w")"
 

@@ -38,7 +38,7 @@ kill_owner() {
 lock_state() { show_field "$1" state; }
 
 # is_held NAME: the lock is held (cheaper than lock_state, for loops).
-is_held() { timeout -k 1 5 "$EVCTL" show "$1" 2>/dev/null </dev/null | grep -qx 'state: held'; }
+is_held() { timeout -k 1 5 "$EVCTL" show "$1" 2>/dev/null </dev/null | grep -x 'state: held' >/dev/null; }
 
 # quick CMD...: run CMD (bounded) and fail unless it exits 0; for loops,
 # where expect_exit's bookkeeping would cost more than the command.

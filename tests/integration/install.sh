@@ -93,14 +93,14 @@ if pkg-config --exists systemd; then
 fi
 
 echo "install: soname and exported symbols"
-readelf -d "$lib" | grep -q 'SONAME.*\[libevd\.so\.1\]' || fail "soname is not libevd.so.1"
+readelf -d "$lib" | grep 'SONAME.*\[libevd\.so\.1\]' >/dev/null || fail "soname is not libevd.so.1"
 # (type A: the version nodes themselves, EVD_1 and EVD_1.1, not functions)
 exported=$(nm -D --defined-only "$lib" | awk '$2 != "A" {sub(/@.*/, "", $3); print $3}' | sort)
 declared=$(sed -n 's/^[[:space:]]*\(evd_[a-z_]*\);$/\1/p' "$SOURCE_ROOT/lib/libevd.sym" | sort)
 [[ $exported == "$declared" ]] ||
         fail "exported symbols differ from libevd.sym: $(diff <(echo "$exported") <(echo "$declared") | tr '\n' ' ')"
-nm -D --defined-only "$lib" | grep -q ' EVD_1$' || fail "symbols are not versioned EVD_1"
-nm -D --defined-only "$lib" | grep -q ' evd_cluster_status@@EVD_1\.1$' ||
+nm -D --defined-only "$lib" | grep ' EVD_1$' >/dev/null || fail "symbols are not versioned EVD_1"
+nm -D --defined-only "$lib" | grep ' evd_cluster_status@@EVD_1\.1$' >/dev/null ||
         fail "the symbols added in 1.1 are not versioned EVD_1.1"
 
 echo "install: building a program with pkg-config"

@@ -310,7 +310,7 @@ expect_one_error_line() {
         n=$(nlines "$LAST_ERR_F")
         [[ $n == 1 ]] || fail "expected exactly one line on stderr, got $n
 $(_show_last)"
-        head -n 1 "$LAST_ERR_F" | grep -q '^evctl: ' ||
+        head -n 1 "$LAST_ERR_F" | grep '^evctl: ' >/dev/null ||
                 fail "error line does not start with 'evctl: '
 $(_show_last)"
 }

@@ -148,7 +148,7 @@ cp "$LAST_OUT_F" "$_SCRATCH/list.txt"
 "$PY" "$_SCRATCH/table.py" "$_SCRATCH/list.txt" "$_SCRATCH/list.json" ||
         fail "list is not aligned
 $(cat "$_SCRATCH/list.txt")"
-head -n 1 "$_SCRATCH/list.txt" | grep -Eq '^NAME {61}TYPE ' ||
+head -n 1 "$_SCRATCH/list.txt" | grep -E '^NAME {61}TYPE ' >/dev/null ||
         fail "the NAME column is not exactly as wide as the 64-byte name"
 
 check "list in the C locale: non-ASCII bytes as \\xHH, still aligned (libsmartcols would loop on them)"
@@ -177,7 +177,7 @@ cp "$LAST_OUT_F" "$_SCRATCH/list2.txt"
 "$PY" "$_SCRATCH/table.py" "$_SCRATCH/list2.txt" "$_SCRATCH/list2.json" ||
         fail "list is not aligned
 $(cat "$_SCRATCH/list2.txt")"
-head -n 1 "$LAST_OUT_F" | grep -q '^NAME    TYPE ' || fail "NAME is not 7 wide (counter)
+head -n 1 "$LAST_OUT_F" | grep '^NAME    TYPE ' >/dev/null || fail "NAME is not 7 wide (counter)
 $(_show_last)"
 expect_exit 0 "$EVCTL" set "$long" --value "127.0.0.1:6379"
 expect_exit 0 "$EVCTL" list --json

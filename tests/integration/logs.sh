@@ -21,12 +21,12 @@ $(cat "$log")"
         if [[ $want == journal ]]; then
                 grep -Eq '^<6>evd: ready, serving' "$log" || fail "the ready line has no <6>:
 $(cat "$log")"
-                ! grep -Ev '^<[0-7]>evd: ' "$log" | grep -q . || fail "a line without a prefix:
+                ! grep -Ev '^<[0-7]>evd: ' "$log" | grep . >/dev/null || fail "a line without a prefix:
 $(cat "$log")"
         else
                 ! grep -Eq '<[0-7]>' "$log" || fail "a priority prefix outside the journal:
 $(cat "$log")"
-                ! grep -Ev '^evd: ' "$log" | grep -q . || fail "a line not starting with 'evd: ':
+                ! grep -Ev '^evd: ' "$log" | grep . >/dev/null || fail "a line not starting with 'evd: ':
 $(cat "$log")"
         fi
 }
@@ -82,7 +82,7 @@ if command -v script >/dev/null; then
         wait_until "grep -q 'ready, serving' '$_SCRATCH/typescript'" || fail "no ready line on the terminal"
         kill -TERM "$EVD_PID"
         bg_wait "$BG_PID"
-        tr -d '\r' <"$_SCRATCH/typescript" | grep -q 'evd: stopped' || fail "no stopped line on the terminal"
+        tr -d '\r' <"$_SCRATCH/typescript" | grep 'evd: stopped' >/dev/null || fail "no stopped line on the terminal"
         ! grep -Eq '<[0-7]>' "$_SCRATCH/typescript" || fail "a priority prefix on a terminal:
 $(cat "$_SCRATCH/typescript")"
 else

@@ -28,7 +28,7 @@ $(bg_show "$1")"
 
 # only_progress PID WHAT: every stderr line is a progress line for WHAT.
 only_progress() {
-        ! grep -Ev "^evctl: still waiting for $2 \([0-9][0-9a-z.]*\)" "$(bg_err "$1")" | grep -q . ||
+        ! grep -Ev "^evctl: still waiting for $2 \([0-9][0-9a-z.]*\)" "$(bg_err "$1")" | grep . >/dev/null ||
                 fail "a stderr line that is not a progress line
 $(bg_show "$1")"
 }
@@ -106,7 +106,7 @@ w=$BG_PID
 await_line "$w" '^evctl: still waiting for never \((1|4|7|10|13)\.5s\)$'
 kill -TERM "$w"
 bg_wait "$w"
-! grep -Ev '^evctl: still waiting for never \((1.5s|3s|4.5s|6s|7.5s|9s|10.5s|12s|13.5s|15s)\)$' "$(bg_err "$w")" | grep -q . ||
+! grep -Ev '^evctl: still waiting for never \((1.5s|3s|4.5s|6s|7.5s|9s|10.5s|12s|13.5s|15s)\)$' "$(bg_err "$w")" | grep . >/dev/null ||
         fail "a progress line that is not a whole number of 1.5s intervals
 $(bg_show "$w")"
 

@@ -49,7 +49,7 @@ for attempt in 1 2 3 4 5; do
         bg_start 600 redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no \
                 --daemonize no --dir "$EVD_DIR" --protected-mode yes
         rpid=$BG_PID
-        if wait_until "timeout 10 redis-cli -h 127.0.0.1 -p $p ping 2>/dev/null | grep -qx PONG || ! alive $rpid" &&
+        if wait_until "timeout 10 redis-cli -h 127.0.0.1 -p $p ping 2>/dev/null | grep -x PONG >/dev/null || ! alive $rpid" &&
                 alive "$rpid"; then
                 port=$p
                 break

@@ -60,7 +60,7 @@ start_redis() {
         bg_start 600 redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no \
                 --daemonize no --dir "$EVD_DIR" --protected-mode yes
         RPID=$BG_PID
-        wait_until "timeout 10 redis-cli -h 127.0.0.1 -p $1 ping 2>/dev/null | grep -qx PONG || ! alive $RPID" &&
+        wait_until "timeout 10 redis-cli -h 127.0.0.1 -p $1 ping 2>/dev/null | grep -x PONG >/dev/null || ! alive $RPID" &&
                 alive "$RPID"
 }
 

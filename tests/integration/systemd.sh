@@ -22,7 +22,7 @@ runner=$!
 _PIDS+=("$runner")
 wait_until "grep -q 'READY=1' '$log' 2>/dev/null" || fail "no READY=1 within ${T_WAIT} s"
 [[ -S $EVD_DIR/evd.sock ]] || fail "READY=1 came before the socket existed"
-grep 'READY=1' "$log" | grep -q 'STATUS=serving' || fail "READY=1 came without STATUS=: $(cat "$log")"
+grep 'READY=1' "$log" | grep 'STATUS=serving' >/dev/null || fail "READY=1 came without STATUS=: $(cat "$log")"
 grep -q "^READY=1|STATUS=serving $EVD_DIR, [0-9]* object(s)|MAINPID=[0-9]*$" "$log" ||
         fail "READY=1 does not say what evd serves: $(cat "$log")"
 expect_exit 0 "$EVCTL" set svc --value up
