@@ -243,10 +243,63 @@ static const char *waiting_command(void) {
         return cmd;
 }
 
+/* What PID is doing, for a failure's message: its state, parent, group,
+ * signals (pending, blocked) and where it sleeps in the kernel. */
+static const char *proc_state(pid_t pid) {
+        static char out[4096];
+        char path[64], line[256];
+        size_t n = (size_t)snprintf(out, sizeof(out), "[pid %d:", (int)pid);
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                n += (size_t)snprintf(out + n, sizeof(out) - n, " gone");
+        while (f && fgets(line, sizeof(line), f) && n < sizeof(out) - 300) {
+                static const char *const keys[] = { "State:", "PPid:", "NSpgid:", "SigPnd:",
+                                                    "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:" };
+                for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+                        if (strncmp(line, keys[k], strlen(keys[k])) == 0) {
+                                line[strcspn(line, "\n")] = '\0';
+                                n += (size_t)snprintf(out + n, sizeof(out) - n, " %s", line);
+                        }
+        }
+        if (f)
+                fclose(f);
+        const char *files[] = { "wchan", "stack" };
+        for (size_t k = 0; k < 2 && n < sizeof(out) - 300; k++) {
+                snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, files[k]);
+                f = fopen(path, "re");
+                if (!f)
+                        continue;
+                n += (size_t)snprintf(out + n, sizeof(out) - n, " %s:", files[k]);
+                while (fgets(line, sizeof(line), f) && n < sizeof(out) - 300) {
+                        line[strcspn(line, "\n")] = '\0';
+                        n += (size_t)snprintf(out + n, sizeof(out) - n, " %s", line);
+                }
+                fclose(f);
+        }
+        snprintf(out + n, sizeof(out) - n, "]");
+        return out;
+}
+
+/* How PID (our child, or an orphan come to us) ended; -1, and what it and
+ * OTHER (0: none) were doing in WHY, when it had not after HANG_MS (it is
+ * killed then). */
+static int wait_end(pid_t pid, pid_t other, char *why, size_t len) {
+        int code;
+        if (TH_WAIT_FOR(th_child_done(pid, &code), HANG_MS))
+                return code;
+        int n = snprintf(why, len, "%s", proc_state(pid));
+        if (other && n >= 0 && (size_t)n < len)
+                snprintf(why + n, len - (size_t)n, " %s", proc_state(other));
+        th_kill_child(pid);
+        return -1;
+}
+
 /* How PID ended, once reaped (we are its parent or its subreaper). */
 static int reap(pid_t pid) {
-        int code = th_wait_child(pid, HANG_MS);
-        ck_assert_msg(code != -1, "pid %d did not end", (int)pid);
+        char why[4096];
+        int code = wait_end(pid, 0, why, sizeof(why));
+        ck_assert_msg(code != -1, "pid %d did not end: %s", (int)pid, why);
         return code;
 }
 
@@ -347,12 +400,15 @@ START_TEST(sigint_forwarded) {
         pid_t sh = (pid_t)number_in("sh"), bg = (pid_t)number_in("bg");
         ck_assert_msg(TH_WAIT_FOR(runs(sh, "sleep") && runs(bg, "sleep"), HANG_MS),
                       "the command's two sleeps did not start");
+        ck_assert_msg(getpgid(sh) == sh, "the command is not in a group of its own (group %d, "
+                      "cluster_mode %u)", (int)getpgid(sh), atomic_load(&S.hdr->cluster_mode));
         ck_assert_int_eq(kill(e, SIGINT), 0);
-        int code = th_wait_child(e, HANG_MS);
+        char why[4096] = "";
+        int code = wait_end(e, sh, why, sizeof(why));
         /* The command ended of it: evctl exits 128 + 2 (killed by it
          * itself, th_wait_child would give 1000 + 2); the background sleep
          * got it too, and came to us, the subreaper. */
-        ck_assert_msg(code == 128 + SIGINT, "evctl ended with %d: %s", code, slurp(r.err));
+        ck_assert_msg(code == 128 + SIGINT, "evctl ended with %d: %s %s", code, why, slurp(r.err));
         ck_assert_int_eq(reap(bg), 1000 + SIGINT);
         ck_assert(!lock_held("li"));
         lease_lost();
@@ -371,6 +427,8 @@ START_TEST(evctl_killed) {
         ck_assert_msg(TH_WAIT_FOR(written("ready"), HANG_MS), "the command did not start: %s",
                       slurp(r.err));
         pid_t sh = (pid_t)number_in("sh");
+        ck_assert_msg(getpgid(sh) == sh, "the command is not in a group of its own (group %d, "
+                      "cluster_mode %u)", (int)getpgid(sh), atomic_load(&S.hdr->cluster_mode));
         ck_assert(lock_held("lx"));
         th_kill_child(e);
         /* It comes to us, the subreaper, and ends of SIGKILL. */
