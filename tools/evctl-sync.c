@@ -400,15 +400,20 @@ static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, 
         } else
                 while (waitpid(child, &status, 0) < 0 && errno == EINTR)
                         ;
-        r = release(obj, child);
-        if (r < 0 && r != -EOVERFLOW)
-                warn("cannot release %s %s: %s", what, o->args[0], evctl_strerror(r));
+        /* After a lease kill the hold is not given back: the daemon may be
+         * the reason (stopped, cut off), and a release through it would wait
+         * for the request's deadline.  Its owner is dead and evctl is about
+         * to be: the daemon reclaims it as a dead holder's, flagged
+         * abandoned, which is what it is (COMMAND was killed inside). */
         if (lease_killed)
                 return die(EXIT_LEASE,
                            "killed %s: this host's etcd lease was about to run out, after which "
                            "another host may be given %s %s; killed so that no two hosts hold "
                            "it at once",
                            argv[0], what, o->args[0]);
+        r = release(obj, child);
+        if (r < 0 && r != -EOVERFLOW)
+                warn("cannot release %s %s: %s", what, o->args[0], evctl_strerror(r));
         if (!started)
                 child_gone(&st, status, true);
         if (WIFEXITED(status))

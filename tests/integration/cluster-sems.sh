@@ -259,12 +259,19 @@ print(json.load(sys.stdin)["kvs"][0]["create_revision"])')
         dt=$(($(now_ms) - t0))
         cmd_alive=0
         kill -0 "$(cat "$_SCRATCH/slpid")" 2>/dev/null && cmd_alive=1
-        kill -CONT "${HPID[2]}"
         ((BG_RC == 0)) || fail "the waiter on h1 exited $BG_RC: $(cat "$(bg_err "$SW")")"
         say "h2's daemon SIGSTOPped -> h1 acquired in $dt ms (lease TTL ${TTL} s)"
         ((cmd_alive == 0)) || fail "h1 got the lock while lock run's command on h2 still ran"
+        grep -q "abandoned" "$(bg_err "$SW")" ||
+                fail "h1 was not warned that the lock was abandoned: $(cat "$(bg_err "$SW")")"
+        # lock run ends while its daemon is still stopped: it does not give
+        # the hold back through it (which would wait out a request deadline
+        # and say "cannot release")
         bg_expect "$SR" 123
+        kill -CONT "${HPID[2]}"
         grep -q "lease" "$(bg_err "$SR")" || fail "lock run did not say why it killed: $(cat "$(bg_err "$SR")")"
+        ! grep -q "cannot release" "$(bg_err "$SR")" ||
+                fail "lock run tried to give the hold back through its stopped daemon: $(cat "$(bg_err "$SR")")"
         on 1 expect_exit 0 "$EVCTL" lock release SL --owner $$
         leased 2
 else
