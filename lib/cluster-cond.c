@@ -67,37 +67,10 @@ int cluster_cond_wait(evd_cond *cond, int64_t timeout) {
         if (!PROTO_HAS(&rep, TAG_SETS) || rep.sets == 0)
                 r = -EPROTO;
         uint64_t rev = rep.sets, lease = rep.changed;
-        if (r == 0) {
-                struct waiter w;
-                waiter_init(&w, o->ctx, o->name, timeout);
-                for (;;) {
-                        struct locked l;
-                        wait_nointr++;
-                        r = obj_lock(o->ctx, o->index, o->gen, o->type, &l);
-                        wait_nointr--;
-                        if (r < 0)
-                                break;
-                        if (!cluster_record_found(&l, o, pid, rev)) {
-                                obj_unlock(&l);
-                                break; /* notified: a notify deleted our key */
-                        }
-                        if (atomic_load(&l.seg->hdr->cluster_lease_id) != (int64_t)lease) {
-                                obj_unlock(&l);
-                                r = detail_set(-ENOLINK,
-                                               "this host lost its lease in the etcd cluster "
-                                               "while waiting on %s",
-                                               o->name);
-                                break;
-                        }
-                        struct evd_futex_waitv v;
-                        fill_waitv(&v, l.obj);
-                        obj_unlock(&l);
-                        r = waiter_sleep(&w, l.seg, &v, 1, o->index);
-                        if (r < 0)
-                                break;
-                }
-                waiter_done(&w);
-        }
+        /* Notified: a notify deleted our key, and with it our record. */
+        if (r == 0)
+                r = cluster_wait_record(o, pid, rev, lease, timeout, false, NULL, true,
+                                        "waiting on");
         if (r < 0 && rev) {
                 /* Our key goes; a notify that took it first counted for
                  * us, as on one host. */

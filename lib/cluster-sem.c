@@ -28,6 +28,19 @@ static int request(const struct sync_obj *o, struct proto_msg *req, struct proto
         return cluster_request(o->ctx, o->name, req, rep, true, localp);
 }
 
+/* A lock's hold is there (under its lock L): EVD_ABANDONED, told once,
+ * when the daemon set the flag for it (its predecessor left without a
+ * clean release). */
+static int lock_hold_found(struct locked *l) {
+        if (!l->obj->u.sem.abandoned) {
+                obj_unlock(l);
+                return 0;
+        }
+        l->obj->u.sem.abandoned = 0;
+        obj_unlock_changed(l, false);
+        return EVD_ABANDONED;
+}
+
 static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64_t timeout,
                    bool lock, bool *localp) {
         *localp = false;
@@ -47,44 +60,8 @@ static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64
         if (!PROTO_HAS(&rep, TAG_SETS) || rep.sets == 0)
                 return -EPROTO;
         uint64_t rev = rep.sets, lease = rep.changed;
-        struct waiter w;
-        waiter_init(&w, o->ctx, o->name, timeout);
-        for (;;) {
-                struct locked l;
-                r = obj_lock(o->ctx, o->index, o->gen, o->type, &l);
-                if (r < 0)
-                        break;
-                if (cluster_record_found(&l, o, owner, rev)) {
-                        r = 0;
-                        if (lock && l.obj->u.sem.abandoned) {
-                                /* Told once: the daemon set it for this
-                                 * hold (its predecessor left without a
-                                 * clean release). */
-                                l.obj->u.sem.abandoned = 0;
-                                r = EVD_ABANDONED;
-                                obj_unlock_changed(&l, false);
-                        } else
-                                obj_unlock(&l);
-                        break;
-                }
-                if (atomic_load(&l.seg->hdr->cluster_lease_id) != (int64_t)lease) {
-                        /* The lease our key had is gone (the host was cut
-                         * off from etcd for longer than its TTL): so is
-                         * the key, and our place in line. */
-                        obj_unlock(&l);
-                        r = detail_set(-ENOLINK, "this host lost its lease in the etcd cluster "
-                                                 "while waiting for %s",
-                                       o->name);
-                        break;
-                }
-                struct evd_futex_waitv v;
-                fill_waitv(&v, l.obj);
-                obj_unlock(&l);
-                r = waiter_sleep(&w, l.seg, &v, 1, o->index);
-                if (r < 0)
-                        break;
-        }
-        waiter_done(&w);
+        r = cluster_wait_record(o, owner, rev, lease, timeout, true, lock ? lock_hold_found : NULL,
+                                false, "waiting for");
         if (r < 0) {
                 /* Gone from the line; if the hold came meanwhile, that is
                  * a release.  The caller gets what ended the wait. */

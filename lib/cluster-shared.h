@@ -2,7 +2,7 @@
 /* cluster-shared.h - what the cluster backend's modules (cluster.c,
  * cluster-sem.c, cluster-cond.c, cluster-barrier.c) share, in cluster.c:
  * the one way they ask the daemon something about one object, and the
- * look for the record a waiter waits for. */
+ * wait for the record a waiter waits for. */
 #pragma once
 
 #include <stdbool.h>
@@ -33,3 +33,16 @@ int cluster_request(evd_ctx *ctx, const char *name, struct proto_msg *req, struc
  * revision) is there. */
 bool cluster_record_found(const struct locked *l, const struct sync_obj *o, pid_t pid,
                           uint64_t tag);
+
+/* Wait in the segment, as any waiter does (futex, deadline, progress,
+ * cancel, signals), until the record of PID tagged TAG on object O is there
+ * (PRESENT: a hold) or gone (!PRESENT: a condition's waiter, notified).
+ * When it is there, FOUND (if not NULL) runs under the object's lock and
+ * its return is the wait's.  -ENOLINK, with a detail naming O and WHAT
+ * ("waiting for", "waiting on"), when the host's etcd lease is no longer
+ * LEASE, the one the key was put with: the key went with it.  NOINTR: a
+ * signal does not end the taking of the object's lock.  0 or the failure
+ * that ended the wait. */
+int cluster_wait_record(const struct sync_obj *o, pid_t pid, uint64_t tag, uint64_t lease,
+                        int64_t timeout, bool present, int (*found)(struct locked *l),
+                        bool nointr, const char *what);

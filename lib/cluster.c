@@ -69,6 +69,47 @@ bool cluster_record_found(const struct locked *l, const struct sync_obj *o, pid_
         return false;
 }
 
+int cluster_wait_record(const struct sync_obj *o, pid_t pid, uint64_t tag, uint64_t lease,
+                        int64_t timeout, bool present, int (*found)(struct locked *l),
+                        bool nointr, const char *what) {
+        struct waiter w;
+        int r;
+        waiter_init(&w, o->ctx, o->name, timeout);
+        for (;;) {
+                struct locked l;
+                wait_nointr += nointr;
+                r = obj_lock(o->ctx, o->index, o->gen, o->type, &l);
+                wait_nointr -= nointr;
+                if (r < 0)
+                        break;
+                if (cluster_record_found(&l, o, pid, tag) == present) {
+                        if (found)
+                                r = found(&l);
+                        else
+                                obj_unlock(&l);
+                        break;
+                }
+                if (atomic_load(&l.seg->hdr->cluster_lease_id) != (int64_t)lease) {
+                        /* The lease our key had is gone (the host was cut
+                         * off from etcd for longer than its TTL): so is
+                         * the key, and our place in line. */
+                        obj_unlock(&l);
+                        r = detail_set(-ENOLINK, "this host lost its lease in the etcd cluster "
+                                                 "while %s %s",
+                                       what, o->name);
+                        break;
+                }
+                struct evd_futex_waitv v;
+                fill_waitv(&v, l.obj);
+                obj_unlock(&l);
+                r = waiter_sleep(&w, l.seg, &v, 1, o->index);
+                if (r < 0)
+                        break;
+        }
+        waiter_done(&w);
+        return r;
+}
+
 /* One request to the daemon about event EV. */
 static int event_request(evd_event *ev, struct proto_msg *req) {
         struct proto_msg rep;
