@@ -113,6 +113,28 @@ static void holds_list_value(FILE *f, const struct evctl_type *t, const struct e
                 fprintf(f, ", +%u more", i->nholders - 4);
 }
 
+/* In a cluster namespace, the holds of an object that are another host's:
+ * the segment counts every host's (the free count, a barrier's parties
+ * waiting) but records this host's holders only.  False when it is not
+ * known: a local namespace, a type without such holds, or more holders
+ * than the record lists. */
+static bool other_hosts(const struct evctl_type *t, const struct evd_info *i, uint32_t *np) {
+        struct evd_cluster_status cs;
+        if ((t->type != EVD_TYPE_SEMAPHORE && t->type != EVD_TYPE_LOCK &&
+             t->type != EVD_TYPE_BARRIER) ||
+            i->nholders > EVD_INFO_HOLDERS || !cluster_status_get(&cs))
+                return false;
+        uint64_t here = 0;
+        for (uint32_t k = 0; k < i->nholders; k++)
+                here += i->holders[k].count;
+        uint64_t all = t->type == EVD_TYPE_BARRIER ? i->count
+                       : i->max >= i->count        ? i->max - i->count
+                                                   : 0;
+        /* The two are written at different moments: never below 0. */
+        *np = all > here ? (uint32_t)(all - here) : 0;
+        return true;
+}
+
 static void holds_show(const struct evctl_type *t, const struct evd_info *i, const char *changed) {
         char st[32];
         evctl_type_state(t, st, sizeof(st), i);
@@ -128,6 +150,13 @@ static void holds_show(const struct evctl_type *t, const struct evd_info *i, con
         }
         if (i->nholders > EVD_INFO_HOLDERS)
                 printf("holders not shown: %u\n", i->nholders - EVD_INFO_HOLDERS);
+        uint32_t n;
+        if (other_hosts(t, i, &n) && n > 0) {
+                if (t->parties)
+                        printf("parties on other hosts: %u\n", n);
+                else
+                        printf("held on other hosts: %u slot%s\n", n, n == 1 ? "" : "s");
+        }
 }
 
 static void holds_json(const struct evctl_type *t, const struct evd_info *i, const char *changed) {
@@ -144,6 +173,9 @@ static void holds_json(const struct evctl_type *t, const struct evd_info *i, con
                        i->holders[k].pid, i->holders[k].count, since);
         }
         printf("]");
+        uint32_t n;
+        if (other_hosts(t, i, &n))
+                printf(",\"other_hosts\":%u", n);
 }
 
 static void holds_watch(const struct evctl_type *t, const struct evd_info *now,

@@ -69,6 +69,13 @@ for round in 1 2 3; do
         parties_on 2 six 6 2
         parties_on 3 six 6 1
         state_all six "5/6 waiting"
+        if ((round == 1)); then
+                # each host names its own parties and counts the others'
+                for want in 1:3 2:3 3:4; do
+                        on "${want%:*}" wait_until "\"\$EVCTL\" show six | grep -x 'parties on other hosts: ${want#*:}' >/dev/null" ||
+                                fail "h${want%:*}: show six does not count ${want#*:} parties on other hosts: $(on "${want%:*}" "$EVCTL" show six)"
+                done
+        fi
         none_ended "${W[@]}"
         parties_on 3 six 6 1
         outs=()

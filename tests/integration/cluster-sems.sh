@@ -75,6 +75,15 @@ for i in 1 2 3; do
         [[ $(on "$i" show_field ST state) == "0/2 free" ]] ||
                 fail "h$i: show ST says '$(on "$i" show_field ST state)', want 0/2 free"
 done
+# each host records its own holders; show counts the others'
+on 1 expect_exit 0 "$EVCTL" show ST
+[[ $LAST_OUT == *$'\nholder: pid '* && $LAST_OUT == *$'\nheld on other hosts: 1 slot\n'* ]] ||
+        fail "h1: show ST does not name its holder and count h2's: $LAST_OUT"
+on 3 expect_exit 0 "$EVCTL" show ST
+[[ $LAST_OUT != *'holder: pid'* && $LAST_OUT == *$'\nheld on other hosts: 2 slots\n'* ]] ||
+        fail "h3: show ST does not count the 2 slots held on h1 and h2: $LAST_OUT"
+on 3 expect_exit 0 "$EVCTL" show ST --json
+[[ $LAST_OUT == *'"holders":[],"other_hosts":2'* ]] || fail "h3: show ST --json: $LAST_OUT"
 on 3 expect_exit 0 "$EVCTL" list --json
 [[ $LAST_OUT == *'"ST"'* ]] || fail "h3: list does not show ST: $LAST_OUT"
 check "try-acquire (--timeout 0) on h3 is refused, and leaves no key behind"
@@ -139,6 +148,10 @@ for who in A:2 B:3 C:1 D:2; do
         wait_until "(( \$(keys LK) == $n ))" || fail "lock run ${who%:*} put no key"
 done
 on 2 expect_exit 0 "$EVCTL" show LK
+[[ $LAST_OUT == *$'\nstate: held\n'* && $LAST_OUT == *$'\nheld on other hosts: 1 slot\n'* ]] ||
+        fail "h2: show LK does not say it is held on another host: $LAST_OUT"
+on 1 expect_exit 0 "$EVCTL" show LK
+[[ $LAST_OUT != *'other hosts: 1'* ]] || fail "h1, the holder's host: show LK counts it as another host's: $LAST_OUT"
 on 1 expect_exit 0 "$EVCTL" lock release LK --owner $$
 for p in "${L[@]}"; do bg_expect "$p" 0; done
 [[ $(tr '\n' ' ' <"$_SCRATCH/order") == "A B C D " ]] ||
