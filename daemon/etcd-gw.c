@@ -272,6 +272,12 @@ int etcd_call(struct etcd_conn *c, const char *path, json_object *body, json_obj
                         curl_slist_free_all(hdrs);
                         return -EINVAL;
                 }
+                /* Nor one naming a lease that has expired (gRPC NotFound):
+                 * the keys of the host went with it. */
+                if (code == 404 && strstr(why, "lease not found")) {
+                        curl_slist_free_all(hdrs);
+                        return -ENOLINK;
+                }
                 size_t expect = at;
                 atomic_compare_exchange_strong(&gw->cur, &expect, (at + 1) % gw->n);
                 if (now_monotonic_usec() >= deadline) {

@@ -55,8 +55,10 @@ void etcd_conn_done(struct etcd_conn *c);
  * (the caller puts it).  Tries the endpoints in turn, each with a
  * CALL_TIMEOUT_MS limit, until one answers or BUDGET_MS have passed:
  * -EHOSTUNREACH then, with WHY saying what the last endpoint did.  An
- * answer that etcd gives as an error (quorum lost, a bad request) moves to
- * the next endpoint too, since another member may be able to serve it. */
+ * answer that etcd gives as an error (quorum lost) moves to the next
+ * endpoint too, since another member may be able to serve it; except two
+ * that every member would give: a malformed request (-EINVAL) and a lease
+ * that has expired (-ENOLINK). */
 int etcd_call(struct etcd_conn *c, const char *path, json_object *body, json_object **replyp,
               long call_timeout_ms, long budget_ms, char *why, size_t whylen);
 

@@ -68,9 +68,12 @@ int cluster_cond_wait(evd_cond *cond, int64_t timeout) {
                 r = -EPROTO;
         uint64_t rev = rep.sets, lease = rep.changed;
         /* Notified: a notify deleted our key, and with it our record. */
-        if (r == 0)
-                r = cluster_wait_record(o, pid, rev, lease, timeout, false, NULL, true,
-                                        "waiting on");
+        if (r == 0) {
+                struct waiter w;
+                waiter_init(&w, o->ctx, o->name, timeout);
+                r = cluster_wait_record(&w, o, pid, rev, lease, false, NULL, true, "waiting on");
+                waiter_done(&w);
+        }
         if (r < 0 && rev) {
                 /* Our key goes; a notify that took it first counted for
                  * us, as on one host. */

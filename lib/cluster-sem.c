@@ -41,6 +41,22 @@ static int lock_hold_found(struct locked *l) {
         return EVD_ABANDONED;
 }
 
+/* Gone from the line: the contender key REV of O is deleted (if the hold
+ * came meanwhile, that is a release).  Returns R, what ended the wait,
+ * with its detail kept. */
+static int cancel(const struct sync_obj *o, uint64_t rev, int r) {
+        struct proto_msg creq = { .op = OP_CLUSTER_SEM_CANCEL }, crep;
+        uint8_t valbuf[EVD_VALUE_MAX];
+        char why[256] = "";
+        const char *d = detail_get(r);
+        if (d)
+                snprintf(why, sizeof(why), "%s", d);
+        proto_set_u64(&creq, TAG_SETS, rev);
+        (void)cluster_request_raw(o->ctx, o->name, &creq, &crep, valbuf, true);
+        /* The request may have cleared the words of what ended the wait. */
+        return why[0] ? detail_set(r, "%s", why) : r;
+}
+
 static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64_t timeout,
                    bool lock, bool *localp) {
         *localp = false;
@@ -49,35 +65,48 @@ static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64
         int r = wait_check_cancel(o->ctx);
         if (r < 0)
                 return r;
-        struct proto_msg req = { .op = OP_CLUSTER_SEM_ACQUIRE }, rep;
-        proto_set_u32(&req, TAG_PID, (uint32_t)owner);
-        proto_set_u32(&req, TAG_INDEX, (uint32_t)(companion > 0 ? companion : 0));
-        r = request(o, &req, &rep, localp);
-        if (*localp)
-                return r;
-        if (r < 0)
-                return r;
-        if (!PROTO_HAS(&rep, TAG_SETS) || rep.sets == 0)
-                return -EPROTO;
-        uint64_t rev = rep.sets, lease = rep.changed;
-        r = cluster_wait_record(o, owner, rev, lease, timeout, true, lock ? lock_hold_found : NULL,
-                                false, "waiting for");
-        if (r < 0) {
-                /* Gone from the line; if the hold came meanwhile, that is
-                 * a release.  The caller gets what ended the wait. */
-                struct proto_msg creq = { .op = OP_CLUSTER_SEM_CANCEL }, crep;
-                uint8_t valbuf[EVD_VALUE_MAX];
-                char why[256] = "";
-                const char *d = detail_get(r);
-                if (d)
-                        snprintf(why, sizeof(why), "%s", d);
-                proto_set_u64(&creq, TAG_SETS, rev);
-                (void)cluster_request_raw(o->ctx, o->name, &creq, &crep, valbuf, true);
-                /* The request may have cleared the words of what ended the
-                 * wait. */
-                if (why[0])
-                        r = detail_set(r, "%s", why);
+        /* A host that has no lease, or loses the one its key was put
+         * with, puts its key again once it has a new one: the waiter keeps
+         * waiting (at the end of the line), as long as its timeout allows.
+         * Only a try (timeout 0) is told at once. */
+        bool requeue = timeout != 0;
+        struct waiter w;
+        waiter_init(&w, o->ctx, o->name, timeout);
+        uint64_t rev = 0;
+        for (;;) {
+                struct proto_msg req = { .op = OP_CLUSTER_SEM_ACQUIRE }, rep;
+                proto_set_u32(&req, TAG_PID, (uint32_t)owner);
+                proto_set_u32(&req, TAG_INDEX, (uint32_t)(companion > 0 ? companion : 0));
+                r = request(o, &req, &rep, localp);
+                if (*localp)
+                        break;
+                if (r == -ENOLINK && requeue) {
+                        r = cluster_wait_lease(&w, o, CLUSTER_LEASE_NOW);
+                        if (r < 0)
+                                break;
+                        continue;
+                }
+                if (r < 0)
+                        break;
+                if (!PROTO_HAS(&rep, TAG_SETS) || rep.sets == 0) {
+                        r = -EPROTO;
+                        break;
+                }
+                rev = rep.sets;
+                uint64_t lease = rep.changed;
+                r = cluster_wait_record(&w, o, owner, rev, lease, true,
+                                        lock ? lock_hold_found : NULL, false, "waiting for");
+                if (r != -ENOLINK || !requeue)
+                        break;
+                cancel(o, rev, r);
+                rev = 0;
+                r = cluster_wait_lease(&w, o, (int64_t)lease);
+                if (r < 0)
+                        break;
         }
+        waiter_done(&w);
+        if (r < 0 && rev)
+                r = cancel(o, rev, r);
         return r;
 }
 

@@ -34,15 +34,25 @@ int cluster_request(evd_ctx *ctx, const char *name, struct proto_msg *req, struc
 bool cluster_record_found(const struct locked *l, const struct sync_obj *o, pid_t pid,
                           uint64_t tag);
 
-/* Wait in the segment, as any waiter does (futex, deadline, progress,
- * cancel, signals), until the record of PID tagged TAG on object O is there
- * (PRESENT: a hold) or gone (!PRESENT: a condition's waiter, notified).
- * When it is there, FOUND (if not NULL) runs under the object's lock and
- * its return is the wait's.  -ENOLINK, with a detail naming O and WHAT
- * ("waiting for", "waiting on"), when the host's etcd lease is no longer
- * LEASE, the one the key was put with: the key went with it.  NOINTR: a
- * signal does not end the taking of the object's lock.  0 or the failure
- * that ended the wait. */
-int cluster_wait_record(const struct sync_obj *o, pid_t pid, uint64_t tag, uint64_t lease,
-                        int64_t timeout, bool present, int (*found)(struct locked *l),
+/* Wait in the segment with W (as any waiter does: futex, deadline,
+ * progress, cancel, signals) until the record of PID tagged TAG on object
+ * O is there (PRESENT: a hold) or gone (!PRESENT: a condition's waiter,
+ * notified).  When it is there, FOUND (if not NULL) runs under the
+ * object's lock and its return is the wait's.  -ENOLINK, with a detail
+ * naming O and WHAT ("waiting for", "waiting on"), when the host's etcd
+ * lease is no longer LEASE, the one the key was put with: the key went
+ * with it.  NOINTR: a signal does not end the taking of the object's lock.
+ * 0 or the failure that ended the wait. */
+int cluster_wait_record(struct waiter *w, const struct sync_obj *o, pid_t pid, uint64_t tag,
+                        uint64_t lease, bool present, int (*found)(struct locked *l),
                         bool nointr, const char *what);
+
+/* Wait with W until this host has an etcd lease other than GONE (the one
+ * a key was put with, gone with it; CLUSTER_LEASE_NOW: whatever the
+ * header says now, which the daemon just refused as none), looking at the
+ * header every CLUSTER_LEASE_POLL_USEC and whenever object O changes (the
+ * daemon gets a new lease as soon as etcd answers again).  0, or the
+ * failure that ended the wait (-ETIMEDOUT at W's deadline, -EINTR). */
+#define CLUSTER_LEASE_POLL_USEC 100000
+#define CLUSTER_LEASE_NOW (-1)
+int cluster_wait_lease(struct waiter *w, const struct sync_obj *o, int64_t gone);

@@ -17,6 +17,7 @@
 #include "cluster-barrier.h"
 #include "cluster-shared.h"
 #include "detail.h"
+#include "proc.h"
 #include "shm.h"
 
 /* The daemon writes this file into the runtime directory of a cluster
@@ -69,45 +70,70 @@ bool cluster_record_found(const struct locked *l, const struct sync_obj *o, pid_
         return false;
 }
 
-int cluster_wait_record(const struct sync_obj *o, pid_t pid, uint64_t tag, uint64_t lease,
-                        int64_t timeout, bool present, int (*found)(struct locked *l),
+int cluster_wait_record(struct waiter *w, const struct sync_obj *o, pid_t pid, uint64_t tag,
+                        uint64_t lease, bool present, int (*found)(struct locked *l),
                         bool nointr, const char *what) {
-        struct waiter w;
-        int r;
-        waiter_init(&w, o->ctx, o->name, timeout);
         for (;;) {
                 struct locked l;
                 wait_nointr += nointr;
-                r = obj_lock(o->ctx, o->index, o->gen, o->type, &l);
+                int r = obj_lock(o->ctx, o->index, o->gen, o->type, &l);
                 wait_nointr -= nointr;
                 if (r < 0)
-                        break;
+                        return r;
                 if (cluster_record_found(&l, o, pid, tag) == present) {
-                        if (found)
-                                r = found(&l);
-                        else
+                        if (!found) {
                                 obj_unlock(&l);
-                        break;
+                                return 0;
+                        }
+                        return found(&l);
                 }
                 if (atomic_load(&l.seg->hdr->cluster_lease_id) != (int64_t)lease) {
                         /* The lease our key had is gone (the host was cut
                          * off from etcd for longer than its TTL): so is
                          * the key, and our place in line. */
                         obj_unlock(&l);
-                        r = detail_set(-ENOLINK, "this host lost its lease in the etcd cluster "
-                                                 "while %s %s",
-                                       what, o->name);
-                        break;
+                        return detail_set(-ENOLINK, "this host lost its lease in the etcd cluster "
+                                                    "while %s %s",
+                                          what, o->name);
                 }
                 struct evd_futex_waitv v;
                 fill_waitv(&v, l.obj);
                 obj_unlock(&l);
-                r = waiter_sleep(&w, l.seg, &v, 1, o->index);
+                r = waiter_sleep(w, l.seg, &v, 1, o->index);
                 if (r < 0)
-                        break;
+                        return r;
         }
-        waiter_done(&w);
-        return r;
+}
+
+int cluster_wait_lease(struct waiter *w, const struct sync_obj *o, int64_t gone) {
+        for (;;) {
+                struct locked l;
+                int r = obj_lock(o->ctx, o->index, o->gen, o->type, &l);
+                if (r < 0)
+                        return r;
+                int64_t lease = atomic_load(&l.seg->hdr->cluster_lease_id);
+                if (gone == CLUSTER_LEASE_NOW)
+                        gone = lease;
+                if (lease != 0 && lease != gone) {
+                        obj_unlock(&l);
+                        return 0;
+                }
+                struct evd_futex_waitv v;
+                fill_waitv(&v, l.obj);
+                obj_unlock(&l);
+                /* Nothing wakes us when the lease comes: a nap, the
+                 * waiter's deadline lowered to its end for one sleep. */
+                uint64_t deadline = w->deadline,
+                         nap_end = now_monotonic_usec() + CLUSTER_LEASE_POLL_USEC;
+                if (nap_end < deadline)
+                        w->deadline = nap_end;
+                r = waiter_sleep(w, l.seg, &v, 1, o->index);
+                w->deadline = deadline;
+                if (r == -ETIMEDOUT && nap_end < deadline)
+                        r = 0;
+                if (r < 0)
+                        return r;
+        }
 }
 
 /* One request to the daemon about event EV. */

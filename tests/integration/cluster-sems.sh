@@ -9,7 +9,8 @@
 # tokens that grow across hosts, show and list, --initial, delete under a
 # waiter, a holder SIGKILLed (another host acquires, told the lock was
 # abandoned), a waiting contender SIGKILLed (the line moves on), a daemon
-# SIGSTOPped past its lease under a waiter (it ends, ENOLINK), a daemon
+# SIGSTOPped past its lease under a waiter (it queues again with the new
+# lease, behind a waiter that came meanwhile), a daemon
 # SIGKILLed and started again within its lease (the hold lives on), a
 # host's daemon SIGKILLed while a process there holds (another host
 # acquires after the host lease), and, with an evctl that has them,
@@ -291,18 +292,42 @@ else
         say "skipped: fencing tokens and the lease kill of lock run (this evctl has no EVD_FENCE)"
 fi
 
-check "h2's daemon SIGSTOPped past its lease while a waiter there waits: the waiter's key goes with the lease, and it ends (exit 5, lost its lease)"
+check "h2's daemon SIGSTOPped past its lease while a waiter there waits: its key goes with the lease; with a new lease the waiter puts it again, behind one that came meanwhile, and gets the lock in its turn"
 on 1 expect_exit 0 "$EVCTL" lock acquire EL --owner $$
-on 2 bg_start 300 "$EVCTL" lock acquire EL --owner $$ --timeout 120s
+on 2 bg_start 300 "$EVCTL" lock acquire EL --owner $$ --timeout 200s
 EW=$BG_PID
 wait_until "(( \$(keys EL) == 2 ))" || fail "the waiter on h2 put no key"
 kill -STOP "${HPID[2]}"
 wait_until "(( \$(keys EL) == 1 ))" 60 || { kill -CONT "${HPID[2]}"; fail "h2's key outlived its lease"; }
+on 3 bg_start 300 "$EVCTL" lock acquire EL --owner $$ --timeout 200s
+E3=$BG_PID
+wait_until "(( \$(keys EL) == 2 ))" || { kill -CONT "${HPID[2]}"; fail "the waiter on h3 put no key"; }
 kill -CONT "${HPID[2]}"
-bg_expect "$EW" 5
-grep -q "lost its lease" "$(bg_err "$EW")" || fail "the waiter did not say why: $(cat "$(bg_err "$EW")")"
+wait_until "(( \$(keys EL) == 3 ))" 60 || fail "the waiter on h2 did not put its key again once h2 had a new lease: $(cat "$(bg_err "$EW")")"
+alive "$EW" || fail "the waiter on h2 ended: $(bg_show "$EW")"
 on 1 expect_exit 0 "$EVCTL" lock release EL --owner $$
+bg_expect "$E3" 0
+# h3's waiter came before h2's key was put again: h2's still waits
+(( $(keys EL) == 2 )) && alive "$EW" || fail "the waiter on h2 did not stay behind h3's: $(bg_show "$EW")"
+on 3 expect_exit 0 "$EVCTL" lock release EL --owner $$
+bg_expect "$EW" 0
+! grep -q "lost its lease" "$(bg_err "$EW")" || fail "the waiter on h2 was told: $(cat "$(bg_err "$EW")")"
+on 2 expect_exit 0 "$EVCTL" lock release EL --owner $$
 leased 2
+
+check "an acquire asked on h2 as its daemon comes back from a SIGSTOP past its lease (its lease gone, or not known gone yet) waits for the new lease and gets the lock in its turn"
+on 1 expect_exit 0 "$EVCTL" lock acquire NL --owner $$
+on 2 expect_exit 0 "$EVCTL" lock acquire NLP --owner $$
+kill -STOP "${HPID[2]}"
+# the lease is gone once h2's key of NLP is
+wait_until "(( \$(keys NLP) == 0 ))" 60 || { kill -CONT "${HPID[2]}"; fail "h2's key of NLP outlived its lease"; }
+kill -CONT "${HPID[2]}"
+on 2 bg_start 300 "$EVCTL" lock acquire NL --owner $$ --timeout 200s
+NW=$BG_PID
+wait_until "(( \$(keys NL) == 2 ))" 60 || fail "the acquire on h2 put no key once h2 had a new lease: $(bg_show "$NW")"
+on 1 expect_exit 0 "$EVCTL" lock release NL --owner $$
+bg_expect "$NW" 0
+on 2 expect_exit 0 "$EVCTL" lock release NL --owner $$
 on 2 expect_exit 0 "$EVCTL" lock acquire EL --owner $$ --timeout 5s
 
 check "h4's daemon SIGKILLed and started again within its lease (TTL 30 s) while a process there holds: the hold lives on; its release there hands the lock to h1, cleanly"
