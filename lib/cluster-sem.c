@@ -75,13 +75,16 @@ static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64
         uint64_t rev = 0;
         for (;;) {
                 struct proto_msg req = { .op = OP_CLUSTER_SEM_ACQUIRE }, rep;
+                /* The lease the daemon may refuse is this one or a newer
+                 * one, never one it gets after answering: read before. */
+                int64_t asked = cluster_lease_now(o->ctx);
                 proto_set_u32(&req, TAG_PID, (uint32_t)owner);
                 proto_set_u32(&req, TAG_INDEX, (uint32_t)(companion > 0 ? companion : 0));
                 r = request(o, &req, &rep, localp);
                 if (*localp)
                         break;
                 if (r == -ENOLINK && requeue) {
-                        r = cluster_wait_lease(&w, o, CLUSTER_LEASE_NOW);
+                        r = cluster_wait_lease(&w, o, asked);
                         if (r < 0)
                                 break;
                         continue;

@@ -47,12 +47,15 @@ int cluster_wait_record(struct waiter *w, const struct sync_obj *o, pid_t pid, u
                         uint64_t lease, bool present, int (*found)(struct locked *l),
                         bool nointr, const char *what);
 
+/* The etcd lease this host's daemon last published (0: none). */
+int64_t cluster_lease_now(evd_ctx *ctx);
+
 /* Wait with W until this host has an etcd lease other than GONE (the one
- * a key was put with, gone with it; CLUSTER_LEASE_NOW: whatever the
- * header says now, which the daemon just refused as none), looking at the
+ * a key was put with, gone with it; or the one read before a request that
+ * the daemon refused for its lease: not the header's lease after the
+ * refusal, which may already be the next one), looking at the
  * header every CLUSTER_LEASE_POLL_USEC and whenever object O changes (the
  * daemon gets a new lease as soon as etcd answers again).  0, or the
  * failure that ended the wait (-ETIMEDOUT at W's deadline, -EINTR). */
 #define CLUSTER_LEASE_POLL_USEC 100000
-#define CLUSTER_LEASE_NOW (-1)
 int cluster_wait_lease(struct waiter *w, const struct sync_obj *o, int64_t gone);

@@ -105,6 +105,10 @@ int cluster_wait_record(struct waiter *w, const struct sync_obj *o, pid_t pid, u
         }
 }
 
+int64_t cluster_lease_now(evd_ctx *ctx) {
+        return atomic_load(&client_seg(ctx)->hdr->cluster_lease_id);
+}
+
 int cluster_wait_lease(struct waiter *w, const struct sync_obj *o, int64_t gone) {
         for (;;) {
                 struct locked l;
@@ -112,8 +116,6 @@ int cluster_wait_lease(struct waiter *w, const struct sync_obj *o, int64_t gone)
                 if (r < 0)
                         return r;
                 int64_t lease = atomic_load(&l.seg->hdr->cluster_lease_id);
-                if (gone == CLUSTER_LEASE_NOW)
-                        gone = lease;
                 if (lease != 0 && lease != gone) {
                         obj_unlock(&l);
                         return 0;
