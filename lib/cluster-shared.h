@@ -37,7 +37,8 @@ bool cluster_record_found(const struct locked *l, const struct sync_obj *o, pid_
 /* Wait in the segment with W (as any waiter does: futex, deadline,
  * progress, cancel, signals) until the record of PID tagged TAG on object
  * O is there (PRESENT: a hold) or gone (!PRESENT: a condition's waiter,
- * notified).  When it is there, FOUND (if not NULL) runs under the
+ * notified); a hold record found after the lease changed is stale (-ENOLINK
+ * as below).  When it is there, FOUND (if not NULL) runs under the
  * object's lock and its return is the wait's.  -ENOLINK, with a detail
  * naming O and WHAT ("waiting for", "waiting on"), when the host's etcd
  * lease is no longer LEASE, the one the key was put with: the key went

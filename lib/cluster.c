@@ -80,14 +80,18 @@ int cluster_wait_record(struct waiter *w, const struct sync_obj *o, pid_t pid, u
                 wait_nointr -= nointr;
                 if (r < 0)
                         return r;
-                if (cluster_record_found(&l, o, pid, tag) == present) {
+                /* A hold record of a key whose lease is gone is stale: the
+                 * key went with the lease, and another host may hold now;
+                 * the record stays until the watch brings the deletion. */
+                bool lost = atomic_load(&l.seg->hdr->cluster_lease_id) != (int64_t)lease;
+                if (cluster_record_found(&l, o, pid, tag) == present && !(present && lost)) {
                         if (!found) {
                                 obj_unlock(&l);
                                 return 0;
                         }
                         return found(&l);
                 }
-                if (atomic_load(&l.seg->hdr->cluster_lease_id) != (int64_t)lease) {
+                if (lost) {
                         /* The lease our key had is gone (the host was cut
                          * off from etcd for longer than its TTL): so is
                          * the key, and our place in line. */

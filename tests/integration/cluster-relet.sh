@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# cluster-relet.sh - an acquire in a cluster namespace that the daemon
-# refuses for its host lease (the lease revoked in etcd, which the daemon
-# learns only at its next keepalive) waits for the next lease, even when
-# that lease is already in the segment's header by the time the client
-# looks (the client held by a gdb breakpoint at cluster_wait_lease until
-# the host has it): it then takes the free semaphore, instead of waiting
-# for yet another lease until its timeout.  Skipped without the etcd
-# binaries or gdb.
+# cluster-relet.sh - a host's lease revoked in etcd (which its daemon
+# learns only at its next keepalive) under acquires there:
+# - an acquire that the daemon refuses for its lease waits for the next
+#   lease, even when that lease is already in the segment's header by the
+#   time the client looks (the client held by a gdb breakpoint at
+#   cluster_wait_lease until the host has it): it then takes the free
+#   semaphore, instead of waiting for yet another lease until its timeout;
+# - a lock's waiter whose hold was recorded while it was SIGSTOPped, the
+#   lease then revoked (another host takes the lock) and a new lease had
+#   while the daemon's watch has not brought the key's deletion yet (the
+#   watch thread held by a gdb breakpoint, non-stop): the waiter does not
+#   take the stale record for a hold (lock run would run its command while
+#   the other host holds); it queues again with the new lease.
+# Skipped without the etcd binaries or gdb.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -19,7 +25,7 @@ cluster_up
 # A long lease: the daemon keeps it alive every TTL/3 (10 s), so it learns
 # of a revoke that long after; every wait here is a handshake.
 TTL=30
-for i in 1 2; do host_start "$i"; done
+for i in 1 2 3; do host_start "$i"; done
 
 # lease_of I: the etcd lease of host hI, as the lease of a key it puts.
 lease_of() {
@@ -61,3 +67,64 @@ grep -q "exited normally" "$(bg_out "$GP")" ||
 [[ $(on 2 show_field FREE state) == "0/1 free" ]] ||
         fail "h2: FREE is '$(on 2 show_field FREE state)', want 0/1 free"
 on 2 expect_exit 0 "$EVCTL" sem release FREE --owner $$
+
+# keys NAME: the contender keys of NAME in etcd, one a line.
+keys() {
+        etcd3_ctl get --prefix "${PREFIX}sem/$1/h/" --keys-only | grep . || true
+}
+
+check "a lock's waiter on h2 recorded as holder while SIGSTOPped; h2's lease revoked (h3's waiter takes the lock), h2 relet while its watch is held: the waiter queues again rather than take its stale record"
+on 1 expect_exit 0 "$EVCTL" lock acquire X --owner $$
+on 2 bg_start 300 "$EVCTL" lock run X --timeout 250s -- sh -c 'echo inside >"$1"; exec sleep 200' sh \
+        "$_SCRATCH/inside"
+W=$BG_PID
+wait_until "(( \$(keys X | grep -c .) == 2 ))" || fail "lock run on h2 put no key"
+bg_start 300 sleep 250
+VO=$(bg_child "$BG_PID")
+on 3 bg_start 300 "$EVCTL" lock acquire X --owner "$VO" --timeout 250s
+V=$BG_PID
+wait_until "(( \$(keys X | grep -c .) == 3 ))" || fail "the waiter on h3 put no key"
+WE=$(bg_child "$W")
+kill -STOP "$WE"
+on 1 expect_exit 0 "$EVCTL" lock release X --owner $$
+on 2 wait_until "[[ -n \$(show_field X holder) ]]" || fail "h2 did not record the hold of lock run"
+gone=$(lease_of 2)
+wait_until "(( \$(ttl_left $gone) >= TTL - 1 ))" || fail "h2's lease $gone was not renewed"
+# gdb reads its commands from a FIFO, so that its event loop runs between
+# them (the threads its attach stopped are resumed); non-stop: the
+# breakpoint stops only the watch thread.
+mkfifo "$G/in"
+bg_start 300 sh -c 'exec gdb -q -nx <"$1"' sh "$G/in"
+GD=$BG_PID
+exec 3>"$G/in"
+printf 'set non-stop on\nset pagination off\nset confirm off\nattach %s\ninfo threads\necho ATTACHED\\n\n' \
+        "${HPID[2]}" >&3
+wait_until "grep -q ATTACHED '$(bg_out "$GD")'" || fail "gdb did not attach: $(bg_show "$GD")"
+# (again until every thread runs: one the attach stopped may not have been
+# reported yet at the first continue)
+wait_until "printf 'continue -a &\\n' >&3; sleep 0.2
+        [[ \$(cut -d' ' -f3 /proc/${HPID[2]}/task/*/stat | sort -u) != *t* ]]" ||
+        fail "h2's daemon stays stopped under gdb: $(bg_show "$GD")"
+printf 'break on_watch_line\necho ARMED\\n\n' >&3
+wait_until "grep -q ARMED '$(bg_out "$GD")'" || fail "gdb did not set the breakpoint"
+leases=$(grep -c 'cluster: host lease' "${H[2]}/evd.log")
+etcd3_ctl lease revoke "$gone" >/dev/null
+bg_expect "$V" 0
+# h2's daemon learns at its next keepalive; its new lease is in the header
+# once the lease deadline there is a whole TTL ahead (the old one's was
+# less, by the time since the revoke).
+wait_until "(( \$(grep -c 'cluster: host lease' '${H[2]}/evd.log') > leases ))" 60 || fail "h2 got no new lease"
+wait_until "on 2 \"\$EVCTL\" show X --json | python3 -c 'import json, sys
+sys.exit(json.load(sys.stdin)[\"cluster\"][\"lease_left_usec\"] <= $((TTL - 3)) * 1000000)'" ||
+        fail "h2's header does not show its new lease"
+[[ -n $(on 2 show_field X holder) ]] || fail "h2's watch was not held: the stale record is gone"
+kill -CONT "$WE"
+wait_until "[[ \$(keys X) == *'/h/h2/'* ]]" || fail "lock run on h2 did not queue again: $(bg_show "$W")"
+[[ ! -e $_SCRATCH/inside ]] || fail "lock run on h2 ran its command while h3 held the lock"
+printf 'delete\ncontinue -a &\ndetach\nquit\n' >&3
+exec 3>&-
+bg_wait "$GD"
+on 3 expect_exit 0 "$EVCTL" lock release X --owner "$VO"
+wait_until "[[ -e $_SCRATCH/inside ]]" || fail "lock run on h2 did not get the lock in its turn: $(bg_show "$W")"
+kill -TERM -- -"$W"
+bg_wait "$W"
