@@ -24,6 +24,7 @@ packages=(
         etcd-server     # cluster mode tests: a 3-member etcd cluster on localhost
         etcd-client     # cluster mode tests: etcdctl (health, compact)
         openssl         # cluster-tls test: its CA and certificates
+        gdb             # cluster-relet test: holds a client or a daemon's watch thread at a breakpoint
         bash-completion # where bash completions go (pkg-config); the completion test
         zsh             # the completion test parses and runs the zsh completion
         fish            # the completion test parses and runs the fish completion
