@@ -55,6 +55,7 @@ static void sem_snapshot(const struct seg_obj *o, struct evd_info *info) {
         info->max = o->u.sem.max;
         info->count = o->u.sem.value;
         info->sets = o->u.sem.acquires;
+        info->unowned = o->u.sem.unowned;
 }
 
 static void sem_repair(struct seg_obj *o) {

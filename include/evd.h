@@ -267,11 +267,17 @@ struct evd_info {
         uint32_t broken;       /* barriers: broken until reset */
         uint32_t nholders;     /* holders in all (holders[] lists the first) */
         struct evd_holder holders[EVD_INFO_HOLDERS];
+        /* libevd 1.1: */
+        uint32_t unowned;      /* semaphores: slots neither free nor held,
+                                * those it was made without (initial below
+                                * max) until releases give them back */
 };
 
 /* The size of struct evd_info in libevd 1.0: the least INFO_SIZE the calls
  * below accept (-EINVAL below it). */
 #define EVD_INFO_SIZE_1_0 4744
+/* Its size in libevd 1.1, which added unowned. */
+#define EVD_INFO_SIZE_1_1 4752
 
 /* Every object in the namespace, sorted by name, read straight from the
  * segment (works while the daemon is down).  *infosp

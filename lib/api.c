@@ -29,9 +29,10 @@ _public_ int evd_delete(evd_ctx *ctx, const char *name) {
         return ctx_be(ctx)->delete(ctx, name);
 }
 
-/* The library's struct evd_info is the 1.0 one: a later version that adds
- * fields raises the size, and EVD_INFO_SIZE_1_0 stays. */
-_Static_assert(sizeof(struct evd_info) == EVD_INFO_SIZE_1_0, "struct evd_info changed size");
+/* The library's struct evd_info is the 1.1 one (1.0's and unowned): a
+ * version that adds fields raises the size, and the smaller sizes stay
+ * accepted (EVD_INFO_SIZE_1_0 the least). */
+_Static_assert(sizeof(struct evd_info) == EVD_INFO_SIZE_1_1, "struct evd_info changed size");
 
 /* Copy SRC into the caller's DST of DST_SIZE bytes (another version's
  * struct evd_info): as much as fits, the rest zeroed.  Backends deal in the

@@ -3,6 +3,7 @@
  * interface itself: versions, a struct evd_info of another version's size,
  * the reason evd_open gives for a failure, one set of creation flags */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,8 @@ START_TEST(info_sizes) {
         evd_event *ev;
         th_assert_r(evd_event_open(C, "sized", EVD_EVENT_MANUAL, EVD_CREATE, &ev), 0);
         th_assert_r(evd_event_set(ev, "v", 1), 0);
-        ck_assert_uint_eq(sizeof(struct evd_info), EVD_INFO_SIZE_1_0);
+        ck_assert_uint_eq(sizeof(struct evd_info), EVD_INFO_SIZE_1_1);
+        ck_assert_uint_eq(offsetof(struct evd_info, unowned), EVD_INFO_SIZE_1_0);
 
         size_t big = sizeof(struct evd_info) + 64;
         uint8_t *buf = malloc(big);
@@ -50,6 +52,13 @@ START_TEST(info_sizes) {
         ck_assert_int_eq(i->state, EVD_STATE_SET);
         for (size_t k = sizeof(struct evd_info); k < big; k++)
                 ck_assert_uint_eq(buf[k], 0);
+
+        /* A caller built against 1.0: its fields, not a byte more. */
+        memset(buf, 0xAA, big);
+        th_assert_r(evd_show(C, "sized", (struct evd_info *)buf, EVD_INFO_SIZE_1_0), 0);
+        ck_assert_str_eq(i->name, "sized");
+        for (size_t k = EVD_INFO_SIZE_1_0; k < big; k++)
+                ck_assert_uint_eq(buf[k], 0xAA);
 
         /* Too small for 1.0's fields: refused, nothing written. */
         memset(buf, 0xAA, big);
@@ -76,6 +85,27 @@ START_TEST(info_sizes) {
         free(buf);
         evd_event_free(ev2);
         evd_event_free(ev);
+}
+END_TEST
+
+/* unowned (1.1): a semaphore's slots made without, until releases give
+ * them back; 0 for a full one and for the other types. */
+START_TEST(info_unowned) {
+        evd_sem *sem, *full;
+        th_assert_r(evd_sem_open(C, "part", 5, 2, EVD_CREATE, &sem), 0);
+        th_assert_r(evd_sem_open(C, "full", 3, 3, EVD_CREATE, &full), 0);
+        struct evd_info info;
+        th_assert_r(evd_show(C, "part", &info, sizeof(info)), 0);
+        ck_assert_uint_eq(info.count, 2);
+        ck_assert_uint_eq(info.unowned, 3);
+        th_assert_r(evd_sem_release(sem, 0, 2), 0);
+        th_assert_r(evd_show(C, "part", &info, sizeof(info)), 0);
+        ck_assert_uint_eq(info.count, 4);
+        ck_assert_uint_eq(info.unowned, 1);
+        th_assert_r(evd_show(C, "full", &info, sizeof(info)), 0);
+        ck_assert_uint_eq(info.unowned, 0);
+        evd_sem_free(full);
+        evd_sem_free(sem);
 }
 END_TEST
 
@@ -152,7 +182,7 @@ int main(void) {
                 { "open", { open_reason } },
         };
         const struct th_case daemon_cases[] = {
-                { "info", { info_sizes } },
+                { "info", { info_sizes, info_unowned } },
                 { "flags", { creation_flags } },
         };
         const struct th_fixture fx = { .setup = setup, .teardown = teardown };

@@ -127,8 +127,11 @@ static bool other_hosts(const struct evctl_type *t, const struct evd_info *i, ui
         uint64_t here = 0;
         for (uint32_t k = 0; k < i->nholders; k++)
                 here += i->holders[k].count;
+        /* A semaphore's slots neither free nor held by anybody
+         * (unowned) are nobody's, on any host. */
+        uint64_t taken = (uint64_t)i->count + i->unowned;
         uint64_t all = t->type == EVD_TYPE_BARRIER ? i->count
-                       : i->max >= i->count        ? i->max - i->count
+                       : i->max >= taken           ? i->max - taken
                                                    : 0;
         /* The two are written at different moments: never below 0. */
         *np = all > here ? (uint32_t)(all - here) : 0;
@@ -150,6 +153,10 @@ static void holds_show(const struct evctl_type *t, const struct evd_info *i, con
         }
         if (i->nholders > EVD_INFO_HOLDERS)
                 printf("holders not shown: %u\n", i->nholders - EVD_INFO_HOLDERS);
+        if (t->type == EVD_TYPE_SEMAPHORE && i->unowned)
+                printf("held by nobody: %u slot%s (made with --initial below --max, until "
+                       "releases give %s back)\n",
+                       i->unowned, i->unowned == 1 ? "" : "s", i->unowned == 1 ? "it" : "them");
         uint32_t n;
         if (other_hosts(t, i, &n) && n > 0) {
                 if (t->parties)
@@ -203,7 +210,8 @@ static void sem_json(const struct evd_info *i) {
                 printf("\"max\":null,\"unbounded\":true,");
         else
                 printf("\"max\":%u,\"unbounded\":false,", i->max);
-        printf("\"free\":%u,\"acquires\":%" PRIu64 ",", i->count, i->sets);
+        printf("\"free\":%u,\"unowned\":%u,\"acquires\":%" PRIu64 ",", i->count, i->unowned,
+               i->sets);
 }
 
 static void lock_json(const struct evd_info *i) {

@@ -170,12 +170,29 @@ for i in 1 3; do
         on "$i" wait_until "[[ \$(show_field IN state) == '1/3 free' ]]" ||
                 fail "h$i: IN is '$(on "$i" show_field IN state)', want 1/3 free"
 done
+# show_json_of I NAME: host hI's show NAME --json.
+show_json_of() {
+        on "$1" expect_exit 0 "$EVCTL" show "$2" --json
+        printf '%s\n' "$LAST_OUT"
+}
+for i in 1 2 3; do
+        # the slots made without are nobody's: not another host's
+        [[ $(show_json_of "$i" IN) == *'"free":1,"unowned":2,'*'"other_hosts":0'* ]] ||
+                fail "h$i: show IN --json: $(show_json_of "$i" IN)"
+        on "$i" expect_exit 0 "$EVCTL" show IN
+        [[ $LAST_OUT == *$'\nheld by nobody: 2 slots '* && $LAST_OUT != *'other hosts'* ]] ||
+                fail "h$i: show IN: $LAST_OUT"
+done
 on 3 expect_exit 0 "$EVCTL" sem release IN --owner $$
 on 1 wait_until "[[ \$(show_field IN state) == '2/3 free' ]]" ||
         fail "h1: IN is '$(on 1 show_field IN state)' after a release, want 2/3 free"
 on 1 expect_exit 0 "$EVCTL" sem acquire IN --owner $$ --timeout 0
 on 2 expect_exit 0 "$EVCTL" sem acquire IN --owner $$ --timeout 0
 on 3 expect_exit 1 "$EVCTL" sem acquire IN --owner $$ --timeout 0
+on 3 wait_until "[[ \$(show_field IN state) == '0/3 free' ]]" ||
+        fail "h3: IN is '$(on 3 show_field IN state)', want 0/3 free"
+[[ $(show_json_of 3 IN) == *'"free":0,"unowned":1,'*'"other_hosts":2'* ]] ||
+        fail "h3: show IN --json with a slot held on h1 and one on h2: $(show_json_of 3 IN)"
 
 check "a semaphore deleted and made again with another max on h1: h2's mirror follows"
 on 1 expect_exit 0 "$EVCTL" sem create RC --max 2
