@@ -1050,6 +1050,10 @@ int cluster_txn(struct cluster *c, json_object *t, json_object **repp, int64_t *
         *repp = NULL;
         int r = cluster_call(c, "/v3/kv/txn", t, repp, why, whylen);
         json_object_put(t);
+        if (r == -ENOLINK)
+                /* etcd's words name a lease nobody here knows by number. */
+                snprintf(why, whylen, "this host's lease in the etcd cluster has expired, and "
+                                      "its keys with it");
         if (r == 0 && revp)
                 *revp = etcd_int(etcd_get(*repp, "header", NULL), "revision", 0);
         return r;

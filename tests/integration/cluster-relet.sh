@@ -48,6 +48,11 @@ check "h2's lease revoked in etcd just after a keepalive: an acquire there is re
 gone=$(lease_of 2)
 wait_until "(( \$(ttl_left $gone) >= TTL - 1 ))" || fail "h2's lease $gone was not renewed"
 etcd3_ctl lease revoke "$gone" >/dev/null
+# a try is told at once, in one line about the lease (the daemon learns of
+# the revoke at its next keepalive: till then etcd refuses its key's lease)
+on 2 expect_exit 5 "$EVCTL" sem acquire FREE --owner $$ --timeout 0
+[[ $LAST_ERR == *lease* && $LAST_ERR != *HTTP* && $LAST_ERR != *$'\n'* ]] ||
+        fail "h2: a try without a lease says: $LAST_ERR"
 G=$_SCRATCH/gdb
 mkdir -p "$G"
 on 2 bg_start 300 gdb -q -batch -nx -ex 'set breakpoint pending on' -ex 'set pagination off' \
