@@ -58,6 +58,7 @@ int cluster_cond_wait(evd_cond *cond, int64_t timeout) {
         pid_t pid = self_pid_get();
         struct proto_msg req = { .op = OP_CLUSTER_COND_WAIT }, rep;
         proto_set_u32(&req, TAG_PID, (uint32_t)pid);
+        int64_t before = cluster_lease_now(o->ctx);
         bool local;
         r = request(cond, &req, &rep, &local);
         if (local)
@@ -71,7 +72,8 @@ int cluster_cond_wait(evd_cond *cond, int64_t timeout) {
         if (r == 0) {
                 struct waiter w;
                 waiter_init(&w, o->ctx, o->name, timeout);
-                r = cluster_wait_record(&w, o, pid, rev, lease, false, NULL, true, "waiting on");
+                r = cluster_wait_record(&w, o, pid, rev, lease, before, false, NULL, true,
+                                        "waiting on");
                 waiter_done(&w);
         }
         if (r < 0 && rev) {

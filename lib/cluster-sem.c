@@ -97,13 +97,17 @@ static int acquire(const struct sync_obj *o, pid_t owner, pid_t companion, int64
                 }
                 rev = rep.sets;
                 uint64_t lease = rep.changed;
-                r = cluster_wait_record(&w, o, owner, rev, lease, true,
+                r = cluster_wait_record(&w, o, owner, rev, lease, asked, true,
                                         lock ? lock_hold_found : NULL, false, "waiting for");
                 if (r != -ENOLINK || !requeue)
                         break;
                 cancel(o, rev, r);
                 rev = 0;
-                r = cluster_wait_lease(&w, o, (int64_t)lease);
+                /* Any lease will do: the one the key was put with is gone
+                 * for good, or the header had not shown it yet (no lease
+                 * before the request, and the reply came first): then the
+                 * key is put again with it. */
+                r = cluster_wait_lease(&w, o, 0);
                 if (r < 0)
                         break;
         }

@@ -42,11 +42,14 @@ bool cluster_record_found(const struct locked *l, const struct sync_obj *o, pid_
  * object's lock and its return is the wait's.  -ENOLINK, with a detail
  * naming O and WHAT ("waiting for", "waiting on"), when the host's etcd
  * lease is no longer LEASE, the one the key was put with: the key went
- * with it.  NOINTR: a signal does not end the taking of the object's lock.
- * 0 or the failure that ended the wait. */
+ * with it.  BEFORE is the header's lease read before the request that put
+ * the key: while the header still shows it, the daemon has not published
+ * LEASE yet (the reply may come first), and nothing is lost.  NOINTR: a
+ * signal does not end the taking of the object's lock.  0 or the failure
+ * that ended the wait. */
 int cluster_wait_record(struct waiter *w, const struct sync_obj *o, pid_t pid, uint64_t tag,
-                        uint64_t lease, bool present, int (*found)(struct locked *l),
-                        bool nointr, const char *what);
+                        uint64_t lease, int64_t before, bool present,
+                        int (*found)(struct locked *l), bool nointr, const char *what);
 
 /* The etcd lease this host's daemon last published (0: none). */
 int64_t cluster_lease_now(evd_ctx *ctx);

@@ -71,8 +71,8 @@ bool cluster_record_found(const struct locked *l, const struct sync_obj *o, pid_
 }
 
 int cluster_wait_record(struct waiter *w, const struct sync_obj *o, pid_t pid, uint64_t tag,
-                        uint64_t lease, bool present, int (*found)(struct locked *l),
-                        bool nointr, const char *what) {
+                        uint64_t lease, int64_t before, bool present,
+                        int (*found)(struct locked *l), bool nointr, const char *what) {
         for (;;) {
                 struct locked l;
                 wait_nointr += nointr;
@@ -83,7 +83,8 @@ int cluster_wait_record(struct waiter *w, const struct sync_obj *o, pid_t pid, u
                 /* A hold record of a key whose lease is gone is stale: the
                  * key went with the lease, and another host may hold now;
                  * the record stays until the watch brings the deletion. */
-                bool lost = atomic_load(&l.seg->hdr->cluster_lease_id) != (int64_t)lease;
+                int64_t now = atomic_load(&l.seg->hdr->cluster_lease_id);
+                bool lost = now != (int64_t)lease && (now != before || before == 0);
                 if (cluster_record_found(&l, o, pid, tag) == present && !(present && lost)) {
                         if (!found) {
                                 obj_unlock(&l);
