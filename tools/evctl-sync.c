@@ -214,6 +214,17 @@ static uint64_t lease_kill_at(void) {
         return st.lease_deadline_usec > m ? st.lease_deadline_usec - m : 0;
 }
 
+/* What wait_leased waits for: the command's end and the signals it passes
+ * on to the command's group. */
+static void lease_signals(sigset_t *set) {
+        sigemptyset(set);
+        sigaddset(set, SIGCHLD);
+        sigaddset(set, SIGINT);
+        sigaddset(set, SIGQUIT);
+        sigaddset(set, SIGTERM);
+        sigaddset(set, SIGHUP);
+}
+
 /* Wait for CHILD (the leader of COMMAND's process group) to end, while the
  * hold is this host's only as long as its etcd lease lives: sleep until the
  * deadline less the margin, looking again at the deadline on each wake-up
@@ -224,12 +235,7 @@ static uint64_t lease_kill_at(void) {
  * Returns true when the group was killed for the lease. */
 static bool wait_leased(pid_t child, int *statusp) {
         sigset_t set, old;
-        sigemptyset(&set);
-        sigaddset(&set, SIGCHLD);
-        sigaddset(&set, SIGINT);
-        sigaddset(&set, SIGQUIT);
-        sigaddset(&set, SIGTERM);
-        sigaddset(&set, SIGHUP);
+        lease_signals(&set);
         sigprocmask(SIG_BLOCK, &set, &old);
         bool killed = false;
         for (;;) {
@@ -381,13 +387,8 @@ static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, 
          * is there waits for it, rather than going to a handler (or
          * killing evctl) with COMMAND left running. */
         sigset_t lease_set, lease_old;
-        sigemptyset(&lease_set);
         if (cluster) {
-                sigaddset(&lease_set, SIGCHLD);
-                sigaddset(&lease_set, SIGINT);
-                sigaddset(&lease_set, SIGQUIT);
-                sigaddset(&lease_set, SIGTERM);
-                sigaddset(&lease_set, SIGHUP);
+                lease_signals(&lease_set);
                 sigprocmask(SIG_BLOCK, &lease_set, &lease_old);
         }
         bool started = write(go[1], msg, strlen(msg)) == (ssize_t)strlen(msg);
