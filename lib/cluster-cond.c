@@ -68,8 +68,8 @@ int cluster_cond_wait(evd_cond *cond, int64_t timeout) {
         if (!PROTO_HAS(&rep, TAG_SETS) || rep.sets == 0)
                 r = -EPROTO;
         uint64_t rev = rep.sets, lease = rep.changed;
-        /* Notified: a notify deleted our key, and with it our record. */
         if (r == 0) {
+                /* Notified: a notify deleted our key, and with it our record. */
                 struct waiter w;
                 waiter_init(&w, o->ctx, o->name, timeout);
                 r = cluster_wait_record(&w, o, pid, rev, lease, before, false, NULL, true,

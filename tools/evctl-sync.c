@@ -232,11 +232,9 @@ static void lease_signals(sigset_t *set) {
  * to 0 when the lease is lost) and at least every LEASE_CHECK_EVERY.  When
  * it passes, kill the whole group.  The terminal's signals reach evctl, not
  * the group, which is not the foreground one: they are passed on to it.
+ * The caller has blocked SET (lease_signals) before COMMAND could start.
  * Returns true when the group was killed for the lease. */
-static bool wait_leased(pid_t child, int *statusp) {
-        sigset_t set, old;
-        lease_signals(&set);
-        sigprocmask(SIG_BLOCK, &set, &old);
+static bool wait_leased(pid_t child, const sigset_t *set, int *statusp) {
         bool killed = false;
         for (;;) {
                 /* A SIGCHLD sent before it was blocked is lost: look first. */
@@ -257,11 +255,10 @@ static bool wait_leased(pid_t child, int *statusp) {
                                                                        : (uint64_t)LEASE_CHECK_EVERY;
                 struct timespec ts = { .tv_sec = (time_t)(nap / 1000000),
                                        .tv_nsec = (long)(nap % 1000000) * 1000 };
-                int sig = sigtimedwait(&set, NULL, &ts);
+                int sig = sigtimedwait(set, NULL, &ts);
                 if (sig > 0 && sig != SIGCHLD)
                         kill(-child, sig);
         }
-        sigprocmask(SIG_SETMASK, &old, NULL);
         return killed;
 }
 
@@ -396,7 +393,7 @@ static int run_holding(struct opts *o, const char *what, int (*acquire)(void *, 
         int status = 0;
         bool lease_killed = false;
         if (cluster) {
-                lease_killed = wait_leased(child, &status);
+                lease_killed = wait_leased(child, &lease_set, &status);
                 sigprocmask(SIG_SETMASK, &lease_old, NULL);
         } else
                 while (waitpid(child, &status, 0) < 0 && errno == EINTR)
